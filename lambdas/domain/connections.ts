@@ -1,0 +1,113 @@
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { batchWrite, type Db, isConditionFailure, queryIndexPrefix, queryPrefix } from './db';
+import { GSI1, keys, padId, TTL_ATTRIBUTE } from './table';
+import { epochSeconds } from './time';
+
+/** API Gateway closes every WebSocket after 2 hours; items live 15 minutes longer, then TTL removes them. */
+export const CONNECTION_TTL_SECONDS = 2 * 3600 + 15 * 60;
+
+/** One live main-socket connection of one user: the unit events are delivered to. */
+export interface Recipient {
+  userId: number;
+  connectionId: string;
+}
+
+function live(items: Array<Record<string, unknown>>, now: number): Recipient[] {
+  const nowSeconds = epochSeconds(now);
+  return items
+    .filter((item) => Number(item[TTL_ATTRIBUTE] ?? Infinity) > nowSeconds)
+    .map((item) => ({ userId: Number(item.userId), connectionId: String(item.connectionId) }));
+}
+
+export async function registerConnection(db: Db, recipient: Recipient, now = Date.now()): Promise<void> {
+  await db.doc.send(
+    new PutCommand({
+      TableName: db.table,
+      Item: {
+        ...keys.connection(recipient.userId, recipient.connectionId),
+        [GSI1.partition]: keys.itemsOfConnectionIndex(recipient.connectionId),
+        [GSI1.sort]: 'USER',
+        userId: recipient.userId,
+        connectionId: recipient.connectionId,
+        connectedAt: now,
+        [TTL_ATTRIBUTE]: epochSeconds(now) + CONNECTION_TTL_SECONDS,
+      },
+    }),
+  );
+}
+
+/** Every live connection of one user (one Query). */
+export async function connectionsOfUser(db: Db, userId: number, now = Date.now()): Promise<Recipient[]> {
+  return live(await queryPrefix(db, `USER#${userId}`, 'CONN#'), now);
+}
+
+/**
+ * Every live connection of every member of a server: one Query (plus pages), whatever the member count,
+ * because each connection is subscribed to each of its user's servers by an item in the server's partition.
+ */
+export async function connectionsOfServer(db: Db, serverId: number, now = Date.now()): Promise<Recipient[]> {
+  return live(await queryPrefix(db, `SERVER#${serverId}`, 'CONN#'), now);
+}
+
+/** Subscribes connections to servers (idempotent puts); the items expire with their connection. */
+export async function subscribe(db: Db, connections: Recipient[], serverIds: number[], now = Date.now()): Promise<void> {
+  const ttl = epochSeconds(now) + CONNECTION_TTL_SECONDS;
+  await batchWrite(
+    db,
+    connections.flatMap((c) =>
+      serverIds.map((serverId) => ({
+        put: {
+          ...keys.subscription(serverId, c.userId, c.connectionId),
+          [GSI1.partition]: keys.itemsOfConnectionIndex(c.connectionId),
+          [GSI1.sort]: `SERVER#${padId(serverId)}`,
+          userId: c.userId,
+          connectionId: c.connectionId,
+          serverId,
+          [TTL_ATTRIBUTE]: ttl,
+        },
+      })),
+    ),
+  );
+}
+
+/** After the user joined a server: his open connections start receiving its events. */
+export async function subscribeUserToServer(db: Db, userId: number, serverId: number): Promise<void> {
+  await subscribe(db, await connectionsOfUser(db, userId), [serverId]);
+}
+
+/** After the user left a server (kick, ban): his connections stop receiving its events. */
+export async function unsubscribeUserFromServer(db: Db, userId: number, serverId: number): Promise<void> {
+  const items = await queryPrefix(db, `SERVER#${serverId}`, `CONN#${padId(userId)}#`);
+  await batchWrite(
+    db,
+    items.map((item) => ({ delete: { pk: String(item.pk), sk: String(item.sk) } })),
+  );
+}
+
+/**
+ * Removes a connection and its subscriptions. Returns the owner's id when this call is the one that
+ * removed the connection item (so `$disconnect` and a 410 prune racing each other count it once).
+ */
+export async function removeConnection(db: Db, connectionId: string): Promise<number | undefined> {
+  const items = await queryIndexPrefix(db, keys.itemsOfConnectionIndex(connectionId));
+  const connection = items.find((item) => item[GSI1.sort] === 'USER');
+  const subscriptions = items.filter((item) => item !== connection);
+  await batchWrite(
+    db,
+    subscriptions.map((item) => ({ delete: { pk: String(item.pk), sk: String(item.sk) } })),
+  );
+  if (!connection) return undefined;
+  try {
+    await db.doc.send(
+      new DeleteCommand({
+        TableName: db.table,
+        Key: { pk: connection.pk, sk: connection.sk },
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+  return Number(connection.userId);
+}

@@ -1,0 +1,138 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { GSI1, keys } from './table';
+
+export interface Db {
+  doc: DynamoDBDocumentClient;
+  table: string;
+}
+
+export type Item = Record<string, unknown>;
+
+/**
+ * Counts every request sent to DynamoDB, by command name. Benchmarks and tests read it to show how many
+ * requests an operation costs; it is process-wide and cheap (one increment a request).
+ */
+export const dynamoDbRequestCounter = {
+  byCommand: new Map<string, number>(),
+  total(): number {
+    let sum = 0;
+    for (const n of this.byCommand.values()) sum += n;
+    return sum;
+  },
+  reset(): void {
+    this.byCommand.clear();
+  },
+  snapshot(): Record<string, number> {
+    return Object.fromEntries(this.byCommand);
+  },
+};
+
+export interface DbOptions {
+  table: string;
+  /** DynamoDB Local or another compatible endpoint; unset on AWS. */
+  endpoint?: string;
+  region?: string;
+}
+
+export function createDb(options: DbOptions): Db {
+  const client = new DynamoDBClient({
+    endpoint: options.endpoint,
+    region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
+    // DynamoDB Local accepts any credentials; on AWS the Lambda role's credentials are found as usual.
+    ...(options.endpoint ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    maxAttempts: 3,
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName ?? 'unknown');
+      dynamoDbRequestCounter.byCommand.set(name, (dynamoDbRequestCounter.byCommand.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize', name: 'zavodchatRequestCounter' },
+  );
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  return { doc, table: options.table };
+}
+
+/** Runs a Query to the end, following LastEvaluatedKey. */
+export async function queryAll(db: Db, input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
+  const items: Item[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.doc.send(new QueryCommand({ ...input, TableName: db.table, ExclusiveStartKey: startKey }));
+    items.push(...((page.Items ?? []) as Item[]));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+/** Items whose partition key is `pk` and whose sort key starts with `prefix`. */
+export function queryPrefix(db: Db, pk: string, prefix: string, extra: Partial<QueryCommandInput> = {}): Promise<Item[]> {
+  return queryAll(db, {
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+    ...extra,
+  });
+}
+
+/** Items of the generic secondary index whose partition is `pk` and sort key starts with `prefix`. */
+export function queryIndexPrefix(db: Db, pk: string, prefix = ''): Promise<Item[]> {
+  return queryAll(db, {
+    IndexName: GSI1.name,
+    KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :prefix)',
+    ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+  });
+}
+
+const BATCH_WRITE_LIMIT = 25;
+
+/** Puts and deletes in batches of 25, retrying what DynamoDB leaves unprocessed. */
+export async function batchWrite(
+  db: Db,
+  requests: Array<{ put: Item } | { delete: { pk: string; sk: string } }>,
+): Promise<void> {
+  const chunks: (typeof requests)[] = [];
+  for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) chunks.push(requests.slice(i, i + BATCH_WRITE_LIMIT));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      let pending: unknown[] = chunk.map((r) =>
+        'put' in r ? { PutRequest: { Item: r.put } } : { DeleteRequest: { Key: r.delete } },
+      );
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        if (attempt > 8) throw new Error('DynamoDB left batch writes unprocessed after retries');
+        const result = await db.doc.send(
+          new BatchWriteCommand({ RequestItems: { [db.table]: pending as never } }),
+        );
+        pending = (result.UnprocessedItems?.[db.table] as unknown[] | undefined) ?? [];
+      }
+    }),
+  );
+}
+
+/** Allocates the next integer id of a kind (users, servers, ...) with an atomic counter. */
+export async function nextId(db: Db, kind: string): Promise<number> {
+  const result = await db.doc.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: keys.counter(kind),
+      UpdateExpression: 'ADD #value :one',
+      ExpressionAttributeNames: { '#value': 'value' },
+      ExpressionAttributeValues: { ':one': 1 },
+      ReturnValues: 'UPDATED_NEW',
+    }),
+  );
+  return Number(result.Attributes?.value);
+}
+
+export function isConditionFailure(error: unknown): boolean {
+  const name = (error as { name?: string } | null)?.name;
+  return name === 'ConditionalCheckFailedException' || name === 'TransactionCanceledException';
+}

@@ -1,0 +1,187 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { blockersOf } from './blocks';
+import { connectionsOfServer, connectionsOfUser, type Recipient, removeConnection } from './connections';
+import type { Db } from './db';
+import { event, type SocketEvent } from './events';
+import { membersOfServer, serverIdsOfUser } from './servers';
+import { keys } from './table';
+
+/** Sends one serialized event to one connection. `gone` means the connection no longer exists (HTTP 410). */
+export interface ConnectionSender {
+  post(connectionId: string, payload: string): Promise<'sent' | 'gone'>;
+}
+
+export interface FanoutContext {
+  db: Db;
+  sender: ConnectionSender;
+}
+
+export interface Whitelist {
+  users: readonly number[];
+  roles: readonly number[];
+}
+
+/**
+ * Who receives an event (PROTOCOL.md Part B §2.7 with the Part A fixes):
+ * - `user`: every connection of one user (AUD-USER);
+ * - `server`: every connection of the members (AUD-SERVER), optionally dropping members who blocked
+ *   `actor`, keeping only a whitelist, dropping a blacklist;
+ * - `observersOf`: every connection of every user sharing a server with the subject, minus users who
+ *   blocked the subject (AUD-OBS).
+ */
+export type Audience =
+  | { kind: 'user'; userId: number }
+  | { kind: 'server'; serverId: number; actor?: number; whitelist?: Whitelist; blacklist?: Whitelist }
+  | { kind: 'observers'; userId: number };
+
+export const audience = {
+  user: (userId: number): Audience => ({ kind: 'user', userId }),
+  server: (serverId: number, options: { actor?: number; whitelist?: Whitelist; blacklist?: Whitelist } = {}): Audience => ({
+    kind: 'server',
+    serverId,
+    ...options,
+  }),
+  observersOf: (userId: number): Audience => ({ kind: 'observers', userId }),
+};
+
+function matches(list: Whitelist, userId: number, roles: readonly number[]): boolean {
+  return list.users.includes(userId) || roles.some((r) => list.roles.includes(r));
+}
+
+async function serverRecipients(
+  db: Db,
+  serverId: number,
+  filter: { blockers?: Set<number>; whitelist?: Whitelist; blacklist?: Whitelist },
+): Promise<Recipient[]> {
+  // Subscriptions say who is connected; the member list (same partition, one more Query) says who still
+  // belongs, so a connection subscribed in a race with a kick never receives the server's events.
+  const [connections, members] = await Promise.all([connectionsOfServer(db, serverId), membersOfServer(db, serverId)]);
+  const whitelist = filter.whitelist && (filter.whitelist.users.length > 0 || filter.whitelist.roles.length > 0) ? filter.whitelist : undefined;
+  return connections.filter(({ userId }) => {
+    const roles = members.get(userId);
+    if (!roles) return false;
+    if (filter.blockers?.has(userId)) return false;
+    if (whitelist && !matches(whitelist, userId, roles)) return false;
+    if (filter.blacklist && matches(filter.blacklist, userId, roles)) return false;
+    return true;
+  });
+}
+
+/** The live connections an audience stands for, each once. */
+export async function resolveAudience(db: Db, target: Audience): Promise<Recipient[]> {
+  let recipients: Recipient[];
+  switch (target.kind) {
+    case 'user':
+      recipients = await connectionsOfUser(db, target.userId);
+      break;
+    case 'server': {
+      const blockers = target.actor !== undefined ? await blockersOf(db, target.actor) : undefined;
+      recipients = await serverRecipients(db, target.serverId, { ...target, blockers });
+      break;
+    }
+    case 'observers': {
+      const [serverIds, blockers] = await Promise.all([serverIdsOfUser(db, target.userId), blockersOf(db, target.userId)]);
+      const perServer = await Promise.all(serverIds.map((id) => serverRecipients(db, id, { blockers })));
+      recipients = perServer.flat();
+      break;
+    }
+  }
+  const seen = new Set<string>();
+  return recipients.filter((r) => !seen.has(r.connectionId) && seen.add(r.connectionId));
+}
+
+/** How many posts to the Management API run at once per event. */
+export const DELIVERY_CONCURRENCY = 64;
+
+/** Posts one payload to every recipient with bounded concurrency; returns the connections that are gone. */
+export async function deliver(
+  sender: ConnectionSender,
+  payload: string,
+  recipients: readonly Recipient[],
+  concurrency = DELIVERY_CONCURRENCY,
+): Promise<{ sent: number; gone: string[]; failed: number }> {
+  let next = 0;
+  let sent = 0;
+  let failed = 0;
+  const gone: string[] = [];
+  const worker = async () => {
+    while (next < recipients.length) {
+      const { connectionId } = recipients[next++];
+      try {
+        if ((await sender.post(connectionId, payload)) === 'gone') gone.push(connectionId);
+        else sent++;
+      } catch {
+        // One unreachable connection must not stop delivery to the others.
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, recipients.length) }, worker));
+  return { sent, gone, failed };
+}
+
+export interface PublishOptions {
+  /** A connection that must not be posted to (the one being opened inside `$connect`). */
+  exceptConnection?: string;
+}
+
+/** Resolves the audience, delivers, and prunes connections that turned out to be gone. */
+export async function publish(context: FanoutContext, message: SocketEvent, target: Audience, options: PublishOptions = {}): Promise<void> {
+  const recipients = await resolveAudience(context.db, target);
+  await publishTo(context, message, recipients, options);
+}
+
+export async function publishTo(
+  context: FanoutContext,
+  message: SocketEvent,
+  recipients: readonly Recipient[],
+  options: PublishOptions = {},
+): Promise<void> {
+  const payload = JSON.stringify(message);
+  const targets = options.exceptConnection ? recipients.filter((r) => r.connectionId !== options.exceptConnection) : recipients;
+  const { gone } = await deliver(context.sender, payload, targets);
+  await Promise.all(gone.map((connectionId) => dropConnection(context, connectionId)));
+}
+
+/**
+ * Forgets a connection (`$disconnect`, or a post that answered 410 Gone). When it was the user's last
+ * one, the user goes offline: `last_status` keeps his status for the next connect and observers get
+ * `user_changed {status: 0}` (unless he was already invisible).
+ */
+export async function dropConnection(context: FanoutContext, connectionId: string): Promise<void> {
+  const { db } = context;
+  const userId = await removeConnection(db, connectionId);
+  if (userId === undefined) return;
+  const counted = await db.doc.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: keys.user(userId),
+      UpdateExpression: 'ADD connections :minusOne',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':minusOne': -1 },
+      ReturnValues: 'ALL_NEW',
+    }),
+  ).catch(() => undefined);
+  if (!counted || Number(counted.Attributes?.connections ?? 0) > 0) return;
+  let previousStatus: number;
+  try {
+    // Conditional: a connection opened meanwhile has raised the count again and keeps the user online.
+    const result = await db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: keys.user(userId),
+        UpdateExpression: 'SET lastStatus = #status, #status = :offline, connections = :zero',
+        ConditionExpression: 'connections <= :zero',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':offline': 0, ':zero': 0 },
+        ReturnValues: 'UPDATED_OLD',
+      }),
+    );
+    previousStatus = Number(result.Attributes?.status ?? 0);
+  } catch {
+    return;
+  }
+  if (previousStatus !== 0) {
+    await publish(context, event('user_changed', { id: userId, status: 0 }), audience.observersOf(userId));
+  }
+}

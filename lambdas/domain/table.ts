@@ -1,0 +1,50 @@
+/**
+ * The one table definition shared by the CDK stack, the local runtime and the tests.
+ * Single-table design; see docs/data-model.md for every item type and access pattern.
+ */
+export const KEY = { partition: 'pk', sort: 'sk' } as const;
+export const TTL_ATTRIBUTE = 'ttl';
+
+/** The generic secondary index: inverted/alternate access paths (a user's servers, a connection's items, ...). */
+export const GSI1 = { name: 'gsi1', partition: 'gsi1pk', sort: 'gsi1sk' } as const;
+
+export interface TableDefinition {
+  partitionKey: string;
+  sortKey: string;
+  ttlAttribute: string;
+  globalSecondaryIndexes: Array<{ indexName: string; partitionKey: string; sortKey: string }>;
+}
+
+export const TABLE_DEFINITION: TableDefinition = {
+  partitionKey: KEY.partition,
+  sortKey: KEY.sort,
+  ttlAttribute: TTL_ATTRIBUTE,
+  globalSecondaryIndexes: [{ indexName: GSI1.name, partitionKey: GSI1.partition, sortKey: GSI1.sort }],
+};
+
+/** Fixed-width ids keep string sort keys in numeric order. */
+export function padId(id: number): string {
+  return String(id).padStart(10, '0');
+}
+
+export const keys = {
+  counter: (kind: string) => ({ pk: `COUNTER#${kind}`, sk: 'COUNTER' }),
+  user: (userId: number) => ({ pk: `USER#${userId}`, sk: 'PROFILE' }),
+  allUsersIndex: () => 'USERS',
+  credentials: (username: string) => ({ pk: `USERNAME#${username}`, sk: 'CREDENTIALS' }),
+  session: (token: string) => ({ pk: `SESSION#${token}`, sk: 'SESSION' }),
+  sessionsOfUserIndex: (userId: number) => `SESSIONS#${userId}`,
+  server: (serverId: number) => ({ pk: `SERVER#${serverId}`, sk: 'META' }),
+  roles: (serverId: number) => ({ pk: `SERVER#${serverId}`, sk: 'ROLES' }),
+  member: (serverId: number, userId: number) => ({ pk: `SERVER#${serverId}`, sk: `MEMBER#${padId(userId)}` }),
+  membershipsOfUserIndex: (userId: number) => `USER#${userId}`,
+  invite: (inviteId: string) => ({ pk: `INVITE#${inviteId}`, sk: 'INVITE' }),
+  invitesOfServerIndex: (serverId: number) => `INVITES#${serverId}`,
+  blockedBy: (blockedUserId: number, blockerId: number) => ({ pk: `USER#${blockedUserId}`, sk: `BLOCKEDBY#${padId(blockerId)}` }),
+  connection: (userId: number, connectionId: string) => ({ pk: `USER#${userId}`, sk: `CONN#${connectionId}` }),
+  subscription: (serverId: number, userId: number, connectionId: string) => ({
+    pk: `SERVER#${serverId}`,
+    sk: `CONN#${padId(userId)}#${connectionId}`,
+  }),
+  itemsOfConnectionIndex: (connectionId: string) => `CONN#${connectionId}`,
+};

@@ -1,0 +1,51 @@
+import { Hono } from 'hono';
+import { HttpError } from '../domain/errors';
+import { appContext, logError } from '../runtime';
+import { normalizePath } from './http';
+import { accountRoutes } from './routes/account';
+import { inviteRoutes } from './routes/invites';
+import { serverRoutes } from './routes/servers';
+
+const ALLOWED_HEADERS = 'Origin, Content-Type, X-Auth-Token, X-Requested-With, Accept, Username, Password, DisplayName, Authorization';
+
+/** The REST API: one Hono app, run by the Lambda adapter on AWS and by the local runtime. */
+export function createApp(): Hono {
+  const app = new Hono({ getPath: (request) => normalizePath(new URL(request.url).pathname) });
+
+  // CORS with credentials for the configured web-client origins (upstream `add_cors`).
+  app.use('*', async (c, next) => {
+    const origin = c.req.header('origin');
+    const allowed = origin !== undefined && appContext().settings.corsOrigins.includes(origin);
+    if (c.req.method === 'OPTIONS') {
+      const headers: Record<string, string> = {
+        'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, OPTIONS',
+        'Access-Control-Allow-Headers': ALLOWED_HEADERS,
+        'Access-Control-Max-Age': '600',
+      };
+      if (allowed) {
+        headers['Access-Control-Allow-Origin'] = origin;
+        headers['Access-Control-Allow-Credentials'] = 'true';
+        headers.Vary = 'Origin';
+      }
+      return c.body(null, 200, headers);
+    }
+    await next();
+    if (allowed) {
+      c.res.headers.set('Access-Control-Allow-Origin', origin);
+      c.res.headers.set('Access-Control-Allow-Credentials', 'true');
+      c.res.headers.append('Vary', 'Origin');
+    }
+  });
+
+  accountRoutes(app);
+  serverRoutes(app);
+  inviteRoutes(app);
+
+  app.notFound((c) => c.text('Not found', 404));
+  app.onError((error, c) => {
+    if (error instanceof HttpError) return c.text(error.text, error.status as 400);
+    logError(`REST ${c.req.method} ${normalizePath(new URL(c.req.url).pathname)}`, error);
+    return c.text('Internal server error', 500);
+  });
+  return app;
+}

@@ -1,0 +1,104 @@
+import type { Context } from 'hono';
+import { badRequest, forbidden } from '../domain/errors';
+import { authenticate, extractToken } from '../domain/sessions';
+import type { Page } from '../domain/users';
+import { appContext } from '../runtime';
+
+export type Args = Record<string, string | File>;
+
+/**
+ * "args" as upstream reads them: the query string or urlencoded/multipart form fields (files included),
+ * the form winning when both carry a key.
+ */
+export async function readArgs(c: Context): Promise<Args> {
+  const args: Args = { ...c.req.query() };
+  const type = c.req.header('content-type') ?? '';
+  if (type.startsWith('multipart/form-data') || type.startsWith('application/x-www-form-urlencoded')) {
+    let form: Record<string, string | File | (string | File)[]>;
+    try {
+      form = await c.req.parseBody();
+    } catch {
+      throw badRequest("Couldn't parse form data");
+    }
+    for (const [key, value] of Object.entries(form)) args[key] = Array.isArray(value) ? value[0] : value;
+  }
+  return args;
+}
+
+/** A JSON body, parsed whatever the Content-Type says (as upstream does). */
+export async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest("Couldn't parse JSON body");
+  }
+}
+
+export function jsonObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Expected a JSON object');
+  return body as Record<string, unknown>;
+}
+
+export function stringField(body: Record<string, unknown>, key: string): string;
+export function stringField(body: Record<string, unknown>, key: string, optional: true): string | undefined;
+export function stringField(body: Record<string, unknown>, key: string, optional = false): string | undefined {
+  const value = body[key];
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== 'string') throw badRequest(`Couldn't parse '${key}', got: ${value === undefined ? 'nothing' : JSON.stringify(value)}`);
+  return value;
+}
+
+/** A text arg (not a file); undefined when absent. */
+export function textArg(args: Args, key: string): string | undefined {
+  const value = args[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw badRequest(`Couldn't parse '${key}': expected text`);
+  return value;
+}
+
+const INTEGER = /^-?\d{1,15}$/;
+
+export function parseInteger(raw: string | undefined, name: string): number {
+  if (raw === undefined || !INTEGER.test(raw)) throw badRequest(`Couldn't parse '${name}', got: ${raw ?? 'nothing'}`);
+  return Number(raw);
+}
+
+export function pathInt(c: Context, name: string): number {
+  return parseInteger(c.req.param(name), name);
+}
+
+const MAX_INT32 = 2147483647;
+
+/** `start_id`, `count` (<= max_get_count) and `order` (0 = descending, the default; 1 = ascending). */
+export function readPage(args: Args, maxCount: number): Page {
+  const startId = parseInteger(textArg(args, 'start_id'), 'start_id');
+  const count = parseInteger(textArg(args, 'count'), 'count');
+  const rawOrder = textArg(args, 'order');
+  const order = rawOrder === undefined ? 0 : parseInteger(rawOrder, 'order');
+  if (startId < 0 || startId > MAX_INT32) throw forbidden(`start_id is invalid: ${startId} is out of range`);
+  if (count < 0 || count > maxCount) throw forbidden(`count is invalid: ${count} is above ${maxCount}`);
+  if (order !== 0 && order !== 1) throw forbidden(`order is invalid: ${order} is not 0 or 1`);
+  return { startId, count, order };
+}
+
+function tokenOf(c: Context): string | undefined {
+  return extractToken({ cookie: c.req.header('cookie'), authorization: c.req.header('authorization') });
+}
+
+/** The caller's user id (400 `Invalid token` / 401 `Expired or invalid token` otherwise). */
+export async function requireUser(c: Context): Promise<number> {
+  return authenticate(appContext().db, tokenOf(c));
+}
+
+/** The caller's user id when a session is presented, undefined for anonymous calls. */
+export async function optionalUser(c: Context): Promise<number | undefined> {
+  const token = tokenOf(c);
+  return token === undefined ? undefined : authenticate(appContext().db, token);
+}
+
+/** Collapses doubled slashes and drops a trailing one: the web client sends `//user_status` and `servers/`. */
+export function normalizePath(path: string): string {
+  const collapsed = path.replace(/\/{2,}/g, '/');
+  return collapsed.length > 1 && collapsed.endsWith('/') ? collapsed.slice(0, -1) : collapsed;
+}

@@ -1,0 +1,33 @@
+import { HttpError } from '../domain/errors';
+import { openConnection, parseStatus } from '../domain/presence';
+import { authenticate, extractToken } from '../domain/sessions';
+import { appContext, logError } from '../runtime';
+import { header, type WebSocketEvent, type WebSocketResult } from './types';
+
+/**
+ * `$connect` of the main socket. A non-2xx answer makes API Gateway refuse the upgrade with that status:
+ * 401 for any credential problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13).
+ */
+export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+  const query = event.queryStringParameters ?? {};
+  const token = extractToken({
+    cookie: header(event, 'cookie'),
+    authorization: header(event, 'authorization'),
+    queryToken: query.token,
+  });
+  let status: number | undefined;
+  if (query.status !== undefined) {
+    status = parseStatus(query.status);
+    if (status === undefined) return { statusCode: 400, body: 'Invalid status' };
+  }
+  const context = appContext();
+  try {
+    const userId = await authenticate(context.db, token);
+    await openConnection(context, { userId, connectionId: event.requestContext.connectionId }, status);
+    return { statusCode: 200 };
+  } catch (error) {
+    if (error instanceof HttpError) return { statusCode: 401, body: error.text };
+    logError('main-socket $connect', error);
+    return { statusCode: 500, body: 'Internal server error' };
+  }
+}
