@@ -75,9 +75,10 @@ export async function queryAll(db: Db, input: Omit<QueryCommandInput, 'TableName
 
 /** Items whose partition key is `pk` and whose sort key starts with `prefix`. */
 export function queryPrefix(db: Db, pk: string, prefix: string, extra: Partial<QueryCommandInput> = {}): Promise<Item[]> {
+  // DynamoDB refuses begins_with on an empty string: no prefix means the whole partition.
   return queryAll(db, {
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-    ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+    KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+    ExpressionAttributeValues: prefix ? { ':pk': pk, ':prefix': prefix } : { ':pk': pk },
     ...extra,
   });
 }
@@ -86,8 +87,8 @@ export function queryPrefix(db: Db, pk: string, prefix: string, extra: Partial<Q
 export function queryIndexPrefix(db: Db, pk: string, prefix = ''): Promise<Item[]> {
   return queryAll(db, {
     IndexName: GSI1.name,
-    KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :prefix)',
-    ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+    KeyConditionExpression: prefix ? 'gsi1pk = :pk AND begins_with(gsi1sk, :prefix)' : 'gsi1pk = :pk',
+    ExpressionAttributeValues: prefix ? { ':pk': pk, ':prefix': prefix } : { ':pk': pk },
   });
 }
 

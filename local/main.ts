@@ -1,0 +1,51 @@
+import { PortError, startLocalRuntime } from './runtime';
+
+/** `npm start`: the whole system on this machine, until Ctrl-C. */
+function port(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    console.error(`${name} should be a port number, got '${raw}'`);
+    process.exit(2);
+  }
+  return value;
+}
+
+async function main(): Promise<void> {
+  const certFile = process.env.TLS_CERT;
+  const keyFile = process.env.TLS_KEY;
+  if (Boolean(certFile) !== Boolean(keyFile)) {
+    console.error('set both TLS_CERT and TLS_KEY for HTTPS/WSS, or neither for plain HTTP/WS');
+    process.exit(2);
+  }
+  const dataDir = process.env.DATA_DIR || 'data';
+  const runtime = await startLocalRuntime({
+    restPort: port('REST_PORT', 443),
+    wsPort: port('WS_PORT', 444),
+    dataDir,
+    tls: certFile && keyFile ? { certFile, keyFile } : undefined,
+    log: (line) => console.error(line),
+  });
+  console.log(`zavodchat-serverless is running (data in ${dataDir}/)`);
+  console.log(`  REST         ${runtime.restUrl}`);
+  console.log(`  main socket  ${runtime.wsUrl}`);
+  console.log('Press Ctrl-C to stop.');
+  let stopping = false;
+  const shutdown = () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('stopping...');
+    runtime.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((error) => {
+  console.error(error instanceof PortError ? error.message : `failed to start: ${(error as Error).message}`);
+  process.exit(1);
+});

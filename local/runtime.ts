@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { handler as restHandler } from '../lambdas/rest/handler';
+import { handler as connectHandler } from '../lambdas/socket/connect';
+import { handler as defaultHandler } from '../lambdas/socket/default';
+import { handler as disconnectHandler } from '../lambdas/socket/disconnect';
+import { handler as pingHandler } from '../lambdas/socket/ping';
+import { type DynamoDbLocal, ensureTable, startDynamoDbLocal } from './dynamodb';
+import { type HttpApiHandler, serveHttpApi } from './http-api';
+import { type GatewayLimits, WebSocketGateway } from './ws-gateway';
+
+export interface LocalRuntimeOptions {
+  host?: string;
+  restPort?: number;
+  wsPort?: number;
+  /** Persistent DynamoDB Local data folder; in memory when unset. */
+  dataDir?: string;
+  /** Use an already running DynamoDB (Local); started here when unset. */
+  dynamoDbEndpoint?: string;
+  tableName?: string;
+  tls?: { certFile: string; keyFile: string };
+  gatewayLimits?: Partial<GatewayLimits>;
+  log?: (line: string) => void;
+}
+
+export interface LocalRuntime {
+  restUrl: string;
+  wsUrl: string;
+  managementEndpoint: string;
+  dynamoDbEndpoint: string;
+  tableName: string;
+  gateway: WebSocketGateway;
+  stop(): Promise<void>;
+}
+
+/** A port that cannot be bound, with the one-line hint `npm start` prints instead of a stack trace. */
+export class PortError extends Error {
+  constructor(what: string, port: number, variable: string, code: string | undefined) {
+    const why = code === 'EACCES' ? 'needs privileges (ports below 1024 need root)' : code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${code})`;
+    super(`${what} port ${port} ${why}: set ${variable} to another port, e.g. ${variable}=${port < 1024 ? port + 8000 : port + 1}`);
+    this.name = 'PortError';
+  }
+}
+
+function listen(server: Server, port: number, host: string, what: string, variable: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new PortError(what, port, variable, error.code)));
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}
+
+/**
+ * Runs the whole system on one machine: DynamoDB Local, the REST Lambda behind an HTTP-API-compatible
+ * server, and the main-socket Lambdas behind an API-Gateway-compatible WebSocket gateway with its
+ * Management API. The handlers are the very modules deployed to Lambda, configured by environment.
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  // Node 20 is this project's runtime (mediasoup 3.19 caps it); the SDK's notice about Node 22 is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const host = options.host ?? '0.0.0.0';
+  const log = options.log ?? (() => undefined);
+  const started: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const step of started.reverse()) await step().catch(() => undefined);
+  };
+  try {
+    let dynamo: DynamoDbLocal | undefined;
+    const dynamoDbEndpoint = options.dynamoDbEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: options.dataDir })).endpoint;
+    if (dynamo) started.push(() => dynamo!.stop());
+    const tableName = options.tableName ?? 'zavodchat';
+    await ensureTable(dynamoDbEndpoint, tableName);
+
+    const gateway = new WebSocketGateway({
+      routes: { $connect: connectHandler, $disconnect: disconnectHandler, $default: defaultHandler, ping: pingHandler },
+      limits: options.gatewayLimits,
+      log,
+    });
+    // The Management API listens on loopback only: on AWS it needs IAM credentials, here nobody else may reach it.
+    const management = createHttpServer((request, response) => gateway.handleManagementRequest(request, response));
+    const managementPort = await listen(management, 0, '127.0.0.1', 'Management API', 'MANAGEMENT_PORT');
+    started.push(() => closeServer(management));
+    const managementEndpoint = `http://127.0.0.1:${managementPort}/local`;
+
+    const tls = options.tls ? { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } : undefined;
+    const makeServer = (listener?: (request: IncomingMessage, response: ServerResponse) => void) =>
+      tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
+
+    Object.assign(process.env, {
+      TABLE_NAME: tableName,
+      DYNAMODB_ENDPOINT: dynamoDbEndpoint,
+      WS_MANAGEMENT_ENDPOINT: managementEndpoint,
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      // The Management API client signs its requests; the local gateway accepts any credentials.
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    });
+
+    const wsServer = makeServer();
+    gateway.attach(wsServer);
+    const wsPort = await listen(wsServer, options.wsPort ?? 444, host, 'Main socket', 'WS_PORT');
+    started.push(async () => {
+      await gateway.close();
+      await closeServer(wsServer);
+    });
+    process.env.WS_PORT = String(wsPort);
+
+    const restServer = makeServer((request, response) => {
+      serveHttpApi(restHandler as unknown as HttpApiHandler, request, response).catch((error) => {
+        log(`rest: ${String(error)}`);
+        if (!response.headersSent) response.writeHead(500).end();
+      });
+    });
+    const restPort = await listen(restServer, options.restPort ?? 443, host, 'REST', 'REST_PORT');
+    started.push(() => closeServer(restServer));
+
+    const scheme = tls ? 's' : '';
+    const shownHost = host === '0.0.0.0' ? 'localhost' : host;
+    return {
+      restUrl: `http${scheme}://${shownHost}:${restPort}`,
+      wsUrl: `ws${scheme}://${shownHost}:${wsPort}`,
+      managementEndpoint,
+      dynamoDbEndpoint,
+      tableName,
+      gateway,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

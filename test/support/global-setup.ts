@@ -1,0 +1,9 @@
+import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb';
+
+/** One in-memory DynamoDB Local for the whole run; each test file gets its own table in it. */
+export default async function globalSetup(): Promise<void> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const dynamo = await startDynamoDbLocal();
+  process.env.TEST_DYNAMODB_ENDPOINT = dynamo.endpoint;
+  (globalThis as { __dynamoDbLocal?: DynamoDbLocal }).__dynamoDbLocal = dynamo;
+}

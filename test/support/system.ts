@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { createDb, type Db } from '../../lambdas/domain/db';
+import { type LocalRuntime, startLocalRuntime } from '../../local/runtime';
+import type { GatewayLimits } from '../../local/ws-gateway';
+
+export interface TestUser {
+  id: number;
+  username: string;
+  name: string;
+  token: string;
+}
+
+export interface ReceivedEvent {
+  name: string;
+  data: unknown;
+}
+
+/** A main-socket client that records every event it receives. */
+export class SocketClient {
+  readonly events: ReceivedEvent[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      this.events.push(JSON.parse(data.toString()) as ReceivedEvent);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  /** Waits for the next not-yet-consumed event matching name (and predicate), and consumes it. */
+  async next(name: string, predicate: (data: any) => boolean = () => true, timeoutMs = 5000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.events.findIndex((e) => e.name === name && predicate(e.data));
+      if (index >= 0) return this.events.splice(index, 1)[0].data;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no '${name}' event within ${timeoutMs} ms; got ${JSON.stringify(this.events)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Asserts that no event with that name (any event when omitted) arrives within `ms`. */
+  async expectNothing(name?: string, ms = 400): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+    const unexpected = this.events.filter((e) => name === undefined || e.name === name);
+    if (unexpected.length > 0) throw new Error(`unexpected events: ${JSON.stringify(unexpected)}`);
+  }
+
+  send(frame: unknown): void {
+    this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  async close(): Promise<void> {
+    this.socket.close();
+    await this.closed;
+  }
+}
+
+export type Credential = 'cookie' | 'query' | 'bearer';
+
+/** The whole local runtime on ephemeral ports with its own table, plus client helpers. */
+export class TestSystem {
+  private users = 0;
+  private readonly clients: SocketClient[] = [];
+
+  private constructor(
+    readonly runtime: LocalRuntime,
+    readonly db: Db,
+  ) {}
+
+  static async start(options: { gatewayLimits?: Partial<GatewayLimits> } = {}): Promise<TestSystem> {
+    const endpoint = process.env.TEST_DYNAMODB_ENDPOINT;
+    if (!endpoint) throw new Error('TEST_DYNAMODB_ENDPOINT is not set: run through jest (global setup starts DynamoDB Local)');
+    const tableName = `t${randomUUID().replace(/-/g, '')}`;
+    const runtime = await startLocalRuntime({
+      host: '127.0.0.1',
+      restPort: 0,
+      wsPort: 0,
+      dynamoDbEndpoint: endpoint,
+      tableName,
+      gatewayLimits: options.gatewayLimits,
+    });
+    return new TestSystem(runtime, createDb({ table: tableName, endpoint }));
+  }
+
+  async stop(): Promise<void> {
+    for (const client of this.clients) client.socket.terminate();
+    await this.runtime.stop();
+  }
+
+  /** A REST call; `as` adds the user's session cookie. */
+  async rest(method: string, path: string, options: { as?: TestUser; json?: unknown; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.as) headers.cookie = `zavodchat_token=${options.as.token}`;
+    let body: string | FormData | undefined;
+    if (options.json !== undefined) body = typeof options.json === 'string' ? options.json : JSON.stringify(options.json);
+    if (options.form) {
+      const form = new FormData();
+      for (const [key, value] of Object.entries(options.form)) form.append(key, value);
+      body = form;
+    }
+    const response = await fetch(`${this.runtime.restUrl}${path}`, { method, headers, body });
+    const text = await response.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, text, json, headers: response.headers };
+  }
+
+  /** Registers and logs in a fresh user. */
+  async user(displayName?: string): Promise<TestUser> {
+    const username = `user${++this.users}_${randomUUID().slice(0, 6)}`;
+    const name = displayName ?? username;
+    const registered = await this.rest('POST', '/register', { json: { username, displayname: name, password: 'password1' } });
+    if (registered.status !== 200) throw new Error(`register: ${registered.status} ${registered.text}`);
+    const login = await this.rest('POST', '/auth', { json: { username, password: 'password1' } });
+    if (login.status !== 200) throw new Error(`auth: ${login.status} ${login.text}`);
+    const me = await this.rest('GET', '/users/-1', { headers: { authorization: `Bearer ${login.text}` } });
+    return { id: me.json.id, username, name, token: login.text };
+  }
+
+  /** Opens a main socket; rejects with the HTTP status when the upgrade is refused. */
+  connect(user: TestUser | undefined, options: { via?: Credential; query?: string; token?: string } = {}): Promise<SocketClient> {
+    const token = options.token ?? user?.token;
+    const via = options.via ?? 'cookie';
+    const params = new URLSearchParams(options.query ?? '');
+    const headers: Record<string, string> = {};
+    if (token !== undefined) {
+      if (via === 'cookie') headers.cookie = `zavodchat_token=${token}`;
+      if (via === 'bearer') headers.authorization = `Bearer ${token}`;
+      if (via === 'query') params.set('token', token);
+    }
+    const query = params.toString();
+    const socket = new WebSocket(`${this.runtime.wsUrl}/${query ? `?${query}` : ''}`, { headers });
+    const client = new SocketClient(socket);
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => {
+        this.clients.push(client);
+        resolve(client);
+      });
+      socket.once('unexpected-response', (_request, response) => reject(new UpgradeRefused(response.statusCode ?? 0)));
+      socket.once('error', (error) => reject(error));
+    });
+  }
+
+  /** Creates a server owned by `owner` and has `members` join it through an invite. */
+  async server(owner: TestUser, members: TestUser[] = [], name = 'test server'): Promise<number> {
+    const created = await this.rest('POST', `/servers?name=${encodeURIComponent(name)}`, { as: owner });
+    if (created.status !== 200) throw new Error(`create server: ${created.status} ${created.text}`);
+    const serverId = Number(created.text);
+    if (members.length > 0) {
+      const invite = await this.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner });
+      for (const member of members) {
+        const joined = await this.rest('POST', `/server_invites/${invite.text}`, { as: member });
+        if (joined.status !== 200) throw new Error(`join: ${joined.status} ${joined.text}`);
+      }
+    }
+    return serverId;
+  }
+}
+
+export class UpgradeRefused extends Error {
+  constructor(readonly status: number) {
+    super(`upgrade refused with HTTP ${status}`);
+  }
+}
