@@ -1,0 +1,135 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import { MAIN_SOCKET_ROUTES, type MainSocketRoute, ROUTE_SELECTION_EXPRESSION } from '../lambdas/socket/routes';
+
+/** Access-log lines carry ids, routes and statuses, never query strings (they may hold `?token=`). */
+const SOCKET_ACCESS_LOG = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    time: '$context.requestTime',
+    ip: '$context.identity.sourceIp',
+    connectionId: '$context.connectionId',
+    eventType: '$context.eventType',
+    routeKey: '$context.routeKey',
+    status: '$context.status',
+    error: '$context.error.message',
+    integrationError: '$context.integrationErrorMessage',
+  }),
+);
+
+const REST_ACCESS_LOG = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    time: '$context.requestTime',
+    ip: '$context.identity.sourceIp',
+    method: '$context.httpMethod',
+    path: '$context.path',
+    status: '$context.status',
+    latencyMs: '$context.responseLatency',
+    bytes: '$context.responseLength',
+    integrationError: '$context.integrationErrorMessage',
+  }),
+);
+
+const AUTHORIZATION_IN_HANDLERS =
+  'Authentication is the handlers\' job: session tokens come from the cookie, a Bearer header or ?token= (PROTOCOL.md), and login/register must stay open; API Gateway authorizers cannot read that cookie contract.';
+
+export interface StageSettings {
+  throttle: apigwv2.ThrottleSettings;
+  logRetention: logs.RetentionDays;
+}
+
+function accessLogGroup(scope: Construct, logRetention: logs.RetentionDays): logs.LogGroup {
+  return new logs.LogGroup(scope, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+}
+
+export interface MainSocketApiProps extends StageSettings {
+  stageName: string;
+  domainName?: apigwv2.IDomainName;
+}
+
+/**
+ * The main socket: an API Gateway WebSocket API whose routes each invoke their own Lambda. The stage comes
+ * first and the routes after, because the handlers need the stage's management endpoint in their settings.
+ */
+export class MainSocketApi extends Construct {
+  readonly api: apigwv2.WebSocketApi;
+  readonly stage: apigwv2.WebSocketStage;
+
+  constructor(scope: Construct, id: string, props: MainSocketApiProps) {
+    super(scope, id);
+    this.api = new apigwv2.WebSocketApi(this, 'Api', {
+      description: 'ZavodChat main socket',
+      routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
+    });
+    this.stage = new apigwv2.WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName: props.stageName,
+      autoDeploy: true,
+      throttle: props.throttle,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogGroup(this, props.logRetention)),
+        format: SOCKET_ACCESS_LOG,
+      },
+      domainMapping: props.domainName ? { domainName: props.domainName } : undefined,
+    });
+  }
+
+  /** One route per entry of MAIN_SOCKET_ROUTES; the record type makes a route without a handler a compile error. */
+  addRoutes(handlers: Record<MainSocketRoute, IFunction>): void {
+    for (const route of MAIN_SOCKET_ROUTES) {
+      const added = this.api.addRoute(route, { integration: new WebSocketLambdaIntegration(`${route}Integration`, handlers[route]) });
+      NagSuppressions.addResourceSuppressions(added, [{ id: 'AwsSolutions-APIG4', reason: AUTHORIZATION_IN_HANDLERS }], true);
+    }
+  }
+
+  /** https://{apiId}.execute-api.{region}.amazonaws.com/{stage}: where events are posted to connections. */
+  get managementEndpoint(): string {
+    return this.stage.callbackUrl;
+  }
+}
+
+export interface RestApiProps extends StageSettings {
+  handler: IFunction;
+  domainName?: apigwv2.IDomainName;
+}
+
+/** REST: an HTTP API whose `$default` route sends every request to the one Hono Lambda (payload 2.0). */
+export class RestApi extends Construct {
+  readonly api: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+
+  constructor(scope: Construct, id: string, props: RestApiProps) {
+    super(scope, id);
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      description: 'ZavodChat REST API',
+      // CORS stays in the Lambda: it answers preflights for exactly the configured client origins.
+      defaultIntegration: new HttpLambdaIntegration('RestIntegration', props.handler, {
+        payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+      }),
+      createDefaultStage: false,
+    });
+    this.stage = this.api.addStage('Stage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogGroup(this, props.logRetention)),
+        format: REST_ACCESS_LOG,
+      },
+      domainMapping: props.domainName ? { domainName: props.domainName } : undefined,
+    });
+    NagSuppressions.addResourceSuppressions(this.api, [{ id: 'AwsSolutions-APIG4', reason: AUTHORIZATION_IN_HANDLERS }], true);
+  }
+
+  /** The execute-api URL of the `$default` stage, with a trailing slash as the client expects. */
+  get url(): string {
+    return `${this.api.apiEndpoint}/`;
+  }
+}

@@ -1,0 +1,212 @@
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { DEFAULT_PARAMS, type Params } from '../lambdas/domain/config';
+
+/**
+ * Everything a deployment can choose, in one typed place. Values come from CDK context (`cdk.json`
+ * "context", or `cdk deploy -c key=value`); every key is optional and falls back to the default below.
+ * docs/deploy.md lists the keys with examples.
+ */
+export interface DeploymentConfig {
+  stackName: string;
+  region: string;
+  /** The API Gateway stage of the main socket; part of its execute-api URL and management endpoint. */
+  socketStageName: string;
+  /** Origins of the web client: credentialed CORS of REST and CORS of the files bucket. */
+  clientOrigins: string[];
+  /** Present when the system is served under a parent domain (see docs/deploy.md, "Custom domain"). */
+  domain?: CustomDomainConfig;
+  tableDeletionProtection: boolean;
+  /** Keep the table and the files bucket when the stack is deleted. */
+  retainData: boolean;
+  logRetention: RetentionDays;
+  /** Stage-wide API Gateway throttling of both APIs: a ceiling on what abuse can cost. */
+  throttle: { ratePerSecond: number; burst: number };
+  /**
+   * Whether this stack sets API Gateway's account-wide CloudWatch Logs role of the region, which WebSocket
+   * access logging needs. Set false when the account already has one managed elsewhere.
+   */
+  manageApiGatewayAccountRole: boolean;
+  mediaNode: MediaNodeConfig;
+  /** The limits GET /params reports (and the handlers enforce); defaults are upstream's shipped values. */
+  params: Params;
+}
+
+export interface CustomDomainConfig {
+  /** e.g. `chat.example.com`: REST on api.<parent>, main socket on ws.<parent>, voice on voice.<parent>. */
+  parentDomain: string;
+  /**
+   * A Route 53 public hosted zone that contains the parent domain: the stack then issues the certificate
+   * and creates the DNS records itself.
+   */
+  hostedZone?: { id: string; name: string };
+  /** Otherwise: an ACM certificate in the stack's region covering api.<parent> and ws.<parent>. */
+  certificateArn?: string;
+}
+
+export interface MediaNodeConfig {
+  instanceType: string;
+  /** TCP port of the voice signalling socket (wss); also what GET /params reports as ws_vc_port. */
+  voicePort: number;
+  /** mediasoup workers listen on one UDP and one TCP port each, from this port up. */
+  rtcFirstPort: number;
+  rtcPortCount: number;
+}
+
+export const HOSTS = { rest: 'api', mainSocket: 'ws', voice: 'voice' } as const;
+
+export const DEFAULT_CONFIG: DeploymentConfig = {
+  stackName: 'ZavodChat',
+  region: 'us-east-1',
+  socketStageName: 'live',
+  clientOrigins: ['https://localhost:5173'],
+  tableDeletionProtection: true,
+  retainData: true,
+  logRetention: RetentionDays.ONE_MONTH,
+  throttle: { ratePerSecond: 500, burst: 1000 },
+  manageApiGatewayAccountRole: true,
+  mediaNode: { instanceType: 't4g.small', voicePort: 445, rtcFirstPort: 40000, rtcPortCount: 10 },
+  params: DEFAULT_PARAMS,
+};
+
+/** Reads one context key; CLI `-c` values arrive as strings, cdk.json values keep their JSON type. */
+export type ContextReader = (key: string) => unknown;
+
+function asString(key: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new Error(`context '${key}' must be a non-empty string`);
+  return value.trim();
+}
+
+function asInteger(key: string, value: unknown, min: number, max: number): number {
+  const number = typeof value === 'string' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < min || number > max) {
+    throw new Error(`context '${key}' must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return number;
+}
+
+function asBoolean(key: string, value: unknown): boolean {
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`context '${key}' must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** A list from a JSON array or a comma-separated string. */
+function asStringList(key: string, value: unknown): string[] {
+  const items = typeof value === 'string' ? value.split(',') : value;
+  if (!Array.isArray(items)) throw new Error(`context '${key}' must be a list or a comma-separated string`);
+  const list = items.map((item) => asString(key, item));
+  if (list.length === 0) throw new Error(`context '${key}' must not be empty`);
+  return list;
+}
+
+/** An object from cdk.json, or from a JSON string given with `-c`. */
+function asRecord(key: string, value: unknown): Record<string, unknown> {
+  let parsed = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw new Error(`context '${key}' must be a JSON object`);
+    }
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`context '${key}' must be a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+function hostName(key: string, value: unknown): string {
+  const name = asString(key, value).toLowerCase().replace(/\.$/, '');
+  if (!/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/.test(name)) throw new Error(`context '${key}' must be a DNS name, got '${name}'`);
+  return name;
+}
+
+function readDomain(read: ContextReader): CustomDomainConfig | undefined {
+  const parent = read('domain');
+  if (parent === undefined) return undefined;
+  const parentDomain = hostName('domain', parent);
+  const zoneId = read('hostedZoneId');
+  const certificateArn = read('certificateArn');
+  if ((zoneId === undefined) === (certificateArn === undefined)) {
+    throw new Error("context 'domain' needs exactly one of 'hostedZoneId' (the stack manages certificate and DNS) or 'certificateArn'");
+  }
+  if (zoneId !== undefined) {
+    const zoneName = read('hostedZoneName');
+    const name = zoneName === undefined ? parentDomain : hostName('hostedZoneName', zoneName);
+    if (parentDomain !== name && !parentDomain.endsWith(`.${name}`)) {
+      throw new Error(`hosted zone '${name}' does not contain the domain '${parentDomain}'`);
+    }
+    return { parentDomain, hostedZone: { id: asString('hostedZoneId', zoneId), name } };
+  }
+  const arn = asString('certificateArn', certificateArn);
+  if (!/^arn:aws[a-z-]*:acm:/.test(arn)) throw new Error(`context 'certificateArn' must be an ACM certificate ARN, got '${arn}'`);
+  return { parentDomain, certificateArn: arn };
+}
+
+/** GET /params limits: `params` is an object of upstream key names (e.g. {"max_get_count": 20}). */
+function readParams(read: ContextReader, voicePort: number): Params {
+  const params: Params = { ...DEFAULT_CONFIG.params };
+  const overrides = read('params');
+  if (overrides !== undefined) {
+    for (const [name, value] of Object.entries(asRecord('params', overrides))) {
+      if (!(name in params)) throw new Error(`context 'params' has an unknown key '${name}'`);
+      params[name as keyof Params] = asInteger(`params.${name}`, value, 0, Number.MAX_SAFE_INTEGER);
+    }
+  }
+  const maxVideoBitrate = read('maxVideoBitrate');
+  if (maxVideoBitrate !== undefined) params.max_video_bitrate = asInteger('maxVideoBitrate', maxVideoBitrate, 1, 100_000_000);
+  // On AWS both sockets are reached on standard TLS ports, whatever upstream's defaults say.
+  params.ws_port = 443;
+  params.ws_vc_port = voicePort;
+  return params;
+}
+
+function readRetention(value: unknown): RetentionDays {
+  const days = asInteger('logRetentionDays', value, 1, 3653);
+  if (!(Object.values(RetentionDays) as unknown[]).includes(days)) {
+    throw new Error(`context 'logRetentionDays' must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, ...), got ${days}`);
+  }
+  return days as RetentionDays;
+}
+
+export function configFromContext(read: ContextReader): DeploymentConfig {
+  const defaults = DEFAULT_CONFIG;
+  const pick = <T>(key: string, parse: (key: string, value: unknown) => T, fallback: T): T => {
+    const value = read(key);
+    return value === undefined ? fallback : parse(key, value);
+  };
+  const rtcPortCount = pick('rtcPortCount', (k, v) => asInteger(k, v, 1, 1000), defaults.mediaNode.rtcPortCount);
+  const mediaNode: MediaNodeConfig = {
+    instanceType: pick('mediaInstanceType', asString, defaults.mediaNode.instanceType),
+    voicePort: pick('voicePort', (k, v) => asInteger(k, v, 1, 65535), defaults.mediaNode.voicePort),
+    rtcFirstPort: pick('rtcFirstPort', (k, v) => asInteger(k, v, 1024, 65535 - rtcPortCount + 1), defaults.mediaNode.rtcFirstPort),
+    rtcPortCount,
+  };
+  const stageName = pick('socketStageName', asString, defaults.socketStageName);
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(stageName)) throw new Error(`context 'socketStageName' must be letters, digits, '-' or '_'`);
+  return {
+    stackName: pick('stackName', asString, defaults.stackName),
+    region: pick('region', asString, defaults.region),
+    socketStageName: stageName,
+    clientOrigins: pick('clientOrigins', asStringList, defaults.clientOrigins),
+    domain: readDomain(read),
+    tableDeletionProtection: pick('tableDeletionProtection', asBoolean, defaults.tableDeletionProtection),
+    retainData: pick('retainData', asBoolean, defaults.retainData),
+    logRetention: pick('logRetentionDays', (_k, v) => readRetention(v), defaults.logRetention),
+    throttle: {
+      ratePerSecond: pick('throttleRatePerSecond', (k, v) => asInteger(k, v, 1, 100_000), defaults.throttle.ratePerSecond),
+      burst: pick('throttleBurst', (k, v) => asInteger(k, v, 1, 100_000), defaults.throttle.burst),
+    },
+    manageApiGatewayAccountRole: pick('manageApiGatewayAccountRole', asBoolean, defaults.manageApiGatewayAccountRole),
+    mediaNode,
+    params: readParams(read, mediaNode.voicePort),
+  };
+}
+
+/** The host names and cookie domain of a custom-domain deployment. */
+export function domainNames(domain: CustomDomainConfig): { rest: string; mainSocket: string; voice: string; cookieDomain: string } {
+  return {
+    rest: `${HOSTS.rest}.${domain.parentDomain}`,
+    mainSocket: `${HOSTS.mainSocket}.${domain.parentDomain}`,
+    voice: `${HOSTS.voice}.${domain.parentDomain}`,
+    cookieDomain: domain.parentDomain,
+  };
+}

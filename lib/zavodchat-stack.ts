@@ -1,0 +1,144 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { NagSuppressions } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import type { Params } from '../lambdas/domain/config';
+import { ApiGatewayAccountLogging } from './api-gateway-account';
+import { MainSocketApi, RestApi } from './apis';
+import { type DeploymentConfig, domainNames } from './config';
+import { CustomDomain } from './custom-domain';
+import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from './lambda-functions';
+import { MediaNode } from './media-node';
+import { ChatTable, FilesBucket, manageConnectionsArns } from './storage';
+
+/** Management API calls the handlers make: post events (POST) and close connections (DELETE). */
+export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
+/** The media node only posts voice events to main-socket connections. */
+export const MEDIA_NODE_MANAGE_CONNECTIONS_METHODS = ['POST'] as const;
+
+/** GET /params limits as the upper-case variables `settingsFromEnv` reads (MAX_GET_COUNT, ...). */
+export function paramsEnvironment(params: Params): Record<string, string> {
+  return Object.fromEntries(Object.entries(params).map(([name, value]) => [name.toUpperCase(), String(value)]));
+}
+
+export interface ZavodChatStackProps extends StackProps {
+  config: DeploymentConfig;
+}
+
+/**
+ * The whole system in one stack: its parts reference each other (every handler and the media node need
+ * the socket's management endpoint and the table) and are deployed and torn down together.
+ */
+export class ZavodChatStack extends Stack {
+  readonly functions: Record<HandlerName, ChatFunction>;
+
+  constructor(scope: Construct, id: string, props: ZavodChatStackProps) {
+    // Region only, no account: the stack stays environment-agnostic in the account, so synth never
+    // looks anything up in AWS (no credentials, no network).
+    super(scope, id, { description: 'ZavodChat realtime backend', ...props, env: { region: props.config.region } });
+    const { config } = props;
+    const names = config.domain ? domainNames(config.domain) : undefined;
+
+    const table = new ChatTable(this, 'Data', {
+      deletionProtection: config.tableDeletionProtection,
+      retainOnDelete: config.retainData,
+    });
+    const files = new FilesBucket(this, 'Files', { clientOrigins: config.clientOrigins, retainOnDelete: config.retainData });
+    const domain = config.domain ? new CustomDomain(this, 'Domain', config.domain) : undefined;
+
+    const stageSettings = {
+      throttle: { rateLimit: config.throttle.ratePerSecond, burstLimit: config.throttle.burst },
+      logRetention: config.logRetention,
+    };
+    const socket = new MainSocketApi(this, 'MainSocket', {
+      ...stageSettings,
+      stageName: config.socketStageName,
+      domainName: domain?.socketDomain,
+    });
+    if (config.manageApiGatewayAccountRole) {
+      socket.stage.node.addDependency(new ApiGatewayAccountLogging(this, 'ApiGatewayLogging'));
+    }
+
+    const settings: Record<string, string> = {
+      TABLE_NAME: table.table.tableName,
+      WS_MANAGEMENT_ENDPOINT: socket.managementEndpoint,
+      CORS_ORIGINS: config.clientOrigins.join(','),
+      ...(names ? { COOKIE_DOMAIN: names.cookieDomain } : {}),
+      ...paramsEnvironment(config.params),
+    };
+
+    const connectionArns = manageConnectionsArns(this, socket.api.apiId, socket.stage.stageName, MANAGE_CONNECTIONS_METHODS);
+    const functions = {} as Record<HandlerName, ChatFunction>;
+    for (const name of Object.keys(HANDLERS) as HandlerName[]) {
+      const spec: HandlerSpec = HANDLERS[name];
+      const fn = new ChatFunction(this, name, {
+        spec,
+        environment: { ...settings, ...(spec.grants.includes('files') ? { FILES_BUCKET: files.bucket.bucketName } : {}) },
+        logRetention: config.logRetention,
+      });
+      for (const grant of spec.grants) {
+        if (grant === 'table') table.grantDataAccess(fn.role);
+        if (grant === 'connections') {
+          fn.role.addToPolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
+        }
+        if (grant === 'files') files.grantObjectAccess(fn.role);
+      }
+      functions[name] = fn;
+    }
+    this.functions = functions;
+
+    socket.addRoutes({
+      $connect: functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect].function,
+      $disconnect: functions[MAIN_SOCKET_ROUTE_HANDLERS.$disconnect].function,
+      $default: functions[MAIN_SOCKET_ROUTE_HANDLERS.$default].function,
+      ping: functions[MAIN_SOCKET_ROUTE_HANDLERS.ping].function,
+    });
+    const rest = new RestApi(this, 'Rest', { ...stageSettings, handler: functions.rest.function, domainName: domain?.restDomain });
+
+    const media = new MediaNode(this, 'Media', { config: config.mediaNode, environment: settings, voiceHost: names?.voice });
+    table.grantDataAccess(media.role);
+    media.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['execute-api:ManageConnections'],
+        resources: manageConnectionsArns(this, socket.api.apiId, socket.stage.stageName, MEDIA_NODE_MANAGE_CONNECTIONS_METHODS),
+      }),
+    );
+    domain?.pointVoiceHostAt(media.address);
+
+    this.suppressScopedWildcards();
+
+    new CfnOutput(this, 'RestUrl', {
+      description: 'PUBLIC_BASE_REST of the web client',
+      value: names ? `https://${names.rest}/` : rest.url,
+    });
+    new CfnOutput(this, 'MainSocketUrl', {
+      description: 'PUBLIC_BASE_SOCKET of the web client',
+      value: names ? `wss://${names.mainSocket}/` : socket.stage.url,
+    });
+    new CfnOutput(this, 'VoiceSocketUrl', {
+      description: 'PUBLIC_BASE_SOCKET_VC of the web client',
+      value: media.voiceSocketUrl(names?.voice, config.mediaNode.voicePort),
+    });
+    new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
+    new CfnOutput(this, 'TableName', { value: table.table.tableName });
+    new CfnOutput(this, 'FilesBucketName', { value: files.bucket.bucketName });
+  }
+
+  /**
+   * The only wildcards in this stack's policies sit at the end of ARNs that are otherwise fully scoped:
+   * any stream of one log group, any connection of this API's stage, any object of the files bucket.
+   */
+  private suppressScopedWildcards(): void {
+    NagSuppressions.addStackSuppressions(this, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: 'Wildcards only at the end of scoped ARNs: log streams of one log group, connections of this socket stage, objects of the files bucket.',
+        appliesTo: [
+          { regex: '/^Resource::<.*LogsLogGroup.*\\.Arn>:\\*$/g' },
+          { regex: '/^Resource::arn:<AWS::Partition>:execute-api:[a-z0-9-]+:<AWS::AccountId>:<MainSocketApi[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/g' },
+          { regex: '/^Resource::<FilesBucket.*\\.Arn>\\/\\*$/g' },
+        ],
+      },
+    ]);
+  }
+}
