@@ -38,10 +38,15 @@ export class CustomDomain extends Construct {
     this.socketDomain = new apigwv2.DomainName(this, 'SocketDomain', { domainName: this.names.mainSocket, certificate });
 
     if (this.zone) {
-      for (const [recordId, domain] of [['RestRecord', this.restDomain], ['SocketRecord', this.socketDomain]] as const) {
+      const records = [
+        ['RestRecord', this.names.rest, this.restDomain],
+        ['SocketRecord', this.names.mainSocket, this.socketDomain],
+      ] as const;
+      for (const [recordId, recordName, domain] of records) {
         new route53.ARecord(this, recordId, {
           zone: this.zone,
-          recordName: domain.name,
+          // The plain name, not the domain's Ref: a token would get the zone name appended a second time.
+          recordName,
           target: route53.RecordTarget.fromAlias(
             new targets.ApiGatewayv2DomainProperties(domain.regionalDomainName, domain.regionalHostedZoneId),
           ),

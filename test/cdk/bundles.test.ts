@@ -1,0 +1,81 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { HANDLERS, type HandlerName, REPOSITORY_ROOT } from '../../lib/lambda-functions';
+import { LAMBDA_BUNDLING, MAX_BUNDLE_BYTES, RUNTIME_PROVIDED_MODULES } from '../../lib/lambda-bundling';
+import { logicalId, removeOutput, resourcesOfType, type Synthesized, synthesize } from './support/synth';
+
+/**
+ * Loads a bundle the way the Lambda runtime would, in a fresh `node`: only Node's built-ins and the
+ * runtime-provided modules may be required from the bundle (the AWS SDK is found on NODE_PATH, as the
+ * runtime has it in /var/runtime), and any attempt to open a connection or resolve a host while loading
+ * fails. Prints the type of the `handler` export.
+ */
+const LOAD_LIKE_THE_RUNTIME = `
+const Module = require('node:module');
+const net = require('node:net');
+const dns = require('node:dns');
+const [bundle, provided] = process.argv.slice(1);
+const prefixes = JSON.parse(provided).map((pattern) => pattern.replace(/\\*$/, ''));
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, parent, ...rest) {
+  const fromBundle = parent && parent.filename === bundle;
+  const builtin = request.startsWith('node:') || Module.builtinModules.includes(request);
+  if (fromBundle && !builtin && !request.startsWith('.') && !prefixes.some((p) => request.startsWith(p))) {
+    throw new Error('the bundle requires ' + request + ', which the Lambda runtime does not provide');
+  }
+  return resolve.call(this, request, parent, ...rest);
+};
+net.Socket.prototype.connect = function () { throw new Error('the bundle opened a connection while loading'); };
+dns.lookup = function () { throw new Error('the bundle resolved a host name while loading'); };
+const loaded = require(bundle);
+process.stdout.write(typeof loaded.handler);
+process.exit(0);
+`;
+
+let synthesized: Synthesized;
+
+beforeAll(() => {
+  synthesized = synthesize();
+}, 120_000);
+
+afterAll(() => removeOutput(synthesized));
+
+/** The asset directory of a function's code: its S3 key is `<asset hash>.zip`. */
+function bundleOf(name: HandlerName): string {
+  const functions = resourcesOfType(synthesized.template, 'AWS::Lambda::Function');
+  const code = functions[logicalId(synthesized.stack.functions[name].function)].Properties.Code as { S3Key: string };
+  return path.join(synthesized.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`, 'index.js');
+}
+
+describe.each(Object.keys(HANDLERS) as HandlerName[])('bundle of %s', (name) => {
+  test(`is minified and at most ${MAX_BUNDLE_BYTES / 1024} KB, with a source map`, () => {
+    const bundle = bundleOf(name);
+    const { size } = fs.statSync(bundle);
+    expect(size).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
+    expect(fs.existsSync(`${bundle}.map`)).toBe(true);
+    // Minified output has few, long lines.
+    expect(fs.readFileSync(bundle, 'utf8').split('\n').length).toBeLessThan(50);
+  });
+
+  test('loads in a fresh node with only what the runtime provides, without connecting anywhere', () => {
+    const output = execFileSync(process.execPath, ['-e', LOAD_LIKE_THE_RUNTIME, bundleOf(name), JSON.stringify(RUNTIME_PROVIDED_MODULES)], {
+      cwd: synthesized.outdir,
+      env: {
+        PATH: process.env.PATH,
+        NODE_PATH: path.join(REPOSITORY_ROOT, 'node_modules'),
+        AWS_REGION: 'us-east-1',
+        TABLE_NAME: 'bundle-load-test',
+        WS_MANAGEMENT_ENDPOINT: 'https://bundle-load-test.invalid/live',
+      },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(output).toBe('function');
+  });
+});
+
+test('the stack bundles with the exported settings: local esbuild, nothing external but the runtime SDK', () => {
+  expect(LAMBDA_BUNDLING).toMatchObject({ forceDockerBundling: false, minify: true, sourceMap: true, externalModules: RUNTIME_PROVIDED_MODULES });
+  expect(RUNTIME_PROVIDED_MODULES).toEqual(['@aws-sdk/*']);
+});

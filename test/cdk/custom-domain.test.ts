@@ -1,0 +1,83 @@
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { removeOutput, resourcesOfType, type Synthesized, synthesize, userDataText } from './support/synth';
+
+const ZONE_CONTEXT = {
+  domain: 'chat.example.com',
+  hostedZoneId: 'Z0123456789EXAMPLE',
+  hostedZoneName: 'example.com',
+  clientOrigins: 'https://chat.example.com',
+};
+
+describe('custom domain with a hosted zone', () => {
+  let synthesized: Synthesized;
+  beforeAll(() => {
+    synthesized = synthesize(ZONE_CONTEXT);
+  }, 120_000);
+  afterAll(() => removeOutput(synthesized));
+
+  test('issues one DNS-validated certificate for api. and ws.', () => {
+    synthesized.template.hasResourceProperties('AWS::CertificateManager::Certificate', {
+      DomainName: 'api.chat.example.com',
+      SubjectAlternativeNames: ['ws.chat.example.com'],
+      ValidationMethod: 'DNS',
+    });
+  });
+
+  test('maps both APIs to their custom domains and writes the records, voice included', () => {
+    const { template } = synthesized;
+    template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'api.chat.example.com' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'ws.chat.example.com' });
+    template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 2);
+    const records = Object.values(resourcesOfType(template, 'AWS::Route53::RecordSet')).map((r) => r.Properties.Name);
+    expect(records.sort()).toEqual(['api.chat.example.com.', 'voice.chat.example.com.', 'ws.chat.example.com.']);
+  });
+
+  test('one cookie: every function gets COOKIE_DOMAIN=<parent> and the client origin for CORS', () => {
+    for (const fn of Object.values(resourcesOfType(synthesized.template, 'AWS::Lambda::Function'))) {
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(variables).toMatchObject({ COOKIE_DOMAIN: 'chat.example.com', CORS_ORIGINS: 'https://chat.example.com' });
+    }
+  });
+
+  test("the media node gets a Let's Encrypt certificate for voice. and opens port 80 for the challenge", () => {
+    const script = userDataText(synthesized.template);
+    expect(script).toContain('certbot certonly --standalone');
+    expect(script).toContain('-d voice.chat.example.com');
+    expect(script).not.toContain('openssl req -x509');
+    synthesized.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      SecurityGroupIngress: Match.arrayWith([Match.objectLike({ IpProtocol: 'tcp', FromPort: 80, ToPort: 80 })]),
+    });
+  });
+
+  test('outputs the custom-domain URLs', () => {
+    const outputs = synthesized.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.RestUrl.Value).toBe('https://api.chat.example.com/');
+    expect(outputs.MainSocketUrl.Value).toBe('wss://ws.chat.example.com/');
+    expect(outputs.VoiceSocketUrl.Value).toBe('wss://voice.chat.example.com:445/');
+  });
+
+  test('cdk-nag stays clean', () => {
+    expect(Annotations.fromStack(synthesized.stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
+  });
+});
+
+describe('custom domain with an existing certificate', () => {
+  let synthesized: Synthesized;
+  beforeAll(() => {
+    synthesized = synthesize({
+      domain: 'chat.example.com',
+      certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
+    });
+  }, 120_000);
+  afterAll(() => removeOutput(synthesized));
+
+  test('creates no certificate or records and prints the DNS targets instead', () => {
+    const { template } = synthesized;
+    template.resourceCountIs('AWS::CertificateManager::Certificate', 0);
+    template.resourceCountIs('AWS::Route53::RecordSet', 0);
+    const outputs = Object.keys(template.toJSON().Outputs as object);
+    for (const target of ['RestDnsTarget', 'SocketDnsTarget', 'VoiceDnsTarget']) {
+      expect(outputs.some((name) => name.includes(target))).toBe(true);
+    }
+  });
+});
