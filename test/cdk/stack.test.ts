@@ -1,4 +1,5 @@
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import type { SynthesisMessage } from 'aws-cdk-lib/cx-api';
 import { DEFAULT_PARAMS } from '../../lambdas/domain/config';
 import { TABLE_DEFINITION } from '../../lambdas/domain/table';
 import { MAIN_SOCKET_ROUTES, ROUTE_SELECTION_EXPRESSION } from '../../lambdas/socket/routes';
@@ -34,9 +35,9 @@ describe('synthesis', () => {
 
   test('cdk-nag AwsSolutions reports no unsuppressed error or warning', () => {
     const annotations = Annotations.fromStack(synthesized.stack);
-    const describe = (findings: Array<{ id: string; entry: { data: unknown } }>) => findings.map((f) => `${f.id}: ${String(f.entry.data)}`);
-    expect(describe(annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')))).toEqual([]);
-    expect(describe(annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')))).toEqual([]);
+    const summary = (findings: SynthesisMessage[]) => findings.map((f) => `${f.id}: ${String(f.entry.data)}`);
+    expect(summary(annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')))).toEqual([]);
+    expect(summary(annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')))).toEqual([]);
   });
 });
 
