@@ -26,6 +26,8 @@ export interface DeploymentConfig {
    * access logging needs. Set false when the account already has one managed elsewhere.
    */
   manageApiGatewayAccountRole: boolean;
+  /** False deploys no voice (no EC2 instance): text-only chat, or emulators without EC2 such as LocalStack. */
+  deployMediaNode: boolean;
   mediaNode: MediaNodeConfig;
   /** The limits GET /params reports (and the handlers enforce); defaults are upstream's shipped values. */
   params: Params;
@@ -64,6 +66,7 @@ export const DEFAULT_CONFIG: DeploymentConfig = {
   logRetention: RetentionDays.ONE_MONTH,
   throttle: { ratePerSecond: 500, burst: 1000 },
   manageApiGatewayAccountRole: true,
+  deployMediaNode: true,
   mediaNode: { instanceType: 't4g.small', voicePort: 445, rtcFirstPort: 40000, rtcPortCount: 10 },
   params: DEFAULT_PARAMS,
 };
@@ -196,6 +199,7 @@ export function configFromContext(read: ContextReader): DeploymentConfig {
       burst: pick('throttleBurst', (k, v) => asInteger(k, v, 1, 100_000), defaults.throttle.burst),
     },
     manageApiGatewayAccountRole: pick('manageApiGatewayAccountRole', asBoolean, defaults.manageApiGatewayAccountRole),
+    deployMediaNode: pick('deployMediaNode', asBoolean, defaults.deployMediaNode),
     mediaNode,
     params: readParams(read, mediaNode.voicePort),
   };

@@ -95,15 +95,22 @@ export class ZavodChatStack extends Stack {
     });
     const rest = new RestApi(this, 'Rest', { ...stageSettings, handler: functions.rest.function, domainName: domain?.restDomain });
 
-    const media = new MediaNode(this, 'Media', { config: config.mediaNode, environment: settings, voiceHost: names?.voice });
-    table.grantDataAccess(media.role);
-    media.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['execute-api:ManageConnections'],
-        resources: manageConnectionsArns(this, socket.api.apiId, socket.stage.stageName, MEDIA_NODE_MANAGE_CONNECTIONS_METHODS),
-      }),
-    );
-    domain?.pointVoiceHostAt(media.address);
+    if (config.deployMediaNode) {
+      const media = new MediaNode(this, 'Media', { config: config.mediaNode, environment: settings, voiceHost: names?.voice });
+      table.grantDataAccess(media.role);
+      media.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['execute-api:ManageConnections'],
+          resources: manageConnectionsArns(this, socket.api.apiId, socket.stage.stageName, MEDIA_NODE_MANAGE_CONNECTIONS_METHODS),
+        }),
+      );
+      domain?.pointVoiceHostAt(media.address);
+      new CfnOutput(this, 'VoiceSocketUrl', {
+        description: 'PUBLIC_BASE_SOCKET_VC of the web client',
+        value: media.voiceSocketUrl(names?.voice, config.mediaNode.voicePort),
+      });
+      new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
+    }
 
     this.suppressScopedWildcards();
 
@@ -113,13 +120,9 @@ export class ZavodChatStack extends Stack {
     });
     new CfnOutput(this, 'MainSocketUrl', {
       description: 'PUBLIC_BASE_SOCKET of the web client',
-      value: names ? `wss://${names.mainSocket}/` : socket.stage.url,
+      // The endpoint as API Gateway reports it (same as stage.url on AWS; emulators report their own host).
+      value: names ? `wss://${names.mainSocket}/` : `${socket.api.apiEndpoint}/${socket.stage.stageName}`,
     });
-    new CfnOutput(this, 'VoiceSocketUrl', {
-      description: 'PUBLIC_BASE_SOCKET_VC of the web client',
-      value: media.voiceSocketUrl(names?.voice, config.mediaNode.voicePort),
-    });
-    new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
     new CfnOutput(this, 'TableName', { value: table.table.tableName });
     new CfnOutput(this, 'FilesBucketName', { value: files.bucket.bucketName });
   }

@@ -61,12 +61,13 @@ describe('custom domain with a hosted zone', () => {
   });
 });
 
-describe('custom domain with an existing certificate', () => {
+describe('custom domain with an existing certificate, without the media node', () => {
   let synthesized: Synthesized;
   beforeAll(() => {
     synthesized = synthesize({
       domain: 'chat.example.com',
       certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
+      deployMediaNode: 'false',
     });
   }, 120_000);
   afterAll(() => removeOutput(synthesized));
@@ -76,8 +77,15 @@ describe('custom domain with an existing certificate', () => {
     template.resourceCountIs('AWS::CertificateManager::Certificate', 0);
     template.resourceCountIs('AWS::Route53::RecordSet', 0);
     const outputs = Object.keys(template.toJSON().Outputs as object);
-    for (const target of ['RestDnsTarget', 'SocketDnsTarget', 'VoiceDnsTarget']) {
+    for (const target of ['RestDnsTarget', 'SocketDnsTarget']) {
       expect(outputs.some((name) => name.includes(target))).toBe(true);
     }
+  });
+
+  test('has no EC2 resources and no voice outputs', () => {
+    const resourceTypes = Object.values(synthesized.template.toJSON().Resources as Record<string, { Type: string }>).map((r) => r.Type);
+    expect(resourceTypes.filter((type) => type.startsWith('AWS::EC2::'))).toEqual([]);
+    const outputs = Object.keys(synthesized.template.toJSON().Outputs as object);
+    expect(outputs.filter((name) => /Voice|MediaNode/.test(name))).toEqual([]);
   });
 });

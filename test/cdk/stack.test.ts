@@ -267,7 +267,7 @@ describe('outputs', () => {
   test('REST, main socket and voice socket URLs for the web client', () => {
     const outputs = synthesized.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(JSON.stringify(outputs.RestUrl.Value)).toMatch(/ApiEndpoint.*"\/"/);
-    expect(JSON.stringify(outputs.MainSocketUrl.Value)).toMatch(/"wss:\/\/".*execute-api.*\/live"/);
+    expect(JSON.stringify(outputs.MainSocketUrl.Value)).toMatch(/ApiEndpoint.*"\/live"/);
     expect(JSON.stringify(outputs.VoiceSocketUrl.Value)).toMatch(/"wss:\/\/".*PublicIp.*":445\/"/);
     expect(outputs).toHaveProperty('FilesBucketName');
     expect(outputs).toHaveProperty('TableName');
