@@ -37,8 +37,14 @@ async function main(): Promise<void> {
     stopping = true;
     console.log('stopping...');
     runtime.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        console.log('stopped');
+        process.exit(0);
+      },
+      (error: Error) => {
+        console.error(`stopped with an error: ${error.message}`);
+        process.exit(1);
+      },
     );
   };
   process.on('SIGINT', shutdown);

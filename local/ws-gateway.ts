@@ -210,9 +210,9 @@ export class WebSocketGateway {
       case 'GET':
         response.writeHead(200, { 'Content-Type': 'application/json' }).end(
           JSON.stringify({
-            ConnectedAt: new Date(connection.connectedAt).toISOString(),
-            LastActiveAt: new Date(connection.lastActiveAt).toISOString(),
-            Identity: { SourceIp: connection.sourceIp, UserAgent: connection.userAgent },
+            connectedAt: new Date(connection.connectedAt).toISOString(),
+            lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
+            identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
           }),
         );
         return;

@@ -1,0 +1,104 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { connectionsOfServer, registerConnection, subscribe } from '../lambdas/domain/connections';
+import { dynamoDbRequestCounter } from '../lambdas/domain/db';
+import { audience, resolveAudience } from '../lambdas/domain/fanout';
+import { addMember, createServer } from '../lambdas/domain/servers';
+import { keys } from '../lambdas/domain/table';
+import { registerUser } from '../lambdas/domain/users';
+import { TestSystem } from './support/system';
+
+let system: TestSystem;
+beforeAll(async () => {
+  system = await TestSystem.start();
+});
+afterAll(() => system.stop());
+
+/** A server with `members` members, each with two live connections, written through the domain code. */
+let populated = 0;
+async function populatedServer(members: number): Promise<number> {
+  const run = ++populated;
+  const ownerId = await registerUser(system.db, { username: `owner${run}`, displayname: 'o', password: 'password1' });
+  const serverId = await createServer(system.db, ownerId, `s${run}`, 10);
+  const defaultRole = 1;
+  const userIds = Array.from({ length: members }, (_, i) => 100_000 * run + i);
+  const connections = userIds.flatMap((userId) => [
+    { userId, connectionId: `c${userId}a` },
+    { userId, connectionId: `c${userId}b` },
+  ]);
+  for (let i = 0; i < userIds.length; i += 50) {
+    await Promise.all(userIds.slice(i, i + 50).map((userId) => addMember(system.db, serverId, userId, defaultRole)));
+    await Promise.all(connections.slice(2 * i, 2 * i + 100).map((c) => registerConnection(system.db, c)));
+  }
+  await subscribe(system.db, connections, [serverId]);
+  return serverId;
+}
+
+async function countRequests<T>(run: () => Promise<T>): Promise<{ result: T; requests: Record<string, number> }> {
+  dynamoDbRequestCounter.reset();
+  const result = await run();
+  return { result, requests: dynamoDbRequestCounter.snapshot() };
+}
+
+describe('fan-out cost does not grow with the member count', () => {
+  let small: number;
+  let large: number;
+  beforeAll(async () => {
+    small = await populatedServer(5);
+    large = await populatedServer(300);
+  }, 60_000);
+
+  test('every live connection of a server\'s members is one Query, for 5 and for 300 members', async () => {
+    const smallRun = await countRequests(() => connectionsOfServer(system.db, small));
+    const largeRun = await countRequests(() => connectionsOfServer(system.db, large));
+    expect(smallRun.result).toHaveLength(10);
+    expect(largeRun.result).toHaveLength(600);
+    expect(smallRun.requests).toEqual({ QueryCommand: 1 });
+    expect(largeRun.requests).toEqual({ QueryCommand: 1 });
+  });
+
+  test('a server audience with a block filter costs the same 3 Queries at 5 and at 300 members', async () => {
+    const smallRun = await countRequests(() => resolveAudience(system.db, audience.server(small, { actor: 1 })));
+    const largeRun = await countRequests(() => resolveAudience(system.db, audience.server(large, { actor: 1 })));
+    // Connections of the members, the members (to drop stale subscriptions), who blocked the actor.
+    expect(smallRun.requests).toEqual({ QueryCommand: 3 });
+    expect(largeRun.requests).toEqual({ QueryCommand: 3 });
+    expect(largeRun.result).toHaveLength(600);
+  });
+});
+
+describe('connections that vanished without $disconnect', () => {
+  test('are pruned when a post answers 410 Gone, and their user goes offline', async () => {
+    const [alice, ghost] = [await system.user(), await system.user()];
+    const serverId = await system.server(alice, [ghost]);
+    // The ghost's connection exists in the table but not at the gateway (its $disconnect was lost).
+    const ghostConnection = await system.connect(ghost);
+    const connectionId = [...system.runtime.gateway.connections.keys()][0];
+    system.runtime.gateway.connections.delete(connectionId);
+    ghostConnection.socket.terminate();
+    expect((await system.rest('GET', `/users/${ghost.id}`)).json.status).toBe(1);
+
+    const aliceSocket = await system.connect(alice);
+    // Alice coming online is posted to the ghost's connection: 410, pruned, ghost goes offline.
+    expect(await aliceSocket.next('user_changed', (d) => d.id === ghost.id)).toEqual({ id: ghost.id, status: 0 });
+    const item = await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.connection(ghost.id, connectionId) }));
+    expect(item.Item).toBeUndefined();
+    expect(await connectionsOfServer(system.db, serverId)).toEqual([{ userId: alice.id, connectionId: expect.any(String) }]);
+  });
+
+  test('are ignored once their TTL has passed and no longer keep their user online', async () => {
+    const [alice, bob] = [await system.user(), await system.user()];
+    const serverId = await system.server(alice, [bob]);
+    const threeHoursAgo = Date.now() - 3 * 3600 * 1000;
+    const stale = { userId: bob.id, connectionId: 'staleConnection=' };
+    await registerConnection(system.db, stale, threeHoursAgo);
+    await subscribe(system.db, [stale], [serverId], threeHoursAgo);
+    expect(await connectionsOfServer(system.db, serverId)).toEqual([]);
+
+    // Bob connects and closes: the expired connection does not keep him online.
+    const watcher = await system.connect(alice);
+    const bobSocket = await system.connect(bob);
+    expect(await watcher.next('user_changed', (d) => d.id === bob.id)).toEqual({ id: bob.id, status: 1 });
+    await bobSocket.close();
+    expect(await watcher.next('user_changed', (d) => d.id === bob.id)).toEqual({ id: bob.id, status: 0 });
+  });
+});

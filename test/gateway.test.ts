@@ -1,0 +1,116 @@
+import {
+  ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  GetConnectionCommand,
+  GoneException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { type SocketClient, TestSystem } from './support/system';
+
+const IDLE_MS = 700;
+const MAX_CONNECTION_MS = 2500;
+let system: TestSystem;
+let management: ApiGatewayManagementApiClient;
+
+beforeAll(async () => {
+  system = await TestSystem.start({ gatewayLimits: { idleTimeoutMs: IDLE_MS, maxConnectionMs: MAX_CONNECTION_MS } });
+  management = new ApiGatewayManagementApiClient({ endpoint: system.runtime.managementEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+});
+afterAll(async () => {
+  management.destroy();
+  await system.stop();
+});
+
+function onlyConnectionId(): string {
+  const ids = [...system.runtime.gateway.connections.keys()];
+  expect(ids).toHaveLength(1);
+  return ids[0];
+}
+
+async function withSocket<T>(run: (client: SocketClient) => Promise<T>): Promise<T> {
+  const client = await system.connect(await system.user());
+  try {
+    return await run(client);
+  } finally {
+    client.socket.terminate();
+    await client.closed;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("API Gateway's limits", () => {
+  test('a frame above 32 KB closes the connection with 1009', () =>
+    withSocket(async (client) => {
+      client.send({ name: 'ping', data: 'x'.repeat(33 * 1024) });
+      expect((await client.closed).code).toBe(1009);
+    }));
+
+  test('a 120 KB message in 30 KB frames is accepted; above 128 KB closes with 1009', async () => {
+    await withSocket(async (client) => {
+      const body = JSON.stringify({ name: 'too_big_to_route', data: 'y'.repeat(120 * 1024) });
+      for (let at = 0; at < body.length; at += 30 * 1024) {
+        client.socket.send(body.slice(at, at + 30 * 1024), { fin: at + 30 * 1024 >= body.length });
+      }
+      expect(await client.next('error')).toBe("unknown event 'too_big_to_route'");
+    });
+    await withSocket(async (client) => {
+      const body = JSON.stringify({ name: 'ping', data: 'y'.repeat(130 * 1024) });
+      for (let at = 0; at < body.length; at += 30 * 1024) {
+        client.socket.send(body.slice(at, at + 30 * 1024), { fin: at + 30 * 1024 >= body.length });
+      }
+      expect((await client.closed).code).toBe(1009);
+    });
+  });
+
+  test('a binary frame closes the connection with 1003', () =>
+    withSocket(async (client) => {
+      client.socket.send(Buffer.from([1, 2, 3]), { binary: true });
+      expect((await client.closed).code).toBe(1003);
+    }));
+
+  test('an idle connection is closed with 1001 after the idle timeout; pings keep it open', () =>
+    withSocket(async (client) => {
+      const started = Date.now();
+      const keepAlive = setInterval(() => client.send({ name: 'ping', data: '' }), IDLE_MS / 3);
+      await new Promise((r) => setTimeout(r, IDLE_MS * 1.5));
+      clearInterval(keepAlive);
+      expect(client.socket.readyState).toBe(client.socket.OPEN);
+      expect((await client.closed).code).toBe(1001);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(IDLE_MS * 1.5);
+    }));
+
+  test('a connection is closed with 1001 at the maximum duration even when active', () =>
+    withSocket(async (client) => {
+      const started = Date.now();
+      const keepAlive = setInterval(() => client.send({ name: 'ping', data: '' }), IDLE_MS / 3);
+      const { code } = await client.closed;
+      clearInterval(keepAlive);
+      expect(code).toBe(1001);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(MAX_CONNECTION_MS - 100);
+    }));
+});
+
+describe('the Management API, spoken to by the unmodified AWS SDK client', () => {
+  test('GetConnection, PostToConnection, DeleteConnection and GoneException', async () => {
+    const user = await system.user();
+    await system.server(user);
+    const client = await system.connect(user, { query: 'status=2' });
+    const connectionId = onlyConnectionId();
+
+    const info = await management.send(new GetConnectionCommand({ ConnectionId: connectionId }));
+    expect(info.Identity?.SourceIp).toMatch(/127\.0\.0\.1/);
+    expect(info.ConnectedAt).toBeInstanceOf(Date);
+
+    await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from('{"name":"hello","data":1}') }));
+    expect(await client.next('hello')).toBe(1);
+
+    await expect(management.send(new PostToConnectionCommand({ ConnectionId: 'unknownId=', Data: Buffer.from('x') }))).rejects.toBeInstanceOf(GoneException);
+
+    await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    await client.closed;
+    // $disconnect ran: the user is offline again.
+    for (let i = 0; i < 50 && (await system.rest('GET', `/users/${user.id}`)).json.status !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await system.rest('GET', `/users/${user.id}`)).json.status).toBe(0);
+    await expect(management.send(new GetConnectionCommand({ ConnectionId: connectionId }))).rejects.toBeInstanceOf(GoneException);
+  });
+});
