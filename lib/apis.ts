@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -92,6 +92,14 @@ export class MainSocketApi extends Construct {
   /** https://{apiId}.execute-api.{region}.amazonaws.com/{stage}: where events are posted to connections. */
   get managementEndpoint(): string {
     return this.stage.callbackUrl;
+  }
+
+  /** `arn:...:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/@connections/*` for each Management API method. */
+  connectionArns(methods: readonly string[]): string[] {
+    const stack = Stack.of(this);
+    return methods.map((method) =>
+      stack.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/${method}/@connections/*` }),
+    );
   }
 }
 

@@ -54,7 +54,7 @@ export interface MediaNodeConfig {
   rtcPortCount: number;
 }
 
-export const HOSTS = { rest: 'api', mainSocket: 'ws', voice: 'voice' } as const;
+const HOSTS = { rest: 'api', mainSocket: 'ws', voice: 'voice' } as const;
 
 export const DEFAULT_CONFIG: DeploymentConfig = {
   stackName: 'ZavodChat',

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -106,12 +106,4 @@ export class FilesBucket extends Construct {
       resourceArns: [this.bucket.arnForObjects('*')],
     });
   }
-}
-
-/** `arn:...:execute-api:region:account:apiId/stage/METHOD/@connections/*` for each method. */
-export function manageConnectionsArns(scope: Construct, apiId: string, stageName: string, methods: readonly string[]): string[] {
-  const stack = Stack.of(scope);
-  return methods.map((method) =>
-    stack.formatArn({ service: 'execute-api', resource: apiId, resourceName: `${stageName}/${method}/@connections/*` }),
-  );
 }

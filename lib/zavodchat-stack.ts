@@ -9,7 +9,7 @@ import { type DeploymentConfig, domainNames } from './config';
 import { CustomDomain } from './custom-domain';
 import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from './lambda-functions';
 import { MediaNode } from './media-node';
-import { ChatTable, FilesBucket, manageConnectionsArns } from './storage';
+import { ChatTable, FilesBucket } from './storage';
 
 /** Management API calls the handlers make: post events (POST) and close connections (DELETE). */
 export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
@@ -67,7 +67,7 @@ export class ZavodChatStack extends Stack {
       ...paramsEnvironment(config.params),
     };
 
-    const connectionArns = manageConnectionsArns(this, socket.api.apiId, socket.stage.stageName, MANAGE_CONNECTIONS_METHODS);
+    const connectionArns = socket.connectionArns(MANAGE_CONNECTIONS_METHODS);
     const functions = {} as Record<HandlerName, ChatFunction>;
     for (const name of Object.keys(HANDLERS) as HandlerName[]) {
       const spec: HandlerSpec = HANDLERS[name];
@@ -101,7 +101,7 @@ export class ZavodChatStack extends Stack {
       media.role.addToPolicy(
         new iam.PolicyStatement({
           actions: ['execute-api:ManageConnections'],
-          resources: manageConnectionsArns(this, socket.api.apiId, socket.stage.stageName, MEDIA_NODE_MANAGE_CONNECTIONS_METHODS),
+          resources: socket.connectionArns(MEDIA_NODE_MANAGE_CONNECTIONS_METHODS),
         }),
       );
       domain?.pointVoiceHostAt(media.address);
