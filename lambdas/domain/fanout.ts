@@ -16,27 +16,29 @@ export interface FanoutContext {
   sender: ConnectionSender;
 }
 
-export interface Whitelist {
-  users: readonly number[];
-  roles: readonly number[];
-}
-
 /**
  * Who receives an event (PROTOCOL.md Part B §2.7 with the Part A fixes):
  * - `user`: every connection of one user (AUD-USER);
+ * - `users`: every connection of a fixed set of users (DM participants), minus those who blocked `actor`;
  * - `server`: every connection of the members (AUD-SERVER), optionally dropping members who blocked
- *   `actor`, keeping only a whitelist, dropping a blacklist;
+ *   `actor` and keeping only members the `include` filter accepts (channel visibility);
  * - `observersOf`: every connection of every user sharing a server with the subject, minus users who
  *   blocked the subject (AUD-OBS).
  */
 export type Audience =
   | { kind: 'user'; userId: number }
-  | { kind: 'server'; serverId: number; actor?: number; whitelist?: Whitelist; blacklist?: Whitelist }
+  | { kind: 'users'; userIds: readonly number[]; actor?: number }
+  | { kind: 'server'; serverId: number; actor?: number; include?: MemberFilter }
   | { kind: 'observers'; userId: number };
+
+/** Decides, from a member's id and roles, whether he is in an audience (e.g. can see a private channel). */
+export type MemberFilter = (userId: number, roles: readonly number[]) => boolean;
 
 export const audience = {
   user: (userId: number): Audience => ({ kind: 'user', userId }),
-  server: (serverId: number, options: { actor?: number; whitelist?: Whitelist; blacklist?: Whitelist } = {}): Audience => ({
+  /** Fixed users (DM participants), minus those who blocked the actor. */
+  users: (userIds: readonly number[], actor?: number): Audience => ({ kind: 'users', userIds, actor }),
+  server: (serverId: number, options: { actor?: number; include?: MemberFilter } = {}): Audience => ({
     kind: 'server',
     serverId,
     ...options,
@@ -44,26 +46,19 @@ export const audience = {
   observersOf: (userId: number): Audience => ({ kind: 'observers', userId }),
 };
 
-function matches(list: Whitelist, userId: number, roles: readonly number[]): boolean {
-  return list.users.includes(userId) || roles.some((r) => list.roles.includes(r));
-}
-
 async function serverRecipients(
   db: Db,
   serverId: number,
-  filter: { blockers?: Set<number>; whitelist?: Whitelist; blacklist?: Whitelist },
+  filter: { blockers?: Set<number>; include?: MemberFilter },
 ): Promise<Recipient[]> {
   // Subscriptions say who is connected; the member list (same partition, one more Query) says who still
   // belongs, so a connection subscribed in a race with a kick never receives the server's events.
   const [connections, members] = await Promise.all([connectionsOfServer(db, serverId), membersOfServer(db, serverId)]);
-  const whitelist = filter.whitelist && (filter.whitelist.users.length > 0 || filter.whitelist.roles.length > 0) ? filter.whitelist : undefined;
   return connections.filter(({ userId }) => {
     const roles = members.get(userId);
     if (!roles) return false;
     if (filter.blockers?.has(userId)) return false;
-    if (whitelist && !matches(whitelist, userId, roles)) return false;
-    if (filter.blacklist && matches(filter.blacklist, userId, roles)) return false;
-    return true;
+    return filter.include ? filter.include(userId, roles) : true;
   });
 }
 
@@ -74,9 +69,15 @@ export async function resolveAudience(db: Db, target: Audience): Promise<Recipie
     case 'user':
       recipients = await connectionsOfUser(db, target.userId);
       break;
+    case 'users': {
+      const blockers = target.actor !== undefined ? await blockersOf(db, target.actor) : new Set<number>();
+      const wanted = target.userIds.filter((id) => !blockers.has(id));
+      recipients = (await Promise.all(wanted.map((id) => connectionsOfUser(db, id)))).flat();
+      break;
+    }
     case 'server': {
       const blockers = target.actor !== undefined ? await blockersOf(db, target.actor) : undefined;
-      recipients = await serverRecipients(db, target.serverId, { ...target, blockers });
+      recipients = await serverRecipients(db, target.serverId, { blockers, include: target.include });
       break;
     }
     case 'observers': {

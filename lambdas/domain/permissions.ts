@@ -45,12 +45,11 @@ export interface PermissionSubject {
   /** The server's roles, highest first, default role last. */
   roles: Role[];
   /** Ids of the roles the user holds. */
-  userRoles: ReadonlySet<number> | readonly number[];
+  userRoles: readonly number[];
 }
 
 function holds(subject: PermissionSubject, roleId: number): boolean {
-  const held = subject.userRoles;
-  return Array.isArray(held) ? held.includes(roleId) : (held as ReadonlySet<number>).has(roleId);
+  return subject.userRoles.includes(roleId);
 }
 
 /**
@@ -122,4 +121,29 @@ export function permissionChangeError(
     }
   }
   return undefined;
+}
+
+/**
+ * §5.5 check_role_lower_than_user: the owner always passes; otherwise, walking from the top, the caller
+ * must hold a role before `roleId` is met (with `canBeEqual`, meeting his own held role also passes).
+ */
+export function isRoleBelowUser(subject: PermissionSubject, roleId: number, canBeEqual = false): boolean {
+  if (subject.userId === subject.ownerId) return true;
+  for (const role of subject.roles) {
+    const held = holds(subject, role.id);
+    if (role.id === roleId) return canBeEqual && held;
+    if (held) return true;
+  }
+  return false;
+}
+
+/**
+ * §5.5 check_user_lower_than_other: the owner passes; the owner as target fails; otherwise the target's
+ * highest role must come strictly after the caller's.
+ */
+export function isUserBelowUser(subject: PermissionSubject, targetUserId: number, targetRoles: readonly number[]): boolean {
+  if (subject.userId === subject.ownerId) return true;
+  if (targetUserId === subject.ownerId) return false;
+  const target: PermissionSubject = { ...subject, userId: targetUserId, userRoles: targetRoles };
+  return highestRoleIndex(target) > highestRoleIndex(subject);
 }

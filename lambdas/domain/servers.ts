@@ -1,5 +1,6 @@
 import { BatchGetCommand, type BatchGetCommandOutput, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWrite, type Db, type Item, isConditionFailure, nextId, queryIndexPrefix, queryPrefix } from './db';
+import { channelsOfServer, deleteChannelContents } from './channels';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { hasPermission, PERM1_DEFAULT, type PermIndex, type PermissionSubject, type Role } from './permissions';
 import { GSI1, keys, padId } from './table';
@@ -249,8 +250,10 @@ export async function updateServer(
   return updated;
 }
 
-/** Deletes the server and everything in its partition, plus its invites. */
+/** Deletes the server and everything in its partition, its channels with their messages, and its invites. */
 export async function deleteServer(db: Db, server: Server): Promise<void> {
+  const channels = await channelsOfServer(db, server.id);
+  await Promise.all(channels.map((channel) => deleteChannelContents(db, channel.id)));
   const [own, invites] = await Promise.all([
     queryPrefix(db, `SERVER#${server.id}`, ''),
     queryIndexPrefix(db, keys.invitesOfServerIndex(server.id)),

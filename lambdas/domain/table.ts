@@ -47,4 +47,12 @@ export const keys = {
     sk: `CONN#${padId(userId)}#${connectionId}`,
   }),
   itemsOfConnectionIndex: (connectionId: string) => `CONN#${connectionId}`,
+  channel: (channelId: number) => ({ pk: `CHANNEL#${channelId}`, sk: 'META' }),
+  channelOrder: (serverId: number) => ({ pk: `SERVER#${serverId}`, sk: 'CHANNELS' }),
+  message: (channelId: number, messageId: number) => ({ pk: `CHANNEL#${channelId}`, sk: `MSG#${padId(messageId)}` }),
+  /** Finds a message's channel from its id alone (`/messages/{mid}`); written with the message. */
+  messagePointer: (messageId: number) => ({ pk: `MESSAGE#${messageId}`, sk: 'POINTER' }),
+  readMarker: (userId: number, channelId: number) => ({ pk: `USER#${userId}`, sk: `READ#${padId(channelId)}` }),
+  ban: (serverId: number, banId: number) => ({ pk: `SERVER#${serverId}`, sk: `BAN#${padId(banId)}` }),
+  bannedUser: (serverId: number, userId: number) => ({ pk: `SERVER#${serverId}`, sk: `BANNED#${padId(userId)}` }),
 };

@@ -1,0 +1,41 @@
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unsubscribeUserFromServer } from './connections';
+import { type Db, isConditionFailure } from './db';
+import { keys } from './table';
+
+/**
+ * Removes a membership (kick, ban) and stops the user's connections from receiving the server's events
+ * from the very next event on. Returns false when he was not a member.
+ */
+export async function removeMember(db: Db, serverId: number, userId: number): Promise<boolean> {
+  try {
+    await db.doc.send(
+      new DeleteCommand({ TableName: db.table, Key: keys.member(serverId, userId), ConditionExpression: 'attribute_exists(pk)' }),
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+  await unsubscribeUserFromServer(db, userId, serverId);
+  return true;
+}
+
+/** Replaces a member's role list; false when he is not a member (any more). */
+export async function setMemberRoles(db: Db, serverId: number, userId: number, roles: number[]): Promise<boolean> {
+  try {
+    await db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: keys.member(serverId, userId),
+        UpdateExpression: 'SET #roles = :roles',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#roles': 'roles' },
+        ExpressionAttributeValues: { ':roles': roles },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
