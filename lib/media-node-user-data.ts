@@ -81,6 +81,7 @@ function tlsCommands(tls: VoiceTls, address: string): string[] {
       '[Install]',
       'WantedBy=timers.target',
     ]),
+    'systemctl daemon-reload',
     'systemctl enable --now zavodchat-certbot-renew.timer',
   ];
 }
