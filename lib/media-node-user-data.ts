@@ -13,6 +13,8 @@ export interface MediaNodeUserDataProps {
   region: string;
   /** The Elastic IP: announced in ICE candidates, and the self-signed certificate's subject. */
   announcedAddress: string;
+  /** mediasoup workers are one per vCPU, at most this many (each needs its own UDP and TCP port). */
+  maxWorkers: number;
   environment: Record<string, string>;
   tls: VoiceTls;
 }
@@ -96,8 +98,10 @@ export function mediaNodeUserData(props: MediaNodeUserDataProps): ec2.UserData {
   const environment = {
     ...props.environment,
     ANNOUNCED_ADDRESS: props.announcedAddress,
-    TLS_CERT_FILE: P.tlsCertificate,
-    TLS_KEY_FILE: P.tlsKey,
+    // WebRTC sockets must listen on the instance's interface; clients reach it at the announced address.
+    RTC_LISTEN_IP: '0.0.0.0',
+    TLS_CERT: P.tlsCertificate,
+    TLS_KEY: P.tlsKey,
     NODE_ENV: 'production',
   };
   const userData = ec2.UserData.forLinux();
@@ -119,6 +123,7 @@ export function mediaNodeUserData(props: MediaNodeUserDataProps): ec2.UserData {
       P.environmentFile,
       Object.entries(environment).map(([name, value]) => `${name}=${value}`),
     ),
+    `echo "MEDIA_WORKERS=$(( $(nproc) < ${props.maxWorkers} ? $(nproc) : ${props.maxWorkers} ))" >> ${P.environmentFile}`,
     `chmod 0640 ${P.environmentFile}`,
     `chgrp zavodchat ${P.environmentFile}`,
     ...file(`/etc/systemd/system/${P.service}.service`, [

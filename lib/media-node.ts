@@ -106,12 +106,13 @@ export class MediaNode extends Construct {
         sourceUrl: `s3://${source.s3BucketName}/${source.s3ObjectKey}`,
         region: Aws.REGION,
         announcedAddress: this.address,
+        maxWorkers: config.rtcPortCount,
         environment: {
           ...props.environment,
           AWS_REGION: Aws.REGION,
           VC_PORT: String(config.voicePort),
+          // Worker i listens on UDP and TCP port RTC_MIN_PORT + i.
           RTC_MIN_PORT: String(config.rtcFirstPort),
-          RTC_MAX_PORT: String(lastRtcPort),
         },
         tls,
       }),

@@ -231,9 +231,12 @@ describe('media node', () => {
       BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3' } }],
     });
     const script = userDataText(template);
-    for (const line of ['TABLE_NAME=', 'WS_MANAGEMENT_ENDPOINT=https://', 'ANNOUNCED_ADDRESS=', 'VC_PORT=445', 'RTC_MIN_PORT=40000', 'RTC_MAX_PORT=40009', 'TLS_CERT_FILE=']) {
+    const settings = ['TABLE_NAME=', 'WS_MANAGEMENT_ENDPOINT=https://', 'ANNOUNCED_ADDRESS=', 'RTC_LISTEN_IP=0.0.0.0', 'VC_PORT=445', 'RTC_MIN_PORT=40000', 'TLS_CERT=', 'TLS_KEY='];
+    for (const line of settings) {
       expect(script).toContain(`\n${line}`);
     }
+    // One worker per vCPU, but never more than the 10 ports the security group opens.
+    expect(script).toContain('MEDIA_WORKERS=$(( $(nproc) < 10 ? $(nproc) : 10 ))');
     expect(script).toContain('tsx media-node/main.ts');
     expect(script).toContain('openssl req -x509');
     expect(script).not.toContain('certbot');
