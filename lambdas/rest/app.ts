@@ -3,7 +3,9 @@ import { HttpError } from '../domain/errors';
 import { appContext, logError } from '../runtime';
 import { normalizePath } from './http';
 import { accountRoutes } from './routes/account';
+import { channelRoutes } from './routes/channels';
 import { inviteRoutes } from './routes/invites';
+import { messageRoutes } from './routes/messages';
 import { serverRoutes } from './routes/servers';
 
 const ALLOWED_HEADERS = 'Origin, Content-Type, X-Auth-Token, X-Requested-With, Accept, Username, Password, DisplayName, Authorization';
@@ -40,6 +42,8 @@ export function createApp(): Hono {
   accountRoutes(app);
   serverRoutes(app);
   inviteRoutes(app);
+  channelRoutes(app);
+  messageRoutes(app);
 
   app.notFound((c) => c.text('Not found', 404));
   app.onError((error, c) => {

@@ -49,6 +49,24 @@ export function stringField(body: Record<string, unknown>, key: string, optional
   return value;
 }
 
+export function integerField(body: Record<string, unknown>, key: string): number;
+export function integerField(body: Record<string, unknown>, key: string, optional: true): number | undefined;
+export function integerField(body: Record<string, unknown>, key: string, optional = false): number | undefined {
+  const value = body[key];
+  if (value === undefined && optional) return undefined;
+  if (!Number.isSafeInteger(value)) throw badRequest(`Couldn't parse '${key}', got: ${value === undefined ? 'nothing' : JSON.stringify(value)}`);
+  return value as number;
+}
+
+export function integerArrayField(body: Record<string, unknown>, key: string): number[] | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => Number.isSafeInteger(v))) {
+    throw badRequest(`Couldn't parse '${key}': expected an array of integers`);
+  }
+  return [...new Set(value as number[])];
+}
+
 /** A text arg (not a file); undefined when absent. */
 export function textArg(args: Args, key: string): string | undefined {
   const value = args[key];

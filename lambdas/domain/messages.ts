@@ -1,0 +1,269 @@
+import { GetCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { Channel } from './channels';
+import { type Db, type Item, isConditionFailure, nextId } from './db';
+import { badRequest, forbidden, notFound } from './errors';
+import { keys, padId } from './table';
+import { isoNow } from './time';
+import type { Page } from './users';
+
+export const MAX_MESSAGE_LENGTH = 2000;
+export const MAX_ATTACHMENT_LENGTH = 512;
+export const MAX_MENTIONS = 32;
+export const MESSAGE_NOT_FOUND = 'Message does not exist';
+
+export const ATTACHMENT_TYPE = { LINK: 0, FILE: 1, IMAGE: 2 } as const;
+export const MENTION_TYPE = { USER: 1, ROLE: 2, EVERYONE: 3 } as const;
+
+export interface Attachment {
+  type: number;
+  content: string;
+}
+
+export interface Mention {
+  type: number;
+  begin_i: number;
+  end_i: number;
+  id?: number;
+}
+
+/** The message object of REST and of message events. */
+export interface Message {
+  id: number;
+  author_id: number;
+  sent: string;
+  edited: string;
+  text: string;
+  attachments: Attachment[];
+  mentions: Mention[];
+}
+
+export interface StoredMessage extends Message {
+  channelId: number;
+  serverId?: number;
+}
+
+function messageFromItem(item: Item): StoredMessage {
+  const message: StoredMessage = {
+    id: Number(item.id),
+    author_id: Number(item.authorId),
+    sent: String(item.sent),
+    edited: String(item.edited),
+    text: String(item.text),
+    attachments: (item.attachments as Attachment[]) ?? [],
+    mentions: (item.mentions as Mention[]) ?? [],
+    channelId: Number(item.channelId),
+  };
+  if (item.serverId !== undefined) message.serverId = Number(item.serverId);
+  return message;
+}
+
+/** The wire object: the stored message without the keys that events carry as `channel_id`/`server_id`. */
+export function messageView(message: StoredMessage): Message {
+  const { id, author_id, sent, edited, text, attachments, mentions } = message;
+  return { id, author_id, sent, edited, text, attachments, mentions };
+}
+
+/** Validates `text` and `attachments` of a post or an edit; returns the attachments in canonical form. */
+export function validateContent(text: string, attachments: unknown, maxAttachments: number): Attachment[] {
+  if (text.length > MAX_MESSAGE_LENGTH) throw badRequest(`Message text should be at most ${MAX_MESSAGE_LENGTH} characters long`);
+  if (attachments === undefined) attachments = [];
+  if (!Array.isArray(attachments)) throw badRequest("Couldn't parse 'attachments': expected an array");
+  if (attachments.length > maxAttachments) throw forbidden(`Cannot attach more than ${maxAttachments} files`);
+  const parsed = attachments.map((a: unknown) => {
+    const { type, content } = (a ?? {}) as { type?: unknown; content?: unknown };
+    if (type !== 0 && type !== 1 && type !== 2) throw badRequest("Couldn't parse attachment 'type': expected 0, 1 or 2");
+    if (typeof content !== 'string' || content.length === 0 || content.length > MAX_ATTACHMENT_LENGTH) {
+      throw badRequest(`Couldn't parse attachment 'content': expected 1 to ${MAX_ATTACHMENT_LENGTH} characters`);
+    }
+    return { type, content };
+  });
+  if (text.length === 0 && parsed.length === 0) throw badRequest('Message should have text or attachments');
+  return parsed;
+}
+
+/**
+ * Mentions in a server message: `@u<id>` (a member), `@r<id>` (a role of the server), `@e` (everyone);
+ * unknown targets are dropped, at most 32 are kept. `begin_i` is the index of `@`, `end_i` is inclusive.
+ */
+export function parseMentions(text: string, isMember: (userId: number) => boolean, isRole: (roleId: number) => boolean): Mention[] {
+  const mentions: Mention[] = [];
+  for (const match of text.matchAll(/@(?:([ur])(\d{1,10})|e)/g)) {
+    if (mentions.length >= MAX_MENTIONS) break;
+    const begin = match.index!;
+    const end = begin + match[0].length - 1;
+    if (match[1] === undefined) {
+      mentions.push({ type: MENTION_TYPE.EVERYONE, begin_i: begin, end_i: end });
+      continue;
+    }
+    const id = Number(match[2]);
+    if (match[1] === 'u' && isMember(id)) mentions.push({ type: MENTION_TYPE.USER, begin_i: begin, end_i: end, id });
+    if (match[1] === 'r' && isRole(id)) mentions.push({ type: MENTION_TYPE.ROLE, begin_i: begin, end_i: end, id });
+  }
+  return mentions;
+}
+
+/** Stores a message, its id pointer and the channel's new last message id, all or nothing. */
+export async function postMessage(
+  db: Db,
+  channel: Channel,
+  authorId: number,
+  content: { text: string; attachments: Attachment[]; mentions: Mention[] },
+  now = Date.now(),
+): Promise<StoredMessage> {
+  const id = await nextId(db, 'message');
+  const sent = isoNow(now);
+  const message: StoredMessage = { id, author_id: authorId, sent, edited: sent, ...content, channelId: channel.id, serverId: channel.serverId };
+  try {
+    await db.doc.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+          Put: {
+            TableName: db.table,
+            Item: {
+              ...keys.message(channel.id, id),
+                id,
+                authorId,
+                sent,
+                edited: sent,
+                text: content.text,
+                attachments: content.attachments,
+                mentions: content.mentions,
+                channelId: channel.id,
+                serverId: channel.serverId,
+              },
+            },
+          },
+          { Put: { TableName: db.table, Item: { ...keys.messagePointer(id), channelId: channel.id } } },
+          {
+            Update: {
+              TableName: db.table,
+              Key: keys.channel(channel.id),
+              UpdateExpression: 'SET lastMessageId = :id',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeValues: { ':id': id },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) throw notFound('Channel does not exist');
+    throw error;
+  }
+  return message;
+}
+
+/** A message by id, with the channel it belongs to (via its pointer). */
+export async function findMessage(db: Db, messageId: number): Promise<StoredMessage | undefined> {
+  const { Item: pointer } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.messagePointer(messageId), ConsistentRead: true }));
+  if (!pointer) return undefined;
+  const { Item: item } = await db.doc.send(
+    new GetCommand({ TableName: db.table, Key: keys.message(Number(pointer.channelId), messageId), ConsistentRead: true }),
+  );
+  return item ? messageFromItem(item) : undefined;
+}
+
+export async function editMessage(
+  db: Db,
+  message: StoredMessage,
+  change: { text: string; attachments: Attachment[]; mentions: Mention[] },
+  now = Date.now(),
+): Promise<StoredMessage> {
+  const edited = isoNow(now);
+  try {
+    await db.doc.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: db.table,
+              Key: keys.message(message.channelId, message.id),
+              UpdateExpression: 'SET #text = :text, attachments = :attachments, mentions = :mentions, edited = :edited',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeNames: { '#text': 'text' },
+              ExpressionAttributeValues: { ':text': change.text, ':attachments': change.attachments, ':mentions': change.mentions, ':edited': edited },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) throw notFound(MESSAGE_NOT_FOUND);
+    throw error;
+  }
+  return { ...message, ...change, edited };
+}
+
+export async function deleteMessage(db: Db, message: StoredMessage): Promise<void> {
+  await db.doc.send(
+    new TransactWriteCommand({
+      TransactItems: [
+        { Delete: { TableName: db.table, Key: keys.message(message.channelId, message.id), ConditionExpression: 'attribute_exists(pk)' } },
+        { Delete: { TableName: db.table, Key: keys.messagePointer(message.id) } },
+      ],
+    }),
+  ).catch((error) => {
+    if (isConditionFailure(error)) throw notFound(MESSAGE_NOT_FOUND);
+    throw error;
+  });
+}
+
+export interface MessageFilter {
+  /** Every string must occur in the text (case-sensitive). */
+  content?: string[];
+  authorId?: number;
+  from?: string;
+  until?: string;
+}
+
+/** One page of a channel's messages by id (`order` 0 = newest first), hidden authors skipped, filters applied. */
+export async function listMessages(db: Db, channelId: number, page: Page, hiddenAuthors: Set<number>, filter: MessageFilter = {}): Promise<Message[]> {
+  const out: Message[] = [];
+  const conditions: string[] = [];
+  const values: Record<string, unknown> = {
+    ':pk': `CHANNEL#${channelId}`,
+    ':from': `MSG#${padId(page.startId)}`,
+    ':to': page.order === 1 ? 'MSG#9999999999' : 'MSG#0000000000',
+  };
+  const names: Record<string, string> = {};
+  (filter.content ?? []).forEach((text, i) => {
+    conditions.push(`contains(#text, :content${i})`);
+    values[`:content${i}`] = text;
+    names['#text'] = 'text';
+  });
+  if (filter.authorId !== undefined) {
+    conditions.push('authorId = :author');
+    values[':author'] = filter.authorId;
+  }
+  if (filter.from !== undefined) {
+    conditions.push('sent >= :sentFrom');
+    values[':sentFrom'] = filter.from;
+  }
+  if (filter.until !== undefined) {
+    conditions.push('sent <= :sentUntil');
+    values[':sentUntil'] = filter.until;
+  }
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const input: QueryCommandInput = {
+      TableName: db.table,
+      KeyConditionExpression: `pk = :pk AND sk BETWEEN ${page.order === 1 ? ':from AND :to' : ':to AND :from'}`,
+      ExpressionAttributeValues: values,
+      ScanIndexForward: page.order === 1,
+      ExclusiveStartKey: startKey,
+      Limit: Math.max(page.count, 1) * 2,
+      ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
+      ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+    };
+    const result = await db.doc.send(new QueryCommand(input));
+    for (const item of result.Items ?? []) {
+      const message = messageFromItem(item);
+      if (hiddenAuthors.has(message.author_id)) continue;
+      out.push(messageView(message));
+      if (out.length >= page.count) return out;
+    }
+    startKey = result.LastEvaluatedKey;
+  } while (startKey && out.length < page.count);
+  return out;
+}

@@ -1,0 +1,69 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Channel } from './channels';
+import { type Db, queryPrefix } from './db';
+import { keys } from './table';
+
+/**
+ * Unread state without a write per reader per message: a channel remembers its last message id, each
+ * user keeps a read marker per channel (`lastRead`, `mentions` since then). A channel is unread when its
+ * last message is newer than the marker; `notifications` is then the mention count (0 = unread, no mentions).
+ */
+export interface ReadMarker {
+  lastRead: number;
+  mentions: number;
+  /** A DM channel's marker: `mentions` counts unread messages there (`dm_notifications`). */
+  dm: boolean;
+}
+
+export async function readMarkersOf(db: Db, userId: number): Promise<Map<number, ReadMarker>> {
+  const items = await queryPrefix(db, `USER#${userId}`, 'READ#');
+  return new Map(
+    items.map((item) => [Number(item.channelId), { lastRead: Number(item.lastRead ?? 0), mentions: Number(item.mentions ?? 0), dm: item.dm === true }]),
+  );
+}
+
+/** The `notifications` field of a channel object: absent when read. */
+export function channelNotifications(channel: Channel, marker: ReadMarker | undefined): number | undefined {
+  if (channel.lastMessageId <= (marker?.lastRead ?? 0)) return undefined;
+  return marker?.mentions ?? 0;
+}
+
+/** The `notifications` field of a server object: mentions over its unread channels, 0 if unread without mentions. */
+export function serverNotifications(channels: Channel[], markers: Map<number, ReadMarker>): number | undefined {
+  let unread = false;
+  let mentions = 0;
+  for (const channel of channels) {
+    const value = channelNotifications(channel, markers.get(channel.id));
+    if (value === undefined) continue;
+    unread = true;
+    mentions += value;
+  }
+  return unread ? mentions : undefined;
+}
+
+export async function markRead(db: Db, userId: number, channel: Pick<Channel, 'id' | 'serverId'>, lastRead: number): Promise<void> {
+  await db.doc.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: keys.readMarker(userId, channel.id),
+      UpdateExpression: 'SET lastRead = :lastRead, mentions = :zero, channelId = :channelId, dm = :dm',
+      ExpressionAttributeValues: { ':lastRead': lastRead, ':zero': 0, ':channelId': channel.id, ':dm': channel.serverId === undefined },
+    }),
+  );
+}
+
+/** Adds mention counts (user id -> how many times he was mentioned) to the users' read markers. */
+export async function addMentions(db: Db, channel: Pick<Channel, 'id' | 'serverId'>, counts: Map<number, number>): Promise<void> {
+  await Promise.all(
+    [...counts].map(([userId, count]) =>
+      db.doc.send(
+        new UpdateCommand({
+          TableName: db.table,
+          Key: keys.readMarker(userId, channel.id),
+          UpdateExpression: 'ADD mentions :count SET channelId = :channelId, dm = :dm',
+          ExpressionAttributeValues: { ':count': count, ':channelId': channel.id, ':dm': channel.serverId === undefined },
+        }),
+      ),
+    ),
+  );
+}

@@ -1,0 +1,182 @@
+import type { Context, Hono } from 'hono';
+import { accessChannel, channelAudience } from '../../domain/access';
+import {
+  type Channel,
+  CHANNEL_TYPE,
+  canSeeChannel,
+  channelsOfServer,
+  channelView,
+  createChannel,
+  deleteChannel,
+  overridesOf,
+  setChannelOverride,
+  updateChannel,
+  validateChannelName,
+} from '../../domain/channels';
+import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
+import { event } from '../../domain/events';
+import { audience, publish, publishTo, resolveAudience } from '../../domain/fanout';
+import { channelNotifications, readMarkersOf } from '../../domain/notifications';
+import { compiledPermissions, hasPermission, Perm, permissionChangeError } from '../../domain/permissions';
+import { membersOfServer, requireMember, requirePermission, type ServerContext, subjectOf } from '../../domain/servers';
+import { appContext } from '../../runtime';
+import { integerArrayField, integerField, jsonObject, pathInt, readJson, requireUser, stringField } from '../http';
+
+/** The channel object of channel events: the view plus `server_id` and, when asked for, `prev_channel_id`. */
+function channelEventData(channel: Channel, options: { withRoles?: boolean; prevChannelId?: number } = {}) {
+  return {
+    ...channelView(channel, { withRoles: options.withRoles }),
+    server_id: channel.serverId!,
+    ...(options.prevChannelId !== undefined ? { prev_channel_id: options.prevChannelId } : {}),
+  };
+}
+
+function channelType(body: Record<string, unknown>, optional: boolean): number | undefined {
+  const type = optional ? integerField(body, 'type', true) : integerField(body, 'type');
+  if (type !== undefined && type !== CHANNEL_TYPE.TEXT && type !== CHANNEL_TYPE.VOICE) throw badRequest(`type is invalid: ${type} is not 0 or 1`);
+  return type;
+}
+
+/** Whitelists keep only members and the server's roles (invalid ids are dropped, as upstream). */
+async function cleanWhitelist(context: ServerContext, body: Record<string, unknown>, maxUsers: number) {
+  const wlUsers = integerArrayField(body, 'wl_users');
+  const wlRoles = integerArrayField(body, 'wl_roles');
+  if (wlUsers !== undefined && wlUsers.length > maxUsers) throw forbidden(`A whitelist can hold at most ${maxUsers} users`);
+  const members = wlUsers && wlUsers.length > 0 ? await membersOfServer(appContext().db, context.server.id) : new Map();
+  return {
+    wlUsers: wlUsers?.filter((id) => members.has(id)),
+    wlRoles: wlRoles?.filter((id) => context.roles.some((role) => role.id === id)),
+  };
+}
+
+/** Channels of a server: listing, creation, editing (with the audience split of whitelist changes), overrides. */
+export function channelRoutes(app: Hono): void {
+  app.get('/servers/:sid/channels', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    const context = await requireMember(db, pathInt(c, 'sid'), userId);
+    const [channels, markers] = await Promise.all([channelsOfServer(db, context.server.id), readMarkersOf(db, userId)]);
+    const subject = subjectOf(context, userId);
+    return c.json(
+      channels
+        .filter((channel) => canSeeChannel(subject, channel))
+        .map((channel) => {
+          const notifications = channelNotifications(channel, markers.get(channel.id));
+          return { ...channelView(channel, { withRoles: true }), ...(notifications !== undefined ? { notifications } : {}) };
+        }),
+    );
+  });
+
+  app.post('/servers/:sid/channels', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const server = await requirePermission(context.db, pathInt(c, 'sid'), userId, Perm.MANAGE_CHANNELS);
+    const body = jsonObject(await readJson(c));
+    const name = stringField(body, 'name');
+    validateChannelName(name);
+    const type = channelType(body, false)!;
+    const before = integerField(body, 'prev_channel_id', true);
+    const { wlUsers, wlRoles } = await cleanWhitelist(server, body, context.settings.params.max_wl_users_per_channel);
+    const channel = await createChannel(
+      context.db,
+      server.server.id,
+      { name, type, wlUsers: wlUsers ?? [], wlRoles: wlRoles ?? [], before },
+      context.settings.params.max_channels_per_server,
+    );
+    const prevChannelId = before !== undefined && before >= 0 ? before : undefined;
+    await publish(context, event('channel_created', channelEventData(channel, { prevChannelId })), channelAudience(channel, server));
+    return c.text(String(channel.id));
+  });
+
+  app.get('/channels/:cid', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    const { channel } = await accessChannel(db, pathInt(c, 'cid'), userId);
+    const marker = (await readMarkersOf(db, userId)).get(channel.id);
+    const notifications = channelNotifications(channel, marker);
+    const otherUser = channel.participants?.find((id) => id !== userId) ?? channel.participants?.[0];
+    return c.json({
+      ...channelView(channel, { withRoles: true }),
+      ...(channel.serverId === undefined && otherUser !== undefined ? { other_user_id: otherUser } : {}),
+      ...(notifications !== undefined ? { notifications } : {}),
+    });
+  });
+
+  app.put('/channels/:cid', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const { channel, server } = await accessChannel(context.db, pathInt(c, 'cid'), userId);
+    if (!server) throw forbidden('Cannot edit a DM channel');
+    if (!hasPermission(subjectOf(server, userId), Perm.MANAGE_CHANNELS)) throw forbidden(TEXT.noPermission);
+    const body = jsonObject(await readJson(c));
+    const name = stringField(body, 'name', true);
+    if (name !== undefined) validateChannelName(name);
+    const type = channelType(body, true);
+    const before = integerField(body, 'prev_channel_id', true);
+    const { wlUsers, wlRoles } = await cleanWhitelist(server, body, context.settings.params.max_wl_users_per_channel);
+    const updated = await updateChannel(context.db, channel, { name, type, wlUsers, wlRoles, before });
+
+    // Who sees the channel may have changed: tell those who keep it that it changed, those who gain it that
+    // it appeared, and those who lose it that it is gone (PROTOCOL.md Part B §3.4, with Part A item 3).
+    const sees = (which: Channel) => (member: number, roles: readonly number[]) =>
+      canSeeChannel({ ownerId: server.server.owner_id, userId: member, roles: server.roles, userRoles: roles }, which);
+    const [sawBefore, seesAfter] = [sees(channel), sees(updated)];
+    await Promise.all([
+      publish(
+        context,
+        event('channel_edited', channelEventData(updated, { withRoles: true, prevChannelId: before })),
+        audience.server(updated.serverId!, { include: (u, r) => sawBefore(u, r) && seesAfter(u, r) }),
+      ),
+      publish(
+        context,
+        event('channel_created', channelEventData(updated, { prevChannelId: before })),
+        audience.server(updated.serverId!, { include: (u, r) => !sawBefore(u, r) && seesAfter(u, r) }),
+      ),
+      publish(
+        context,
+        event('channel_deleted', { id: updated.id, server_id: updated.serverId! }),
+        audience.server(updated.serverId!, { include: (u, r) => sawBefore(u, r) && !seesAfter(u, r) }),
+      ),
+    ]);
+    return c.text('Changed');
+  });
+
+  app.delete('/channels/:cid', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const { channel, server } = await accessChannel(context.db, pathInt(c, 'cid'), userId);
+    if (!server) throw forbidden('Cannot delete a DM channel');
+    if (!hasPermission(subjectOf(server, userId), Perm.MANAGE_CHANNELS)) throw forbidden(TEXT.noPermission);
+    // Those who could see it are told once it is gone.
+    const recipients = await resolveAudience(context.db, channelAudience(channel, server));
+    await deleteChannel(context.db, channel);
+    await publishTo(context, event('channel_deleted', { id: channel.id, server_id: channel.serverId! }), recipients);
+    return c.text('Deleted');
+  });
+
+  const overrideRoute = (remove: boolean) => async (c: Context) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const { channel, server } = await accessChannel(context.db, pathInt(c, 'cid'), userId);
+    if (!server) throw forbidden('DM channels have no role overrides');
+    const subject = subjectOf(server, userId);
+    if (!hasPermission(subject, Perm.MANAGE_CHANNELS)) throw forbidden(TEXT.noPermission);
+    const roleId = pathInt(c, 'rid');
+    if (!server.roles.some((role) => role.id === roleId)) throw notFound('Role does not exist');
+    const previous = overridesOf(channel).get(roleId);
+    let perms1: number | undefined;
+    if (!remove) {
+      perms1 = integerField(jsonObject(await readJson(c)), 'perms1');
+      const refusal = permissionChangeError(previous ?? 0, perms1, compiledPermissions(subject), false);
+      if (refusal) throw refusal === 'Invalid permission bits' ? badRequest(refusal) : forbidden(refusal);
+      if (previous === perms1) return c.text('Override is already set', 202);
+    } else if (previous === undefined) {
+      return c.text('Override does not exist', 202);
+    }
+    const updated = await setChannelOverride(context.db, channel, roleId, perms1);
+    await publish(context, event('channel_edited', channelEventData(updated, { withRoles: true })), channelAudience(updated, server));
+    return c.text(remove ? 'Removed' : 'Changed');
+  };
+  app.post('/channels/:cid/roles/:rid', overrideRoute(false));
+  app.delete('/channels/:cid/roles/:rid', overrideRoute(true));
+}

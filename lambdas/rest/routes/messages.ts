@@ -1,0 +1,175 @@
+import type { Hono } from 'hono';
+import { accessChannel, type ChannelAccess, channelAudience } from '../../domain/access';
+import { blockedBy } from '../../domain/blocks';
+import { canSeeChannel, overridesOf } from '../../domain/channels';
+import type { Db } from '../../domain/db';
+import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
+import { event } from '../../domain/events';
+import { publish } from '../../domain/fanout';
+import {
+  type Attachment,
+  deleteMessage,
+  editMessage,
+  findMessage,
+  listMessages,
+  type Mention,
+  MENTION_TYPE,
+  MESSAGE_NOT_FOUND,
+  messageView,
+  parseMentions,
+  postMessage,
+  type StoredMessage,
+  validateContent,
+} from '../../domain/messages';
+import { addMentions, markRead, readMarkersOf } from '../../domain/notifications';
+import { hasPermission, Perm } from '../../domain/permissions';
+import { membersOfServer, subjectOf } from '../../domain/servers';
+import { parseExpiry } from '../../domain/time';
+import { appContext } from '../../runtime';
+import { integerField, jsonObject, pathInt, readArgs, readJson, readPage, requireUser, stringField } from '../http';
+
+const MAX_SEARCH_TERMS = 16;
+
+/** Message events carry the message plus `channel_id` and, for server channels only, `server_id`. */
+function messageEventData(message: StoredMessage) {
+  return { ...messageView(message), channel_id: message.channelId, ...(message.serverId !== undefined ? { server_id: message.serverId } : {}) };
+}
+
+/**
+ * Mentions of a server message and who they notify (members who can see the channel, never the author).
+ * DM messages have no mentions.
+ */
+async function mentionsOf(db: Db, access: ChannelAccess, authorId: number, text: string) {
+  const { channel, server } = access;
+  if (!server) return { mentions: [] as Mention[], notified: new Map<number, number>() };
+  const members = await membersOfServer(db, server.server.id);
+  const mentions = parseMentions(text, (id) => members.has(id), (id) => server.roles.some((role) => role.id === id));
+  const canSee = (userId: number, roles: readonly number[]) =>
+    canSeeChannel({ ownerId: server.server.owner_id, userId, roles: server.roles, userRoles: roles }, channel);
+  const notified = new Map<number, number>();
+  for (const mention of mentions) {
+    for (const [userId, roles] of members) {
+      if (userId === authorId || !canSee(userId, roles)) continue;
+      const hit =
+        mention.type === MENTION_TYPE.EVERYONE ||
+        (mention.type === MENTION_TYPE.USER && mention.id === userId) ||
+        (mention.type === MENTION_TYPE.ROLE && roles.includes(mention.id!));
+      if (hit) notified.set(userId, (notified.get(userId) ?? 0) + 1);
+    }
+  }
+  return { mentions, notified };
+}
+
+/** A message by id, only if its channel is visible to the caller (PROTOCOL.md Part A item 4). */
+async function accessMessage(db: Db, messageId: number, userId: number): Promise<{ message: StoredMessage; access: ChannelAccess }> {
+  const message = await findMessage(db, messageId);
+  if (!message) throw notFound(MESSAGE_NOT_FOUND);
+  try {
+    return { message, access: await accessChannel(db, message.channelId, userId) };
+  } catch {
+    throw notFound(MESSAGE_NOT_FOUND);
+  }
+}
+
+/** Messages, search and unread markers. */
+export function messageRoutes(app: Hono): void {
+  app.get('/channels/:cid/messages', async (c) => {
+    const { db, settings } = appContext();
+    const userId = await requireUser(c);
+    const { channel } = await accessChannel(db, pathInt(c, 'cid'), userId);
+    const page = readPage(await readArgs(c), settings.params.max_get_count);
+    return c.json(await listMessages(db, channel.id, page, await blockedBy(db, userId)));
+  });
+
+  app.post('/channels/:cid/messages', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const access = await accessChannel(context.db, pathInt(c, 'cid'), userId);
+    const { channel, server } = access;
+    if (server && !hasPermission(subjectOf(server, userId), Perm.CREATE_MESSAGES, overridesOf(channel))) throw forbidden(TEXT.noPermission);
+    const body = jsonObject(await readJson(c));
+    const text = stringField(body, 'text');
+    const attachments: Attachment[] = validateContent(text, body.attachments, context.settings.params.max_attachments);
+    const { mentions, notified } = await mentionsOf(context.db, access, userId, text);
+    const message = await postMessage(context.db, channel, userId, { text, attachments, mentions });
+    await Promise.all([
+      markRead(context.db, userId, channel, message.id),
+      // In a DM every message counts for the other participant, as upstream's DM counters do.
+      addMentions(context.db, channel, server ? notified : new Map(channel.participants?.filter((id) => id !== userId).map((id) => [id, 1]))),
+    ]);
+    await publish(context, event('message_created', messageEventData(message)), channelAudience(channel, server, userId));
+    return c.text(String(message.id));
+  });
+
+  app.post('/channels/:cid/messages_search', async (c) => {
+    const { db, settings } = appContext();
+    const userId = await requireUser(c);
+    const { channel } = await accessChannel(db, pathInt(c, 'cid'), userId);
+    const page = readPage(await readArgs(c), settings.params.max_get_count);
+    const body = jsonObject(await readJson(c));
+    const rawContent = body.content;
+    let content: string[] | undefined;
+    if (typeof rawContent === 'string') content = [rawContent];
+    else if (Array.isArray(rawContent) && rawContent.every((t) => typeof t === 'string') && rawContent.length <= MAX_SEARCH_TERMS) content = rawContent;
+    else if (rawContent !== undefined) throw badRequest(`Couldn't parse 'content': expected a string or up to ${MAX_SEARCH_TERMS} strings`);
+    const date = (key: string) => {
+      const raw = stringField(body, key, true);
+      if (raw === undefined) return undefined;
+      const parsed = parseExpiry(raw);
+      if (parsed === null || parsed === 'never') throw badRequest(`Couldn't parse '${key}', got: ${raw}`);
+      return parsed;
+    };
+    const filter = { content, authorId: integerField(body, 'author_id', true), from: date('date_from'), until: date('date_until') };
+    return c.json(await listMessages(db, channel.id, page, await blockedBy(db, userId), filter));
+  });
+
+  app.get('/messages/:mid', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    const { message } = await accessMessage(db, pathInt(c, 'mid'), userId);
+    return c.json(messageView(message));
+  });
+
+  app.put('/messages/:mid', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const { message, access } = await accessMessage(context.db, pathInt(c, 'mid'), userId);
+    if (message.author_id !== userId) throw forbidden('Only the author can edit a message');
+    const body = jsonObject(await readJson(c));
+    const text = stringField(body, 'text', true) ?? message.text;
+    const attachments = validateContent(text, body.attachments ?? message.attachments, context.settings.params.max_attachments);
+    const { mentions } = await mentionsOf(context.db, access, userId, text);
+    const edited = await editMessage(context.db, message, { text, attachments, mentions });
+    await publish(context, event('message_edited', messageEventData(edited)), channelAudience(access.channel, access.server, userId));
+    return c.text('Changed');
+  });
+
+  app.delete('/messages/:mid', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const { message, access } = await accessMessage(context.db, pathInt(c, 'mid'), userId);
+    const moderator = access.server !== undefined && hasPermission(subjectOf(access.server, userId), Perm.DELETE_MESSAGES);
+    if (message.author_id !== userId && !moderator) throw forbidden(TEXT.noPermission);
+    await deleteMessage(context.db, message);
+    const data = { id: message.id, channel_id: message.channelId, ...(message.serverId !== undefined ? { server_id: message.serverId } : {}) };
+    await publish(context, event('message_deleted', data), channelAudience(access.channel, access.server, userId));
+    return c.text('Deleted');
+  });
+
+  app.get('/notifications', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    const markers = await readMarkersOf(db, userId);
+    let dmNotifications = 0;
+    for (const marker of markers.values()) if (marker.dm) dmNotifications += marker.mentions;
+    return c.json({ dm_notifications: dmNotifications });
+  });
+
+  app.delete('/notifications/channels/:cid', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    const { channel } = await accessChannel(db, pathInt(c, 'cid'), userId);
+    await markRead(db, userId, channel, channel.lastMessageId);
+    return c.text('Cleared');
+  });
+}
