@@ -1,0 +1,122 @@
+import { type Cast, cast } from './support/scenario';
+import { TestSystem } from './support/system';
+
+let system: TestSystem;
+beforeAll(async () => {
+  system = await TestSystem.start();
+});
+afterAll(() => system.stop());
+
+async function channelOf(c: Cast, body: Record<string, unknown> = { name: 'chat', type: 0 }): Promise<number> {
+  const id = Number((await system.rest('POST', `/servers/${c.serverId}/channels`, { as: c.owner, json: body })).text);
+  await new Promise((r) => setTimeout(r, 100));
+  for (const socket of Object.values(c.sockets)) socket.events.length = 0;
+  return id;
+}
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+describe('message events and their audiences', () => {
+  test('message_created / message_edited / message_deleted: exact payloads; blockers of the author and strangers get nothing', async () => {
+    const c = await cast(system);
+    const channelId = await channelOf(c);
+    const posted = await system.rest('POST', `/channels/${channelId}/messages`, {
+      as: c.owner,
+      json: { text: 'hello @u' + c.member.id, attachments: [{ type: 0, content: 'https://example.org' }] },
+    });
+    expect(posted.status).toBe(200);
+    const id = Number(posted.text);
+    const created = await c.sockets.member.next('message_created');
+    expect(created).toEqual({
+      id,
+      author_id: c.owner.id,
+      sent: expect.stringMatching(ISO),
+      edited: created.sent,
+      text: `hello @u${c.member.id}`,
+      attachments: [{ type: 0, content: 'https://example.org' }],
+      mentions: [{ type: 1, begin_i: 6, end_i: 6 + 1 + String(c.member.id).length, id: c.member.id }],
+      channel_id: channelId,
+      server_id: c.serverId,
+    });
+    expect(await c.sockets.owner.next('message_created')).toEqual(created);
+    expect(await c.sockets.ownerSecond.next('message_created')).toEqual(created);
+    expect(await c.sockets.excluded.next('message_created')).toEqual(created);
+    await c.sockets.blocker.expectNothing('message_created');
+    await c.sockets.stranger.expectNothing('message_created');
+
+    expect(await system.rest('PUT', `/messages/${id}`, { as: c.member, json: { text: 'not mine' } })).toMatchObject({ status: 403 });
+    expect(await system.rest('PUT', `/messages/${id}`, { as: c.owner, json: { text: 'edited text' } })).toMatchObject({ status: 200 });
+    const edited = await c.sockets.member.next('message_edited');
+    expect(edited).toEqual({ ...created, text: 'edited text', mentions: [], edited: expect.stringMatching(ISO) });
+    expect(edited.edited >= created.sent).toBe(true);
+    await c.sockets.blocker.expectNothing('message_edited');
+
+    expect(await system.rest('DELETE', `/messages/${id}`, { as: c.member })).toMatchObject({ status: 403, text: 'No permission' });
+    expect(await system.rest('DELETE', `/messages/${id}`, { as: c.owner })).toMatchObject({ status: 200 });
+    expect(await c.sockets.member.next('message_deleted')).toEqual({ id, channel_id: channelId, server_id: c.serverId });
+    expect(await c.sockets.ownerSecond.next('message_deleted')).toEqual({ id, channel_id: channelId, server_id: c.serverId });
+    await c.sockets.stranger.expectNothing();
+    expect(await system.rest('GET', `/messages/${id}`, { as: c.owner })).toMatchObject({ status: 404 });
+  });
+
+  test('history pages by id in both orders, hides authors the reader blocked, and search filters', async () => {
+    const c = await cast(system);
+    const channelId = await channelOf(c);
+    const ids: number[] = [];
+    for (const [author, text] of [[c.owner, 'one apple'], [c.member, 'two apples'], [c.owner, 'three pears'], [c.member, 'four apples and pears']] as const) {
+      ids.push(Number((await system.rest('POST', `/channels/${channelId}/messages`, { as: author, json: { text } })).text));
+    }
+    const page = (query: string, as = c.member) => system.rest('GET', `/channels/${channelId}/messages?${query}`, { as }).then((r) => r.json.map((m: { id: number }) => m.id));
+    expect(await page('start_id=2147483647&count=3')).toEqual([ids[3], ids[2], ids[1]]);
+    expect(await page(`start_id=${ids[1]}&count=10&order=1`)).toEqual([ids[1], ids[2], ids[3]]);
+    // The blocker blocked the owner: the owner's messages are hidden from him.
+    expect(await page('start_id=2147483647&count=10', c.blocker)).toEqual([ids[3], ids[1]]);
+
+    const search = (json: unknown, query = 'start_id=2147483647&count=10') =>
+      system.rest('POST', `/channels/${channelId}/messages_search?${query}`, { as: c.member, json }).then((r) => r.json.map((m: { id: number }) => m.id));
+    expect(await search({ content: 'apple' })).toEqual([ids[3], ids[1], ids[0]]);
+    expect(await search({ content: ['apple', 'pears'] })).toEqual([ids[3]]);
+    expect(await search({ author_id: c.owner.id })).toEqual([ids[2], ids[0]]);
+    expect(await search({ date_from: '2000-01-01T00:00:00Z', date_until: '2000-01-02T00:00:00Z' })).toEqual([]);
+    expect((await system.rest('POST', `/channels/${channelId}/messages_search?start_id=0&count=5`, { as: c.member, json: { content: 5 } })).status).toBe(400);
+  });
+
+  test('unread notifications and mentions: per user, cleared by DELETE /notifications/channels/{cid}', async () => {
+    const c = await cast(system);
+    const channelId = await channelOf(c);
+    const channelFor = async (user: typeof c.owner) =>
+      (await system.rest('GET', `/servers/${c.serverId}/channels`, { as: user })).json.find((ch: { id: number }) => ch.id === channelId);
+    expect((await channelFor(c.member)).notifications).toBeUndefined();
+    await system.rest('POST', `/channels/${channelId}/messages`, { as: c.owner, json: { text: 'plain' } });
+    expect((await channelFor(c.member)).notifications).toBe(0);
+    expect((await channelFor(c.owner)).notifications).toBeUndefined();
+    await system.rest('POST', `/channels/${channelId}/messages`, { as: c.owner, json: { text: `@u${c.member.id} and @e` } });
+    expect((await channelFor(c.member)).notifications).toBe(2);
+    expect((await channelFor(c.excluded)).notifications).toBe(1);
+    expect(await system.rest('DELETE', `/notifications/channels/${channelId}`, { as: c.member })).toMatchObject({ status: 200 });
+    expect((await channelFor(c.member)).notifications).toBeUndefined();
+    expect((await channelFor(c.excluded)).notifications).toBe(1);
+    expect((await system.rest('GET', '/notifications', { as: c.member })).json).toEqual({ dm_notifications: 0 });
+  });
+
+  test('bad input and limits', async () => {
+    const c = await cast(system);
+    const channelId = await channelOf(c);
+    const post = (json: unknown, as = c.member) => system.rest('POST', `/channels/${channelId}/messages`, { as, json });
+    expect(await post({})).toMatchObject({ status: 400 });
+    expect(await post({ text: 42 })).toMatchObject({ status: 400 });
+    expect(await post({ text: '' })).toMatchObject({ status: 400 });
+    expect(await post({ text: 'x'.repeat(2001) })).toMatchObject({ status: 400 });
+    expect(await post({ text: 'x'.repeat(2000) })).toMatchObject({ status: 200 });
+    expect(await post({ text: '', attachments: [{ type: 2, content: '/files/upload/1/a.png' }] })).toMatchObject({ status: 200 });
+    expect(await post({ text: 'x', attachments: [{ type: 9, content: 'x' }] })).toMatchObject({ status: 400 });
+    expect(await post({ text: 'x', attachments: [{ type: 0, content: 'x'.repeat(513) }] })).toMatchObject({ status: 400 });
+    expect(await post({ text: 'x', attachments: Array.from({ length: 11 }, () => ({ type: 0, content: 'l' })) })).toMatchObject({ status: 403 });
+    expect(await post({ text: 'x' }, c.stranger)).toMatchObject({ status: 404 });
+    expect(await system.rest('POST', '/channels/999999/messages', { as: c.member, json: { text: 'x' } })).toMatchObject({ status: 404 });
+    expect(await system.rest('GET', `/channels/${channelId}/messages?start_id=0&count=51`, { as: c.member })).toMatchObject({ status: 403 });
+    expect(await system.rest('GET', `/channels/${channelId}/messages?count=5`, { as: c.member })).toMatchObject({ status: 400 });
+    expect(await system.rest('GET', '/messages/77777777', { as: c.member })).toMatchObject({ status: 404 });
+    expect(await system.rest('PUT', '/messages/x', { as: c.member, json: {} })).toMatchObject({ status: 400 });
+  });
+});
