@@ -93,7 +93,14 @@ describe('message events and their audiences', () => {
     await system.rest('POST', `/channels/${channelId}/messages`, { as: c.owner, json: { text: `@u${c.member.id} and @e` } });
     expect((await channelFor(c.member)).notifications).toBe(2);
     expect((await channelFor(c.excluded)).notifications).toBe(1);
+    const server = async (user: typeof c.owner) => (await system.rest('GET', `/servers/${c.serverId}`, { as: user })).json.notifications;
+    expect(await server(c.member)).toBe(2);
+    expect((await system.rest('GET', '/servers', { as: c.member })).json).toEqual([
+      { id: c.serverId, name: 'test server', owner_id: c.owner.id, notifications: 2 },
+    ]);
+    expect(await server(c.owner)).toBeUndefined();
     expect(await system.rest('DELETE', `/notifications/channels/${channelId}`, { as: c.member })).toMatchObject({ status: 200 });
+    expect(await server(c.member)).toBeUndefined();
     expect((await channelFor(c.member)).notifications).toBeUndefined();
     expect((await channelFor(c.excluded)).notifications).toBe(1);
     expect((await system.rest('GET', '/notifications', { as: c.member })).json).toEqual({ dm_notifications: 0 });

@@ -1,6 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Channel } from './channels';
+import { type Channel, canSeeChannel, channelsOfServer } from './channels';
 import { type Db, queryPrefix } from './db';
+import { loadServerContext, type Server, subjectOf } from './servers';
 import { keys } from './table';
 
 /**
@@ -65,5 +66,19 @@ export async function addMentions(db: Db, channel: Pick<Channel, 'id' | 'serverI
         }),
       ),
     ),
+  );
+}
+
+/** Servers with their `notifications` field for one reader, over the channels he can see. */
+export async function withServerNotifications(db: Db, userId: number, servers: Server[]): Promise<Array<Server & { notifications?: number }>> {
+  const markers = await readMarkersOf(db, userId);
+  return Promise.all(
+    servers.map(async (server) => {
+      const [context, channels] = await Promise.all([loadServerContext(db, server.id, userId), channelsOfServer(db, server.id)]);
+      if (!context?.member) return server;
+      const subject = subjectOf(context, userId);
+      const notifications = serverNotifications(channels.filter((channel) => canSeeChannel(subject, channel)), markers);
+      return notifications === undefined ? server : { ...server, notifications };
+    }),
   );
 }

@@ -4,6 +4,7 @@ import { subscribeUserToServer } from '../../domain/connections';
 import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
 import { event } from '../../domain/events';
 import { audience, publish, publishTo, resolveAudience } from '../../domain/fanout';
+import { withServerNotifications } from '../../domain/notifications';
 import { Perm } from '../../domain/permissions';
 import {
   createServer,
@@ -23,8 +24,9 @@ import { parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from 
 /** Servers and their members. */
 export function serverRoutes(app: Hono): void {
   app.get('/servers', async (c) => {
+    const { db } = appContext();
     const userId = await requireUser(c);
-    return c.json(await serversOfUser(appContext().db, userId));
+    return c.json(await withServerNotifications(db, userId, await serversOfUser(db, userId)));
   });
 
   app.post('/servers', async (c) => {
@@ -41,9 +43,10 @@ export function serverRoutes(app: Hono): void {
   });
 
   app.get('/servers/:sid', async (c) => {
+    const { db } = appContext();
     const userId = await requireUser(c);
-    const { server } = await requireMember(appContext().db, pathInt(c, 'sid'), userId);
-    return c.json(server);
+    const { server } = await requireMember(db, pathInt(c, 'sid'), userId);
+    return c.json((await withServerNotifications(db, userId, [server]))[0]);
   });
 
   app.put('/servers/:sid', async (c) => {
