@@ -6,6 +6,7 @@ import { accountRoutes } from './routes/account';
 import { channelRoutes } from './routes/channels';
 import { inviteRoutes } from './routes/invites';
 import { messageRoutes } from './routes/messages';
+import { roleRoutes } from './routes/roles';
 import { serverRoutes } from './routes/servers';
 
 const ALLOWED_HEADERS = 'Origin, Content-Type, X-Auth-Token, X-Requested-With, Accept, Username, Password, DisplayName, Authorization';
@@ -44,6 +45,7 @@ export function createApp(): Hono {
   inviteRoutes(app);
   channelRoutes(app);
   messageRoutes(app);
+  roleRoutes(app);
 
   app.notFound((c) => c.text('Not found', 404));
   app.onError((error, c) => {
