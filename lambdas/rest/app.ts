@@ -5,6 +5,7 @@ import { normalizePath } from './http';
 import { accountRoutes } from './routes/account';
 import { channelRoutes } from './routes/channels';
 import { inviteRoutes } from './routes/invites';
+import { memberRoutes } from './routes/members';
 import { messageRoutes } from './routes/messages';
 import { roleRoutes } from './routes/roles';
 import { serverRoutes } from './routes/servers';
@@ -46,6 +47,7 @@ export function createApp(): Hono {
   channelRoutes(app);
   messageRoutes(app);
   roleRoutes(app);
+  memberRoutes(app);
 
   app.notFound((c) => c.text('Not found', 404));
   app.onError((error, c) => {
