@@ -19,21 +19,21 @@ function live(items: Array<Record<string, unknown>>, now: number): Recipient[] {
     .map((item) => ({ userId: Number(item.userId), connectionId: String(item.connectionId) }));
 }
 
+/** The item that stands for one live connection. */
+export function connectionItem(recipient: Recipient, now = Date.now()): Record<string, unknown> {
+  return {
+    ...keys.connection(recipient.userId, recipient.connectionId),
+    [GSI1.partition]: keys.itemsOfConnectionIndex(recipient.connectionId),
+    [GSI1.sort]: 'USER',
+    userId: recipient.userId,
+    connectionId: recipient.connectionId,
+    connectedAt: now,
+    [TTL_ATTRIBUTE]: epochSeconds(now) + CONNECTION_TTL_SECONDS,
+  };
+}
+
 export async function registerConnection(db: Db, recipient: Recipient, now = Date.now()): Promise<void> {
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      Item: {
-        ...keys.connection(recipient.userId, recipient.connectionId),
-        [GSI1.partition]: keys.itemsOfConnectionIndex(recipient.connectionId),
-        [GSI1.sort]: 'USER',
-        userId: recipient.userId,
-        connectionId: recipient.connectionId,
-        connectedAt: now,
-        [TTL_ATTRIBUTE]: epochSeconds(now) + CONNECTION_TTL_SECONDS,
-      },
-    }),
-  );
+  await db.doc.send(new PutCommand({ TableName: db.table, Item: connectionItem(recipient, now) }));
 }
 
 /** Every live connection of one user (one Query). */
