@@ -3,6 +3,7 @@ import { HttpError } from '../domain/errors';
 import { appContext, logError } from '../runtime';
 import { normalizePath } from './http';
 import { accountRoutes } from './routes/account';
+import { banRoutes } from './routes/bans';
 import { channelRoutes } from './routes/channels';
 import { inviteRoutes } from './routes/invites';
 import { memberRoutes } from './routes/members';
@@ -48,6 +49,7 @@ export function createApp(): Hono {
   messageRoutes(app);
   roleRoutes(app);
   memberRoutes(app);
+  banRoutes(app);
 
   app.notFound((c) => c.text('Not found', 404));
   app.onError((error, c) => {

@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { isBanned } from '../../domain/bans';
 import { subscribeUserToServer } from '../../domain/connections';
 import { badRequest, forbidden, notFound } from '../../domain/errors';
 import { event } from '../../domain/events';
@@ -95,6 +96,7 @@ export function inviteRoutes(app: Hono): void {
     const server = await loadServerContext(context.db, invite.server_id, userId);
     if (!server) throw notFound(INVITE_NOT_FOUND);
     if (server.member) return c.text('User is already a member of the server', 202);
+    if (await isBanned(context.db, invite.server_id, userId)) throw forbidden('User is banned from the server');
     const defaultRole = server.roles[server.roles.length - 1];
     if (!(await addMember(context.db, invite.server_id, userId, defaultRole.id))) {
       return c.text('User is already a member of the server', 202);

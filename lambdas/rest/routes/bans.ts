@@ -1,0 +1,77 @@
+import type { Hono } from 'hono';
+import { banMember, changeBanExpiry, findBan, isBanned, liftBan, listBans } from '../../domain/bans';
+import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
+import { event } from '../../domain/events';
+import { audience, publish } from '../../domain/fanout';
+import { Perm } from '../../domain/permissions';
+import { requireUserBelow } from '../../domain/roles';
+import { loadServerContext, requirePermission, subjectOf } from '../../domain/servers';
+import { parseExpiry } from '../../domain/time';
+import { getUser } from '../../domain/users';
+import { appContext } from '../../runtime';
+import { type Args, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
+import { publishToMembersAndRemovedUser } from './members';
+
+/** `expires`: an ISO-8601 timestamp with its zone (normalized to UTC) or `never`; required. */
+function readExpiry(args: Args): string {
+  const raw = textArg(args, 'expires');
+  const expires = raw === undefined ? null : parseExpiry(raw);
+  if (expires === null) throw badRequest(`Couldn't parse 'expires', got: ${raw ?? 'nothing'}`);
+  return expires;
+}
+
+/** Bans (BAN_MEMBERS): banning takes a user id, changing and lifting take a ban id. */
+export function banRoutes(app: Hono): void {
+  app.get('/servers/:sid/bans', async (c) => {
+    const { db, settings } = appContext();
+    const serverId = pathInt(c, 'sid');
+    await requirePermission(db, serverId, await requireUser(c), Perm.BAN_MEMBERS);
+    const page = readPage(await readArgs(c), settings.params.max_get_count);
+    return c.json(await listBans(db, serverId, page));
+  });
+
+  app.post('/servers/:sid/bans/:uid', async (c) => {
+    const context = appContext();
+    const callerId = await requireUser(c);
+    const serverId = pathInt(c, 'sid');
+    const targetId = pathInt(c, 'uid');
+    const server = await requirePermission(context.db, serverId, callerId, Perm.BAN_MEMBERS);
+    const expires = readExpiry(await readArgs(c));
+    if (await isBanned(context.db, serverId, targetId)) return c.text('Already banned', 202);
+    const target = (await loadServerContext(context.db, serverId, targetId))?.member;
+    if (!target) throw notFound(TEXT.notMember);
+    if (targetId === server.server.owner_id) throw forbidden('Owner cannot be banned');
+    // Unlike kicking, banning oneself is no exception to the hierarchy.
+    requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
+    const ban = await banMember(context.db, serverId, targetId, expires);
+    if (!ban) return c.text('Already banned', 202);
+    const user = await getUser(context.db, targetId);
+    const banned = event('user_banned', { id: ban.id, user, expires: ban.expires, server_id: serverId });
+    await publishToMembersAndRemovedUser(context, banned, audience.server(serverId), targetId);
+    return c.text('Banned');
+  });
+
+  app.put('/servers/:sid/bans/:bid', async (c) => {
+    const context = appContext();
+    const serverId = pathInt(c, 'sid');
+    await requirePermission(context.db, serverId, await requireUser(c), Perm.BAN_MEMBERS);
+    const banId = pathInt(c, 'bid');
+    const expires = readExpiry(await readArgs(c));
+    const ban = await findBan(context.db, serverId, banId);
+    if (expires !== ban.expires) {
+      await changeBanExpiry(context.db, ban, expires);
+      await publish(context, event('ban_changed', { id: banId, server_id: serverId, expires }), audience.server(serverId));
+    }
+    return c.text('Changed');
+  });
+
+  app.delete('/servers/:sid/bans/:bid', async (c) => {
+    const context = appContext();
+    const serverId = pathInt(c, 'sid');
+    await requirePermission(context.db, serverId, await requireUser(c), Perm.BAN_MEMBERS);
+    const ban = await findBan(context.db, serverId, pathInt(c, 'bid'));
+    await liftBan(context.db, ban);
+    await publish(context, event('user_unbanned', { id: ban.id, server_id: serverId }), audience.server(serverId));
+    return c.text('Unbanned');
+  });
+}
