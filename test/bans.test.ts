@@ -1,6 +1,5 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Perm } from '../lambdas/domain/permissions';
-import { keys, padId } from '../lambdas/domain/table';
+import { block } from './support/scenario';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
 
 let system: TestSystem;
@@ -8,12 +7,6 @@ beforeAll(async () => {
   system = await TestSystem.start();
 });
 afterAll(() => system.stop());
-
-async function block(blocker: TestUser, blocked: TestUser): Promise<void> {
-  const { doc, table } = system.db;
-  await doc.send(new PutCommand({ TableName: table, Item: { ...keys.blockedBy(blocked.id, blocker.id), blockerId: blocker.id } }));
-  await doc.send(new PutCommand({ TableName: table, Item: { pk: `USER#${blocker.id}`, sk: `BLOCKS#${padId(blocked.id)}`, blockedId: blocked.id } }));
-}
 
 /** A server where `moderator` and `peer` hold a role allowing BAN_MEMBERS, plus an invite to (re)join it. */
 async function setup(members: TestUser[]) {
@@ -35,8 +28,8 @@ describe('bans', () => {
     const { serverId, owner, moderator, join } = await setup([target, member, blocker]);
     await system.server(stranger);
     // None of these events is block-filtered: a member who blocked both the banned user and the actor still hears them.
-    await block(blocker, target);
-    await block(blocker, moderator);
+    await block(system, blocker, target);
+    await block(system, blocker, moderator);
     const sockets: Record<string, SocketClient> = {
       moderator: await system.connect(moderator),
       moderatorSecond: await system.connect(moderator),

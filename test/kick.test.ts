@@ -1,6 +1,5 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Perm } from '../lambdas/domain/permissions';
-import { keys, padId } from '../lambdas/domain/table';
+import { block } from './support/scenario';
 import { TestSystem, type TestUser } from './support/system';
 
 let system: TestSystem;
@@ -8,12 +7,6 @@ beforeAll(async () => {
   system = await TestSystem.start();
 });
 afterAll(() => system.stop());
-
-async function block(blocker: TestUser, blocked: TestUser): Promise<void> {
-  const { doc, table } = system.db;
-  await doc.send(new PutCommand({ TableName: table, Item: { ...keys.blockedBy(blocked.id, blocker.id), blockerId: blocker.id } }));
-  await doc.send(new PutCommand({ TableName: table, Item: { pk: `USER#${blocker.id}`, sk: `BLOCKS#${padId(blocked.id)}`, blockedId: blocked.id } }));
-}
 
 /** Adds roles above the default one and hands them out; returns the role ids by name. */
 async function giveRoles(owner: TestUser, serverId: number, holders: Record<string, { perms1: number; users: TestUser[] }>) {
@@ -53,7 +46,7 @@ async function setup() {
 describe('kick', () => {
   test('user_kicked reaches the remaining members (not those who blocked him) and the kicked user, once per connection', async () => {
     const { serverId, owner, kicker, target, member, blocker, stranger } = await setup();
-    await block(blocker, target);
+    await block(system, blocker, target);
     const sockets = {
       owner: await system.connect(owner),
       ownerSecond: await system.connect(owner),

@@ -1,6 +1,5 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Perm, PERM1_DEFAULT } from '../lambdas/domain/permissions';
-import { keys, padId } from '../lambdas/domain/table';
+import { block } from './support/scenario';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
 
 let system: TestSystem;
@@ -18,12 +17,6 @@ interface RoleJson {
 
 /** perms1 with the given permissions set to 01 (allow) and everything else 00. */
 const allow = (...perms: number[]) => perms.reduce((sum, p) => sum + 4 ** p, 0);
-
-async function block(blocker: TestUser, blocked: TestUser): Promise<void> {
-  const { doc, table } = system.db;
-  await doc.send(new PutCommand({ TableName: table, Item: { ...keys.blockedBy(blocked.id, blocker.id), blockerId: blocker.id } }));
-  await doc.send(new PutCommand({ TableName: table, Item: { pk: `USER#${blocker.id}`, sk: `BLOCKS#${padId(blocked.id)}`, blockedId: blocked.id } }));
-}
 
 async function roles(serverId: number, as: TestUser): Promise<RoleJson[]> {
   const response = await system.rest('GET', `/servers/${serverId}/roles`, { as });
@@ -59,7 +52,7 @@ describe('roles', () => {
     const [owner, member, blocker, stranger] = [await system.user(), await system.user(), await system.user(), await system.user()];
     const serverId = await system.server(owner, [member, blocker]);
     await system.server(stranger);
-    await block(blocker, owner);
+    await block(system, blocker, owner);
     const sockets = {
       owner: await system.connect(owner),
       ownerSecond: await system.connect(owner),
@@ -235,7 +228,7 @@ describe('roles', () => {
     const invite = await system.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner });
     await system.rest('POST', `/server_invites/${invite.text}`, { as: blocker });
     await system.server(stranger);
-    await block(blocker, bob);
+    await block(system, blocker, bob);
     const sockets: Record<string, SocketClient> = {
       carol: await system.connect(carol),
       carolSecond: await system.connect(carol),

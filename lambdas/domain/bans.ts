@@ -7,7 +7,7 @@ import { keys, padId, TTL_ATTRIBUTE } from './table';
 import { epochSeconds, isExpired } from './time';
 import type { Page, User } from './users';
 
-export const BAN_NOT_FOUND = 'Ban does not exist';
+const BAN_NOT_FOUND = 'Ban does not exist';
 /** An expired ban counts as lifted at once; TTL removes its items a day later. */
 const EXPIRED_BAN_GRACE_SECONDS = 24 * 3600;
 

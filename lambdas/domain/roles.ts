@@ -9,10 +9,10 @@ import { MAX_NAME_LENGTH } from './users';
 
 export const ROLE_NOT_FOUND = 'Role does not exist';
 export const ROLE_IS_DEFAULT = 'The role is default';
-export const ROLE_NOT_BELOW_USER = 'The role is higher or equal to that of user';
-export const TOP_IS_OWNERS = 'Only the server owner can edit the highest role';
-export const TARGET_IS_OWNER = 'The other user is the owner';
-export const TARGET_NOT_BELOW_USER = 'Target user has a role higher or equal to that of user';
+const ROLE_NOT_BELOW_USER = 'The role is higher or equal to that of user';
+const TOP_IS_OWNERS = 'Only the server owner can edit the highest role';
+const TARGET_IS_OWNER = 'The other user is the owner';
+const TARGET_NOT_BELOW_USER = 'Target user has a role higher or equal to that of user';
 
 const COLOR = /^#[0-9a-fA-F]{6}$/;
 /** Optimistic writes that lost a race re-read and try again this many times. */
@@ -54,7 +54,7 @@ function refusePermissionChange(previous: number, next: number, editorCompiled: 
   if (error !== undefined) throw error === 'Invalid permission bits' ? badRequest(error) : forbidden(error);
 }
 
-export interface RoleListPlan {
+interface RoleListPlan {
   /** The resulting list in request order; new roles still carry their negative request ids. */
   roles: Role[];
   deleted: number[];
@@ -68,7 +68,7 @@ export interface RoleListPlan {
  * directly under the nearest existing role above them in the request, which must be at most the
  * editor's highest role; the top is the owner's alone.
  */
-export function planRoleList(editor: PermissionSubject, current: readonly Role[], desired: readonly Role[], maxRoles: number): RoleListPlan {
+function planRoleList(editor: PermissionSubject, current: readonly Role[], desired: readonly Role[], maxRoles: number): RoleListPlan {
   if (desired.length > maxRoles) throw forbidden(`Server has more than ${maxRoles} roles`);
   const byId = new Map(current.map((role) => [role.id, role]));
   const seen = new Set<number>();
