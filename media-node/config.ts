@@ -1,0 +1,61 @@
+import { availableParallelism } from 'node:os';
+
+/** How the node runs its media; every field has an environment variable (docs/voice.md). */
+export interface MediaSettings {
+  /** mediasoup workers, one per core by default (MEDIA_WORKERS). */
+  workers: number;
+  /** Address the WebRTC sockets bind to (RTC_LISTEN_IP). */
+  rtcListenIp: string;
+  /** Address put in ICE candidates when clients must reach the node through NAT, e.g. EC2 (ANNOUNCED_ADDRESS). */
+  announcedAddress?: string;
+  /** Worker i serves every transport on UDP and TCP port rtcBasePort + i; 0 picks free ports (RTC_MIN_PORT). */
+  rtcBasePort: number;
+  /** Cap and default of `enable_video.bitrate`, bit/s (MAX_VIDEO_BITRATE). */
+  maxVideoBitrate: number;
+  /** An unanswered DM call is closed after this long alone (INACTIVE_CHANNEL_MS). */
+  inactiveChannelMs: number;
+  /** Interval of VoicePresence.heartbeat (VOICE_HEARTBEAT_MS). */
+  heartbeatMs: number;
+  /** Largest accepted client frame; bigger frames close the socket with 1009. */
+  maxMessageBytes: number;
+}
+
+export const DEFAULT_MEDIA_SETTINGS: MediaSettings = {
+  workers: availableParallelism(),
+  rtcListenIp: '127.0.0.1',
+  rtcBasePort: 40000,
+  maxVideoBitrate: 10_240_000,
+  inactiveChannelMs: 30_000,
+  heartbeatMs: 60_000,
+  maxMessageBytes: 64 * 1024,
+};
+
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} should be an integer from ${min} to ${max}, got '${raw}'`);
+  }
+  return value;
+}
+
+export function mediaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): MediaSettings {
+  const defaults = DEFAULT_MEDIA_SETTINGS;
+  return {
+    workers: integer(env, 'MEDIA_WORKERS', defaults.workers, 1, 256),
+    rtcListenIp: env.RTC_LISTEN_IP || defaults.rtcListenIp,
+    announcedAddress: env.ANNOUNCED_ADDRESS || undefined,
+    rtcBasePort: integer(env, 'RTC_MIN_PORT', defaults.rtcBasePort, 0, 65535),
+    maxVideoBitrate: integer(env, 'MAX_VIDEO_BITRATE', defaults.maxVideoBitrate, 1, 2 ** 31 - 1),
+    inactiveChannelMs: integer(env, 'INACTIVE_CHANNEL_MS', defaults.inactiveChannelMs, 1, 2 ** 31 - 1),
+    heartbeatMs: integer(env, 'VOICE_HEARTBEAT_MS', defaults.heartbeatMs, 1000, 2 ** 31 - 1),
+    maxMessageBytes: defaults.maxMessageBytes,
+  };
+}
+
+export function portFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  return integer(env, name, fallback, 0, 65535);
+}

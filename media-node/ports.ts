@@ -1,0 +1,87 @@
+/**
+ * The seams between the media node and the rest of ZavodChat. The node only does signalling and media;
+ * who may join, and who hears about it on the main socket, are decided by these two ports.
+ */
+
+/** 0 = off, 1 = set by the user, 2 = set by an administrator (PROTOCOL.md §3.10, Part A item 11). */
+export type VoiceFlag = 0 | 1 | 2;
+
+export interface AdmissionRequest {
+  /** Session token from the cookie `zavodchat_token`, else `Authorization: Bearer`, else `?token=`. */
+  token?: string;
+  /** Raw `?channel=` value ('' when absent). */
+  channel: string;
+  /** Raw `?mute=` / `?deaf=` values, when given. */
+  mute?: string;
+  deaf?: string;
+}
+
+export type AdmissionResult =
+  | {
+      ok: true;
+      userId: number;
+      channelId: number;
+      /** Absent for a DM call. */
+      serverId?: number;
+      mute: 0 | 1;
+      deaf: 0 | 1;
+      /** Administrator mute/deafen that outlives a connection, if the implementation keeps one. */
+      adminMute?: boolean;
+      adminDeaf?: boolean;
+    }
+  | { ok: false; httpStatus: 400 | 401 | 403 | 404; reason: string };
+
+export interface VoiceAdmission {
+  /**
+   * Validates credentials and channel for a voice-socket upgrade, in the order of PROTOCOL.md §4.2
+   * (token 401, channel syntax 400, existence/visibility/friendship/JOIN_VC 403 or 404, mute/deaf 400).
+   * The one-channel-per-user rule is the node's, not the admission's.
+   */
+  admit(request: AdmissionRequest): Promise<AdmissionResult>;
+}
+
+export interface VoiceParticipant {
+  userId: number;
+  channelId: number;
+  serverId?: number;
+}
+
+/** The VC state of PROTOCOL.md §3.10; `joined` is the ISO-8601 UTC time the voice socket opened. */
+export interface VoiceJoin extends VoiceParticipant {
+  joined: string;
+  mute: VoiceFlag;
+  deaf: VoiceFlag;
+  video: 0 | 1;
+}
+
+/** Only the keys that changed are present. */
+export interface VoiceStateChange extends VoiceParticipant {
+  mute?: VoiceFlag;
+  deaf?: VoiceFlag;
+  video?: 0 | 1;
+}
+
+export interface VoicePresence {
+  /** The user's WebRTC transport connected: `user_joined_vc`. */
+  joined(state: VoiceJoin): Promise<void>;
+  /**
+   * The voice socket of an admitted user closed, for any reason: `user_left_vc`. Also called when the
+   * transport never connected (so `joined` was never called): the socket itself is the membership.
+   */
+  left(who: VoiceParticipant): Promise<void>;
+  /** `user_changed_vc_state`; only for users `joined` was called for. */
+  changed(delta: VoiceStateChange): Promise<void>;
+  /** Every heartbeat interval: the users whose transport is connected on this node (e.g. to refresh TTLs). */
+  heartbeat?(participants: VoiceParticipant[]): Promise<void>;
+}
+
+/** Parses `?channel=`: a decimal integer id, else undefined (-> 400). */
+export function parseChannelParam(raw: string): number | undefined {
+  return /^\d{1,15}$/.test(raw) ? Number(raw) : undefined;
+}
+
+/** Parses `?mute=` / `?deaf=`: absent means 0; only 0 and 1 are accepted from a client. */
+export function parseFlagParam(raw: string | undefined): 0 | 1 | undefined {
+  if (raw === undefined) return 0;
+  return raw === '0' ? 0 : raw === '1' ? 1 : undefined;
+}

@@ -1,0 +1,15 @@
+/** Close reasons of the voice socket (close code 1000 unless noted), as the web client displays them. */
+export const CLOSE_REASONS = {
+  alreadyConnected: 'User is already connected to this channel',
+  otherChannel: 'User is connecting to a different channel',
+  callEnded: 'Call ended',
+  inactive: 'Inactive for too long',
+  iceFailed: 'ICE failed',
+  rtcClosed: 'RTC closed',
+  mediaServerError: 'Media server error',
+  shuttingDown: 'Server is shutting down',
+  /** Close code 1003. */
+  binaryFrame: 'Binary frames are not supported',
+  /** The client closed the socket; never sent. */
+  socketClosed: 'Socket closed',
+} as const;

@@ -1,0 +1,139 @@
+import type { types } from 'mediasoup';
+import { ROUTER_MEDIA_CODECS } from './codecs';
+import type { Peer, PeerRoom } from './peer';
+import type { PresenceQueue } from './presence-queue';
+import { CLOSE_REASONS } from './reasons';
+import type { MediaWorker, WorkerPool } from './workers';
+
+export interface RoomHost {
+  pool: WorkerPool;
+  presence: PresenceQueue;
+  maxVideoBitrate: number;
+  inactiveChannelMs: number;
+  log(line: string): void;
+  /** The room has no peers left and is gone. */
+  roomClosed(room: Room): void;
+  peerDeparted(peer: Peer): void;
+}
+
+/**
+ * One voice channel (the mediasoup-demo's Room): a router on one worker and the peers in the channel.
+ * A DM call (no server) ends for everyone when fewer than two remain, and is closed when nobody answers.
+ */
+export class Room implements PeerRoom {
+  readonly channelId: number;
+  readonly serverId?: number;
+  readonly maxVideoBitrate: number;
+  private readonly peers = new Map<number, Peer>();
+  private readonly media: Promise<{ router: types.Router; worker: MediaWorker }>;
+  private closingReason?: string;
+  private closed = false;
+  private unansweredTimer?: NodeJS.Timeout;
+
+  constructor(
+    channel: { channelId: number; serverId?: number },
+    private readonly host: RoomHost,
+  ) {
+    this.channelId = channel.channelId;
+    this.serverId = channel.serverId;
+    this.maxVideoBitrate = host.maxVideoBitrate;
+    this.media = this.createRouter();
+    // Failures reach the peers through createTransport; this only keeps the rejection from going unhandled.
+    this.media.catch(() => undefined);
+  }
+
+  get isDirectMessage(): boolean {
+    return this.serverId === undefined;
+  }
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  participants(): Peer[] {
+    return [...this.peers.values()];
+  }
+
+  private async createRouter(): Promise<{ router: types.Router; worker: MediaWorker }> {
+    const worker = this.host.pool.pick();
+    worker.rooms++;
+    try {
+      const router = await worker.worker.createRouter({ mediaCodecs: ROUTER_MEDIA_CODECS });
+      router.on('workerclose', () => this.closeAll(CLOSE_REASONS.mediaServerError));
+      if (this.closed) router.close();
+      return { router, worker };
+    } catch (error) {
+      worker.rooms--;
+      throw error;
+    }
+  }
+
+  add(peer: Peer): void {
+    const existing = this.participants().flatMap((other) => other.producers.map((producer) => ({ producer, userId: other.userId })));
+    this.peers.set(peer.userId, peer);
+    peer.start(existing);
+    if (this.isDirectMessage) {
+      if (this.peers.size === 1) {
+        this.unansweredTimer ??= setTimeout(() => this.closeAll(CLOSE_REASONS.inactive), this.host.inactiveChannelMs);
+      } else {
+        clearTimeout(this.unansweredTimer);
+      }
+    }
+  }
+
+  /** Closes every peer; each departure is announced as usual. */
+  closeAll(reason: string): void {
+    this.closingReason ??= reason;
+    for (const peer of this.participants()) peer.close(reason);
+  }
+
+  async createTransport(peer: Peer): Promise<types.WebRtcTransport> {
+    const { router, worker } = await this.media;
+    return router.createWebRtcTransport({
+      webRtcServer: worker.webRtcServer,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      appData: { userId: peer.userId },
+    });
+  }
+
+  producerAdded(source: Peer, producer: types.Producer): void {
+    for (const peer of this.peers.values()) if (peer !== source) peer.consume(producer, source.userId);
+  }
+
+  connected(peer: Peer): void {
+    this.host.presence.joined({ ...peer.participant, joined: peer.joined, ...peer.flags });
+  }
+
+  stateChanged(peer: Peer, delta: { mute?: 0 | 1 | 2; deaf?: 0 | 1 | 2; video?: 0 | 1 }): void {
+    this.host.presence.changed({ ...peer.participant, ...delta });
+  }
+
+  departed(peer: Peer): void {
+    if (this.peers.get(peer.userId) !== peer) return;
+    this.peers.delete(peer.userId);
+    this.host.presence.left(peer.participant);
+    this.host.peerDeparted(peer);
+    if (this.peers.size === 0) this.close();
+    else if (this.isDirectMessage && this.closingReason === undefined && this.peers.size < 2) this.closeAll(CLOSE_REASONS.callEnded);
+  }
+
+  log(line: string): void {
+    this.host.log(line);
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.unansweredTimer);
+    this.media.then(
+      ({ router, worker }) => {
+        router.close();
+        worker.rooms--;
+      },
+      () => undefined,
+    );
+    this.host.roomClosed(this);
+  }
+}

@@ -1,0 +1,169 @@
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RTCRtpHeaderExtensionParameters,
+  RtpHeader,
+  RtpPacket,
+} from 'werift';
+import { type Credentials, VoiceSocket } from './voice-socket';
+
+const OPUS_FRAME_MS = 20;
+/** An Opus TOC byte for a 20 ms CELT frame followed by filler: the SFU forwards payloads without decoding. */
+const OPUS_PAYLOAD = Buffer.from([0xfc, 0xff, 0xfe, 0x00, 0x11, 0x22, 0x33, 0x44]);
+/** A VP8 keyframe: payload descriptor (S=1), frame tag with P=0, start code, 320x240. */
+const VP8_KEYFRAME = Buffer.from([0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00, 0x00, 0x00]);
+
+export interface OfferedSection {
+  kind: string;
+  mid: string;
+  userId?: number;
+  direction?: string;
+  text: string;
+}
+
+/** The m-sections of an SDP, with what the voice protocol puts in them (PROTOCOL.md §4.4). */
+export function sectionsOf(sdp: string): OfferedSection[] {
+  return sdp
+    .split(/\r\nm=/)
+    .slice(1)
+    .map((text) => {
+      const user = /\r\na=user:(\d+)/.exec(text)?.[1];
+      return {
+        kind: text.slice(0, text.indexOf(' ')),
+        mid: /\r\na=mid:(\S+)/.exec(text)?.[1] ?? '',
+        userId: user === undefined ? undefined : Number(user),
+        direction: /\r\na=(sendrecv|sendonly|recvonly|inactive)\r\n/.exec(text)?.[1],
+        text: `m=${text}`,
+      };
+    });
+}
+
+/**
+ * A voice client on werift that behaves like the Svelte client: it answers every offer, sending its
+ * microphone on `my_voice` and its screen on `my_video`; here both are synthetic RTP streams.
+ */
+export class WeriftVoicePeer {
+  readonly pc = new RTCPeerConnection({
+    bundlePolicy: 'max-bundle',
+    iceUseIpv6: false,
+    headerExtensions: {
+      audio: [new RTCRtpHeaderExtensionParameters({ id: 1, uri: 'urn:ietf:params:rtp-hdrext:sdes:mid' })],
+      video: [new RTCRtpHeaderExtensionParameters({ id: 1, uri: 'urn:ietf:params:rtp-hdrext:sdes:mid' })],
+    },
+    codecs: {
+      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: 96 })],
+      video: [
+        new RTCRtpCodecParameters({
+          mimeType: 'video/VP8',
+          clockRate: 90000,
+          payloadType: 99,
+          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+        }),
+      ],
+    },
+  });
+  /** RTP packets received, per sending user and kind (`7/audio`). */
+  readonly received = new Map<string, number>();
+  readonly offers: string[] = [];
+  private users = new Map<string, { userId: number; kind: string }>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly mic = new MediaStreamTrack({ kind: 'audio' });
+  private readonly screen = new MediaStreamTrack({ kind: 'video' });
+  private sendingScreen = false;
+  private answering: Promise<void> = Promise.resolve();
+
+  private constructor(readonly socket: VoiceSocket) {
+    // Tracks appear while the remote description is applied; the mid says whose media it is.
+    this.pc.ontrack = ({ track, transceiver }) => {
+      track.onReceiveRtp.subscribe(() => {
+        const source = this.users.get(transceiver.mid ?? '');
+        if (!source) return;
+        const key = `${source.userId}/${source.kind}`;
+        this.received.set(key, (this.received.get(key) ?? 0) + 1);
+      });
+    };
+    socket.ws.on('message', (raw) => {
+      const frame = JSON.parse(raw.toString()) as { name: string; data: { type: string; sdp: string } };
+      if (frame.name !== 'offer') return;
+      this.answering = this.answering.then(() => this.answer(frame.data.sdp)).catch((error: Error) => {
+        console.error(`werift peer failed to answer: ${error.stack}`);
+      });
+    });
+  }
+
+  static async join(baseUrl: string, channel: number, credentials: Credentials, query: Record<string, string> = {}): Promise<WeriftVoicePeer> {
+    const socket = await VoiceSocket.open(baseUrl, { channel: String(channel), ...query }, credentials);
+    return new WeriftVoicePeer(socket);
+  }
+
+  private async answer(sdp: string): Promise<void> {
+    this.offers.push(sdp);
+    await this.pc.setRemoteDescription({ type: 'offer', sdp });
+    // werift-ice falls back to a public STUN server and waits seconds for it; loopback needs none.
+    for (const transport of this.pc.iceTransports) (transport.connection as { stunServer?: unknown }).stunServer = undefined;
+    this.users = new Map(
+      sectionsOf(sdp).flatMap((section) => (section.userId === undefined ? [] : [[section.mid, { userId: section.userId, kind: section.kind }]])),
+    );
+    for (const transceiver of this.pc.getTransceivers()) {
+      if (transceiver.mid === 'my_voice' && transceiver.sender.track !== this.mic) {
+        await transceiver.sender.replaceTrack(this.mic);
+        transceiver.setDirection('sendonly');
+      } else if (transceiver.mid === 'my_video' && this.sendingScreen && transceiver.sender.track !== this.screen) {
+        await transceiver.sender.replaceTrack(this.screen);
+        transceiver.setDirection('sendonly');
+      }
+    }
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    this.socket.send('offer', { type: 'answer', sdp: this.pc.localDescription!.sdp });
+  }
+
+  /** Starts a 50 packets/s Opus stream on `my_voice`. */
+  startMicrophone(): void {
+    let sequenceNumber = 1;
+    let timestamp = 0;
+    this.timers.push(
+      setInterval(() => {
+        const header = new RtpHeader({ payloadType: 96, sequenceNumber: sequenceNumber++ & 0xffff, timestamp, marker: false });
+        timestamp = (timestamp + 960) >>> 0;
+        this.mic.writeRtp(new RtpPacket(header, OPUS_PAYLOAD));
+      }, OPUS_FRAME_MS),
+    );
+  }
+
+  /** Asks to share the screen and starts a VP8 stream (every packet a keyframe) for `my_video`. */
+  startScreen(options: { codec?: string; bitrate?: number } = { codec: 'VP8' }): void {
+    this.sendingScreen = true;
+    this.socket.send('enable_video', options);
+    let sequenceNumber = 1;
+    let timestamp = 0;
+    this.timers.push(
+      setInterval(() => {
+        const header = new RtpHeader({ payloadType: 99, sequenceNumber: sequenceNumber++ & 0xffff, timestamp, marker: true });
+        timestamp = (timestamp + 3000) >>> 0;
+        this.screen.writeRtp(new RtpPacket(header, VP8_KEYFRAME));
+      }, 33),
+    );
+  }
+
+  count(userId: number, kind: 'audio' | 'video' = 'audio'): number {
+    return this.received.get(`${userId}/${kind}`) ?? 0;
+  }
+
+  get lastOffer(): string {
+    return this.offers[this.offers.length - 1] ?? '';
+  }
+
+  /** Resolves with the first offer (past or future) whose SDP matches. */
+  async offer(match: (sdp: string) => boolean, timeoutMs = 10_000): Promise<string> {
+    const data = await this.socket.waitFor('offer', (d) => match((d as { sdp: string }).sdp), 0, timeoutMs);
+    return (data as { sdp: string }).sdp;
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.socket.close();
+    await this.pc.close();
+  }
+}
