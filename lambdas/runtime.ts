@@ -1,12 +1,25 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ManagementApiSender } from './aws/management-api-sender';
+import { S3FileStore } from './aws/s3-file-store';
 import { type Settings, settingsFromEnv } from './domain/config';
 import { createDb } from './domain/db';
 import type { FanoutContext } from './domain/fanout';
+import type { FileStore } from './domain/files';
+import { FolderFileStore } from './domain/folder-file-store';
 
 /** What every handler needs: the table, the event sender and the settings, wired from the environment. */
 export interface AppContext extends FanoutContext {
   settings: Settings;
   sender: ManagementApiSender;
+  files: FileStore;
+}
+
+/** FILES_BUCKET (S3, optionally at S3_ENDPOINT) on AWS; FILES_DIR (a folder) locally. */
+function fileStoreFromEnv(): FileStore {
+  const bucket = process.env.FILES_BUCKET;
+  if (bucket) return new S3FileStore(bucket, { endpoint: process.env.S3_ENDPOINT || undefined });
+  return new FolderFileStore(process.env.FILES_DIR || join(tmpdir(), 'zavodchat-files'));
 }
 
 let cached: { key: string; context: AppContext } | undefined;
@@ -22,7 +35,7 @@ function required(name: string): string {
  * invocations, so clients keep their connections warm.
  */
 export function appContext(): AppContext {
-  const key = [process.env.TABLE_NAME, process.env.DYNAMODB_ENDPOINT, process.env.WS_MANAGEMENT_ENDPOINT].join('|');
+  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR'].map((name) => process.env[name]).join('|');
   if (cached?.key !== key) {
     cached = {
       key,
@@ -30,6 +43,7 @@ export function appContext(): AppContext {
         db: createDb({ table: required('TABLE_NAME'), endpoint: process.env.DYNAMODB_ENDPOINT || undefined }),
         sender: new ManagementApiSender(required('WS_MANAGEMENT_ENDPOINT')),
         settings: settingsFromEnv(),
+        files: fileStoreFromEnv(),
       },
     };
   }

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { handler as restHandler } from '../lambdas/rest/handler';
 import { handler as connectHandler } from '../lambdas/socket/connect';
 import { handler as defaultHandler } from '../lambdas/socket/default';
@@ -17,6 +19,8 @@ export interface LocalRuntimeOptions {
   wsPort?: number;
   /** Persistent DynamoDB Local data folder; in memory when unset. */
   dataDir?: string;
+  /** Where uploaded files go; `<dataDir>/files`, or a fresh temporary folder without a data folder. */
+  filesDir?: string;
   /** Use an already running DynamoDB (Local); started here when unset. */
   dynamoDbEndpoint?: string;
   tableName?: string;
@@ -98,6 +102,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       TABLE_NAME: tableName,
       DYNAMODB_ENDPOINT: dynamoDbEndpoint,
       WS_MANAGEMENT_ENDPOINT: managementEndpoint,
+      FILES_DIR: options.filesDir ?? (options.dataDir ? join(options.dataDir, 'files') : mkdtempSync(join(tmpdir(), 'zavodchat-files-'))),
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
       // The Management API client signs its requests; the local gateway accepts any credentials.
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',

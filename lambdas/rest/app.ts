@@ -5,11 +5,15 @@ import { normalizePath } from './http';
 import { accountRoutes } from './routes/account';
 import { banRoutes } from './routes/bans';
 import { channelRoutes } from './routes/channels';
+import { emojiRoutes } from './routes/emojis';
+import { fileRoutes } from './routes/files';
 import { inviteRoutes } from './routes/invites';
 import { memberRoutes } from './routes/members';
 import { messageRoutes } from './routes/messages';
+import { preferenceRoutes } from './routes/preferences';
 import { roleRoutes } from './routes/roles';
 import { serverRoutes } from './routes/servers';
+import { socialRoutes } from './routes/social';
 
 const ALLOWED_HEADERS = 'Origin, Content-Type, X-Auth-Token, X-Requested-With, Accept, Username, Password, DisplayName, Authorization';
 
@@ -50,6 +54,10 @@ export function createApp(): Hono {
   roleRoutes(app);
   memberRoutes(app);
   banRoutes(app);
+  socialRoutes(app);
+  preferenceRoutes(app);
+  emojiRoutes(app);
+  fileRoutes(app);
 
   app.notFound((c) => c.text('Not found', 404));
   app.onError((error, c) => {

@@ -67,6 +67,14 @@ export function integerArrayField(body: Record<string, unknown>, key: string): n
   return [...new Set(value as number[])];
 }
 
+/** A file arg (multipart field); undefined when absent. */
+export function fileArg(args: Args, key: string): File | undefined {
+  const value = args[key];
+  if (value === undefined) return undefined;
+  if (!(value instanceof File)) throw badRequest(`Couldn't parse '${key}': expected a file`);
+  return value;
+}
+
 /** A text arg (not a file); undefined when absent. */
 export function textArg(args: Args, key: string): string | undefined {
   const value = args[key];

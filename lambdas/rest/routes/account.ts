@@ -1,8 +1,9 @@
 import type { Hono } from 'hono';
 import { blockedBy } from '../../domain/blocks';
-import { badRequest, forbidden, notFound } from '../../domain/errors';
+import { forbidden, notFound } from '../../domain/errors';
 import { event } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
+import { fileKeys, storeImage } from '../../domain/files';
 import { changeStatus } from '../../domain/presence';
 import { createSession, SESSION_COOKIE } from '../../domain/sessions';
 import {
@@ -16,7 +17,7 @@ import {
   validateUsername,
 } from '../../domain/users';
 import { appContext } from '../../runtime';
-import { jsonObject, optionalUser, parseInteger, readArgs, readJson, readPage, requireUser, stringField, textArg } from '../http';
+import { fileArg, jsonObject, optionalUser, parseInteger, readArgs, readJson, readPage, requireUser, stringField, textArg } from '../http';
 
 /** Registration, login, profile, presence and the user directory. */
 export function accountRoutes(app: Hono): void {
@@ -59,11 +60,14 @@ export function accountRoutes(app: Hono): void {
     const username = textArg(args, 'username');
     const password = textArg(args, 'password');
     const displayname = textArg(args, 'displayname');
-    if (args.avatar !== undefined) throw badRequest('Avatar uploads are not supported yet');
+    const avatarFile = fileArg(args, 'avatar');
     if (username !== undefined) validateUsername(username, context.settings.params.min_username_length);
     if (password !== undefined) validatePassword(password, context.settings.params.min_password_length);
     if (displayname !== undefined) validateDisplayName(displayname);
-    const changed = await updateProfile(context.db, userId, { username, password, displayname });
+    const previous = avatarFile ? (await getUser(context.db, userId)).avatar : undefined;
+    const avatar = avatarFile ? await storeImage(context.files, avatarFile, fileKeys.userAvatar) : undefined;
+    const changed = await updateProfile(context.db, userId, { username, password, displayname, avatar });
+    if (avatar && previous) await context.files.delete(fileKeys.userAvatar(previous));
     if (Object.keys(changed).length > 0) {
       await publish(context, event('user_changed', { id: userId, ...changed }), audience.observersOf(userId));
     }

@@ -5,6 +5,7 @@ import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
 import { event } from '../../domain/events';
 import { audience, publish, publishTo, resolveAudience } from '../../domain/fanout';
 import { withServerNotifications } from '../../domain/notifications';
+import { fileKeys, storeImage } from '../../domain/files';
 import { Perm } from '../../domain/permissions';
 import {
   createServer,
@@ -19,7 +20,7 @@ import {
   validateServerName,
 } from '../../domain/servers';
 import { appContext } from '../../runtime';
-import { parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
+import { fileArg, parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
 
 /** Servers and their members. */
 export function serverRoutes(app: Hono): void {
@@ -35,9 +36,10 @@ export function serverRoutes(app: Hono): void {
     const args = await readArgs(c);
     const name = textArg(args, 'name');
     if (name === undefined) throw badRequest("Couldn't parse 'name', got: nothing");
-    if (args.avatar !== undefined) throw badRequest('Avatar uploads are not supported yet');
     validateServerName(name);
-    const serverId = await createServer(context.db, userId, name, context.settings.params.max_servers_owned_per_user);
+    const avatarFile = fileArg(args, 'avatar');
+    const avatar = avatarFile ? await storeImage(context.files, avatarFile, fileKeys.serverAvatar) : undefined;
+    const serverId = await createServer(context.db, userId, name, context.settings.params.max_servers_owned_per_user, avatar);
     await subscribeUserToServer(context.db, userId, serverId);
     return c.text(String(serverId));
   });
@@ -57,8 +59,8 @@ export function serverRoutes(app: Hono): void {
     const args = await readArgs(c);
     const name = textArg(args, 'name');
     const rawOwner = textArg(args, 'owner_id');
-    if (args.avatar !== undefined) throw badRequest('Avatar uploads are not supported yet');
     if (name !== undefined) validateServerName(name);
+    const avatarFile = fileArg(args, 'avatar');
     let ownerId: number | undefined;
     if (rawOwner !== undefined) {
       ownerId = parseInteger(rawOwner, 'owner_id');
@@ -67,7 +69,9 @@ export function serverRoutes(app: Hono): void {
       const target = await loadServerContext(context.db, serverId, ownerId);
       if (!target?.member) throw notFound(TEXT.notMember);
     }
-    const updated = await updateServer(context.db, server, { name, ownerId }, context.settings.params.max_servers_owned_per_user);
+    const avatar = avatarFile ? await storeImage(context.files, avatarFile, fileKeys.serverAvatar) : undefined;
+    const updated = await updateServer(context.db, server, { name, ownerId, avatar }, context.settings.params.max_servers_owned_per_user);
+    if (avatar && server.avatar) await context.files.delete(fileKeys.serverAvatar(server.avatar));
     if (updated) {
       await publish(context, event('server_edited', updated), audience.server(serverId));
       if (ownerId !== undefined) await publish(context, event('got_server_owner', { id: serverId }), audience.user(ownerId));

@@ -1,0 +1,36 @@
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { FileStore } from '../domain/files';
+
+/** Presigned download links live this long: long enough to load, too short to share. */
+const DOWNLOAD_URL_SECONDS = 300;
+
+/** Files in an S3 bucket; browsers fetch them from S3 through short-lived presigned URLs. */
+export class S3FileStore implements FileStore {
+  private readonly client: S3Client;
+
+  constructor(
+    private readonly bucket: string,
+    options: { endpoint?: string } = {},
+  ) {
+    this.client = new S3Client({
+      endpoint: options.endpoint,
+      forcePathStyle: options.endpoint !== undefined,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  async put(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentType: contentType }));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  async serve(key: string): Promise<{ redirect: string }> {
+    const redirect = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: DOWNLOAD_URL_SECONDS });
+    return { redirect };
+  }
+}

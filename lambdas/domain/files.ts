@@ -1,0 +1,113 @@
+import { randomInt } from 'node:crypto';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type Db, queryPrefix } from './db';
+import { badRequest, forbidden, notFound } from './errors';
+import { keys } from './table';
+
+/** Lambda takes at most 6 MB of request payload, base64 included: uploads above 4 MB are refused. */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+
+export type ImageType = 'png' | 'jpg' | 'bmp';
+
+/** The image type from the file's first bytes (PNG, JPEG with an E0/E1/EE marker, BMP); never the name. */
+export function detectImage(bytes: Uint8Array): ImageType | undefined {
+  const starts = (...signature: number[]) => signature.every((b, i) => bytes[i] === b);
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
+  if (starts(0xff, 0xd8, 0xff) && [0xe0, 0xe1, 0xee].includes(bytes[3])) return 'jpg';
+  if (starts(0x42, 0x4d) && bytes.length >= 26) return 'bmp';
+  return undefined;
+}
+
+const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+/** 32 random alphanumerics and the extension, as upstream names stored files. */
+export function generateFileName(extension: string): string {
+  let name = '';
+  for (let i = 0; i < 32; i++) name += ALPHABET[randomInt(ALPHABET.length)];
+  return `${name}.${extension}`;
+}
+
+export const FILE_NAME = /^[0-9A-Za-z]{1,64}\.[0-9A-Za-z]{1,10}$/;
+
+const CONTENT_TYPES: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', bmp: 'image/bmp', gif: 'image/gif', webp: 'image/webp', txt: 'text/plain' };
+
+export function contentTypeOf(fileName: string): string {
+  return CONTENT_TYPES[fileName.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
+}
+
+/** Where files live: a folder locally, an S3 bucket on AWS. Keys look like `avatar/user/<name>`. */
+export interface FileStore {
+  put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** The bytes to send, or a URL to redirect the browser to (so large files never pass through Lambda). */
+  serve(key: string): Promise<{ bytes: Uint8Array; contentType: string } | { redirect: string } | undefined>;
+}
+
+export const fileKeys = {
+  userAvatar: (name: string) => `avatar/user/${name}`,
+  serverAvatar: (name: string) => `avatar/server/${name}`,
+  emoji: (name: string) => `emoji/${name}`,
+  upload: (userId: number, name: string) => `upload/${userId}/${name}`,
+};
+
+/** Validates an image upload (avatar, emoji) and stores it under a fresh name; returns the name. */
+export async function storeImage(store: FileStore, file: File, keyOf: (name: string) => string): Promise<string> {
+  if (file.size > MAX_FILE_BYTES) throw forbidden(`File is larger than ${MAX_FILE_BYTES} bytes`);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const type = detectImage(bytes);
+  if (!type) throw badRequest('Unsupported image format: expected PNG, JPEG or BMP');
+  const name = generateFileName(type);
+  await store.put(keyOf(name), bytes, contentTypeOf(name));
+  return name;
+}
+
+interface UploadRecord {
+  name: string;
+  size: number;
+  sk: string;
+}
+
+/**
+ * Per-user quota as upstream: the total storage divided by the number of users. To make room, the
+ * uploader's oldest files are deleted.
+ */
+export async function storeUpload(db: Db, store: FileStore, userId: number, file: File, extension: string, totalStorage: number): Promise<string> {
+  if (!/^[0-9A-Za-z]{1,10}$/.test(extension)) throw badRequest("Couldn't parse 'ext': expected 1 to 10 letters or digits");
+  if (file.size > MAX_FILE_BYTES) throw forbidden(`File is larger than ${MAX_FILE_BYTES} bytes`);
+  const { Item: counter } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.counter('user') }));
+  const quota = Math.floor(totalStorage / Math.max(1, Number(counter?.value ?? 1)));
+  if (file.size > quota) throw forbidden(`File is larger than your storage quota of ${quota} bytes`);
+  const uploads: UploadRecord[] = (await queryPrefix(db, `USER#${userId}`, 'UPLOAD#')).map((item) => ({
+    name: String(item.name),
+    size: Number(item.size),
+    sk: String(item.sk),
+  }));
+  let used = uploads.reduce((sum, u) => sum + u.size, 0);
+  for (const oldest of uploads) {
+    if (used + file.size <= quota) break;
+    await removeUpload(db, store, userId, oldest);
+    used -= oldest.size;
+  }
+  const name = generateFileName(extension);
+  await store.put(fileKeys.upload(userId, name), new Uint8Array(await file.arrayBuffer()), contentTypeOf(name));
+  await db.doc.send(
+    new PutCommand({
+      TableName: db.table,
+      // The sort key starts with the upload time so a Query lists the oldest first.
+      Item: { pk: `USER#${userId}`, sk: `UPLOAD#${Date.now().toString().padStart(15, '0')}#${name}`, name, size: file.size },
+    }),
+  );
+  return name;
+}
+
+async function removeUpload(db: Db, store: FileStore, userId: number, upload: UploadRecord): Promise<void> {
+  await store.delete(fileKeys.upload(userId, upload.name));
+  await db.doc.send(new DeleteCommand({ TableName: db.table, Key: { pk: `USER#${userId}`, sk: upload.sk } }));
+}
+
+export async function deleteUpload(db: Db, store: FileStore, userId: number, name: string): Promise<void> {
+  const uploads = await queryPrefix(db, `USER#${userId}`, 'UPLOAD#');
+  const upload = uploads.find((item) => item.name === name);
+  if (!upload) throw notFound('File does not exist');
+  await removeUpload(db, store, userId, { name, size: Number(upload.size), sk: String(upload.sk) });
+}

@@ -1,0 +1,51 @@
+import type { Context, Hono } from 'hono';
+import { badRequest, notFound } from '../../domain/errors';
+import { deleteUpload, FILE_NAME, fileKeys, storeUpload } from '../../domain/files';
+import { appContext } from '../../runtime';
+import { pathInt, readArgs, requireUser, textArg } from '../http';
+
+const FILE_NOT_FOUND = 'File does not exist';
+
+/** Sends a stored file: its bytes locally, a redirect to a short-lived S3 URL on AWS. */
+async function serveFile(c: Context, key: string) {
+  const served = await appContext().files.serve(key);
+  if (!served) throw notFound(FILE_NOT_FOUND);
+  if ('redirect' in served) return c.redirect(served.redirect, 302);
+  return c.body(served.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': served.contentType, 'Cache-Control': 'private, max-age=86400' });
+}
+
+function fileName(c: Context): string {
+  const name = c.req.param('f') ?? '';
+  if (!FILE_NAME.test(name)) throw notFound(FILE_NOT_FOUND);
+  return name;
+}
+
+/** Avatars and emoji images (public) and user uploads (any signed-in user). */
+export function fileRoutes(app: Hono): void {
+  app.get('/files/avatar/user/:f', (c) => serveFile(c, fileKeys.userAvatar(fileName(c))));
+  app.get('/files/avatar/server/:f', (c) => serveFile(c, fileKeys.serverAvatar(fileName(c))));
+  app.get('/files/emoji/:f', (c) => serveFile(c, fileKeys.emoji(fileName(c))));
+
+  app.get('/files/upload/:uid/:f', async (c) => {
+    await requireUser(c);
+    return serveFile(c, fileKeys.upload(pathInt(c, 'uid'), fileName(c)));
+  });
+
+  app.post('/files/upload', async (c) => {
+    const { db, files, settings } = appContext();
+    const userId = await requireUser(c);
+    const args = await readArgs(c);
+    const extension = textArg(args, 'ext');
+    const file = args.file;
+    if (extension === undefined) throw badRequest("Couldn't parse 'ext', got: nothing");
+    if (!(file instanceof File)) throw badRequest("Couldn't parse 'file': expected a file");
+    return c.text(await storeUpload(db, files, userId, file, extension, settings.params.total_file_storage_size));
+  });
+
+  app.delete('/files/upload/:f', async (c) => {
+    const { db, files } = appContext();
+    const userId = await requireUser(c);
+    await deleteUpload(db, files, userId, fileName(c));
+    return c.text('Deleted');
+  });
+}
