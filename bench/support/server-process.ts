@@ -1,0 +1,187 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { WebSocketServer } from 'ws';
+import { startLocalRuntime } from '../../local/runtime';
+
+/**
+ * The server side of a benchmark in a child process of its own, so the client fleet (in the parent) and
+ * the server do not share one event loop: `runtime` is the whole local runtime (REST + gateway + Lambdas
+ * in-process, DynamoDB Local elsewhere), `baseline` a plain `ws` server that broadcasts what it is given.
+ */
+export type ServerKind = 'runtime' | 'baseline';
+
+export interface ServerProcessOptions {
+  kind: ServerKind;
+  dynamoDbEndpoint?: string;
+  tableName?: string;
+  /** Write a V8 CPU profile of the server into this folder when it stops. */
+  cpuProfileDir?: string;
+}
+
+type ChildRequest = { type: 'memory'; id: number } | { type: 'stop' };
+type ChildReply =
+  | { type: 'ready'; restUrl: string; wsUrl: string }
+  | { type: 'memory'; id: number; rss: number; heapUsed: number }
+  | { type: 'failed'; error: string };
+
+export interface ServerProcess {
+  restUrl: string;
+  wsUrl: string;
+  pid: number;
+  memory(): Promise<{ rss: number; heapUsed: number }>;
+  stop(): Promise<void>;
+}
+
+const CHILD_FLAG = '--bench-server-child';
+
+/** Starts the server child and resolves once it listens (bounded: 60 s). */
+export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
+  const execArgv = ['--import', 'tsx'];
+  if (options.cpuProfileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfileDir)}`);
+  const child: ChildProcess = fork(__filename, [CHILD_FLAG, JSON.stringify(options)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  void exited.then(() => process.removeListener('exit', killOnExit));
+  const ready = await new Promise<Extract<ChildReply, { type: 'ready' }>>((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error('bench server did not start within 60 s')), 60_000);
+    child.on('message', (message: ChildReply) => {
+      if (message.type === 'ready') {
+        clearTimeout(timer);
+        resolveReady(message);
+      } else if (message.type === 'failed') {
+        clearTimeout(timer);
+        reject(new Error(`bench server failed: ${message.error}`));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bench server exited with code ${code}`));
+    });
+  }).catch((error) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  let nextId = 0;
+  return {
+    restUrl: ready.restUrl,
+    wsUrl: ready.wsUrl,
+    pid: child.pid!,
+    memory() {
+      const id = ++nextId;
+      return new Promise((resolveMemory, reject) => {
+        const timer = setTimeout(() => reject(new Error('no memory reading within 5 s')), 5000);
+        const onMessage = (message: ChildReply) => {
+          if (message.type === 'memory' && message.id === id) {
+            clearTimeout(timer);
+            child.off('message', onMessage);
+            resolveMemory({ rss: message.rss, heapUsed: message.heapUsed });
+          }
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'memory', id } satisfies ChildRequest);
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.send({ type: 'stop' } satisfies ChildRequest);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The baseline: one HTTP server; POST /broadcast {text} sends a message_created-shaped event to every client. */
+async function startBaseline(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const wss = new WebSocketServer({ noServer: true });
+  let messageId = 0;
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      let text = '';
+      try {
+        text = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text?: unknown }).text ?? '');
+      } catch {
+        response.writeHead(400).end('bad JSON');
+        return;
+      }
+      const sent = new Date().toISOString();
+      const id = ++messageId;
+      // The same event our REST route publishes (lambdas/rest/routes/messages.ts), serialized once.
+      const payload = JSON.stringify({
+        name: 'message_created',
+        data: { id, author_id: 1, sent, edited: sent, text, attachments: [], mentions: [], channel_id: 1, server_id: 1 },
+      });
+      const clients = [...wss.clients];
+      let pending = clients.length;
+      if (pending === 0) response.writeHead(200).end(String(id));
+      for (const client of clients) {
+        client.send(payload, () => {
+          if (--pending === 0) response.writeHead(200).end(String(id));
+        });
+      }
+    });
+  });
+  server.on('upgrade', (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => ws.on('error', () => ws.terminate())));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    stop: async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+async function childMain(options: ServerProcessOptions): Promise<void> {
+  const send = (message: ChildReply) => process.send?.(message);
+  let stop: () => Promise<void>;
+  try {
+    if (options.kind === 'baseline') {
+      const baseline = await startBaseline();
+      stop = baseline.stop;
+      send({ type: 'ready', restUrl: `http://${baseline.url}`, wsUrl: `ws://${baseline.url}` });
+    } else {
+      const runtime = await startLocalRuntime({
+        host: '127.0.0.1',
+        restPort: 0,
+        wsPort: 0,
+        dynamoDbEndpoint: options.dynamoDbEndpoint,
+        tableName: options.tableName,
+        log: (line) => console.error(`[runtime] ${line}`),
+      });
+      stop = runtime.stop;
+      send({ type: 'ready', restUrl: runtime.restUrl, wsUrl: runtime.wsUrl });
+    }
+  } catch (error) {
+    send({ type: 'failed', error: String((error as Error).stack ?? error) });
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.race([stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000))]);
+    // process.exit still writes the CPU profile (--cpu-prof) and ends whatever the handlers left running.
+    process.exit(0);
+  };
+  process.on('message', (message: ChildRequest) => {
+    if (message.type === 'memory') {
+      const usage = process.memoryUsage();
+      send({ type: 'memory', id: message.id, rss: usage.rss, heapUsed: usage.heapUsed });
+    } else if (message.type === 'stop') void shutdown();
+  });
+  // The parent died: do not outlive it.
+  process.on('disconnect', () => void shutdown());
+}
+
+if (process.argv[2] === CHILD_FLAG) void childMain(JSON.parse(process.argv[3]) as ServerProcessOptions);
