@@ -101,6 +101,17 @@ describe('channel events and their audiences', () => {
     expect(await order()).toEqual([d, a]);
   });
 
+  test('a kicked member leaves user whitelists: rejoining does not restore a private channel', async () => {
+    const c = await cast(system);
+    const id = await createChannel(c, { name: 'inner circle', type: 0, wl_users: [c.member.id] });
+    expect((await system.rest('GET', `/channels/${id}`, { as: c.member })).status).toBe(200);
+    expect(await system.rest('DELETE', `/servers/${c.serverId}/users/${c.member.id}`, { as: c.owner })).toMatchObject({ status: 200 });
+    const invite = await system.rest('POST', `/servers/${c.serverId}/invites?expires=never`, { as: c.owner });
+    expect((await system.rest('POST', `/server_invites/${invite.text}`, { as: c.member })).status).toBe(200);
+    expect((await system.rest('GET', `/channels/${id}`, { as: c.member })).status).toBe(404);
+    expect((await system.rest('GET', `/channels/${id}`, { as: c.owner })).json.wl_users).toEqual([]);
+  });
+
   test('bad input: types, missing fields, unknown ids, forbidden actions, limits', async () => {
     const c = await cast(system);
     const post = (json: unknown, as = c.owner) => system.rest('POST', `/servers/${c.serverId}/channels`, { as, json });

@@ -1,5 +1,5 @@
 import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { unsubscribeUserFromServer } from './connections';
+import { forgetMembership } from './members';
 import { type Db, type Item, isConditionFailure, nextId } from './db';
 import { notFound, TEXT } from './errors';
 import { usersByIds } from './servers';
@@ -79,7 +79,7 @@ export async function banMember(db: Db, serverId: number, userId: number, expire
     if (await isBanned(db, serverId, userId)) return undefined;
     throw notFound(TEXT.notMember);
   }
-  await unsubscribeUserFromServer(db, userId, serverId);
+  await forgetMembership(db, serverId, userId);
   return ban;
 }
 

@@ -242,6 +242,31 @@ export async function deleteChannelContents(db: Db, channelId: number): Promise<
 }
 
 /**
+ * After a user left a server (kick, ban): drop him from every user whitelist there, so rejoining later
+ * does not silently restore access to private channels (as upstream's trigger does; no event is sent).
+ */
+export async function removeUserFromChannels(db: Db, serverId: number, userId: number): Promise<void> {
+  const channels = await channelsOfServer(db, serverId);
+  await Promise.all(
+    channels
+      .filter((c) => c.wlUsers.includes(userId))
+      .map((c) =>
+        db.doc.send(
+          new UpdateCommand({
+            TableName: db.table,
+            Key: channelKey(c.id),
+            UpdateExpression: 'SET wlUsers = :wlUsers',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':wlUsers': c.wlUsers.filter((id) => id !== userId) },
+          }),
+        ).catch((error) => {
+          if (!isConditionFailure(error)) throw error;
+        }),
+      ),
+  );
+}
+
+/**
  * After roles were deleted: drop them from every channel's whitelist and overrides of the server
  * (only `roles_updated` is announced, as upstream).
  */

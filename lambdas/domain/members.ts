@@ -1,4 +1,5 @@
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { removeUserFromChannels } from './channels';
 import { unsubscribeUserFromServer } from './connections';
 import { type Db, isConditionFailure } from './db';
 import { keys } from './table';
@@ -16,8 +17,16 @@ export async function removeMember(db: Db, serverId: number, userId: number): Pr
     if (isConditionFailure(error)) return false;
     throw error;
   }
-  await unsubscribeUserFromServer(db, userId, serverId);
+  await forgetMembership(db, serverId, userId);
   return true;
+}
+
+/**
+ * What follows the end of a membership (kick or ban): his connections stop receiving the server's events
+ * from the next event on, and he leaves every channel's user whitelist.
+ */
+export async function forgetMembership(db: Db, serverId: number, userId: number): Promise<void> {
+  await Promise.all([unsubscribeUserFromServer(db, userId, serverId), removeUserFromChannels(db, serverId, userId)]);
 }
 
 /** Replaces a member's role list; false when he is not a member (any more). */
