@@ -3,6 +3,7 @@ import { blockersOf } from './blocks';
 import { connectionsOfServer, connectionsOfUser, type Recipient, removeConnection } from './connections';
 import type { Db } from './db';
 import { event, type SocketEvent } from './events';
+import { relationsOf } from './friends';
 import { membersOfServer, serverIdsOfUser } from './servers';
 import { keys } from './table';
 
@@ -22,8 +23,8 @@ export interface FanoutContext {
  * - `users`: every connection of a fixed set of users (DM participants), minus those who blocked `actor`;
  * - `server`: every connection of the members (AUD-SERVER), optionally dropping members who blocked
  *   `actor` and keeping only members the `include` filter accepts (channel visibility);
- * - `observersOf`: every connection of every user sharing a server with the subject, minus users who
- *   blocked the subject (AUD-OBS).
+ * - `observersOf`: every connection of every user sharing a server with the subject or having a friendship
+ *   or a pending request with him, minus users who blocked the subject (AUD-OBS).
  */
 export type Audience =
   | { kind: 'user'; userId: number }
@@ -81,9 +82,17 @@ export async function resolveAudience(db: Db, target: Audience): Promise<Recipie
       break;
     }
     case 'observers': {
-      const [serverIds, blockers] = await Promise.all([serverIdsOfUser(db, target.userId), blockersOf(db, target.userId)]);
-      const perServer = await Promise.all(serverIds.map((id) => serverRecipients(db, id, { blockers })));
-      recipients = perServer.flat();
+      const [serverIds, blockers, relations] = await Promise.all([
+        serverIdsOfUser(db, target.userId),
+        blockersOf(db, target.userId),
+        relationsOf(db, target.userId),
+      ]);
+      const counterparts = relations.map((r) => r.userId).filter((id) => !blockers.has(id));
+      const [perServer, perCounterpart] = await Promise.all([
+        Promise.all(serverIds.map((id) => serverRecipients(db, id, { blockers }))),
+        Promise.all(counterparts.map((id) => connectionsOfUser(db, id))),
+      ]);
+      recipients = [...perServer.flat(), ...perCounterpart.flat()];
       break;
     }
   }

@@ -1,0 +1,141 @@
+import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { type Channel, CHANNEL_TYPE } from './channels';
+import { type Db, type Item, isConditionFailure, nextId, queryPrefix } from './db';
+import { badRequest, notFound, TEXT } from './errors';
+import { listMessages, type Message } from './messages';
+import { channelNotifications, readMarkersOf } from './notifications';
+import { keys, padId } from './table';
+import type { Page } from './users';
+
+/**
+ * Two users' DM channels (a text and a voice channel, created together on first use). Each user's
+ * partition indexes his DM pairs (`USER#u / DM#other`), so finding a pair or listing them is one request.
+ */
+export interface DmPair {
+  otherId: number;
+  textId: number;
+  voiceId: number;
+}
+
+/** An entry of `GET /dms`: the DM text channel with the other participant and its last message. */
+export interface DmListEntry {
+  id: number;
+  type: number;
+  wl_users: number[];
+  wl_roles: number[];
+  user_id: number;
+  notifications?: number;
+  last_message?: Message;
+}
+
+function dmKey(userId: number, otherId: number) {
+  return { pk: `USER#${userId}`, sk: `DM#${padId(otherId)}` };
+}
+
+function pairFromItem(item: Item): DmPair {
+  return { otherId: Number(item.otherId), textId: Number(item.textId), voiceId: Number(item.voiceId) };
+}
+
+/** Every DM pair of a user (one Query). */
+export async function dmPairsOf(db: Db, userId: number): Promise<DmPair[]> {
+  return (await queryPrefix(db, `USER#${userId}`, 'DM#')).map(pairFromItem);
+}
+
+async function findPair(db: Db, userId: number, otherId: number): Promise<DmPair | undefined> {
+  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: dmKey(userId, otherId), ConsistentRead: true }));
+  return item ? pairFromItem(item) : undefined;
+}
+
+/**
+ * `POST /dms/{uid}`: the pair of DM channels with another user, created on first use. The creation is one
+ * transaction conditioned on neither index item existing, so two users opening the same DM at once end
+ * up with one pair (the loser reads the winner's). No friendship or block check, as upstream.
+ */
+export async function openDm(db: Db, userId: number, otherId: number): Promise<DmPair> {
+  if (userId === otherId) throw badRequest('Cannot open a DM with yourself');
+  const existing = await findPair(db, userId, otherId);
+  if (existing) return existing;
+  const [first, second] = await Promise.all([nextId(db, 'channel'), nextId(db, 'channel')]);
+  const [textId, voiceId] = [Math.min(first, second), Math.max(first, second)];
+  const participants = [userId, otherId].sort((a, b) => a - b);
+  const channel = (id: number, type: number): Channel => ({ id, type, participants: participants as [number, number], wlUsers: [], wlRoles: [], overrides: {}, lastMessageId: 0 });
+  const putNew = (item: Item) => ({ Put: { TableName: db.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
+  try {
+    await db.doc.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          putNew({ ...dmKey(userId, otherId), otherId, textId, voiceId }),
+          putNew({ ...dmKey(otherId, userId), otherId: userId, textId, voiceId }),
+          putNew({ ...keys.channel(textId), ...channel(textId, CHANNEL_TYPE.TEXT) }),
+          putNew({ ...keys.channel(voiceId), ...channel(voiceId, CHANNEL_TYPE.VOICE) }),
+          { ConditionCheck: { TableName: db.table, Key: keys.user(otherId), ConditionExpression: 'attribute_exists(pk)' } },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    const created = await findPair(db, userId, otherId);
+    if (created) return created;
+    const { Item: other } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.user(otherId) }));
+    if (!other) throw notFound(TEXT.userNotFound);
+    throw error;
+  }
+  return { otherId, textId, voiceId };
+}
+
+async function lastMessageIds(db: Db, channelIds: number[]): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (let i = 0; i < channelIds.length; i += 100) {
+    let pending: Array<Record<string, unknown>> | undefined = channelIds.slice(i, i + 100).map((id) => keys.channel(id));
+    for (let attempt = 0; pending && pending.length > 0; attempt++) {
+      if (attempt >= 8) throw new Error('DynamoDB left batch reads unprocessed after retries');
+      const result: BatchGetCommandOutput = await db.doc.send(
+        new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ProjectionExpression: 'id, lastMessageId' } } }),
+      );
+      for (const item of (result.Responses?.[db.table] ?? []) as Item[]) out.set(Number(item.id), Number(item.lastMessageId ?? 0));
+      pending = result.UnprocessedKeys?.[db.table]?.Keys;
+    }
+  }
+  return out;
+}
+
+const NEWEST: Page = { startId: 2147483647, count: 1, order: 0 };
+
+/**
+ * `GET /dms`: the user's DM text channels that have messages, paged by their last message id like
+ * messages are (`order` 0 = most recent first), each with its newest message and unread count.
+ * The order key is the channel's last message id, which can be newer than the message shown when the
+ * newest one was deleted.
+ */
+export async function listDms(db: Db, userId: number, page: Page): Promise<DmListEntry[]> {
+  const [pairs, markers] = await Promise.all([dmPairsOf(db, userId), readMarkersOf(db, userId)]);
+  const lastIds = await lastMessageIds(db, pairs.map((pair) => pair.textId));
+  const inPage = (id: number) => id > 0 && (page.order === 1 ? id >= page.startId : id <= page.startId);
+  const candidates = pairs
+    .map((pair) => ({ pair, lastId: lastIds.get(pair.textId) ?? 0 }))
+    .filter(({ lastId }) => inPage(lastId))
+    .sort((a, b) => (page.order === 1 ? a.lastId - b.lastId : b.lastId - a.lastId));
+
+  const entries: DmListEntry[] = [];
+  // Channels whose messages were all deleted drop out, so fetch in chunks until the page is full.
+  for (let i = 0; i < candidates.length && entries.length < page.count; i += page.count) {
+    const chunk = candidates.slice(i, i + page.count);
+    const newest = await Promise.all(chunk.map(({ pair }) => listMessages(db, pair.textId, NEWEST, new Set())));
+    chunk.forEach(({ pair, lastId }, index) => {
+      const lastMessage = newest[index][0];
+      if (!lastMessage || entries.length >= page.count) return;
+      const channel: Channel = { id: pair.textId, type: CHANNEL_TYPE.TEXT, wlUsers: [], wlRoles: [], overrides: {}, lastMessageId: lastId };
+      const notifications = channelNotifications(channel, markers.get(pair.textId));
+      entries.push({
+        id: pair.textId,
+        type: CHANNEL_TYPE.TEXT,
+        wl_users: [],
+        wl_roles: [],
+        user_id: pair.otherId,
+        ...(notifications !== undefined ? { notifications } : {}),
+        last_message: lastMessage,
+      });
+    });
+  }
+  return entries;
+}

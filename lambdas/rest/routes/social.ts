@@ -1,0 +1,107 @@
+import type { Hono } from 'hono';
+import { blockedUsersOf, blockUser, MAX_BLOCKED_PER_USER, unblockUser } from '../../domain/blocks';
+import { dmPairsOf, listDms, openDm } from '../../domain/dms';
+import { event } from '../../domain/events';
+import { audience, publish } from '../../domain/fanout';
+import { endRelation, idsInState, MAX_FRIENDS_PER_USER, requestFriendship } from '../../domain/friends';
+import { appContext } from '../../runtime';
+import { parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
+
+/** Friends and friend requests, blocks, and DM channels. */
+export function socialRoutes(app: Hono): void {
+  app.get('/friends', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    const [friends, pairs] = await Promise.all([idsInState(db, userId, 'friends'), dmPairsOf(db, userId)]);
+    const voiceChannelOf = new Map(pairs.map((pair) => [pair.otherId, pair.voiceId]));
+    return c.json(
+      friends.map((id) => {
+        const voiceChannel = voiceChannelOf.get(id);
+        return { id, ...(voiceChannel !== undefined ? { vc_channel_id: voiceChannel } : {}) };
+      }),
+    );
+  });
+
+  app.get('/friend_requests', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    const raw = textArg(await readArgs(c), 'incoming');
+    // 0 lists the requests I sent; anything else (and no argument) the requests sent to me.
+    const incoming = raw === undefined || parseInteger(raw, 'incoming') !== 0;
+    return c.json(await idsInState(db, userId, incoming ? 'incoming' : 'outgoing'));
+  });
+
+  app.post('/friends/:uid', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const otherId = pathInt(c, 'uid');
+    const outcome = await requestFriendship(context.db, userId, otherId, MAX_FRIENDS_PER_USER);
+    switch (outcome) {
+      case 'already friends':
+        return c.text('User is already a friend', 202);
+      case 'already requested':
+        return c.text('Friend request was already sent', 202);
+      case 'accepted':
+        await publish(context, event('friend_request_accepted', { id: userId }), audience.user(otherId));
+        return c.text('Friend request was accepted');
+      case 'requested':
+        await publish(context, event('friend_request_received', { id: userId }), audience.user(otherId));
+        return c.text('Friend request was sent');
+    }
+  });
+
+  app.delete('/friends/:uid', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const otherId = pathInt(c, 'uid');
+    const ended = await endRelation(context.db, userId, otherId);
+    const [name, text] =
+      ended === 'outgoing'
+        ? ['friend_request_cancelled', 'Cancelled friend request']
+        : ended === 'incoming'
+          ? ['friend_request_denied', 'Denied friend request']
+          : ['friend_removed', 'Removed from friends'];
+    await publish(context, event(name, { id: userId }), audience.user(otherId));
+    return c.text(text);
+  });
+
+  app.get('/blocked_users', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    return c.json(await blockedUsersOf(db, userId));
+  });
+
+  app.post('/blocked_users/:uid', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const otherId = pathInt(c, 'uid');
+    const result = await blockUser(context.db, userId, otherId, MAX_BLOCKED_PER_USER);
+    if (!result) return c.text('User is already blocked', 202);
+    if (result.endedRelation) {
+      const name = result.endedRelation === 'friends' ? 'friend_removed' : 'friend_request_denied';
+      await publish(context, event(name, { id: userId }), audience.user(otherId));
+    }
+    return c.json(result.blocked);
+  });
+
+  app.delete('/blocked_users/:uid', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    if (!(await unblockUser(db, userId, pathInt(c, 'uid')))) return c.text('User was not blocked', 202);
+    return c.text('User was unblocked');
+  });
+
+  app.get('/dms', async (c) => {
+    const { db, settings } = appContext();
+    const userId = await requireUser(c);
+    const page = readPage(await readArgs(c), settings.params.max_get_count);
+    return c.json(await listDms(db, userId, page));
+  });
+
+  app.post('/dms/:uid', async (c) => {
+    const { db } = appContext();
+    const userId = await requireUser(c);
+    const pair = await openDm(db, userId, pathInt(c, 'uid'));
+    return c.json([pair.textId, pair.voiceId]);
+  });
+}
