@@ -2,16 +2,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPOSITORY_ROOT } from '../lib/lambda-functions';
 import { type ColdStartRow, coldStartTable, runColdStartBench } from './cold-start';
+import { type DeliveryPathRow, runDeliveryPathBench } from './delivery-path';
 import { type FanoutRow, fanoutOptionsFromEnv, fanoutTable, runFanoutBench } from './fanout';
 import { type RequestCount, requestCountTable, runRequestCountBench } from './requests';
 import { formatTable, machineInfo, markdownTable, section, writeResults, writeResultsText } from './support/report';
 
 /**
- * `npm run bench`: fan-out throughput and latency against a plain `ws` baseline, DynamoDB requests per
+ * `npm run bench`: fan-out throughput and latency against a plain `ws` baseline, the cost of one delivery
+ * through each possible path, DynamoDB requests per
  * operation at 10 and 1,000 members, Lambda cold start, and (when it exists) the media node. Prints tables
  * and writes results/bench-<time>.json plus results/bench-latest.md (the tables of docs/performance.md).
  *
- * BENCH_PARTS=fanout,requests,coldstart,media picks parts; BENCH_SIZES, BENCH_MESSAGES, BENCH_SECONDS,
+ * BENCH_PARTS=fanout,delivery,requests,coldstart,media picks parts; BENCH_SIZES, BENCH_MESSAGES, BENCH_SECONDS,
  * BENCH_CONCURRENCY shape the fan-out; BENCH_REQUEST_SIZES the request counts; BENCH_COLD_RUNS the cold start.
  */
 
@@ -54,12 +56,13 @@ function targets(fanout: FanoutRow[], requests: RequestCount[]): Targets[] {
 
 async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const parts = new Set((process.env.BENCH_PARTS ?? 'fanout,requests,coldstart,media').split(','));
+  const parts = new Set((process.env.BENCH_PARTS ?? 'fanout,delivery,requests,coldstart,media').split(','));
   const machine = machineInfo();
   console.log(`machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.totalMemoryGiB} GiB, Node ${machine.node}`);
   const requestSizes = (process.env.BENCH_REQUEST_SIZES ?? '10,1000').split(',').map(Number);
   const fanoutOptions = fanoutOptionsFromEnv();
   const fanout = parts.has('fanout') ? await runFanoutBench(fanoutOptions) : [];
+  const delivery: DeliveryPathRow[] = parts.has('delivery') ? await runDeliveryPathBench() : [];
   const requests = parts.has('requests') ? await runRequestCountBench(requestSizes) : [];
   const coldStart: { emptyProcessMs: number; rows: ColdStartRow[] } | undefined = parts.has('coldstart') ? await runColdStartBench() : undefined;
   const media = parts.has('media') ? mediaNodeStatus() : undefined;
@@ -76,10 +79,13 @@ async function main(): Promise<void> {
   }
   console.log(formatTable(['target', 'wanted', 'measured', 'met'], met.map((t) => [t.name, t.target, t.measured, t.met === true ? 'yes' : t.met === false ? 'NO' : 'n/a'])));
 
-  const path = writeResults('bench', { fanoutOptions, fanout, requestSizes, requests, coldStart, media, targets: met });
+  const path = writeResults('bench', { fanoutOptions, fanout, delivery, requestSizes, requests, coldStart, media, targets: met });
   const markdown = [
     `Machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.totalMemoryGiB} GiB, Node ${machine.node}, ${new Date().toISOString()}`,
     fanout.length > 0 ? `### Fan-out\n\n${markdownTable(fanoutTable(fanout).headers, fanoutTable(fanout).rows)}` : '',
+    delivery.length > 0
+      ? `### Delivery path\n\n${markdownTable(['path', 'ms per post', 'vs in-process'], delivery.map((r) => [r.path, r.msPerPost.toFixed(3), `${r.ratioToInProcess.toFixed(0)}×`]))}`
+      : '',
     requests.length > 0 ? `### DynamoDB requests per operation\n\n${markdownTable(requestCountTable(requests, requestSizes).headers, requestCountTable(requests, requestSizes).rows)}` : '',
     coldStart ? `### Cold start\n\n${markdownTable(coldStartTable(coldStart.emptyProcessMs, coldStart.rows).headers, coldStartTable(coldStart.emptyProcessMs, coldStart.rows).rows)}` : '',
     `### Targets\n\n${markdownTable(['target', 'wanted', 'measured', 'met'], met.map((t) => [t.name, t.target, t.measured, String(t.met)]))}`,

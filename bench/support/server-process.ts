@@ -20,7 +20,7 @@ export interface ServerProcessOptions {
   cpuProfileDir?: string;
 }
 
-type ChildRequest = { type: 'memory'; id: number } | { type: 'stop' };
+type ChildRequest = { type: 'memory'; id: number; collectGarbage?: boolean } | { type: 'stop' };
 type ChildReply =
   | { type: 'ready'; restUrl: string; wsUrl: string }
   | { type: 'memory'; id: number; rss: number; heapUsed: number }
@@ -30,7 +30,8 @@ export interface ServerProcess {
   restUrl: string;
   wsUrl: string;
   pid: number;
-  memory(): Promise<{ rss: number; heapUsed: number }>;
+  /** The child's memory; `collectGarbage` runs a full GC first (the child runs with --expose-gc). */
+  memory(collectGarbage?: boolean): Promise<{ rss: number; heapUsed: number }>;
   stop(): Promise<void>;
 }
 
@@ -38,7 +39,7 @@ const CHILD_FLAG = '--bench-server-child';
 
 /** Starts the server child and resolves once it listens (bounded: 60 s). */
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
-  const execArgv = ['--import', 'tsx'];
+  const execArgv = ['--import', 'tsx', '--expose-gc'];
   if (options.cpuProfileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfileDir)}`);
   const child: ChildProcess = fork(__filename, [CHILD_FLAG, JSON.stringify(options)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const killOnExit = () => child.kill('SIGKILL');
@@ -69,7 +70,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     restUrl: ready.restUrl,
     wsUrl: ready.wsUrl,
     pid: child.pid!,
-    memory() {
+    memory(collectGarbage = false) {
       const id = ++nextId;
       return new Promise((resolveMemory, reject) => {
         const timer = setTimeout(() => reject(new Error('no memory reading within 5 s')), 5000);
@@ -81,7 +82,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
           }
         };
         child.on('message', onMessage);
-        child.send({ type: 'memory', id } satisfies ChildRequest);
+        child.send({ type: 'memory', id, collectGarbage } satisfies ChildRequest);
       });
     },
     async stop() {
@@ -176,6 +177,7 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
   };
   process.on('message', (message: ChildRequest) => {
     if (message.type === 'memory') {
+      if (message.collectGarbage) (globalThis as { gc?: () => void }).gc?.();
       const usage = process.memoryUsage();
       send({ type: 'memory', id: message.id, rss: usage.rss, heapUsed: usage.heapUsed });
     } else if (message.type === 'stop') void shutdown();

@@ -1,0 +1,322 @@
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { createDb } from '../lambdas/domain/db';
+import { ensureTable, startDynamoDbLocal } from '../local/dynamodb';
+import { mapBounded, openSocket } from './support/clients';
+import { type SeededServer, type SeededUser, seedServer } from './support/population';
+import { formatTable, machineInfo, section, sleep, writeResults } from './support/report';
+import { type ServerProcess, startServerProcess } from './support/server-process';
+
+/**
+ * `npm run load`: a soak of the local runtime. LOAD_CONNECTIONS (2,000) main-socket connections spread over
+ * LOAD_SERVERS servers, each server's channel receiving messages through REST at a sustained total rate
+ * (LOAD_RATE messages/s) for LOAD_SECONDS (180), while LOAD_CHURN connections a second close and reopen.
+ *
+ * Verified at the end:
+ * - every connection open for the whole run got every message of its server exactly once, in order;
+ * - every churning connection got, exactly once and in order, every message posted entirely within its
+ *   lifetime, and nothing twice;
+ * - the runtime's RSS (it runs in a child process) before and after, with samples in between.
+ */
+
+interface LoadOptions {
+  connections: number;
+  servers: number;
+  seconds: number;
+  rate: number;
+  churnPerSecond: number;
+  /** Share of connections that churn; the others stay open from start to end. */
+  churnShare: number;
+  cpuProfileDir?: string;
+}
+
+function optionsFromEnv(): LoadOptions {
+  const number = (name: string, fallback: number) => {
+    const value = Number(process.env[name] ?? fallback);
+    if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
+    return value;
+  };
+  return {
+    connections: number('LOAD_CONNECTIONS', 2000),
+    servers: Math.max(1, number('LOAD_SERVERS', 10)),
+    seconds: number('LOAD_SECONDS', 180),
+    rate: number('LOAD_RATE', 4),
+    churnPerSecond: number('LOAD_CHURN', 2),
+    churnShare: number('LOAD_CHURN_SHARE', 0.2),
+    cpuProfileDir: process.env.LOAD_CPU_PROFILE_DIR || undefined,
+  };
+}
+
+/** One posted message: `seq` is its order within its server's channel. */
+interface Posted {
+  seq: number;
+  startedAt: number;
+  answeredAt: number;
+}
+
+/** One lifetime of one client connection (a churning user has several, one after another). */
+class Lifetime {
+  readonly received: number[] = [];
+  openedAt = 0;
+  closingAt = Infinity;
+  unexpectedClose?: string;
+  socket?: WebSocket;
+
+  constructor(readonly serverIndex: number) {}
+}
+
+interface Client {
+  user: SeededUser;
+  serverIndex: number;
+  stable: boolean;
+  lifetimes: Lifetime[];
+}
+
+const MARKER = /^load:(\d+):(\d+)$/;
+
+async function open(runtime: ServerProcess, client: Client): Promise<void> {
+  const lifetime = new Lifetime(client.serverIndex);
+  const socket = await openSocket(`${runtime.wsUrl}/?token=${client.user.token}`);
+  lifetime.openedAt = performance.now();
+  lifetime.socket = socket;
+  socket.on('message', (data: Buffer) => {
+    const frame = JSON.parse(data.toString('utf8')) as { name: string; data: { text?: string } };
+    if (frame.name !== 'message_created') return;
+    const match = MARKER.exec(frame.data.text ?? '');
+    if (!match) return;
+    if (Number(match[1]) !== client.serverIndex) lifetime.unexpectedClose ??= `got a message of server ${match[1]}`;
+    lifetime.received.push(Number(match[2]));
+  });
+  socket.on('close', (code) => {
+    if (lifetime.closingAt === Infinity) lifetime.unexpectedClose ??= `closed by the server with ${code}`;
+  });
+  socket.on('error', () => undefined);
+  client.lifetimes.push(lifetime);
+}
+
+function close(lifetime: Lifetime): Promise<void> {
+  lifetime.closingAt = performance.now();
+  const socket = lifetime.socket!;
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => (socket.terminate(), resolve()), 5000);
+    socket.once('close', () => (clearTimeout(timer), resolve()));
+    socket.close();
+  });
+}
+
+interface Verdict {
+  stableConnections: number;
+  churnLifetimes: number;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+  unexpectedCloses: number;
+  examples: string[];
+}
+
+/** Checks one lifetime against the messages it had to get (`due`), all of which it may get (`allowed`). */
+function verify(posted: Posted[][], clients: Client[]): Verdict {
+  const verdict: Verdict = { stableConnections: 0, churnLifetimes: 0, lost: 0, duplicated: 0, outOfOrder: 0, unexpectedCloses: 0, examples: [] };
+  const note = (text: string) => verdict.examples.length < 10 && verdict.examples.push(text);
+  for (const client of clients) {
+    for (const lifetime of client.lifetimes) {
+      if (client.stable) verdict.stableConnections++;
+      else verdict.churnLifetimes++;
+      if (lifetime.unexpectedClose) {
+        verdict.unexpectedCloses++;
+        note(`user ${client.user.id}: ${lifetime.unexpectedClose}`);
+      }
+      const seen = new Set<number>();
+      let previous = 0;
+      for (const seq of lifetime.received) {
+        if (seen.has(seq)) {
+          verdict.duplicated++;
+          note(`user ${client.user.id}: message ${seq} of server ${client.serverIndex} twice`);
+        }
+        if (seq < previous) {
+          verdict.outOfOrder++;
+          note(`user ${client.user.id}: message ${seq} after ${previous}`);
+        }
+        seen.add(seq);
+        previous = Math.max(previous, seq);
+      }
+      // Due: posted entirely while this connection was open (all of them, for a stable connection).
+      for (const message of posted[client.serverIndex]) {
+        const due = message.startedAt >= lifetime.openedAt && message.answeredAt <= lifetime.closingAt;
+        if (due && !seen.has(message.seq)) {
+          verdict.lost++;
+          note(`user ${client.user.id} (${client.stable ? 'stable' : 'churning'}): message ${message.seq} of server ${client.serverIndex} lost`);
+        }
+      }
+    }
+  }
+  return verdict;
+}
+
+async function main(): Promise<void> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const options = optionsFromEnv();
+  const machine = machineInfo();
+  section(
+    `load: ${options.connections} connections over ${options.servers} servers, ${options.rate} messages/s, ` +
+      `${options.churnPerSecond} reconnects/s, ${options.seconds} s`,
+  );
+  console.log(`machine: ${machine.nproc} × ${machine.cpuModel}, Node ${machine.node}`);
+  const dynamo = await startDynamoDbLocal();
+  const tableName = `load${randomUUID().slice(0, 8)}`;
+  const db = createDb({ table: tableName, endpoint: dynamo.endpoint });
+  let runtime: ServerProcess | undefined;
+  const clients: Client[] = [];
+  try {
+    await ensureTable(dynamo.endpoint, tableName);
+    runtime = await startServerProcess({ kind: 'runtime', dynamoDbEndpoint: dynamo.endpoint, tableName, cpuProfileDir: options.cpuProfileDir });
+    const rssAtStart = await runtime.memory(true);
+    const perServer = Math.ceil(options.connections / options.servers);
+    const servers: SeededServer[] = [];
+    for (let i = 0; i < options.servers; i++) servers.push(await seedServer(db, Math.min(perServer, options.connections - i * perServer)));
+    servers.forEach((server, serverIndex) =>
+      server.members.forEach((user, i) => clients.push({ user, serverIndex, stable: i >= Math.round(server.members.length * options.churnShare), lifetimes: [] })),
+    );
+    const connectStarted = performance.now();
+    await mapBounded(clients, 32, (client) => open(runtime!, client));
+    console.log(`  ${clients.length} connections open in ${((performance.now() - connectStarted) / 1000).toFixed(1)} s`);
+    const rssBefore = await runtime.memory(true);
+
+    const posted: Posted[][] = servers.map(() => []);
+    const failures: string[] = [];
+    const samples: Array<{ second: number; rss: number; heapUsed: number; messages: number; reconnects: number }> = [];
+    const started = performance.now();
+    const endAt = started + options.seconds * 1000;
+    let reconnects = 0;
+
+    // One sequential poster per server: order within a channel is the order of the REST calls.
+    const interval = (1000 * options.servers) / Math.max(options.rate, 1e-9);
+    const poster = async (serverIndex: number) => {
+      const server = servers[serverIndex];
+      let next = started + (interval * serverIndex) / options.servers;
+      while (options.rate > 0 && performance.now() < endAt) {
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+        if (performance.now() >= endAt) break;
+        next += interval;
+        const seq = posted[serverIndex].length + 1;
+        const startedAt = performance.now();
+        try {
+          const response = await fetch(`${runtime!.restUrl}/channels/${server.channelId}/messages`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${server.owner.token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ text: `load:${serverIndex}:${seq}` }),
+            signal: AbortSignal.timeout(30_000),
+          });
+          const text = await response.text();
+          if (response.status !== 200) throw new Error(`${response.status} ${text.slice(0, 100)}`);
+          posted[serverIndex].push({ seq, startedAt, answeredAt: performance.now() });
+        } catch (error) {
+          failures.push(`post to server ${serverIndex}: ${(error as Error).message}`);
+          // A post whose outcome is unknown cannot be verified: stop this poster rather than guess.
+          return;
+        }
+      }
+    };
+
+    // Reconnects start on a fixed clock, several in flight, so a slow $connect does not lower the churn rate.
+    const churner = async () => {
+      const churning = clients.filter((c) => !c.stable);
+      if (churning.length === 0 || options.churnPerSecond <= 0) return;
+      const gap = 1000 / options.churnPerSecond;
+      const inFlight = new Set<Promise<void>>();
+      const busy = new Set<Client>();
+      while (performance.now() < endAt) {
+        await sleep(gap);
+        const client = churning[Math.floor(Math.random() * churning.length)];
+        if (busy.has(client) || inFlight.size >= 16 || performance.now() >= endAt) continue;
+        busy.add(client);
+        const reconnect = (async () => {
+          await close(client.lifetimes[client.lifetimes.length - 1]);
+          try {
+            await open(runtime!, client);
+            reconnects++;
+          } catch (error) {
+            failures.push(`reconnect of user ${client.user.id}: ${(error as Error).message}`);
+          }
+        })().finally(() => {
+          busy.delete(client);
+          inFlight.delete(reconnect);
+        });
+        inFlight.add(reconnect);
+      }
+      await Promise.all(inFlight);
+    };
+
+    const sampler = async () => {
+      while (performance.now() < endAt) {
+        await sleep(Math.min(10_000, Math.max(1000, endAt - performance.now())));
+        const memory = await runtime!.memory();
+        const second = Math.round((performance.now() - started) / 1000);
+        const messages = posted.reduce((n, p) => n + p.length, 0);
+        samples.push({ second, ...memory, messages, reconnects });
+        console.log(`  ${String(second).padStart(4)} s: RSS ${(memory.rss / 2 ** 20).toFixed(0)} MiB, ${messages} messages, ${reconnects} reconnects`);
+      }
+    };
+
+    await Promise.all([...servers.map((_, i) => poster(i)), churner(), sampler()]);
+    const elapsed = (performance.now() - started) / 1000;
+    // Every post was answered after its delivery; give the last frames time to cross the loopback.
+    await sleep(2000);
+    for (const client of clients) {
+      const last = client.lifetimes[client.lifetimes.length - 1];
+      if (last.closingAt === Infinity) last.closingAt = performance.now();
+    }
+    const verdict = verify(posted, clients);
+    const rssAfter = await runtime.memory(true);
+    const messages = posted.reduce((n, p) => n + p.length, 0);
+    const deliveries = clients.reduce((n, c) => n + c.lifetimes.reduce((m, l) => m + l.received.length, 0), 0);
+
+    section('load: results');
+    const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+    console.log(
+      formatTable(
+        ['measure', 'value'],
+        [
+          ['duration', `${elapsed.toFixed(0)} s`],
+          ['messages posted', messages],
+          ['achieved rate', `${(messages / elapsed).toFixed(2)} msg/s`],
+          ['events delivered', deliveries],
+          ['events/s', (deliveries / elapsed).toFixed(0)],
+          ['reconnects', reconnects],
+          ['stable connections checked', verdict.stableConnections],
+          ['churn lifetimes checked', verdict.churnLifetimes],
+          ['lost', verdict.lost],
+          ['duplicated', verdict.duplicated],
+          ['out of order', verdict.outOfOrder],
+          ['unexpected closes', verdict.unexpectedCloses],
+          ['failed requests', failures.length],
+          ['runtime RSS at start (idle)', mib(rssAtStart.rss)],
+          ['runtime RSS before load (connections open)', mib(rssBefore.rss)],
+          ['runtime RSS peak sample', mib(Math.max(...samples.map((s) => s.rss), rssBefore.rss))],
+          ['runtime RSS after load (after GC)', mib(rssAfter.rss)],
+          ['runtime heap before / after (after GC)', `${mib(rssBefore.heapUsed)} / ${mib(rssAfter.heapUsed)}`],
+        ],
+      ),
+    );
+    for (const example of [...verdict.examples, ...failures.slice(0, 10)]) console.log(`  ! ${example}`);
+    const ok = verdict.lost === 0 && verdict.duplicated === 0 && verdict.outOfOrder === 0 && verdict.unexpectedCloses === 0 && failures.length === 0;
+    const path = writeResults('load', { options, elapsed, messages, deliveries, reconnects, verdict, failures, rssAtStart, rssBefore, rssAfter, samples, ok });
+    console.log(`\n${ok ? 'PASS' : 'FAIL'}: every event exactly once and in order${ok ? '' : ' — NOT met'}; results: ${path}`);
+    process.exitCode = ok ? 0 : 1;
+  } finally {
+    await Promise.all(clients.flatMap((c) => c.lifetimes.map((l) => l.socket?.terminate())));
+    db.doc.destroy();
+    await runtime?.stop();
+    await dynamo.stop();
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
