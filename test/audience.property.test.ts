@@ -137,7 +137,7 @@ async function check(w: World): Promise<void> {
   switch (change.kind) {
     case 'remove':
       // Kick and ban both end in removeMember; the removed user's connections keep existing.
-      await removeMember(system.db, serverId, userId(change.member));
+      await removeMember(system.db, serverId, userId(change.member), userId(w.ownerIndex));
       state.present[change.member] = false;
       break;
     case 'roles':

@@ -109,7 +109,9 @@ describe('channel events and their audiences', () => {
     const invite = await system.rest('POST', `/servers/${c.serverId}/invites?expires=never`, { as: c.owner });
     expect((await system.rest('POST', `/server_invites/${invite.text}`, { as: c.member })).status).toBe(200);
     expect((await system.rest('GET', `/channels/${id}`, { as: c.member })).status).toBe(404);
-    expect((await system.rest('GET', `/channels/${id}`, { as: c.owner })).json.wl_users).toEqual([]);
+    // He was its only whitelisted user: the channel stays private, held by the owner.
+    expect((await system.rest('GET', `/channels/${id}`, { as: c.owner })).json.wl_users).toEqual([c.owner.id]);
+    expect((await system.rest('GET', `/channels/${id}`, { as: c.excluded })).status).toBe(404);
   });
 
   test('bad input: types, missing fields, unknown ids, forbidden actions, limits', async () => {

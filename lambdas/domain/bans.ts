@@ -47,7 +47,7 @@ export async function isBanned(db: Db, serverId: number, userId: number): Promis
  * ban never half-happens; then his connections stop receiving the server's events.
  * Returns undefined when he is already banned; 404 when he is not a member.
  */
-export async function banMember(db: Db, serverId: number, userId: number, expires: string): Promise<Ban | undefined> {
+export async function banMember(db: Db, serverId: number, userId: number, expires: string, ownerId: number): Promise<Ban | undefined> {
   const ban: Ban = { id: await nextId(db, 'ban'), serverId, userId, expires };
   const ttl = ttlFor(expires);
   try {
@@ -79,7 +79,7 @@ export async function banMember(db: Db, serverId: number, userId: number, expire
     if (await isBanned(db, serverId, userId)) return undefined;
     throw notFound(TEXT.notMember);
   }
-  await forgetMembership(db, serverId, userId);
+  await forgetMembership(db, serverId, userId, ownerId);
   return ban;
 }
 

@@ -244,8 +244,9 @@ export async function deleteChannelContents(db: Db, channelId: number): Promise<
 /**
  * After a user left a server (kick, ban): drop him from every user whitelist there, so rejoining later
  * does not silently restore access to private channels (as upstream's trigger does; no event is sent).
+ * A channel he alone was whitelisted for must not turn public: the owner, who sees it anyway, takes his place.
  */
-export async function removeUserFromChannels(db: Db, serverId: number, userId: number): Promise<void> {
+export async function removeUserFromChannels(db: Db, serverId: number, userId: number, ownerId: number): Promise<void> {
   const channels = await channelsOfServer(db, serverId);
   await Promise.all(
     channels
@@ -257,7 +258,9 @@ export async function removeUserFromChannels(db: Db, serverId: number, userId: n
             Key: channelKey(c.id),
             UpdateExpression: 'SET wlUsers = :wlUsers',
             ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':wlUsers': c.wlUsers.filter((id) => id !== userId) },
+            ExpressionAttributeValues: {
+              ':wlUsers': c.wlUsers.length === 1 && c.wlRoles.length === 0 ? [ownerId] : c.wlUsers.filter((id) => id !== userId),
+            },
           }),
         ).catch((error) => {
           if (!isConditionFailure(error)) throw error;

@@ -8,7 +8,7 @@ import { keys } from './table';
  * Removes a membership (kick, ban) and stops the user's connections from receiving the server's events
  * from the very next event on. Returns false when he was not a member.
  */
-export async function removeMember(db: Db, serverId: number, userId: number): Promise<boolean> {
+export async function removeMember(db: Db, serverId: number, userId: number, ownerId: number): Promise<boolean> {
   try {
     await db.doc.send(
       new DeleteCommand({ TableName: db.table, Key: keys.member(serverId, userId), ConditionExpression: 'attribute_exists(pk)' }),
@@ -17,7 +17,7 @@ export async function removeMember(db: Db, serverId: number, userId: number): Pr
     if (isConditionFailure(error)) return false;
     throw error;
   }
-  await forgetMembership(db, serverId, userId);
+  await forgetMembership(db, serverId, userId, ownerId);
   return true;
 }
 
@@ -25,8 +25,8 @@ export async function removeMember(db: Db, serverId: number, userId: number): Pr
  * What follows the end of a membership (kick or ban): his connections stop receiving the server's events
  * from the next event on, and he leaves every channel's user whitelist.
  */
-export async function forgetMembership(db: Db, serverId: number, userId: number): Promise<void> {
-  await Promise.all([unsubscribeUserFromServer(db, userId, serverId), removeUserFromChannels(db, serverId, userId)]);
+export async function forgetMembership(db: Db, serverId: number, userId: number, ownerId: number): Promise<void> {
+  await Promise.all([unsubscribeUserFromServer(db, userId, serverId), removeUserFromChannels(db, serverId, userId, ownerId)]);
 }
 
 /** Replaces a member's role list; false when he is not a member (any more). */

@@ -43,7 +43,7 @@ export function banRoutes(app: Hono): void {
     if (targetId === server.server.owner_id) throw forbidden('Owner cannot be banned');
     // Unlike kicking, banning oneself is no exception to the hierarchy.
     requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
-    const ban = await banMember(context.db, serverId, targetId, expires);
+    const ban = await banMember(context.db, serverId, targetId, expires, server.server.owner_id);
     if (!ban) return c.text('Already banned', 202);
     const user = await getUser(context.db, targetId);
     const banned = event('user_banned', { id: ban.id, user, expires: ban.expires, server_id: serverId });

@@ -39,7 +39,7 @@ export function memberRoutes(app: Hono): void {
     if (!target) throw notFound(TEXT.notMember);
     if (targetId === server.server.owner_id) throw forbidden('Owner cannot be kicked');
     if (targetId !== callerId) requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
-    if (!(await removeMember(context.db, serverId, targetId))) throw notFound(TEXT.notMember);
+    if (!(await removeMember(context.db, serverId, targetId, server.server.owner_id))) throw notFound(TEXT.notMember);
     const kicked = event('user_kicked', { id: targetId, server_id: serverId });
     await publishToMembersAndRemovedUser(context, kicked, audience.server(serverId, { actor: targetId }), targetId);
     return c.text('Kicked');
