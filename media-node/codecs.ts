@@ -8,8 +8,8 @@ import type { types } from 'mediasoup';
 
 export type VideoCodecName = 'VP8' | 'H264';
 
-export const OPUS_PAYLOAD_TYPE = 96;
-export const VIDEO_PAYLOAD_TYPES: Record<VideoCodecName, number> = { H264: 98, VP8: 99 };
+const OPUS_PAYLOAD_TYPE = 96;
+const VIDEO_PAYLOAD_TYPES: Record<VideoCodecName, number> = { H264: 98, VP8: 99 };
 
 const OPUS: types.RtpCodecCapability = {
   kind: 'audio',

@@ -118,7 +118,13 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
 
   async function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
-    const url = new URL(request.url ?? '/', 'http://voice.invalid');
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://voice.invalid');
+    } catch {
+      refuse(socket, 400, 'Invalid URL');
+      return;
+    }
     let admitted: AdmissionResult;
     try {
       admitted = await options.admission.admit({

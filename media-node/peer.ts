@@ -1,15 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { types } from 'mediasoup';
 import { WebSocket } from 'ws';
-import {
-  CONSUMER_RTP_CAPABILITIES,
-  isOfferedExtension,
-  offeredExtensions,
-  receiveCodec,
-  type VideoCodecName,
-  VIDEO_PAYLOAD_TYPES,
-  OPUS_PAYLOAD_TYPE,
-} from './codecs';
+import { CONSUMER_RTP_CAPABILITIES, isOfferedExtension, offeredExtensions, receiveCodec, type VideoCodecName } from './codecs';
 import { type ClientCommand, ERRORS, parseClientMessage } from './messages';
 import type { VoiceFlag, VoiceParticipant, VoiceStateChange } from './ports';
 import { CLOSE_REASONS } from './reasons';
@@ -118,10 +110,6 @@ export class Peer {
     });
     socket.on('close', () => this.close(CLOSE_REASONS.socketClosed));
     socket.on('error', (error) => room.log(`voice socket of user ${this.userId}: ${error.message}`));
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
   }
 
   /** Whether the transport has connected (and `joined` was announced). */
@@ -437,7 +425,7 @@ export class Peer {
     current?.close();
     this.setProducer(kind, undefined);
     const expected = kind === 'audio' ? receiveCodec('audio') : receiveCodec('video', this.video!.codec);
-    const payloadType = kind === 'audio' ? OPUS_PAYLOAD_TYPE : VIDEO_PAYLOAD_TYPES[this.video!.codec];
+    const payloadType = expected.preferredPayloadType;
     const codec = section.codecs.find((c) => c.payloadType === payloadType && `${kind}/${c.name}`.toLowerCase() === expected.mimeType.toLowerCase());
     if (!codec) {
       this.send('error', ERRORS.invalidAnswer);

@@ -23,7 +23,7 @@ describeMedia('media node with WebRTC peers (werift)', {}, () => {
 
   beforeAll(async () => {
     const server = { serverId: 5 };
-    fixture = await startFixture({ 10: server, 11: server, 12: server, 13: server, 14: server });
+    fixture = await startFixture({ 10: server, 11: server, 12: server, 13: server, 14: server, 15: server });
   });
 
   afterAll(async () => {
@@ -137,6 +137,18 @@ describeMedia('media node with WebRTC peers (werift)', {}, () => {
     expect(sectionsOf(again).filter((s) => s.mid === 'my_video')).toHaveLength(1);
     const reused = await viewer.offer((sdp) => sectionsOf(sdp).some((s) => s.mid === videoSection.mid && s.userId === 5));
     expect(sectionsOf(reused)).toHaveLength(sectionsOf(withVideo).length);
+  });
+
+  test('an H264 screen share is offered with payload type 98 and forwarded', async () => {
+    const [sharer, viewer] = track(await call(fixture, 15, [11, 12]));
+    sharer.startScreen({ codec: 'H264' });
+    const offer = await sharer.offer((sdp) => sdp.includes('a=mid:my_video'));
+    const myVideo = sectionsOf(offer).find((s) => s.mid === 'my_video')!;
+    expect(myVideo.text).toMatch(/^m=video \d+ UDP\/TLS\/RTP\/SAVPF 98\r\n/);
+    expect(myVideo.text).toContain('a=fmtp:98 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f');
+    const withVideo = await viewer.offer((sdp) => sectionsOf(sdp).some((s) => s.kind === 'video' && s.userId === 11));
+    expect(sectionsOf(withVideo).find((s) => s.kind === 'video')!.text).toContain('a=rtpmap:98 H264/90000');
+    await eventually(() => viewer.count(11, 'video') > 10, 'H264 video at the viewer');
   });
 
   test('admin mute stops the forwarded audio, admin deafen stops the received audio; both are announced as 2', async () => {

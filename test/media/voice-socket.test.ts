@@ -124,7 +124,7 @@ describeMedia('media node lifecycle: DM calls, channel closure, worker death', {
 
   beforeAll(async () => {
     mediasoup.observer.on('newworker', onWorker);
-    fixture = await startFixture({ 20: { allowed: [1, 2] }, 21: { allowed: [3, 4] }, 30: { serverId: 5 } }, { inactiveChannelMs: 1500 });
+    fixture = await startFixture({ 20: { allowed: [1, 2] }, 21: { allowed: [3, 4] }, 30: { serverId: 5 } }, { inactiveChannelMs: 1500, heartbeatMs: 300 });
   });
 
   afterAll(async () => {
@@ -132,13 +132,18 @@ describeMedia('media node lifecycle: DM calls, channel closure, worker death', {
     await fixture?.node.stop();
   });
 
-  test('a DM call ends for the other participant when one hangs up', async () => {
+  test('a DM call: heartbeats list the connected participants; the call ends for one when the other hangs up', async () => {
     const caller = await WeriftVoicePeer.join(fixture.node.url, 20, { token: tokenOf(1) });
     caller.startMicrophone();
     const callee = await WeriftVoicePeer.join(fixture.node.url, 20, { token: tokenOf(2) });
     callee.startMicrophone();
     await eventually(() => caller.count(2) > 5, 'the call is up');
     expect(fixture.presence.of('joined', 1)[0]).not.toHaveProperty('serverId');
+    const heartbeat = await fixture.presence.waitFor((c) => c.kind === 'heartbeat' && c.payload.length === 2);
+    expect(heartbeat.payload).toEqual([
+      { userId: 1, channelId: 20 },
+      { userId: 2, channelId: 20 },
+    ]);
     await callee.close();
     expect(await caller.socket.closed).toEqual({ code: 1000, reason: 'Call ended' });
     await eventually(() => fixture.presence.of('left').length === 2, 'both departures');

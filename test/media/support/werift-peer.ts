@@ -11,8 +11,13 @@ import { type Credentials, VoiceSocket } from './voice-socket';
 const OPUS_FRAME_MS = 20;
 /** An Opus TOC byte for a 20 ms CELT frame followed by filler: the SFU forwards payloads without decoding. */
 const OPUS_PAYLOAD = Buffer.from([0xfc, 0xff, 0xfe, 0x00, 0x11, 0x22, 0x33, 0x44]);
-/** A VP8 keyframe: payload descriptor (S=1), frame tag with P=0, start code, 320x240. */
-const VP8_KEYFRAME = Buffer.from([0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00, 0x00, 0x00]);
+/** Keyframes as the SFU recognises them (it forwards video to a new viewer from a keyframe on). */
+const KEYFRAMES = {
+  // Payload descriptor (S=1), frame tag with P=0, start code, 320x240.
+  VP8: { payloadType: 99, payload: Buffer.from([0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00, 0x00, 0x00]) },
+  // A single-NAL-unit packet holding a sequence parameter set (NAL type 7).
+  H264: { payloadType: 98, payload: Buffer.from([0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80, 0xbf, 0xe5, 0x84, 0x00]) },
+};
 
 export interface OfferedSection {
   kind: string;
@@ -58,6 +63,13 @@ export class WeriftVoicePeer {
           mimeType: 'video/VP8',
           clockRate: 90000,
           payloadType: 99,
+          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+        }),
+        new RTCRtpCodecParameters({
+          mimeType: 'video/H264',
+          clockRate: 90000,
+          payloadType: 98,
+          parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
           rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
         }),
       ],
@@ -132,17 +144,18 @@ export class WeriftVoicePeer {
     );
   }
 
-  /** Asks to share the screen and starts a VP8 stream (every packet a keyframe) for `my_video`. */
-  startScreen(options: { codec?: string; bitrate?: number } = { codec: 'VP8' }): void {
+  /** Asks to share the screen and starts a video stream (every packet a keyframe) for `my_video`. */
+  startScreen(options: { codec: 'VP8' | 'H264'; bitrate?: number }): void {
     this.sendingScreen = true;
     this.socket.send('enable_video', options);
+    const { payloadType, payload } = KEYFRAMES[options.codec];
     let sequenceNumber = 1;
     let timestamp = 0;
     this.timers.push(
       setInterval(() => {
-        const header = new RtpHeader({ payloadType: 99, sequenceNumber: sequenceNumber++ & 0xffff, timestamp, marker: true });
+        const header = new RtpHeader({ payloadType, sequenceNumber: sequenceNumber++ & 0xffff, timestamp, marker: true });
         timestamp = (timestamp + 3000) >>> 0;
-        this.screen.writeRtp(new RtpPacket(header, VP8_KEYFRAME));
+        this.screen.writeRtp(new RtpPacket(header, payload));
       }, 33),
     );
   }
