@@ -20,7 +20,7 @@ export function friendKey(userId: number, otherId: number) {
 }
 
 /** The other side's view of the same relation. */
-export function mirrorState(state: FriendState): FriendState {
+function mirrorState(state: FriendState): FriendState {
   if (state === 'outgoing') return 'incoming';
   if (state === 'incoming') return 'outgoing';
   return 'friends';
@@ -36,7 +36,7 @@ export const FRIEND_COUNT_ATTRIBUTE = 'friendRelations';
 export const MAX_FRIENDS_PER_USER = 200;
 
 /** How many times an optimistic write re-reads and retries after losing a race. */
-export const MAX_WRITE_ATTEMPTS = 5;
+const MAX_WRITE_ATTEMPTS = 5;
 
 /** Everything that decides what may happen between two users, read consistently in one BatchGetItem. */
 export interface PairState {
@@ -82,7 +82,8 @@ export async function relationsOf(db: Db, userId: number): Promise<Relation[]> {
   return items.map((item) => ({ userId: Number(item.userId), state: item.state as FriendState }));
 }
 
-export async function idsInState(db: Db, userId: number, state: FriendState): Promise<number[]> {
+/** The users a user relates to in one state (his friends, or the senders or receivers of requests). */
+export async function relatedUsers(db: Db, userId: number, state: FriendState): Promise<number[]> {
   return (await relationsOf(db, userId)).filter((r) => r.state === state).map((r) => r.userId);
 }
 

@@ -3,7 +3,7 @@ import { blockedUsersOf, blockUser, MAX_BLOCKED_PER_USER, unblockUser } from '..
 import { dmPairsOf, listDms, openDm } from '../../domain/dms';
 import { event } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
-import { endRelation, idsInState, MAX_FRIENDS_PER_USER, requestFriendship } from '../../domain/friends';
+import { endRelation, MAX_FRIENDS_PER_USER, relatedUsers, requestFriendship } from '../../domain/friends';
 import { appContext } from '../../runtime';
 import { parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
 
@@ -12,7 +12,7 @@ export function socialRoutes(app: Hono): void {
   app.get('/friends', async (c) => {
     const { db } = appContext();
     const userId = await requireUser(c);
-    const [friends, pairs] = await Promise.all([idsInState(db, userId, 'friends'), dmPairsOf(db, userId)]);
+    const [friends, pairs] = await Promise.all([relatedUsers(db, userId, 'friends'), dmPairsOf(db, userId)]);
     const voiceChannelOf = new Map(pairs.map((pair) => [pair.otherId, pair.voiceId]));
     return c.json(
       friends.map((id) => {
@@ -28,7 +28,7 @@ export function socialRoutes(app: Hono): void {
     const raw = textArg(await readArgs(c), 'incoming');
     // 0 lists the requests I sent; anything else (and no argument) the requests sent to me.
     const incoming = raw === undefined || parseInteger(raw, 'incoming') !== 0;
-    return c.json(await idsInState(db, userId, incoming ? 'incoming' : 'outgoing'));
+    return c.json(await relatedUsers(db, userId, incoming ? 'incoming' : 'outgoing'));
   });
 
   app.post('/friends/:uid', async (c) => {
