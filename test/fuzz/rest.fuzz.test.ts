@@ -1,0 +1,343 @@
+import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import fc from 'fast-check';
+import { createApp } from '../../lambdas/rest/app';
+import { TestSystem, type TestUser } from '../support/system';
+import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFailures } from './support';
+
+/**
+ * Random REST requests against every route of the Hono app (enumerated from `app.routes`): path params
+ * filled with real ids, random integers, UUIDs and garbage; random queries, bodies, content types and
+ * credentials. Every answer must be below 500, and a refusal (4xx) must carry a non-empty `text/plain`
+ * body. Every 100 cases, and at the end, a valid request must still succeed.
+ */
+
+interface Route {
+  method: string;
+  path: string;
+}
+
+const ROUTES: Route[] = createApp()
+  .routes.filter((route) => route.method !== 'ALL')
+  .map((route) => ({ method: route.method, path: route.path }));
+
+/** Ids that exist, so random requests also reach the code past the "does it exist" checks. */
+interface Fixtures {
+  owner: TestUser;
+  member: TestUser;
+  params: Record<string, string>;
+}
+
+let system: TestSystem;
+let fixtures: Fixtures;
+const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+
+async function createFixtures(owner: TestUser, member: TestUser, banned: TestUser): Promise<Fixtures> {
+  const serverId = await system.server(owner, [member, banned], 'fuzz');
+  const channel = await system.rest('POST', `/servers/${serverId}/channels`, { as: owner, json: { name: 'fuzz', type: 0 } });
+  const message = await system.rest('POST', `/channels/${channel.text}/messages`, { as: owner, json: { text: 'hello @e' } });
+  const invite = await system.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner });
+  const roles = await system.rest('GET', `/servers/${serverId}/roles`, { as: owner });
+  await system.rest('POST', `/servers/${serverId}/bans/${banned.id}?expires=never`, { as: owner });
+  const bans = await system.rest('GET', `/servers/${serverId}/bans?start_id=0&count=10&order=1`, { as: owner });
+  return {
+    owner,
+    member,
+    params: {
+      sid: String(serverId),
+      cid: channel.text,
+      mid: message.text,
+      uid: String(member.id),
+      rid: String(roles.json?.[0]?.id ?? 1),
+      iid: invite.text,
+      bid: String(bans.json?.[0]?.id ?? 1),
+      eid: '1',
+      f: 'file.png',
+    },
+  };
+}
+
+let extraUsers: TestUser[];
+
+beforeAll(async () => {
+  system = await TestSystem.start();
+  const [owner, member, banned] = [await system.user('Owner'), await system.user('Member'), await system.user('Banned')];
+  extraUsers = [banned];
+  fixtures = await createFixtures(owner, member, banned);
+}, 60_000);
+
+afterAll(async () => {
+  agent.destroy();
+  await system?.stop();
+});
+
+interface Case {
+  route: Route;
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+  bodyKind: string;
+}
+
+const KNOWN_KEYS = [
+  'start_id', 'count', 'order', 'name', 'expires', 'status', 'displayname', 'username', 'password', 'owner_id', 'text',
+  'type', 'prev_channel_id', 'wl_users', 'wl_roles', 'perms1', 'attachments', 'content', 'author_id', 'date_from', 'date_until',
+  'avatar', 'token', 'id', 'color', 'roles', '__proto__', 'constructor',
+];
+
+const garbageString = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+  fc.constantFrom('', ' ', '-1', '0', '1', '2147483647', '2147483648', '-2147483649', '9007199254740993', '1e3', '0x10', '1.5', 'NaN', 'Infinity', 'null', 'never', 'true', '%', '\u0000', '2024-11-13 12:50:15+03', '2099-01-01T00:00:00Z', 'not-a-date', randomUUID()),
+);
+
+const jsonScalar = fc.oneof(garbageString, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constantFrom(-1, 0, 1, 2 ** 31, 2 ** 53 + 1, -0, 1e308));
+const jsonField = fc.oneof(
+  { weight: 4, arbitrary: jsonScalar },
+  { weight: 1, arbitrary: fc.array(jsonScalar, { maxLength: 5 }) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+  { weight: 1, arbitrary: fc.array(fc.record({ type: jsonScalar, content: jsonScalar }, { requiredKeys: [] }), { maxLength: 12 }) },
+);
+
+/** A path parameter: undefined means the fixture's real id (or '1' for params without a fixture). */
+const pathParam = (name: string) =>
+  fc.oneof(
+    { weight: 8, arbitrary: fc.constant(undefined) },
+    { weight: 2, arbitrary: fc.integer({ min: -5, max: 1_000_000 }).map(String) },
+    { weight: 1, arbitrary: fc.uuid().map(String) },
+    { weight: 2, arbitrary: garbageString.filter((s) => s.length > 0).map((s) => encodeURIComponent(s)) },
+    { weight: 1, arbitrary: fc.constantFrom('%00', '%ff', '%E0%A4%A', '..', '%2e%2e', '%2F', 'a%2Fb', '-0', '+1', '%20', `${name}`) },
+  );
+
+const body: fc.Arbitrary<{ kind: string; body?: Buffer; contentType?: string }> = fc.oneof(
+  { weight: 2, arbitrary: fc.constant({ kind: 'none' }) },
+  {
+    weight: 4,
+    arbitrary: fc.dictionary(fc.oneof(fc.constantFrom(...KNOWN_KEYS), fc.string({ maxLength: 10 })), jsonField, { maxKeys: 6 }).map((value) => ({
+      kind: 'json object',
+      body: Buffer.from(JSON.stringify(value)),
+      contentType: 'application/json',
+    })),
+  },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => ({ kind: 'json value', body: Buffer.from(JSON.stringify(value) ?? 'null'), contentType: 'application/json' })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom('{', '{"text":', '[1,2', 'nul', '\u0000', '1e999999', '{"__proto__":{"text":"x"}}', '{"constructor":{"prototype":{}}}', '"', '{"text":"\\ud800"}', '\uFEFF{}', '')
+      .map((text) => ({ kind: 'malformed json', body: Buffer.from(text), contentType: 'application/json' })),
+  },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 60_000 }).map((depth) => ({ kind: `nesting ${depth}`, body: Buffer.from('['.repeat(depth) + ']'.repeat(depth)), contentType: 'application/json' })) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 3_000_000 }).map((size) => ({ kind: `huge text ${size}`, body: Buffer.from(JSON.stringify({ text: 'h'.repeat(size), name: 'n'.repeat(size % 5000) })), contentType: 'application/json' })) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((bytes) => ({ kind: 'random bytes', body: Buffer.from(bytes) })) },
+  {
+    weight: 2,
+    arbitrary: fc.dictionary(fc.oneof(fc.constantFrom(...KNOWN_KEYS), fc.string({ maxLength: 10 })), garbageString, { maxKeys: 5 }).map((value) => ({
+      kind: 'urlencoded',
+      body: Buffer.from(new URLSearchParams(value).toString()),
+      contentType: 'application/x-www-form-urlencoded',
+    })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('a=%zz', '%', '&&=&', 'name=%E0%A4%A', 'status=1&status=2', '=x').map((text) => ({ kind: 'bad urlencoded', body: Buffer.from(text), contentType: 'application/x-www-form-urlencoded' })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.dictionary(fc.constantFrom(...KNOWN_KEYS), garbageString, { maxKeys: 4 }), fc.subarray(['avatar', 'name', 'status', 'displayname', 'file']))
+      .map(([fields, files]) => {
+        const boundary = `----fuzz${Math.abs(Object.keys(fields).length * 7919 + files.length)}`;
+        const parts = [
+          ...Object.entries(fields).map(([key, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${key}"\r\n\r\n${value}\r\n`),
+          ...files.map((key) => `--${boundary}\r\nContent-Disposition: form-data; name="${key}"; filename="x.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n`),
+        ];
+        return { kind: 'multipart', body: Buffer.from(`${parts.join('')}--${boundary}--\r\n`, 'latin1'), contentType: `multipart/form-data; boundary=${boundary}` };
+      }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('--x\r\n', '--x\r\nContent-Disposition: form-data\r\n\r\nv\r\n--x--', 'garbage').map((text) => ({ kind: 'broken multipart', body: Buffer.from(text), contentType: 'multipart/form-data; boundary=x' })),
+  },
+);
+
+const contentTypeOverride = fc.option(
+  fc.constantFrom('application/json', 'text/plain', 'multipart/form-data', 'multipart/form-data; boundary=', 'application/x-www-form-urlencoded; charset=bogus', 'application/octet-stream', '*/*', ';;;', 'application/json; charset=utf-16'),
+  { freq: 5, nil: undefined },
+);
+
+type Credential = 'owner' | 'member' | 'none' | 'garbage-bearer' | 'garbage-cookie' | 'unknown-session' | 'both' | 'weird';
+
+function credentialHeaders(credential: Credential): Record<string, string> {
+  switch (credential) {
+    case 'owner':
+      return { authorization: `Bearer ${fixtures.owner.token}` };
+    case 'member':
+      return { cookie: `zavodchat_token=${fixtures.member.token}` };
+    case 'none':
+      return {};
+    case 'garbage-bearer':
+      return { authorization: 'Bearer %%%not-a-token' };
+    case 'garbage-cookie':
+      return { cookie: 'zavodchat_token=%E0%A4%A; other=1' };
+    case 'unknown-session':
+      return { authorization: `Bearer ${randomUUID()}` };
+    case 'both':
+      return { authorization: `Bearer ${randomUUID()}`, cookie: `zavodchat_token=${fixtures.owner.token}` };
+    case 'weird':
+      return { authorization: 'Basic Zm9vOmJhcg==', cookie: '=;;zavodchat_token' };
+  }
+}
+
+const caseArbitrary: fc.Arbitrary<Omit<Case, 'headers'> & { credential: Credential; contentType?: string; bodyOnGet: boolean }> = fc
+  .record({
+    routeIndex: fc.nat({ max: ROUTES.length - 1 }),
+    methodOverride: fc.option(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'), { freq: 8, nil: undefined }),
+    paramValues: fc.record({ sid: pathParam('sid'), cid: pathParam('cid'), mid: pathParam('mid'), uid: pathParam('uid'), rid: pathParam('rid'), iid: pathParam('iid'), bid: pathParam('bid'), eid: pathParam('eid'), f: pathParam('f') }),
+    suffix: fc.option(fc.constantFrom('/', '//', '/extra', '/..', '?', '#frag'), { freq: 10, nil: undefined }),
+    query: fc.oneof(
+      fc.dictionary(fc.oneof(fc.constantFrom(...KNOWN_KEYS), fc.string({ maxLength: 8 })), garbageString, { maxKeys: 5 }).map((q) => new URLSearchParams(q).toString()),
+      fc.constantFrom('', '%', 'a=%zz', '&&&', 'start_id=0&count=10', 'start_id=2147483647&count=50&order=0', 'count=-1', 'count=51&start_id=0', 'expires=never', 'status=3', 'status=4', 'name=' + 'n'.repeat(100)),
+    ),
+    body,
+    credential: fc.constantFrom<Credential>('owner', 'owner', 'owner', 'member', 'member', 'none', 'garbage-bearer', 'garbage-cookie', 'unknown-session', 'both', 'weird'),
+    contentType: contentTypeOverride,
+    // Clients rarely send a body with GET/HEAD; one case in ten does (see KNOWN_ISSUES).
+    bodyOnGet: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+  })
+  .map(({ routeIndex, methodOverride, paramValues, suffix, query, body: generated, credential, contentType, bodyOnGet }) => {
+    const route = ROUTES[routeIndex];
+    const path = route.path.replace(/:(\w+)/g, (_, name: string) => (paramValues as Record<string, string | undefined>)[name] ?? fixtures.params[name] ?? '1') + (suffix ?? '');
+    const method = methodOverride ?? route.method;
+    return { route, method, path, query, body: generated.body, bodyKind: generated.kind, credential, contentType: contentType ?? generated.contentType, bodyOnGet };
+  });
+
+function bodyFor(generated: { method: string; body?: Buffer; bodyOnGet: boolean }): Buffer | undefined {
+  return (generated.method === 'GET' || generated.method === 'HEAD') && !generated.bodyOnGet ? undefined : generated.body;
+}
+
+function send(c: Case): Promise<{ status: number; contentType: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: Number(new URL(system.runtime.restUrl).port),
+        method: c.method,
+        path: c.query ? `${c.path}?${c.query}` : c.path,
+        headers: { ...c.headers, ...(c.body ? { 'content-length': String(c.body.length) } : {}) },
+        agent,
+        timeout: 30_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', reject);
+    req.end(c.body);
+  });
+}
+
+/**
+ * Known and reported issues: printed with their counts on every run, failing only with FUZZ_STRICT=1, so
+ * `npm test` stays green until the fixes (given in the report of issue 7) land; then delete the entry.
+ */
+const KNOWN_ISSUES: Array<{ id: string; matches: (c: Case, answer: { status: number }) => boolean }> = [
+  {
+    // hono/aws-lambda builds `new Request(...)` with the body; a GET/HEAD with one throws a TypeError, which
+    // the adapter answers 400 'Invalid request' (500 under jest, whose realm breaks its instanceof check).
+    // Fix: lambdas/rest/handler.ts drops the body of GET/HEAD events before calling handle(app).
+    id: 'GET/HEAD with a body is refused by the Lambda adapter (400, or 500 under jest)',
+    matches: (c, answer) => (c.method === 'GET' || c.method === 'HEAD') && c.body !== undefined && c.body.length > 0 && (answer.status === 400 || answer.status === 500),
+  },
+  {
+    // readCookie's decodeURIComponent throws URIError on a malformed %-sequence -> 500 (and 500 on $connect).
+    // Fix: lambdas/domain/sessions.ts readCookie returns the raw value when decoding fails.
+    id: 'malformed %-encoding in the session cookie: URIError in readCookie -> 500',
+    matches: (c, answer) => answer.status === 500 && /zavodchat_token=[^;]*%/.test(c.headers.cookie ?? '') && !safeDecodes(c.headers.cookie ?? ''),
+  },
+];
+
+function safeDecodes(cookie: string): boolean {
+  try {
+    for (const part of cookie.split(';')) decodeURIComponent(part.slice(part.indexOf('=') + 1).trim());
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function describeCase(c: Case): string {
+  return `${c.method} ${preview(c.path, 100)}${c.query ? `?${preview(c.query, 80)}` : ''} [${c.headers['content-type'] ?? 'no content-type'}; ${c.bodyKind}${c.body ? `: ${preview(c.body.toString('utf8'), 120)}` : ''}; credential ${c.headers.authorization ? 'bearer' : ''}${c.headers.cookie ? 'cookie' : ''}]`;
+}
+
+test(`every route is enumerated from the Hono app (${ROUTES.length} routes)`, () => {
+  expect(ROUTES.length).toBeGreaterThan(40);
+  expect(ROUTES).toContainEqual({ method: 'POST', path: '/channels/:cid/messages' });
+});
+
+test(
+  `${FUZZ_CASES} random requests over every route: never a 5xx, every refusal a 4xx with a plain-text body (seed ${FUZZ_SEED})`,
+  async () => {
+    const watcher = watchProcessFailures();
+    const findings = new Findings();
+    const known = new Findings();
+    const statuses = new Map<number, number>();
+    let cases = 0;
+    let fixturesGone = false;
+    const stillServing = async () => {
+      const me = await system.rest('GET', '/users/-1', { as: fixtures.owner });
+      if (me.status !== 200) findings.add('valid request refused after fuzzing', `GET /users/-1 -> ${me.status} ${preview(me.text)}`);
+    };
+    try {
+      await fc.assert(
+        fc.asyncProperty(caseArbitrary, async (generated) => {
+          cases++;
+          if (fixturesGone) {
+            // A fuzzed DELETE removed a fixture: new ones keep later cases reaching deep into the routes.
+            fixtures = await createFixtures(fixtures.owner, fixtures.member, extraUsers[0]);
+            fixturesGone = false;
+          }
+          const c: Case = { ...generated, body: bodyFor(generated), headers: { ...credentialHeaders(generated.credential), ...(generated.contentType ? { 'content-type': generated.contentType } : {}) } };
+          let answer: { status: number; contentType: string; text: string };
+          try {
+            answer = await send(c);
+          } catch (error) {
+            findings.add(`no HTTP answer (${(error as Error).message})`, describeCase(c));
+            return true;
+          }
+          statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+          const where = `${c.method} ${c.route.path}${c.method !== c.route.method ? ` (a ${c.route.method} route)` : ''}`;
+          const knownIssue = KNOWN_ISSUES.find((issue) => issue.matches(c, answer));
+          if (knownIssue) known.add(knownIssue.id, `${describeCase(c)} -> ${answer.status} ${preview(answer.text, 80)}`);
+          else if (answer.status >= 500) findings.add(`${answer.status} from ${where}`, `${describeCase(c)} -> ${preview(answer.text)}`);
+          else if (answer.status >= 400 && c.method !== 'HEAD') {
+            if (answer.text.length === 0) findings.add(`empty ${answer.status} body from ${where}`, describeCase(c));
+            if (!answer.contentType.startsWith('text/plain')) findings.add(`${answer.status} as '${answer.contentType}' from ${where}`, `${describeCase(c)} -> ${preview(answer.text)}`);
+          }
+          if (c.method === 'DELETE' && answer.status < 300) fixturesGone = true;
+          if (cases % 100 === 0) await stillServing();
+          return true;
+        }),
+        { numRuns: FUZZ_CASES, seed: FUZZ_SEED, endOnFailure: true },
+      );
+      await stillServing();
+    } finally {
+      await new Promise((r) => setTimeout(r, 200));
+      watcher.stop();
+    }
+    const summary = [...statuses].sort((a, b) => a[0] - b[0]).map(([status, n]) => `${status}×${n}`).join(' ');
+    console.log(
+      `REST fuzz: ${cases} cases over ${ROUTES.length} routes; statuses ${summary}; ${findings.size} new finding(s), ${known.size} known issue(s)` +
+        [...findings.report(), ...known.report().map((k) => `known: ${k}`)].map((line) => `\n  ${line}`).join(''),
+    );
+    expect(watcher.failures).toEqual([]);
+    expect(findings.report()).toEqual([]);
+    if (process.env.FUZZ_STRICT === '1') expect(known.report()).toEqual([]);
+  },
+  fuzzTimeoutMs(FUZZ_CASES, 80),
+);

@@ -1,0 +1,57 @@
+/**
+ * Shared settings of the fuzz tests. `npm test` runs a small seeded subset (FUZZ_CASES defaults to 300,
+ * FUZZ_SEED to a fixed value); `npm run fuzz` runs FUZZ_CASES=10000 with a fresh seed printed up front.
+ */
+export const FUZZ_CASES = Number(process.env.FUZZ_CASES ?? 300);
+export const FUZZ_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : 20261126;
+
+/** Generous per-test time: about 60 ms a case on a busy 2-core machine, never under jest's 30 s. */
+export function fuzzTimeoutMs(cases: number, msPerCase = 60): number {
+  return Math.max(30_000, cases * msPerCase + 60_000);
+}
+
+/**
+ * Records unhandled rejections and uncaught exceptions while a fuzz test runs (the runtime runs inside the
+ * jest worker, so its stray promises land here). `stop()` removes the listeners and returns what was seen.
+ */
+export function watchProcessFailures(): { failures: string[]; stop: () => string[] } {
+  const failures: string[] = [];
+  const onRejection = (reason: unknown) => failures.push(`unhandledRejection: ${String((reason as Error)?.stack ?? reason)}`);
+  const onException = (error: Error) => failures.push(`uncaughtException: ${String(error?.stack ?? error)}`);
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
+  return {
+    failures,
+    stop: () => {
+      process.off('unhandledRejection', onRejection);
+      process.off('uncaughtException', onException);
+      return failures;
+    },
+  };
+}
+
+/** Keeps the first `limit` distinct findings by key, counting the rest, so a report stays readable. */
+export class Findings {
+  private readonly byKey = new Map<string, { example: string; count: number }>();
+
+  add(key: string, example: string): void {
+    const entry = this.byKey.get(key);
+    if (entry) entry.count++;
+    else this.byKey.set(key, { example, count: 1 });
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  report(limit = 30): string[] {
+    return [...this.byKey].slice(0, limit).map(([key, { example, count }]) => `${key} (×${count}): ${example}`);
+  }
+}
+
+/** Shortens a value for a failure message. */
+export function preview(value: unknown, max = 300): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text;
+}
