@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 
-/** How the node runs its media; every field has an environment variable (docs/voice.md). */
+/** How the node runs; docs/voice.md lists the environment variables that set these. */
 export interface MediaSettings {
   /** mediasoup workers, one per core by default (MEDIA_WORKERS). */
   workers: number;
@@ -18,6 +18,8 @@ export interface MediaSettings {
   heartbeatMs: number;
   /** Largest accepted client frame; bigger frames close the socket with 1009. */
   maxMessageBytes: number;
+  /** WebSocket ping interval; a socket that missed the previous pong is dropped (a vanished client leaves). */
+  keepaliveMs: number;
 }
 
 export const DEFAULT_MEDIA_SETTINGS: MediaSettings = {
@@ -28,6 +30,7 @@ export const DEFAULT_MEDIA_SETTINGS: MediaSettings = {
   inactiveChannelMs: 30_000,
   heartbeatMs: 60_000,
   maxMessageBytes: 64 * 1024,
+  keepaliveMs: 30_000,
 };
 
 export class ConfigError extends Error {}
@@ -53,6 +56,7 @@ export function mediaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Medi
     inactiveChannelMs: integer(env, 'INACTIVE_CHANNEL_MS', defaults.inactiveChannelMs, 1, 2 ** 31 - 1),
     heartbeatMs: integer(env, 'VOICE_HEARTBEAT_MS', defaults.heartbeatMs, 1000, 2 ** 31 - 1),
     maxMessageBytes: defaults.maxMessageBytes,
+    keepaliveMs: defaults.keepaliveMs,
   };
 }
 

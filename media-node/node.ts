@@ -90,9 +90,23 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
   };
 
   const sockets = new WebSocketServer({ noServer: true, maxPayload: settings.maxMessageBytes });
+  const answeredPing = new WeakSet<WebSocket>();
+  const keepalive = setInterval(() => {
+    for (const client of sockets.clients) {
+      if (!answeredPing.has(client)) {
+        client.terminate();
+        continue;
+      }
+      answeredPing.delete(client);
+      client.ping();
+    }
+  }, settings.keepaliveMs);
+  keepalive.unref();
 
   function join(socket: WebSocket, admitted: Extract<AdmissionResult, { ok: true }>): void {
     const joined = new Date().toISOString();
+    answeredPing.add(socket);
+    socket.on('pong', () => answeredPing.add(socket));
     const existing = peers.get(admitted.userId);
     if (existing) {
       if (existing.channelId === admitted.channelId) {
@@ -201,6 +215,7 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
     },
     async stop() {
       clearInterval(heartbeat);
+      clearInterval(keepalive);
       for (const room of [...rooms.values()]) room.closeAll(CLOSE_REASONS.shuttingDown);
       await presence.flush();
       for (const client of sockets.clients) client.terminate();

@@ -1,4 +1,5 @@
 import * as mediasoup from 'mediasoup';
+import WebSocket from 'ws';
 import { describeMedia } from './support/mediasoup-check';
 import { eventually, type Fixture, startFixture, tokenOf } from './support/media-node-fixture';
 import { Refused, VoiceSocket } from './support/voice-socket';
@@ -124,7 +125,7 @@ describeMedia('media node lifecycle: DM calls, channel closure, worker death', {
 
   beforeAll(async () => {
     mediasoup.observer.on('newworker', onWorker);
-    fixture = await startFixture({ 20: { allowed: [1, 2] }, 21: { allowed: [3, 4] }, 30: { serverId: 5 } }, { inactiveChannelMs: 1500, heartbeatMs: 300 });
+    fixture = await startFixture({ 20: { allowed: [1, 2] }, 21: { allowed: [3, 4] }, 30: { serverId: 5 } }, { inactiveChannelMs: 1500, heartbeatMs: 300, keepaliveMs: 300 });
   });
 
   afterAll(async () => {
@@ -159,6 +160,13 @@ describeMedia('media node lifecycle: DM calls, channel closure, worker death', {
     const caller = await VoiceSocket.open(fixture.node.url, { channel: '21' }, { token: tokenOf(3) });
     expect(await caller.closed).toEqual({ code: 1000, reason: 'Inactive for too long' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+  });
+
+  test('a client that stops answering WebSocket pings is dropped and announced as gone', async () => {
+    const silent = new WebSocket(`${fixture.node.url}/?channel=30&token=${tokenOf(9)}`, { autoPong: false });
+    const closed = new Promise<number>((resolve) => silent.on('close', resolve));
+    expect(await closed).toBe(1006);
+    await fixture.presence.waitFor((c) => c.kind === 'left' && c.payload.userId === 9);
   });
 
   test('closeChannel closes everyone in it', async () => {
