@@ -8,7 +8,7 @@ import { Peer } from './peer';
 import { type AdmissionResult, type VoiceAdmission, type VoicePresence } from './ports';
 import { PresenceQueue } from './presence-queue';
 import { CLOSE_REASONS } from './reasons';
-import { Room } from './room';
+import { Room, type RoomHost } from './room';
 import { WorkerPool } from './workers';
 
 export interface MediaNodeOptions {
@@ -75,16 +75,16 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
   const rooms = new Map<number, Room>();
   const peers = new Map<number, Peer>();
 
-  const roomHost = {
+  const roomHost: RoomHost = {
     pool,
     presence,
     maxVideoBitrate: settings.maxVideoBitrate,
     inactiveChannelMs: settings.inactiveChannelMs,
     log,
-    roomClosed: (room: Room) => {
+    roomClosed: (room) => {
       if (rooms.get(room.channelId) === room) rooms.delete(room.channelId);
     },
-    peerDeparted: (peer: Peer) => {
+    peerDeparted: (peer) => {
       if (peers.get(peer.userId) === peer) peers.delete(peer.userId);
     },
   };

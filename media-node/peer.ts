@@ -200,8 +200,13 @@ export class Peer {
     const before = this.flags;
     if (state.mute !== undefined && state.mute !== this.adminMute) {
       this.adminMute = state.mute;
-      const producer = this.voiceProducer;
-      if (producer) this.enqueue(() => (this.adminMute ? producer.pause() : producer.resume()));
+      // A microphone producer created later starts paused while admin-muted.
+      this.enqueue(async () => {
+        const producer = this.voiceProducer;
+        if (!producer || producer.closed) return;
+        if (this.adminMute) await producer.pause();
+        else await producer.resume();
+      });
     }
     if (state.deaf !== undefined && state.deaf !== this.adminDeaf) {
       this.adminDeaf = state.deaf;
@@ -272,8 +277,7 @@ export class Peer {
     this.video = { codec, bitrate };
     this.lastVideoCodec = codec;
     const slot = this.slots.find((s) => s.purpose === 'my_video');
-    if (slot) this.changeSlot(slot, () => undefined);
-    else this.changeSlot(this.addSlot({ mid: 'my_video', kind: 'video', purpose: 'my_video' }), () => undefined);
+    this.changeSlot(slot ?? this.addSlot({ mid: 'my_video', kind: 'video', purpose: 'my_video' }));
     this.announceChanges(before);
   }
 
@@ -285,7 +289,7 @@ export class Peer {
     this.videoProducer?.close();
     this.videoProducer = undefined;
     const slot = this.slots.find((s) => s.purpose === 'my_video');
-    if (slot) this.changeSlot(slot, () => undefined);
+    if (slot) this.changeSlot(slot);
     this.announceChanges(before);
   }
 
@@ -295,8 +299,9 @@ export class Peer {
     return added;
   }
 
-  private changeSlot(slot: MediaSlot, change: () => void): void {
-    change();
+  /** Applies a change to what the slot offers, and asks for a new offer. */
+  private changeSlot(slot: MediaSlot, change?: () => void): void {
+    change?.();
     slot.revision++;
     slot.settled = false;
     this.requestOffer();
