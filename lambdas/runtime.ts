@@ -7,12 +7,14 @@ import { createDb } from './domain/db';
 import type { FanoutContext } from './domain/fanout';
 import type { FileStore } from './domain/files';
 import { FolderFileStore } from './domain/folder-file-store';
+import { HttpVoiceControl, type VoiceControl } from './domain/voice-control';
 
 /** What every handler needs: the table, the event sender and the settings, wired from the environment. */
 export interface AppContext extends FanoutContext {
   settings: Settings;
   sender: ManagementApiSender;
   files: FileStore;
+  voice: VoiceControl;
 }
 
 /** FILES_BUCKET (S3, optionally at S3_ENDPOINT) on AWS; FILES_DIR (a folder) locally. */
@@ -35,7 +37,7 @@ function required(name: string): string {
  * invocations, so clients keep their connections warm.
  */
 export function appContext(): AppContext {
-  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR'].map((name) => process.env[name]).join('|');
+  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR', 'MEDIA_CONTROL_SECRET'].map((name) => process.env[name]).join('|');
   if (cached?.key !== key) {
     cached = {
       key,
@@ -44,6 +46,7 @@ export function appContext(): AppContext {
         sender: new ManagementApiSender(required('WS_MANAGEMENT_ENDPOINT')),
         settings: settingsFromEnv(),
         files: fileStoreFromEnv(),
+        voice: new HttpVoiceControl(process.env.MEDIA_CONTROL_SECRET ?? ''),
       },
     };
   }

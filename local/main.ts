@@ -23,6 +23,8 @@ async function main(): Promise<void> {
   const runtime = await startLocalRuntime({
     restPort: port('REST_PORT', 443),
     wsPort: port('WS_PORT', 444),
+    vcPort: port('VC_PORT', 445),
+    controlPort: port('MEDIA_CONTROL_PORT', 0),
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
     log: (line) => console.error(line),
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
   console.log(`zavodchat-serverless is running (data in ${dataDir}/)`);
   console.log(`  REST         ${runtime.restUrl}`);
   console.log(`  main socket  ${runtime.wsUrl}`);
+  console.log('url' in runtime.voice ? `  voice socket ${runtime.voice.url}` : `  voice socket off: ${runtime.voice.disabled}`);
   console.log('Press Ctrl-C to stop.');
   let stopping = false;
   const shutdown = () => {

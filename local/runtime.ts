@@ -17,6 +17,10 @@ export interface LocalRuntimeOptions {
   host?: string;
   restPort?: number;
   wsPort?: number;
+  /** Voice socket port; voice is off when `false` (e.g. tests that do not need it). */
+  vcPort?: number | false;
+  /** The media node's signed control endpoint (REST -> node); 0 picks a free port. */
+  controlPort?: number;
   /** Persistent DynamoDB Local data folder; in memory when unset. */
   dataDir?: string;
   /** Where uploaded files go; `<dataDir>/files`, or a fresh temporary folder without a data folder. */
@@ -32,6 +36,8 @@ export interface LocalRuntimeOptions {
 export interface LocalRuntime {
   restUrl: string;
   wsUrl: string;
+  /** The voice socket, or why voice is off (no mediasoup worker on this machine, say). */
+  voice: { url: string } | { disabled: string };
   managementEndpoint: string;
   dynamoDbEndpoint: string;
   tableName: string;
@@ -127,11 +133,36 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const restPort = await listen(restServer, options.restPort ?? 443, host, 'REST', 'REST_PORT');
     started.push(() => closeServer(restServer));
 
+    let voice: LocalRuntime['voice'] = { disabled: 'not requested' };
+    if (options.vcPort !== false) {
+      try {
+        // Loaded only when wanted: mediasoup is an optional dependency.
+        const { startVoiceService } = await import('../media-node/service');
+        const service = await startVoiceService({
+          port: options.vcPort ?? 445,
+          host,
+          tls,
+          controlPort: options.controlPort ?? 0,
+          // On one machine any free UDP/TCP ports do; a fixed range only matters behind a firewall (RTC_MIN_PORT).
+          settings: process.env.RTC_MIN_PORT ? {} : { rtcBasePort: 0 },
+          log,
+        });
+        started.push(() => service.stop());
+        voice = { url: service.url };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || (error as NodeJS.ErrnoException).code === 'EACCES') {
+          throw new PortError('Voice socket', options.vcPort || 445, 'VC_PORT', (error as NodeJS.ErrnoException).code);
+        }
+        voice = { disabled: `${(error as Error).message} (voice needs a mediasoup worker: see README, "Voice and the mediasoup worker")` };
+      }
+    }
+
     const scheme = tls ? 's' : '';
     const shownHost = host === '0.0.0.0' ? 'localhost' : host;
     return {
       restUrl: `http${scheme}://${shownHost}:${restPort}`,
       wsUrl: `ws${scheme}://${shownHost}:${wsPort}`,
+      voice,
       managementEndpoint,
       dynamoDbEndpoint,
       tableName,

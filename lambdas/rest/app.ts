@@ -14,6 +14,7 @@ import { preferenceRoutes } from './routes/preferences';
 import { roleRoutes } from './routes/roles';
 import { serverRoutes } from './routes/servers';
 import { socialRoutes } from './routes/social';
+import { voiceRoutes } from './routes/voice';
 
 const ALLOWED_HEADERS = 'Origin, Content-Type, X-Auth-Token, X-Requested-With, Accept, Username, Password, DisplayName, Authorization';
 
@@ -58,6 +59,7 @@ export function createApp(): Hono {
   preferenceRoutes(app);
   emojiRoutes(app);
   fileRoutes(app);
+  voiceRoutes(app);
 
   app.notFound((c) => c.text('Not found', 404));
   app.onError((error, c) => {

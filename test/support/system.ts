@@ -77,7 +77,7 @@ export class TestSystem {
     readonly db: Db,
   ) {}
 
-  static async start(options: { gatewayLimits?: Partial<GatewayLimits> } = {}): Promise<TestSystem> {
+  static async start(options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean } = {}): Promise<TestSystem> {
     const endpoint = process.env.TEST_DYNAMODB_ENDPOINT;
     if (!endpoint) throw new Error('TEST_DYNAMODB_ENDPOINT is not set: run through jest (global setup starts DynamoDB Local)');
     const tableName = `t${randomUUID().replace(/-/g, '')}`;
@@ -85,9 +85,12 @@ export class TestSystem {
       host: '127.0.0.1',
       restPort: 0,
       wsPort: 0,
+      vcPort: options.voice ? 0 : false,
       dynamoDbEndpoint: endpoint,
       tableName,
       gatewayLimits: options.gatewayLimits,
+      // Failures inside the runtime (a handler, the media node) show up in the test output.
+      log: (line) => console.error(line),
     });
     return new TestSystem(runtime, createDb({ table: tableName, endpoint }));
   }

@@ -8,8 +8,10 @@ import { requireUserBelow } from '../../domain/roles';
 import { loadServerContext, requirePermission, subjectOf } from '../../domain/servers';
 import { parseExpiry } from '../../domain/time';
 import { getUser } from '../../domain/users';
+import { endVoice } from '../../domain/voice-control';
 import { appContext } from '../../runtime';
 import { type Args, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
+import { endVoiceQuietly, VOICE_REASONS } from './voice';
 import { publishToMembersAndRemovedUser } from './members';
 
 /** `expires`: an ISO-8601 timestamp with its zone (normalized to UTC) or `never`; required. */
@@ -45,6 +47,7 @@ export function banRoutes(app: Hono): void {
     requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
     const ban = await banMember(context.db, serverId, targetId, expires, server.server.owner_id);
     if (!ban) return c.text('Already banned', 202);
+    await endVoiceQuietly(() => endVoice(context.db, context.voice, { userId: targetId, serverId }, VOICE_REASONS.removedFromServer));
     const user = await getUser(context.db, targetId);
     const banned = event('user_banned', { id: ban.id, user, expires: ban.expires, server_id: serverId });
     await publishToMembersAndRemovedUser(context, banned, audience.server(serverId), targetId);

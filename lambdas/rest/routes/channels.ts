@@ -1,5 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { accessChannel, channelAudience } from '../../domain/access';
+import { blockedBy } from '../../domain/blocks';
 import {
   type Channel,
   CHANNEL_TYPE,
@@ -19,8 +20,11 @@ import { audience, publish, publishTo, resolveAudience } from '../../domain/fano
 import { channelNotifications, readMarkersOf } from '../../domain/notifications';
 import { compiledPermissions, hasPermission, Perm, permissionChangeError } from '../../domain/permissions';
 import { membersOfServer, requireMember, requirePermission, type ServerContext, subjectOf } from '../../domain/servers';
+import { voiceStatesOf } from '../../domain/voice';
+import { closeVoiceChannel, endVoice } from '../../domain/voice-control';
 import { appContext } from '../../runtime';
 import { integerArrayField, integerField, jsonObject, pathInt, readJson, requireUser, stringField } from '../http';
+import { endVoiceQuietly, VOICE_REASONS } from './voice';
 
 /** The channel object of channel events: the view plus `server_id` and, when asked for, `prev_channel_id`. */
 function channelEventData(channel: Channel, options: { withRoles?: boolean; prevChannelId?: number } = {}) {
@@ -49,21 +53,32 @@ async function cleanWhitelist(context: ServerContext, body: Record<string, unkno
   };
 }
 
+/** `vc_users` of a voice channel: who is in it now, minus users the reader blocked. */
+async function vcUsers(channel: Channel, hidden: Set<number>) {
+  if (channel.type !== CHANNEL_TYPE.VOICE) return {};
+  return { vc_users: (await voiceStatesOf(appContext().db, channel.id)).filter((state) => !hidden.has(state.id)) };
+}
+
 /** Channels of a server: listing, creation, editing (with the audience split of whitelist changes), overrides. */
 export function channelRoutes(app: Hono): void {
   app.get('/servers/:sid/channels', async (c) => {
     const { db } = appContext();
     const userId = await requireUser(c);
     const context = await requireMember(db, pathInt(c, 'sid'), userId);
-    const [channels, markers] = await Promise.all([channelsOfServer(db, context.server.id), readMarkersOf(db, userId)]);
+    const [channels, markers, hidden] = await Promise.all([channelsOfServer(db, context.server.id), readMarkersOf(db, userId), blockedBy(db, userId)]);
     const subject = subjectOf(context, userId);
     return c.json(
-      channels
+      await Promise.all(channels
         .filter((channel) => canSeeChannel(subject, channel))
-        .map((channel) => {
+        .map(async (channel) => {
           const notifications = channelNotifications(channel, markers.get(channel.id));
-          return { ...channelView(channel, { withRoles: true }), ...(notifications !== undefined ? { notifications } : {}) };
+          return {
+            ...channelView(channel, { withRoles: true }),
+            ...(notifications !== undefined ? { notifications } : {}),
+            ...(await vcUsers(channel, hidden)),
+          };
         }),
+      ),
     );
   });
 
@@ -92,13 +107,15 @@ export function channelRoutes(app: Hono): void {
     const { db } = appContext();
     const userId = await requireUser(c);
     const { channel } = await accessChannel(db, pathInt(c, 'cid'), userId);
-    const marker = (await readMarkersOf(db, userId)).get(channel.id);
+    const [markers, hidden] = await Promise.all([readMarkersOf(db, userId), blockedBy(db, userId)]);
+    const marker = markers.get(channel.id);
     const notifications = channelNotifications(channel, marker);
     const otherUser = channel.participants?.find((id) => id !== userId) ?? channel.participants?.[0];
     return c.json({
       ...channelView(channel, { withRoles: true }),
       ...(channel.serverId === undefined && otherUser !== undefined ? { other_user_id: otherUser } : {}),
       ...(notifications !== undefined ? { notifications } : {}),
+      ...(await vcUsers(channel, hidden)),
     });
   });
 
@@ -138,6 +155,14 @@ export function channelRoutes(app: Hono): void {
         audience.server(updated.serverId!, { include: (u, r) => sawBefore(u, r) && !seesAfter(u, r) }),
       ),
     ]);
+    // Voice users who lost access leave the channel (PROTOCOL.md Part A item 10).
+    if (updated.type === CHANNEL_TYPE.VOICE) {
+      const [states, members] = await Promise.all([voiceStatesOf(context.db, updated.id), membersOfServer(context.db, server.server.id)]);
+      const lost = states.filter((state) => !seesAfter(state.id, members.get(state.id) ?? []));
+      await Promise.all(
+        lost.map((state) => endVoiceQuietly(() => endVoice(context.db, context.voice, { userId: state.id, channelId: updated.id }, VOICE_REASONS.noAccess))),
+      );
+    }
     return c.text('Changed');
   });
 
@@ -149,6 +174,9 @@ export function channelRoutes(app: Hono): void {
     if (!hasPermission(subjectOf(server, userId), Perm.MANAGE_CHANNELS)) throw forbidden(TEXT.noPermission);
     // Those who could see it are told once it is gone.
     const recipients = await resolveAudience(context.db, channelAudience(channel, server));
+    if (channel.type === CHANNEL_TYPE.VOICE) {
+      await endVoiceQuietly(() => closeVoiceChannel(context, context.voice, channel, VOICE_REASONS.channelDeleted));
+    }
     await deleteChannel(context.db, channel);
     await publishTo(context, event('channel_deleted', { id: channel.id, server_id: channel.serverId! }), recipients);
     return c.text('Deleted');

@@ -7,8 +7,10 @@ import { removeMember } from '../../domain/members';
 import { Perm } from '../../domain/permissions';
 import { requireUserBelow } from '../../domain/roles';
 import { loadServerContext, requirePermission, subjectOf } from '../../domain/servers';
+import { endVoice } from '../../domain/voice-control';
 import { appContext } from '../../runtime';
 import { pathInt, requireUser } from '../http';
+import { endVoiceQuietly, VOICE_REASONS } from './voice';
 
 /**
  * Tells the remaining members (`members`) and the user who was just removed from the server (kick, ban),
@@ -40,6 +42,7 @@ export function memberRoutes(app: Hono): void {
     if (targetId === server.server.owner_id) throw forbidden('Owner cannot be kicked');
     if (targetId !== callerId) requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
     if (!(await removeMember(context.db, serverId, targetId, server.server.owner_id))) throw notFound(TEXT.notMember);
+    await endVoiceQuietly(() => endVoice(context.db, context.voice, { userId: targetId, serverId }, VOICE_REASONS.removedFromServer));
     const kicked = event('user_kicked', { id: targetId, server_id: serverId });
     await publishToMembersAndRemovedUser(context, kicked, audience.server(serverId, { actor: targetId }), targetId);
     return c.text('Kicked');

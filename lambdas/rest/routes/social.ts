@@ -4,6 +4,7 @@ import { dmPairsOf, listDms, openDm } from '../../domain/dms';
 import { event } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { endRelation, MAX_FRIENDS_PER_USER, relatedUsers, requestFriendship } from '../../domain/friends';
+import { voiceStatesOf } from '../../domain/voice';
 import { appContext } from '../../runtime';
 import { parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
 
@@ -15,10 +16,14 @@ export function socialRoutes(app: Hono): void {
     const [friends, pairs] = await Promise.all([relatedUsers(db, userId, 'friends'), dmPairsOf(db, userId)]);
     const voiceChannelOf = new Map(pairs.map((pair) => [pair.otherId, pair.voiceId]));
     return c.json(
-      friends.map((id) => {
-        const voiceChannel = voiceChannelOf.get(id);
-        return { id, ...(voiceChannel !== undefined ? { vc_channel_id: voiceChannel } : {}) };
-      }),
+      await Promise.all(
+        friends.map(async (id) => {
+          const voiceChannel = voiceChannelOf.get(id);
+          if (voiceChannel === undefined) return { id };
+          // Who is in the DM call (unfiltered, as upstream): how a client sees an incoming call at start-up.
+          return { id, vc_channel_id: voiceChannel, vc_users: await voiceStatesOf(db, voiceChannel) };
+        }),
+      ),
     );
   });
 

@@ -1,0 +1,268 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { channelAudience } from './access';
+import { CHANNEL_TYPE, canSeeChannel, type Channel, findChannel, overridesOf } from './channels';
+import { type Db, type Item, isConditionFailure, queryPrefix } from './db';
+import { HttpError } from './errors';
+import { event } from './events';
+import { type FanoutContext, publish } from './fanout';
+import { readPair } from './friends';
+import { hasPermission, Perm } from './permissions';
+import { loadServerContext, subjectOf } from './servers';
+import { authenticate } from './sessions';
+import { GSI1, padId, TTL_ATTRIBUTE } from './table';
+import { epochSeconds } from './time';
+
+/**
+ * Voice membership, as the media nodes report it. One item per (channel, user), refreshed by the node's
+ * heartbeat; a node that dies stops refreshing, and within `VOICE_STATE_TTL_SECONDS` its users vanish
+ * from `vc_users` and the sweeper announces `user_left_vc` for them.
+ */
+export const VOICE_STATE_TTL_SECONDS = 30;
+
+/** `{id, joined, mute, deaf, video}`: the VC state of REST `vc_users` and `user_joined_vc`. */
+export interface VoiceState {
+  id: number;
+  joined: string;
+  mute: number;
+  deaf: number;
+  video: number;
+}
+
+export interface VoiceParticipant {
+  userId: number;
+  channelId: number;
+  serverId?: number;
+}
+
+const stateKey = (channelId: number, userId: number) => ({ pk: `CHANNEL#${channelId}`, sk: `VOICE#${padId(userId)}` });
+/** Where a user's voice connection lives (one per user), so REST can reach his node from his id alone. */
+const userVoiceKey = (userId: number) => ({ pk: `USER#${userId}`, sk: 'VOICE' });
+/** All voice states, by expiry, so the sweeper finds the ones a dead node left behind in one Query. */
+const ALL_VOICE_STATES = 'VOICESTATES';
+
+function expiry(now: number): { [TTL_ATTRIBUTE]: number; gsi1sk: string } {
+  const ttl = epochSeconds(now) + VOICE_STATE_TTL_SECONDS;
+  return { [TTL_ATTRIBUTE]: ttl, gsi1sk: String(ttl).padStart(12, '0') };
+}
+
+function stateFromItem(item: Item): VoiceState {
+  return { id: Number(item.userId), joined: String(item.joined), mute: Number(item.mute), deaf: Number(item.deaf), video: Number(item.video) };
+}
+
+/** Who is in a voice channel now (one Query), for REST `vc_users`. */
+export async function voiceStatesOf(db: Db, channelId: number, now = Date.now()): Promise<VoiceState[]> {
+  const items = await queryPrefix(db, `CHANNEL#${channelId}`, 'VOICE#');
+  return items.filter((item) => Number(item[TTL_ATTRIBUTE]) > epochSeconds(now)).map(stateFromItem);
+}
+
+export const ADMISSION_TEXT = {
+  noAccess: 'User has no access to the channel or it does not exist',
+  notFound: 'Channel does not exist',
+  yourself: 'Cannot call yourself',
+  notFriend: 'User is not a friend',
+  noPermission: 'No permission',
+} as const;
+
+export type Admission =
+  | { ok: true; userId: number; channel: Channel }
+  | { ok: false; httpStatus: 400 | 401 | 403 | 404; reason: string };
+
+/**
+ * Who may open a voice socket to which channel (PROTOCOL.md Part B §4.2, refusals as HTTP statuses per
+ * Part A item 13): a valid session; a voice channel that exists; for a DM call, a participant calling an
+ * accepted friend; for a server channel, a member who can see it and has JOIN_VC there.
+ */
+export async function admitToVoice(db: Db, token: string | undefined, rawChannel: string): Promise<Admission> {
+  let userId: number;
+  try {
+    userId = await authenticate(db, token);
+  } catch (error) {
+    if (error instanceof HttpError) return { ok: false, httpStatus: 401, reason: error.text };
+    throw error;
+  }
+  if (!/^\d{1,15}$/.test(rawChannel)) return { ok: false, httpStatus: 400, reason: `Couldn't parse channel ID, got '${rawChannel.slice(0, 32)}'` };
+  const channelId = Number(rawChannel);
+  const channel = await findChannel(db, channelId);
+  if (!channel || channel.type !== CHANNEL_TYPE.VOICE) return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.noAccess };
+  if (channel.serverId === undefined) {
+    const participants: readonly number[] = channel.participants ?? [];
+    if (!participants.includes(userId)) return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
+    const other = participants.find((id) => id !== userId);
+    if (other === undefined) return { ok: false, httpStatus: 400, reason: ADMISSION_TEXT.yourself };
+    if ((await readPair(db, userId, other)).relation !== 'friends') return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.notFriend };
+    return { ok: true, userId, channel };
+  }
+  const server = await loadServerContext(db, channel.serverId, userId);
+  if (!server?.member || !canSeeChannel(subjectOf(server, userId), channel)) return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
+  if (!hasPermission(subjectOf(server, userId), Perm.JOIN_VC, overridesOf(channel))) return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.noPermission };
+  return { ok: true, userId, channel };
+}
+
+async function audienceOf(db: Db, participant: VoiceParticipant) {
+  const channel = await findChannel(db, participant.channelId);
+  if (!channel) return undefined;
+  const server = channel.serverId === undefined ? undefined : await loadServerContext(db, channel.serverId, participant.userId);
+  return channelAudience(channel, server, participant.userId);
+}
+
+function ids(participant: VoiceParticipant) {
+  return { id: participant.userId, channel_id: participant.channelId, ...(participant.serverId !== undefined ? { server_id: participant.serverId } : {}) };
+}
+
+/** The user's WebRTC transport connected on `node`: store his state, announce `user_joined_vc`. */
+export async function voiceJoined(context: FanoutContext, node: string, state: VoiceParticipant & Omit<VoiceState, 'id'>, now = Date.now()): Promise<void> {
+  const { db } = context;
+  await db.doc.send(
+    new PutCommand({
+      TableName: db.table,
+      Item: {
+        ...stateKey(state.channelId, state.userId),
+        [GSI1.partition]: ALL_VOICE_STATES,
+        ...expiry(now),
+        userId: state.userId,
+        channelId: state.channelId,
+        serverId: state.serverId,
+        joined: state.joined,
+        mute: state.mute,
+        deaf: state.deaf,
+        video: state.video,
+        node,
+      },
+    }),
+  );
+  await db.doc.send(
+    new PutCommand({
+      TableName: db.table,
+      Item: { ...userVoiceKey(state.userId), channelId: state.channelId, serverId: state.serverId, node, ...expiry(now) },
+    }),
+  );
+  const target = await audienceOf(db, state);
+  if (!target) return;
+  const { userId: _u, channelId: _c, serverId: _s, ...vc } = state;
+  await publish(context, event('user_joined_vc', { ...ids(state), ...vc }), target);
+}
+
+/** The user's voice socket closed: forget his state and announce `user_left_vc` (only if he had joined). */
+export async function voiceLeft(context: FanoutContext, participant: VoiceParticipant): Promise<void> {
+  const { db } = context;
+  const removed = await db.doc.send(
+    new DeleteCommand({ TableName: db.table, Key: stateKey(participant.channelId, participant.userId), ReturnValues: 'ALL_OLD' }),
+  );
+  if (!removed.Attributes) return;
+  await db.doc
+    .send(
+      new DeleteCommand({
+        TableName: db.table,
+        Key: userVoiceKey(participant.userId),
+        ConditionExpression: 'channelId = :channel',
+        ExpressionAttributeValues: { ':channel': participant.channelId },
+      }),
+    )
+    .catch((error) => {
+      if (!isConditionFailure(error)) throw error;
+    });
+  const target = await audienceOf(db, participant);
+  if (target) await publish(context, event('user_left_vc', ids(participant)), target);
+}
+
+/** Mute, deafen or video changed: store it, announce `user_changed_vc_state` with only the changed keys. */
+export async function voiceChanged(
+  context: FanoutContext,
+  change: VoiceParticipant & { mute?: number; deaf?: number; video?: number },
+): Promise<void> {
+  const { db } = context;
+  const changed = Object.fromEntries((['mute', 'deaf', 'video'] as const).filter((k) => change[k] !== undefined).map((k) => [k, change[k]!]));
+  if (Object.keys(changed).length === 0) return;
+  try {
+    await db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: stateKey(change.channelId, change.userId),
+        UpdateExpression: `SET ${Object.keys(changed).map((k) => `#${k} = :${k}`).join(', ')}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: Object.fromEntries(Object.keys(changed).map((k) => [`#${k}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(Object.entries(changed).map(([k, v]) => [`:${k}`, v])),
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) return;
+    throw error;
+  }
+  const target = await audienceOf(db, change);
+  if (target) await publish(context, event('user_changed_vc_state', { ...ids(change), ...changed }), target);
+}
+
+/** The node is alive and these users are still connected on it. */
+export async function voiceHeartbeat(db: Db, participants: VoiceParticipant[], now = Date.now()): Promise<void> {
+  const next = expiry(now);
+  await Promise.all(
+    participants.flatMap((p) => [stateKey(p.channelId, p.userId), userVoiceKey(p.userId)]).map((key) =>
+      db.doc
+        .send(
+          new UpdateCommand({
+            TableName: db.table,
+            Key: key,
+            UpdateExpression: 'SET #ttl = :ttl, gsi1sk = :sk',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+            ExpressionAttributeValues: { ':ttl': next[TTL_ATTRIBUTE], ':sk': next.gsi1sk },
+          }),
+        )
+        .catch((error) => {
+          if (!isConditionFailure(error)) throw error;
+        }),
+    ),
+  );
+}
+
+/**
+ * Voice states whose node stopped refreshing them: each is removed once (conditional delete) and
+ * announced with `user_left_vc`. Returns how many were swept.
+ */
+export async function sweepExpiredVoiceStates(context: FanoutContext, now = Date.now()): Promise<number> {
+  const { db } = context;
+  const cutoff = epochSeconds(now);
+  const result = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: GSI1.name,
+      KeyConditionExpression: 'gsi1pk = :all AND gsi1sk <= :cutoff',
+      ExpressionAttributeValues: { ':all': ALL_VOICE_STATES, ':cutoff': String(cutoff).padStart(12, '0') },
+    }),
+  );
+  let swept = 0;
+  for (const item of result.Items ?? []) {
+    const participant = { userId: Number(item.userId), channelId: Number(item.channelId), serverId: item.serverId === undefined ? undefined : Number(item.serverId) };
+    try {
+      await db.doc.send(
+        new DeleteCommand({
+          TableName: db.table,
+          Key: stateKey(participant.channelId, participant.userId),
+          ConditionExpression: '#ttl <= :cutoff',
+          ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+          ExpressionAttributeValues: { ':cutoff': cutoff },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) continue;
+      throw error;
+    }
+    swept++;
+    const target = await audienceOf(db, participant);
+    if (target) await publish(context, event('user_left_vc', ids(participant)), target);
+  }
+  return swept;
+}
+
+/** Where a user is in voice now: his channel, its server and the node hosting him. */
+export async function voiceLocationOf(db: Db, userId: number, now = Date.now()): Promise<{ channelId: number; serverId?: number; node: string } | undefined> {
+  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: userVoiceKey(userId), ConsistentRead: true }));
+  if (!item || Number(item[TTL_ATTRIBUTE]) <= epochSeconds(now)) return undefined;
+  return { channelId: Number(item.channelId), serverId: item.serverId === undefined ? undefined : Number(item.serverId), node: String(item.node) };
+}
+
+/** The nodes hosting a channel's voice users. */
+export async function voiceNodesOfChannel(db: Db, channelId: number): Promise<string[]> {
+  const items = await queryPrefix(db, `CHANNEL#${channelId}`, 'VOICE#');
+  return [...new Set(items.map((item) => String(item.node)))];
+}

@@ -1,0 +1,54 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type ControlCommand, SIGNATURE_HEADER, verifyControl } from '../lambdas/domain/voice-control';
+import type { MediaNode } from './node';
+
+const MAX_BODY_BYTES = 4096;
+
+/**
+ * The node's control endpoint (`POST /control`): REST's signed commands to end voice connections or set
+ * administrator mute/deafen. Anything unsigned, stale or malformed is refused before it touches the node.
+ */
+export async function startControlServer(options: { node: MediaNode; secret: string; port: number; host?: string }): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+  const server: Server = createServer((request, response) => {
+    const answer = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (request.method !== 'POST' || request.url !== '/control') return answer(404, { error: 'not found' });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    request.on('end', () => {
+      if (size > MAX_BODY_BYTES) return answer(413, { error: 'too large' });
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (!verifyControl(options.secret, body, request.headers[SIGNATURE_HEADER] as string | undefined)) return answer(401, { error: 'bad signature' });
+      let command: ControlCommand;
+      try {
+        command = JSON.parse(body) as ControlCommand;
+      } catch {
+        return answer(400, { error: 'invalid JSON' });
+      }
+      switch (command.kind) {
+        case 'kick':
+          return answer(200, { done: options.node.kick(command.userId, command.reason, command.channelId) });
+        case 'close-channel':
+          return answer(200, { done: options.node.closeChannel(command.channelId, command.reason) > 0 });
+        case 'admin-state':
+          return answer(200, { done: options.node.setAdminState(command.userId, { mute: command.mute, deaf: command.deaf }, command.channelId) });
+        default:
+          return answer(400, { error: 'unknown command' });
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`,
+    port,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

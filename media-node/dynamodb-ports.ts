@@ -1,0 +1,42 @@
+import type { FanoutContext } from '../lambdas/domain/fanout';
+import { admitToVoice, voiceChanged, voiceHeartbeat, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
+import { type AdmissionRequest, type AdmissionResult, parseFlagParam, type VoiceAdmission, type VoiceJoin, type VoiceParticipant, type VoicePresence, type VoiceStateChange } from './ports';
+
+/** Admission from the shared domain code: sessions, channels, friendships and permissions in DynamoDB. */
+export class DynamoDbVoiceAdmission implements VoiceAdmission {
+  constructor(private readonly context: FanoutContext) {}
+
+  async admit(request: AdmissionRequest): Promise<AdmissionResult> {
+    const admission = await admitToVoice(this.context.db, request.token, request.channel);
+    if (!admission.ok) return admission;
+    const mute = parseFlagParam(request.mute);
+    if (mute === undefined) return { ok: false, httpStatus: 400, reason: `Invalid mute state '${request.mute}'` };
+    const deaf = parseFlagParam(request.deaf);
+    if (deaf === undefined) return { ok: false, httpStatus: 400, reason: `Invalid deaf state '${request.deaf}'` };
+    return { ok: true, userId: admission.userId, channelId: admission.channel.id, serverId: admission.channel.serverId, mute, deaf };
+  }
+}
+
+/** Voice state in DynamoDB and `user_*_vc` events through the shared fan-out; `node` is this node's control URL. */
+export class DynamoDbVoicePresence implements VoicePresence {
+  constructor(
+    private readonly context: FanoutContext,
+    private readonly node: () => string,
+  ) {}
+
+  joined(state: VoiceJoin): Promise<void> {
+    return voiceJoined(this.context, this.node(), state);
+  }
+
+  left(who: VoiceParticipant): Promise<void> {
+    return voiceLeft(this.context, who);
+  }
+
+  changed(delta: VoiceStateChange): Promise<void> {
+    return voiceChanged(this.context, delta);
+  }
+
+  heartbeat(participants: VoiceParticipant[]): Promise<void> {
+    return voiceHeartbeat(this.context.db, participants);
+  }
+}

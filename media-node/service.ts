@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { sweepExpiredVoiceStates } from '../lambdas/domain/voice';
+import { appContext, logError } from '../lambdas/runtime';
+import { type MediaSettings, mediaSettingsFromEnv } from './config';
+import { startControlServer } from './control';
+import { DynamoDbVoiceAdmission, DynamoDbVoicePresence } from './dynamodb-ports';
+import { startMediaNode } from './node';
+
+/** The heartbeat must beat well inside the voice state's 30 s lifetime. */
+const HEARTBEAT_MS = 10_000;
+const SWEEP_MS = 5_000;
+
+export interface VoiceServiceOptions {
+  port: number;
+  host?: string;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Control endpoint port (MEDIA_CONTROL_PORT) and the URL REST reaches it at (MEDIA_CONTROL_URL). */
+  controlPort: number;
+  controlUrl?: string;
+  settings?: Partial<MediaSettings>;
+  log?: (line: string) => void;
+}
+
+export interface VoiceService {
+  url: string;
+  controlUrl: string;
+  rtcPorts(): number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The media node as the system runs it (locally in-process, on EC2 alone): the voice socket with the
+ * DynamoDB-backed admission and presence, the signed control endpoint REST uses, and the sweeper that
+ * announces the departure of users whose node stopped beating. Configuration comes from the same
+ * environment as the Lambdas' (TABLE_NAME, WS_MANAGEMENT_ENDPOINT, MEDIA_CONTROL_SECRET).
+ */
+export async function startVoiceService(options: VoiceServiceOptions): Promise<VoiceService> {
+  process.env.MEDIA_CONTROL_SECRET ||= randomBytes(32).toString('hex');
+  const context = appContext();
+  let controlUrl = options.controlUrl ?? '';
+  const node = await startMediaNode({
+    port: options.port,
+    host: options.host,
+    tls: options.tls,
+    admission: new DynamoDbVoiceAdmission(context),
+    presence: new DynamoDbVoicePresence(context, () => controlUrl),
+    settings: { ...mediaSettingsFromEnv(), ...options.settings, heartbeatMs: HEARTBEAT_MS },
+    log: options.log,
+  });
+  let control: Awaited<ReturnType<typeof startControlServer>>;
+  try {
+    control = await startControlServer({ node, secret: process.env.MEDIA_CONTROL_SECRET, port: options.controlPort, host: options.host });
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+  controlUrl ||= control.url;
+  const sweeper = setInterval(() => {
+    sweepExpiredVoiceStates(context).catch((error) => logError('voice sweeper', error));
+  }, SWEEP_MS);
+  sweeper.unref();
+  return {
+    url: node.url,
+    controlUrl,
+    rtcPorts: () => node.rtcPorts(),
+    async stop() {
+      clearInterval(sweeper);
+      await control.stop();
+      await node.stop();
+    },
+  };
+}
