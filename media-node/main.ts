@@ -1,29 +1,33 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, mediaSettingsFromEnv, portFromEnv } from './config';
-import { startMediaNode } from './node';
-import { createVoicePorts } from './wiring';
+import { ConfigError, portFromEnv } from './config';
+import { startVoiceService } from './service';
 
-/** `tsx media-node/main.ts`: the media node on its own, until SIGINT/SIGTERM. Settings: docs/voice.md. */
+/**
+ * `tsx media-node/main.ts`: the media node on its own (the EC2 instance), until SIGINT/SIGTERM.
+ * It needs the Lambdas' environment (TABLE_NAME, WS_MANAGEMENT_ENDPOINT, MEDIA_CONTROL_SECRET) and its own
+ * (VC_PORT, MEDIA_CONTROL_PORT, MEDIA_CONTROL_URL, RTC_*, ...): docs/voice.md.
+ */
 async function main(): Promise<void> {
   const certFile = process.env.TLS_CERT;
   const keyFile = process.env.TLS_KEY;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError('set both TLS_CERT and TLS_KEY for WSS, or neither for WS');
-  const settings = mediaSettingsFromEnv();
-  const ports = createVoicePorts();
-  const node = await startMediaNode({
+  for (const name of ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT', 'MEDIA_CONTROL_SECRET']) {
+    if (!process.env[name]) throw new ConfigError(`${name} is not set`);
+  }
+  const service = await startVoiceService({
     port: portFromEnv(process.env, 'VC_PORT', 445),
     host: process.env.VC_HOST || '0.0.0.0',
     tls: certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : undefined,
-    ...ports,
-    settings,
+    controlPort: portFromEnv(process.env, 'MEDIA_CONTROL_PORT', 446),
+    controlUrl: process.env.MEDIA_CONTROL_URL || undefined,
+    log: (line) => console.error(line),
   });
-  console.log(`media node: voice socket ${node.url}, WebRTC UDP/TCP ports ${node.rtcPorts().join(', ')}`);
-  console.log(`  ${ports.description}`);
+  console.log(`media node: voice socket ${service.url}, control ${service.controlUrl}, WebRTC UDP/TCP ports ${service.rtcPorts().join(', ')}`);
   let stopping = false;
   const shutdown = () => {
     if (stopping) return;
     stopping = true;
-    node.stop().then(
+    service.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );
@@ -33,7 +37,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: Error & { code?: string }) => {
-  const hint = error.code === 'EACCES' ? ' (ports below 1024 need root: set VC_PORT)' : error.code === 'EADDRINUSE' ? ' (set VC_PORT)' : '';
+  const hint = error.code === 'EACCES' ? ' (ports below 1024 need root: set VC_PORT)' : error.code === 'EADDRINUSE' ? ' (set VC_PORT / MEDIA_CONTROL_PORT)' : '';
   console.error(`media node failed to start: ${error.message}${hint}`);
   process.exit(1);
 });

@@ -57,8 +57,8 @@ describe('friend requests and friendships', () => {
 
     // Once the DM pair exists, a friend entry names its voice channel (for DM calls).
     const [, voiceId] = (await system.rest('POST', `/dms/${bob.id}`, { as: alice })).json;
-    expect(body(await system.rest('GET', '/friends', { as: alice }))).toEqual([{ id: bob.id, vc_channel_id: voiceId }]);
-    expect(body(await system.rest('GET', '/friends', { as: bob }))).toEqual([{ id: alice.id, vc_channel_id: voiceId }]);
+    expect(body(await system.rest('GET', '/friends', { as: alice }))).toEqual([{ id: bob.id, vc_channel_id: voiceId, vc_users: [] }]);
+    expect(body(await system.rest('GET', '/friends', { as: bob }))).toEqual([{ id: alice.id, vc_channel_id: voiceId, vc_users: [] }]);
 
     expect(await system.rest('DELETE', `//friends/${bob.id}`, { as: alice })).toMatchObject({ status: 200, text: 'Removed from friends' });
     expect(await bob1.next('friend_removed')).toEqual({ id: alice.id });
