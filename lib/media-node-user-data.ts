@@ -15,6 +15,8 @@ export interface MediaNodeUserDataProps {
   announcedAddress: string;
   /** mediasoup workers are one per vCPU, at most this many (each needs its own UDP and TCP port). */
   maxWorkers: number;
+  /** Secrets Manager secret with the control HMAC key, appended to the environment file at boot. */
+  controlSecretArn: string;
   environment: Record<string, string>;
   tls: VoiceTls;
 }
@@ -124,6 +126,8 @@ export function mediaNodeUserData(props: MediaNodeUserDataProps): ec2.UserData {
       Object.entries(environment).map(([name, value]) => `${name}=${value}`),
     ),
     `echo "MEDIA_WORKERS=$(( $(nproc) < ${props.maxWorkers} ? $(nproc) : ${props.maxWorkers} ))" >> ${P.environmentFile}`,
+    // The secret is read with the instance role at boot, so it never appears in user data or templates.
+    `echo "MEDIA_CONTROL_SECRET=$(aws secretsmanager get-secret-value --region ${props.region} --secret-id ${props.controlSecretArn} --query SecretString --output text)" >> ${P.environmentFile}`,
     `chmod 0640 ${P.environmentFile}`,
     `chgrp zavodchat ${P.environmentFile}`,
     ...file(`/etc/systemd/system/${P.service}.service`, [

@@ -1,5 +1,6 @@
 import { Aws, IgnoreMode } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { NagSuppressions } from 'cdk-nag';
@@ -28,7 +29,12 @@ export interface MediaNodeProps {
   environment: Record<string, string>;
   /** Present with a custom domain: the host the certificate is issued for. */
   voiceHost?: string;
+  /** The HMAC secret of REST's control commands, read by the instance at boot. */
+  controlSecret: secretsmanager.ISecret;
 }
+
+/** The node's control endpoint (REST -> node, HMAC-signed, TLS with the node's certificate). */
+export const MEDIA_CONTROL_PORT = 446;
 
 /**
  * One EC2 instance running media-node/main.ts: the voice signalling socket (wss on the voice port) and
@@ -63,6 +69,7 @@ export class MediaNode extends Construct {
     });
     const lastRtcPort = config.rtcFirstPort + config.rtcPortCount - 1;
     this.securityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(config.voicePort), 'voice signalling socket (wss)');
+    this.securityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(MEDIA_CONTROL_PORT), 'control commands from the REST Lambda (HMAC-signed)');
     this.securityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.udpRange(config.rtcFirstPort, lastRtcPort), 'WebRTC media (UDP)');
     this.securityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcpRange(config.rtcFirstPort, lastRtcPort), 'WebRTC media (TCP fallback)');
     if (props.voiceHost) {
@@ -107,12 +114,16 @@ export class MediaNode extends Construct {
         region: Aws.REGION,
         announcedAddress: this.address,
         maxWorkers: config.rtcPortCount,
+        controlSecretArn: props.controlSecret.secretArn,
         environment: {
           ...props.environment,
           AWS_REGION: Aws.REGION,
           VC_PORT: String(config.voicePort),
           // Worker i listens on UDP and TCP port RTC_MIN_PORT + i.
           RTC_MIN_PORT: String(config.rtcFirstPort),
+          MEDIA_CONTROL_PORT: String(MEDIA_CONTROL_PORT),
+          // HTTPS where the certificate is a real one (custom domain); the self-signed fallback cannot be verified by REST.
+          MEDIA_CONTROL_URL: props.voiceHost ? `https://${props.voiceHost}:${MEDIA_CONTROL_PORT}` : `http://${this.address}:${MEDIA_CONTROL_PORT}`,
         },
         tls,
       }),

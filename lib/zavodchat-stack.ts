@@ -1,5 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import type { Params } from '../lambdas/domain/config';
@@ -96,7 +97,17 @@ export class ZavodChatStack extends Stack {
     const rest = new RestApi(this, 'Rest', { ...stageSettings, handler: functions.rest.function, domainName: domain?.restDomain });
 
     if (config.deployMediaNode) {
-      const media = new MediaNode(this, 'Media', { config: config.mediaNode, environment: settings, voiceHost: names?.voice });
+      // REST signs its commands to the media node (end a voice connection) with this key; the node reads it at boot.
+      const controlSecret = new secretsmanager.Secret(this, 'MediaControlSecret', {
+        description: 'HMAC key of REST -> media node control commands',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      });
+      NagSuppressions.addResourceSuppressions(controlSecret, [
+        { id: 'AwsSolutions-SMG4', reason: 'Rotating the key means restarting the media node; rotate by redeploying (docs/deploy.md).' },
+      ]);
+      functions.rest.function.addEnvironment('MEDIA_CONTROL_SECRET', controlSecret.secretValue.unsafeUnwrap());
+      const media = new MediaNode(this, 'Media', { config: config.mediaNode, environment: settings, voiceHost: names?.voice, controlSecret });
+      controlSecret.grantRead(media.role);
       table.grantDataAccess(media.role);
       media.role.addToPolicy(
         new iam.PolicyStatement({

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type ControlCommand, SIGNATURE_HEADER, verifyControl } from '../lambdas/domain/voice-control';
 import type { MediaNode } from './node';
@@ -9,8 +10,15 @@ const MAX_BODY_BYTES = 4096;
  * The node's control endpoint (`POST /control`): REST's signed commands to end voice connections or set
  * administrator mute/deafen. Anything unsigned, stale or malformed is refused before it touches the node.
  */
-export async function startControlServer(options: { node: MediaNode; secret: string; port: number; host?: string }): Promise<{ url: string; port: number; stop(): Promise<void> }> {
-  const server: Server = createServer((request, response) => {
+export async function startControlServer(options: {
+  node: MediaNode;
+  secret: string;
+  port: number;
+  host?: string;
+  /** With the node's certificate the endpoint is HTTPS, so commands are not readable on the way. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+}): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+  const handle = (request: IncomingMessage, response: ServerResponse) => {
     const answer = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (request.method !== 'POST' || request.url !== '/control') return answer(404, { error: 'not found' });
     const chunks: Buffer[] = [];
@@ -40,14 +48,15 @@ export async function startControlServer(options: { node: MediaNode; secret: str
           return answer(400, { error: 'unknown command' });
       }
     });
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, handle) : createHttpServer(handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`,
     port,
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };

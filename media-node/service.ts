@@ -49,7 +49,9 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
   });
   let control: Awaited<ReturnType<typeof startControlServer>>;
   try {
-    control = await startControlServer({ node, secret: process.env.MEDIA_CONTROL_SECRET, port: options.controlPort, host: options.host });
+    control = await startControlServer({ node, secret: process.env.MEDIA_CONTROL_SECRET, port: options.controlPort, host: options.host,
+      // HTTPS only where REST can verify the certificate (a custom domain); otherwise HMAC alone protects it.
+      tls: options.controlUrl?.startsWith('https:') ? options.tls : undefined });
   } catch (error) {
     await node.stop();
     throw error;

@@ -203,7 +203,7 @@ describe('IAM', () => {
 });
 
 describe('media node', () => {
-  test('security group opens the voice port and one UDP and TCP port range, nothing else', () => {
+  test('security group opens the voice port, the control port and one UDP and TCP port range, nothing else', () => {
     const [group] = Object.values(resourcesOfType(synthesized.template, 'AWS::EC2::SecurityGroup'));
     const ingress = (group.Properties.SecurityGroupIngress as Array<Record<string, unknown>>).map(({ IpProtocol, FromPort, ToPort, CidrIp }) => ({
       IpProtocol,
@@ -214,11 +214,12 @@ describe('media node', () => {
     expect(ingress).toEqual(
       expect.arrayContaining([
         { IpProtocol: 'tcp', FromPort: 445, ToPort: 445, CidrIp: '0.0.0.0/0' },
+        { IpProtocol: 'tcp', FromPort: 446, ToPort: 446, CidrIp: '0.0.0.0/0' },
         { IpProtocol: 'udp', FromPort: 40000, ToPort: 40009, CidrIp: '0.0.0.0/0' },
         { IpProtocol: 'tcp', FromPort: 40000, ToPort: 40009, CidrIp: '0.0.0.0/0' },
       ]),
     );
-    expect(ingress).toHaveLength(3);
+    expect(ingress).toHaveLength(4);
   });
 
   test('has an Elastic IP, IMDSv2, an encrypted root volume and its configuration in user data', () => {
@@ -231,7 +232,8 @@ describe('media node', () => {
       BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3' } }],
     });
     const script = userDataText(template);
-    const settings = ['TABLE_NAME=', 'WS_MANAGEMENT_ENDPOINT=https://', 'ANNOUNCED_ADDRESS=', 'RTC_LISTEN_IP=0.0.0.0', 'VC_PORT=445', 'RTC_MIN_PORT=40000', 'TLS_CERT=', 'TLS_KEY='];
+    expect(script).toContain('MEDIA_CONTROL_SECRET=$(aws secretsmanager get-secret-value');
+    const settings = ['MEDIA_CONTROL_PORT=446', 'MEDIA_CONTROL_URL=', 'TABLE_NAME=', 'WS_MANAGEMENT_ENDPOINT=https://', 'ANNOUNCED_ADDRESS=', 'RTC_LISTEN_IP=0.0.0.0', 'VC_PORT=445', 'RTC_MIN_PORT=40000', 'TLS_CERT=', 'TLS_KEY='];
     for (const line of settings) {
       expect(script).toContain(`\n${line}`);
     }
@@ -246,7 +248,9 @@ describe('media node', () => {
     const mediaRoleId = logicalId(synthesized.stack.node.findChild('Media').node.findChild('Role'));
     const statements = policyStatements(synthesized.template).filter(({ roles }) => roles.includes(`"${mediaRoleId}"`));
     const actions = statements.flatMap(({ statement }) => actionsOf(statement));
-    expect(actions.sort()).toEqual([...TABLE_ITEM_ACTIONS, 'dynamodb:Query', 'execute-api:ManageConnections', 's3:GetObject'].sort());
+    expect(actions.sort()).toEqual(
+      [...TABLE_ITEM_ACTIONS, 'dynamodb:Query', 'execute-api:ManageConnections', 's3:GetObject', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'].sort(),
+    );
     const connections = statements.find(({ statement }) => actionsOf(statement).includes('execute-api:ManageConnections'));
     expect(JSON.stringify(connections?.statement.Resource)).not.toContain('DELETE');
   });
