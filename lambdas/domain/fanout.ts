@@ -136,8 +136,12 @@ export interface PublishOptions {
 }
 
 /** Resolves the audience, delivers, and prunes connections that turned out to be gone. */
-export async function publish(context: FanoutContext, message: SocketEvent, target: Audience, options: PublishOptions = {}): Promise<void> {
-  const recipients = await resolveAudience(context.db, target);
+/** Several audiences (e.g. the remaining members and the user just removed) get the event once per connection. */
+export async function publish(context: FanoutContext, message: SocketEvent, target: Audience | Audience[], options: PublishOptions = {}): Promise<void> {
+  const targets = Array.isArray(target) ? target : [target];
+  const resolved = (await Promise.all(targets.map((t) => resolveAudience(context.db, t)))).flat();
+  const seen = new Set<string>();
+  const recipients = resolved.filter((r) => !seen.has(r.connectionId) && seen.add(r.connectionId));
   await publishTo(context, message, recipients, options);
 }
 

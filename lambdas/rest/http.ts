@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { badRequest, forbidden } from '../domain/errors';
 import { authenticate, extractToken } from '../domain/sessions';
+import { parseExpiry } from '../domain/time';
 import type { Page } from '../domain/users';
 import { appContext } from '../runtime';
 
@@ -65,6 +66,14 @@ export function integerArrayField(body: Record<string, unknown>, key: string): n
     throw badRequest(`Couldn't parse '${key}': expected an array of integers`);
   }
   return [...new Set(value as number[])];
+}
+
+/** The required `expires` arg: an ISO or PostgreSQL-style timestamp with its zone, or `never`. */
+export function readExpiry(args: Args): string {
+  const raw = textArg(args, 'expires');
+  const expires = raw === undefined ? null : parseExpiry(raw);
+  if (expires === null) throw badRequest(`Couldn't parse 'expires', got: ${raw ?? 'nothing'}`);
+  return expires;
 }
 
 /** A file arg (multipart field); undefined when absent. */

@@ -1,26 +1,18 @@
 import type { Hono } from 'hono';
 import { banMember, changeBanExpiry, findBan, isBanned, liftBan, listBans } from '../../domain/bans';
-import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
+import { forbidden, notFound, TEXT } from '../../domain/errors';
 import { event } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { Perm } from '../../domain/permissions';
 import { requireUserBelow } from '../../domain/roles';
 import { loadServerContext, requirePermission, subjectOf } from '../../domain/servers';
-import { parseExpiry } from '../../domain/time';
 import { getUser } from '../../domain/users';
 import { endVoice } from '../../domain/voice-control';
 import { appContext } from '../../runtime';
-import { type Args, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
+import { pathInt, readArgs, readExpiry, readPage, requireUser } from '../http';
 import { endVoiceQuietly, VOICE_REASONS } from './voice';
-import { publishToMembersAndRemovedUser } from './members';
 
 /** `expires`: an ISO-8601 timestamp with its zone (normalized to UTC) or `never`; required. */
-function readExpiry(args: Args): string {
-  const raw = textArg(args, 'expires');
-  const expires = raw === undefined ? null : parseExpiry(raw);
-  if (expires === null) throw badRequest(`Couldn't parse 'expires', got: ${raw ?? 'nothing'}`);
-  return expires;
-}
 
 /** Bans (BAN_MEMBERS): banning takes a user id, changing and lifting take a ban id. */
 export function banRoutes(app: Hono): void {
@@ -50,7 +42,7 @@ export function banRoutes(app: Hono): void {
     await endVoiceQuietly(() => endVoice(context.db, context.voice, { userId: targetId, serverId }, VOICE_REASONS.removedFromServer));
     const user = await getUser(context.db, targetId);
     const banned = event('user_banned', { id: ban.id, user, expires: ban.expires, server_id: serverId });
-    await publishToMembersAndRemovedUser(context, banned, audience.server(serverId), targetId);
+    await publish(context, banned, [audience.server(serverId), audience.user(targetId)]);
     return c.text('Banned');
   });
 

@@ -16,17 +16,11 @@ import {
 import { Perm } from '../../domain/permissions';
 import { addMember, loadServerContext, requirePermission } from '../../domain/servers';
 import { isUuid } from '../../domain/sessions';
-import { isExpired, parseExpiry } from '../../domain/time';
+import { isExpired } from '../../domain/time';
 import { getUser } from '../../domain/users';
 import { appContext } from '../../runtime';
-import { type Args, pathInt, readArgs, requireUser, textArg } from '../http';
+import { pathInt, readArgs, readExpiry, requireUser } from '../http';
 
-function readExpiry(args: Args): string {
-  const raw = textArg(args, 'expires');
-  const expires = raw === undefined ? null : parseExpiry(raw);
-  if (expires === null) throw badRequest(`Couldn't parse 'expires', got: ${raw ?? 'nothing'}`);
-  return expires;
-}
 
 function inviteIdOf(raw: string): string {
   if (!isUuid(raw)) throw badRequest(`Couldn't parse 'invite_id', got: ${raw}`);
