@@ -262,7 +262,7 @@ function tokenFor(kind: Credential): string | undefined {
     case 'unknown':
       return '00000000-0000-4000-8000-000000000000';
     case 'garbage':
-      return 'not a token;,=';
+      return 'not-a-token;,=';
     case 'malformed-percent':
       return '%E0%A4%A';
     case 'empty':
