@@ -1,6 +1,6 @@
 import { batchWrite } from '../lambdas/domain/db';
 import { keys } from '../lambdas/domain/table';
-import { type SocketClient, TestSystem, type TestUser } from './support/system';
+import { TestSystem, type TestUser } from './support/system';
 
 let system: TestSystem;
 beforeAll(async () => {
@@ -8,14 +8,6 @@ beforeAll(async () => {
 });
 afterAll(() => system.stop());
 
-/** Opens connections and forgets the presence events their opening caused. */
-async function connectAll(...users: TestUser[]): Promise<SocketClient[]> {
-  const sockets = [];
-  for (const user of users) sockets.push(await system.connect(user));
-  await new Promise((r) => setTimeout(r, 150));
-  for (const socket of sockets) socket.events.length = 0;
-  return sockets;
-}
 
 async function befriend(a: TestUser, b: TestUser): Promise<void> {
   expect((await system.rest('POST', `/friends/${b.id}`, { as: a })).status).toBe(200);
@@ -69,7 +61,7 @@ describe('blocking and unblocking', () => {
     await befriend(alice, friend);
     await system.rest('POST', `/friends/${alice.id}`, { as: asker });
     await system.rest('POST', `/friends/${asked.id}`, { as: alice });
-    const [alice1, alice2, friend1, friend2, askerSocket, askedSocket, plainSocket, thirdSocket] = await connectAll(
+    const [alice1, alice2, friend1, friend2, askerSocket, askedSocket, plainSocket, thirdSocket] = await system.connectAll(
       alice,
       alice,
       friend,
@@ -127,7 +119,7 @@ describe('what a block hides (PROTOCOL.md Part A item 12)', () => {
     const channelId = Number((await system.rest('POST', `/servers/${serverId}/channels`, { as: blocker, json: { name: 'chat', type: 0 } })).text);
     const [dmId] = (await system.rest('POST', `/dms/${blocker.id}`, { as: blocked })).json;
     expect((await system.rest('POST', `/blocked_users/${blocked.id}`, { as: blocker })).status).toBe(200);
-    const [blockerSocket, blockedSocket, memberSocket] = await connectAll(blocker, blocked, member);
+    const [blockerSocket, blockedSocket, memberSocket] = await system.connectAll(blocker, blocked, member);
 
     const posted = Number((await system.rest('POST', `/channels/${channelId}/messages`, { as: blocked, json: { text: 'in the server' } })).text);
     expect((await memberSocket.next('message_created')).id).toBe(posted);

@@ -1,4 +1,4 @@
-import { type SocketClient, TestSystem, type TestUser } from './support/system';
+import { TestSystem, type TestUser } from './support/system';
 
 let system: TestSystem;
 beforeAll(async () => {
@@ -6,14 +6,6 @@ beforeAll(async () => {
 });
 afterAll(() => system.stop());
 
-/** Opens connections and forgets the presence events their opening caused. */
-async function connectAll(...users: TestUser[]): Promise<SocketClient[]> {
-  const sockets = [];
-  for (const user of users) sockets.push(await system.connect(user));
-  await new Promise((r) => setTimeout(r, 150));
-  for (const socket of sockets) socket.events.length = 0;
-  return sockets;
-}
 
 async function post(as: TestUser, channelId: number, text: string): Promise<number> {
   const response = await system.rest('POST', `/channels/${channelId}/messages`, { as, json: { text } });
@@ -72,7 +64,7 @@ describe('DM messages', () => {
   test('message_created without server_id reaches both participants on every connection, nobody else', async () => {
     const [alice, bob, carol] = [await system.user(), await system.user(), await system.user()];
     const [textId] = (await system.rest('POST', `/dms/${bob.id}`, { as: alice })).json;
-    const [alice1, alice2, bob1, bob2, carolSocket] = await connectAll(alice, alice, bob, bob, carol);
+    const [alice1, alice2, bob1, bob2, carolSocket] = await system.connectAll(alice, alice, bob, bob, carol);
 
     const id = await post(alice, textId, 'hello @u' + bob.id);
     const created = await bob1.next('message_created');

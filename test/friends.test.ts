@@ -1,6 +1,6 @@
 import { batchWrite } from '../lambdas/domain/db';
 import { keys } from '../lambdas/domain/table';
-import { type SocketClient, TestSystem, type TestUser } from './support/system';
+import { TestSystem } from './support/system';
 
 let system: TestSystem;
 beforeAll(async () => {
@@ -8,14 +8,6 @@ beforeAll(async () => {
 });
 afterAll(() => system.stop());
 
-/** Opens connections and forgets the presence events their opening caused. */
-async function connectAll(...users: TestUser[]): Promise<SocketClient[]> {
-  const sockets = [];
-  for (const user of users) sockets.push(await system.connect(user));
-  await new Promise((r) => setTimeout(r, 150));
-  for (const socket of sockets) socket.events.length = 0;
-  return sockets;
-}
 
 /** Users that only need to exist (limit tests): profile items written directly, far faster than registering. */
 let seeded = 0;
@@ -31,7 +23,7 @@ const body = (response: { json: any }) => response.json;
 describe('friend requests and friendships', () => {
   test('request, accept, list, unfriend: exact texts, payloads, and only the other party hears (on every connection)', async () => {
     const [alice, bob, carol] = [await system.user('Alice'), await system.user('Bob'), await system.user('Carol')];
-    const [aliceSocket, bob1, bob2, carolSocket] = await connectAll(alice, bob, bob, carol);
+    const [aliceSocket, bob1, bob2, carolSocket] = await system.connectAll(alice, bob, bob, carol);
 
     expect(await system.rest('POST', `/friends/${bob.id}`, { as: alice })).toMatchObject({ status: 200, text: 'Friend request was sent' });
     expect(await bob1.next('friend_request_received')).toEqual({ id: alice.id });
@@ -72,7 +64,7 @@ describe('friend requests and friendships', () => {
 
   test('cancelling one\'s own request and denying another\'s', async () => {
     const [alice, bob, carol] = [await system.user(), await system.user(), await system.user()];
-    const [aliceSocket, bobSocket, carolSocket] = await connectAll(alice, bob, carol);
+    const [aliceSocket, bobSocket, carolSocket] = await system.connectAll(alice, bob, carol);
 
     await system.rest('POST', `/friends/${bob.id}`, { as: alice });
     await bobSocket.next('friend_request_received');
@@ -99,7 +91,7 @@ describe('friend requests and friendships', () => {
 
   test('bad input: self, unknown users, malformed ids and arguments, no session, blocks either way', async () => {
     const [alice, bob, carol] = [await system.user(), await system.user(), await system.user()];
-    const [aliceSocket, bobSocket, carolSocket] = await connectAll(alice, bob, carol);
+    const [aliceSocket, bobSocket, carolSocket] = await system.connectAll(alice, bob, carol);
     expect(await system.rest('POST', `/friends/${alice.id}`, { as: alice })).toMatchObject({ status: 400, text: 'Cannot send a friend request to yourself' });
     expect(await system.rest('POST', '/friends/99999999', { as: alice })).toMatchObject({ status: 404, text: 'User does not exist' });
     expect(await system.rest('POST', '/friends/-1', { as: alice })).toMatchObject({ status: 404, text: 'User does not exist' });
@@ -165,7 +157,7 @@ describe('user_changed reaches friends and pending requests (AUD-OBS), once per 
     await system.rest('POST', `/friends/${subject.id}`, { as: asker });
     await system.rest('POST', `/friends/${coMember.id}`, { as: subject });
     await system.rest('POST', `/friends/${subject.id}`, { as: coMember });
-    const [friend1, friend2, askedSocket, askerSocket, coMemberSocket, strangerSocket] = await connectAll(friend, friend, asked, asker, coMember, stranger);
+    const [friend1, friend2, askedSocket, askerSocket, coMemberSocket, strangerSocket] = await system.connectAll(friend, friend, asked, asker, coMember, stranger);
 
     expect(await system.rest('PUT', '/user_status?status=2', { as: subject })).toMatchObject({ status: 200 });
     const expected = { id: subject.id, status: 2 };

@@ -118,10 +118,10 @@ export async function postMessage(
       new TransactWriteCommand({
         TransactItems: [
           {
-          Put: {
-            TableName: db.table,
-            Item: {
-              ...keys.message(channel.id, id),
+            Put: {
+              TableName: db.table,
+              Item: {
+                ...keys.message(channel.id, id),
                 id,
                 authorId,
                 sent,

@@ -158,6 +158,15 @@ export class TestSystem {
     });
   }
 
+  /** Opens one connection per user and forgets the presence events their opening caused. */
+  async connectAll(...users: TestUser[]): Promise<SocketClient[]> {
+    const sockets: SocketClient[] = [];
+    for (const user of users) sockets.push(await this.connect(user));
+    await new Promise((r) => setTimeout(r, 150));
+    for (const socket of sockets) socket.events.length = 0;
+    return sockets;
+  }
+
   /** Creates a server owned by `owner` and has `members` join it through an invite. */
   async server(owner: TestUser, members: TestUser[] = [], name = 'test server'): Promise<number> {
     const created = await this.rest('POST', `/servers?name=${encodeURIComponent(name)}`, { as: owner });
