@@ -10,7 +10,8 @@ import { type ServerKind, type ServerProcess, startServerProcess } from './suppo
 /**
  * Fan-out throughput and latency: N main-socket clients of one server, messages posted through REST
  * (POST /channels/{cid}/messages, a public channel) and, as the baseline, a plain `ws` server that
- * broadcasts the same event to the same number of clients. One client fleet measures both.
+ * broadcasts the same event to the same number of clients. One client fleet measures both. Unless
+ * BENCH_WHATIF=0, also the runtime with in-process delivery (see support/server-process.ts), to size that fix.
  */
 
 export interface FanoutOptions {
@@ -21,6 +22,8 @@ export interface FanoutOptions {
   /** Posts in flight during the throughput phase. */
   concurrency: number;
   cpuProfileDir?: string;
+  /** Also measure the what-if runtime that posts straight onto the gateway's sockets. */
+  whatIfDirect: boolean;
 }
 
 export interface PhaseResult {
@@ -59,6 +62,9 @@ export interface FanoutRow {
   baseline: SystemResult;
   /** ours / baseline delivered events per second (throughput phase). */
   throughputRatio: number;
+  /** What-if: the runtime delivering in-process instead of through the Management API. */
+  direct?: SystemResult;
+  directRatio?: number;
 }
 
 const MARKER = '"text":"fanout:';
@@ -222,12 +228,14 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutRow[
   const dynamo = await startDynamoDbLocal();
   const tableName = `bench${randomUUID().slice(0, 8)}`;
   let ours: ServerProcess | undefined;
+  let direct: ServerProcess | undefined;
   let baseline: ServerProcess | undefined;
   const db = createDb({ table: tableName, endpoint: dynamo.endpoint });
   try {
     await ensureTable(dynamo.endpoint, tableName);
     ours = await startServerProcess({ kind: 'runtime', dynamoDbEndpoint: dynamo.endpoint, tableName, cpuProfileDir: options.cpuProfileDir });
     baseline = await startServerProcess({ kind: 'baseline' });
+    if (options.whatIfDirect) direct = await startServerProcess({ kind: 'runtime-direct', dynamoDbEndpoint: dynamo.endpoint, tableName });
     const rows: FanoutRow[] = [];
     for (const members of options.sizes) {
       const seeded = await seedServer(db, members);
@@ -240,6 +248,18 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutRow[
         options,
       );
       await waitForDisconnects(db, seeded.serverId);
+      let directResult: SystemResult | undefined;
+      if (direct) {
+        console.log(`  N=${members}: measuring the what-if runtime with in-process delivery...`);
+        directResult = await measure(
+          'runtime-direct',
+          direct,
+          seeded.members.map((m) => `${direct!.wsUrl}/?token=${m.token}`),
+          { postUrl: `${direct.restUrl}/channels/${seeded.channelId}/messages`, headers: { authorization: `Bearer ${seeded.owner.token}` } },
+          options,
+        );
+        await waitForDisconnects(db, seeded.serverId);
+      }
       console.log(`  N=${members}: measuring the plain ws baseline...`);
       const baselineResult = await measure(
         'baseline',
@@ -248,13 +268,22 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutRow[
         { postUrl: `${baseline.restUrl}/broadcast`, headers: {} },
         options,
       );
-      rows.push({ members, ours: oursResult, baseline: baselineResult, throughputRatio: oursResult.throughput.eventsPerSecond / baselineResult.throughput.eventsPerSecond });
+      const baselineRate = baselineResult.throughput.eventsPerSecond;
+      rows.push({
+        members,
+        ours: oursResult,
+        baseline: baselineResult,
+        throughputRatio: oursResult.throughput.eventsPerSecond / baselineRate,
+        direct: directResult,
+        directRatio: directResult ? directResult.throughput.eventsPerSecond / baselineRate : undefined,
+      });
       printFanout(rows.slice(-1));
     }
     return rows;
   } finally {
     db.doc.destroy();
     await ours?.stop();
+    await direct?.stop();
     await baseline?.stop();
     await dynamo.stop();
   }
@@ -264,9 +293,9 @@ export function fanoutTable(rows: FanoutRow[]): { headers: string[]; rows: Array
   return {
     headers: ['N', 'system', 'events/s', 'msgs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'REST p50 ms', 'missing', 'dup', 'connect s', 'ours/baseline'],
     rows: rows.flatMap((row) =>
-      [row.ours, row.baseline].map((r) => [
+      [row.ours, ...(row.direct ? [row.direct] : []), row.baseline].map((r) => [
         row.members,
-        r.system === 'runtime' ? 'ours' : 'ws baseline',
+        r.system === 'runtime' ? 'ours' : r.system === 'runtime-direct' ? 'what-if: in-process delivery' : 'ws baseline',
         r.throughput.eventsPerSecond,
         r.throughput.messagesPerSecond,
         r.latency.p50,
@@ -276,7 +305,7 @@ export function fanoutTable(rows: FanoutRow[]): { headers: string[]; rows: Array
         r.latency.missing + r.throughput.missing,
         r.latency.extra + r.throughput.extra,
         r.connectSeconds,
-        r.system === 'runtime' ? `${(row.throughputRatio * 100).toFixed(1)}%` : '',
+        r.system === 'runtime' ? `${(row.throughputRatio * 100).toFixed(1)}%` : r.system === 'runtime-direct' ? `${((row.directRatio ?? 0) * 100).toFixed(1)}%` : '',
       ]),
     ),
   };
@@ -294,6 +323,7 @@ export function fanoutOptionsFromEnv(): FanoutOptions {
     maxSeconds: Number(process.env.BENCH_SECONDS ?? 20),
     concurrency: Number(process.env.BENCH_CONCURRENCY ?? 4),
     cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR || undefined,
+    whatIfDirect: process.env.BENCH_WHATIF !== '0',
   };
 }
 

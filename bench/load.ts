@@ -40,7 +40,7 @@ function optionsFromEnv(): LoadOptions {
     connections: number('LOAD_CONNECTIONS', 2000),
     servers: Math.max(1, number('LOAD_SERVERS', 10)),
     seconds: number('LOAD_SECONDS', 180),
-    rate: number('LOAD_RATE', 4),
+    rate: number('LOAD_RATE', 3),
     churnPerSecond: number('LOAD_CHURN', 2),
     churnShare: number('LOAD_CHURN_SHARE', 0.2),
     cpuProfileDir: process.env.LOAD_CPU_PROFILE_DIR || undefined,

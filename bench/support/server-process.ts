@@ -2,15 +2,19 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import { appContext } from '../../lambdas/runtime';
 import { startLocalRuntime } from '../../local/runtime';
+import type { WebSocketGateway } from '../../local/ws-gateway';
 
 /**
  * The server side of a benchmark in a child process of its own, so the client fleet (in the parent) and
  * the server do not share one event loop: `runtime` is the whole local runtime (REST + gateway + Lambdas
  * in-process, DynamoDB Local elsewhere), `baseline` a plain `ws` server that broadcasts what it is given.
+ * `runtime-direct` is a what-if: the same runtime whose handlers post events straight onto the gateway's
+ * sockets instead of through the Management API (HTTP + the AWS SDK), to size that suggested change.
  */
-export type ServerKind = 'runtime' | 'baseline';
+export type ServerKind = 'runtime' | 'runtime-direct' | 'baseline';
 
 export interface ServerProcessOptions {
   kind: ServerKind;
@@ -143,6 +147,20 @@ async function startBaseline(): Promise<{ url: string; stop: () => Promise<void>
   };
 }
 
+/** What-if sender: the gateway's own socket, no HTTP, no SDK (the ConnectionSender contract, 410 as 'gone'). */
+function directSender(gateway: WebSocketGateway) {
+  return {
+    post(connectionId: string, payload: string): Promise<'sent' | 'gone'> {
+      const connection = gateway.connections.get(connectionId);
+      if (!connection || connection.socket.readyState !== WebSocket.OPEN) return Promise.resolve('gone');
+      return new Promise((resolveSend) => connection.socket.send(payload, (error) => resolveSend(error ? 'gone' : 'sent')));
+    },
+    async close(connectionId: string): Promise<void> {
+      gateway.connections.get(connectionId)?.socket.close(1000, 'Closed by the server');
+    },
+  };
+}
+
 async function childMain(options: ServerProcessOptions): Promise<void> {
   const send = (message: ChildReply) => process.send?.(message);
   let stop: () => Promise<void>;
@@ -161,6 +179,10 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
         log: (line) => console.error(`[runtime] ${line}`),
       });
       stop = runtime.stop;
+      if (options.kind === 'runtime-direct') {
+        // The handlers' context is built once per process and cached: swapping its sender reroutes every post.
+        Object.assign(appContext(), { sender: directSender(runtime.gateway) });
+      }
       send({ type: 'ready', restUrl: runtime.restUrl, wsUrl: runtime.wsUrl });
     }
   } catch (error) {
