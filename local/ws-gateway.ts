@@ -184,7 +184,8 @@ export class WebSocketGateway {
   private selectRoute(body: string): string {
     try {
       const name = (JSON.parse(body) as { name?: unknown } | null)?.name;
-      if (typeof name === 'string' && !name.startsWith('$') && name in this.options.routes) return name;
+      // Own keys only: `__proto__` or `hasOwnProperty` must not reach Object.prototype.
+      if (typeof name === 'string' && !name.startsWith('$') && Object.hasOwn(this.options.routes, name)) return name;
     } catch {
       // not JSON: $default
     }

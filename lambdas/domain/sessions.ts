@@ -19,7 +19,14 @@ export function readCookie(cookieHeaders: string | string[] | undefined, name: s
     for (const part of header.split(';')) {
       const eq = part.indexOf('=');
       if (eq < 0) continue;
-      if (part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+      if (part.slice(0, eq).trim() !== name) continue;
+      const value = part.slice(eq + 1).trim();
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        // Malformed %-encoding: the raw text, which then fails validation like any other bad token.
+        return value;
+      }
     }
   }
   return undefined;
