@@ -46,6 +46,9 @@ export interface LatencyResult extends PhaseResult {
   max: number;
   /** REST call start to its response, ms (median). */
   restP50: number;
+  /** Per message: DynamoDB requests and the time spent waiting for them (summed, parallel ones too), ms. */
+  dynamoDbRequestsPerMessage: number;
+  dynamoDbMsPerMessage: number;
 }
 
 export interface SystemResult {
@@ -128,7 +131,8 @@ async function post(target: Target, seq: number): Promise<void> {
 }
 
 /** One message at a time, each waited for at every recipient: latency without queueing. */
-async function latencyPhase(target: Target, tracker: DeliveryTracker, options: FanoutOptions): Promise<LatencyResult> {
+async function latencyPhase(server: ServerProcess, target: Target, tracker: DeliveryTracker, options: FanoutOptions): Promise<LatencyResult> {
+  await server.dynamoDbTime();
   const latencies: number[] = [];
   const restTimes: number[] = [];
   let deliveries = 0;
@@ -148,7 +152,11 @@ async function latencyPhase(target: Target, tracker: DeliveryTracker, options: F
     if (arrival.count >= tracker.recipients) latencies.push(arrival.last - t0);
   }
   const seconds = (performance.now() - started) / 1000;
+  const dynamo = Object.values(await server.dynamoDbTime());
+  const perMessage = (sum: number) => sum / Math.max(1, latencies.length);
   return {
+    dynamoDbRequestsPerMessage: perMessage(dynamo.reduce((n, c) => n + c.requests, 0)),
+    dynamoDbMsPerMessage: perMessage(dynamo.reduce((n, c) => n + c.totalMs, 0)),
     messages: latencies.length,
     deliveries,
     missing,
@@ -204,12 +212,11 @@ async function measure(system: ServerKind, server: ServerProcess, urls: string[]
       await post(target, seq);
       await tracker.waitFor(seq, 10_000);
     }
-    const latency = await latencyPhase(target, tracker, options);
+    const latency = await latencyPhase(server, target, tracker, options);
     const throughput = await throughputPhase(target, tracker, options);
     return { system, members: urls.length, connectSeconds, latency, throughput };
   } finally {
     await fleet.close();
-    void server;
   }
 }
 
@@ -291,7 +298,7 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutRow[
 
 export function fanoutTable(rows: FanoutRow[]): { headers: string[]; rows: Array<Array<string | number>> } {
   return {
-    headers: ['N', 'system', 'events/s', 'msgs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'REST p50 ms', 'missing', 'dup', 'connect s', 'ours/baseline'],
+    headers: ['N', 'system', 'events/s', 'msgs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'REST p50 ms', 'DynamoDB req/msg', 'DynamoDB ms/msg', 'missing', 'dup', 'connect s', 'vs baseline'],
     rows: rows.flatMap((row) =>
       [row.ours, ...(row.direct ? [row.direct] : []), row.baseline].map((r) => [
         row.members,
@@ -302,6 +309,8 @@ export function fanoutTable(rows: FanoutRow[]): { headers: string[]; rows: Array
         r.latency.p95,
         r.latency.p99,
         r.latency.restP50,
+        r.system === 'baseline' ? '' : r.latency.dynamoDbRequestsPerMessage,
+        r.system === 'baseline' ? '' : r.latency.dynamoDbMsPerMessage,
         r.latency.missing + r.throughput.missing,
         r.latency.extra + r.throughput.extra,
         r.connectSeconds,

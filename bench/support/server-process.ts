@@ -24,10 +24,14 @@ export interface ServerProcessOptions {
   cpuProfileDir?: string;
 }
 
-type ChildRequest = { type: 'memory'; id: number; collectGarbage?: boolean } | { type: 'stop' };
+type ChildRequest = { type: 'memory'; id: number; collectGarbage?: boolean } | { type: 'dynamoDbTime'; id: number } | { type: 'stop' };
+
+/** Time spent waiting for DynamoDB, by command, in the runtime child since the previous reading. */
+export type DynamoDbTime = Record<string, { requests: number; totalMs: number }>;
 type ChildReply =
   | { type: 'ready'; restUrl: string; wsUrl: string }
   | { type: 'memory'; id: number; rss: number; heapUsed: number }
+  | { type: 'dynamoDbTime'; id: number; time: DynamoDbTime }
   | { type: 'failed'; error: string };
 
 export interface ServerProcess {
@@ -36,6 +40,8 @@ export interface ServerProcess {
   pid: number;
   /** The child's memory; `collectGarbage` runs a full GC first (the child runs with --expose-gc). */
   memory(collectGarbage?: boolean): Promise<{ rss: number; heapUsed: number }>;
+  /** DynamoDB request time of the runtime child since the last call (empty for the baseline). */
+  dynamoDbTime(): Promise<DynamoDbTime>;
   stop(): Promise<void>;
 }
 
@@ -70,24 +76,32 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     throw error;
   });
   let nextId = 0;
+  /** One request to the child and the reply with the same id (bounded: 5 s). */
+  const ask = <T>(request: ChildRequest & { id: number }, pick: (reply: ChildReply) => T | undefined): Promise<T> =>
+    new Promise((resolveReply, reject) => {
+      const timer = setTimeout(() => (child.off('message', onMessage), reject(new Error(`no ${request.type} reply within 5 s`))), 5000);
+      const onMessage = (reply: ChildReply) => {
+        if (!('id' in reply) || reply.id !== request.id) return;
+        const value = pick(reply);
+        if (value === undefined) return;
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolveReply(value);
+      };
+      child.on('message', onMessage);
+      child.send(request);
+    });
   return {
     restUrl: ready.restUrl,
     wsUrl: ready.wsUrl,
     pid: child.pid!,
     memory(collectGarbage = false) {
-      const id = ++nextId;
-      return new Promise((resolveMemory, reject) => {
-        const timer = setTimeout(() => reject(new Error('no memory reading within 5 s')), 5000);
-        const onMessage = (message: ChildReply) => {
-          if (message.type === 'memory' && message.id === id) {
-            clearTimeout(timer);
-            child.off('message', onMessage);
-            resolveMemory({ rss: message.rss, heapUsed: message.heapUsed });
-          }
-        };
-        child.on('message', onMessage);
-        child.send({ type: 'memory', id, collectGarbage } satisfies ChildRequest);
-      });
+      return ask<{ rss: number; heapUsed: number }>({ type: 'memory', id: ++nextId, collectGarbage }, (reply) =>
+        reply.type === 'memory' ? { rss: reply.rss, heapUsed: reply.heapUsed } : undefined,
+      );
+    },
+    dynamoDbTime() {
+      return ask<DynamoDbTime>({ type: 'dynamoDbTime', id: ++nextId }, (reply) => (reply.type === 'dynamoDbTime' ? reply.time : undefined));
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -161,6 +175,8 @@ function directSender(gateway: WebSocketGateway) {
   };
 }
 
+let dynamoDbTime: DynamoDbTime = {};
+
 async function childMain(options: ServerProcessOptions): Promise<void> {
   const send = (message: ChildReply) => process.send?.(message);
   let stop: () => Promise<void>;
@@ -179,6 +195,21 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
         log: (line) => console.error(`[runtime] ${line}`),
       });
       stop = runtime.stop;
+      // Bench-only instrumentation: how long the handlers wait for DynamoDB, by command.
+      appContext().db.doc.middlewareStack.add(
+        (next, context) => async (args) => {
+          const started = performance.now();
+          try {
+            return await next(args);
+          } finally {
+            const name = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+            const entry = (dynamoDbTime[name] ??= { requests: 0, totalMs: 0 });
+            entry.requests++;
+            entry.totalMs += performance.now() - started;
+          }
+        },
+        { step: 'initialize', name: 'benchDynamoDbTimer' },
+      );
       if (options.kind === 'runtime-direct') {
         // The handlers' context is built once per process and cached: swapping its sender reroutes every post.
         Object.assign(appContext(), { sender: directSender(runtime.gateway) });
@@ -202,6 +233,9 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
       if (message.collectGarbage) (globalThis as { gc?: () => void }).gc?.();
       const usage = process.memoryUsage();
       send({ type: 'memory', id: message.id, rss: usage.rss, heapUsed: usage.heapUsed });
+    } else if (message.type === 'dynamoDbTime') {
+      send({ type: 'dynamoDbTime', id: message.id, time: dynamoDbTime });
+      dynamoDbTime = {};
     } else if (message.type === 'stop') void shutdown();
   });
   // The parent died: do not outlive it.
