@@ -5,8 +5,9 @@
 class SummaryReporter {
   onRunComplete(_contexts, results) {
     const { numPassedTests, numFailedTests, numPendingTests, numTodoTests } = results;
-    // stderr, like jest's own summary, so this line really comes last.
-    process.stderr.write(`\nTests: ${numPassedTests} passed, ${numFailedTests} failed, ${numPendingTests + numTodoTests} skipped\n`);
+    const line = `Tests: ${numPassedTests} passed, ${numFailedTests} failed, ${numPendingTests + numTodoTests} skipped\n`;
+    // At exit, so it comes after everything jest's CLI still prints ("Ran all test suites.").
+    process.once('exit', () => process.stderr.write(line));
   }
 }
 
