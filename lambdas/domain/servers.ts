@@ -126,7 +126,8 @@ export async function usersByIds(db: Db, ids: number[]): Promise<Map<number, Use
   return new Map(items.map((item) => [Number(item.id), publicUser(item)]));
 }
 
-function memberItem(serverId: number, userId: number, roles: number[], now = Date.now()): Item {
+/** The membership item (also written directly by the benchmarks' population). */
+export function memberItem(serverId: number, userId: number, roles: number[], now = Date.now()): Item {
   return {
     ...keys.member(serverId, userId),
     [GSI1.partition]: keys.membershipsOfUserIndex(userId),

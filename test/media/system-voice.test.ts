@@ -75,13 +75,19 @@ describeMedia('voice in the whole system', {}, () => {
     expect(listed.vc_users).toHaveLength(1);
   }, 60_000);
 
-  test('a voice kick over REST closes the connection with its reason and announces user_left_vc', async () => {
+  /** An owner watching on the main socket while a member joins a fresh voice channel of their server. */
+  async function memberInVoice() {
     const [owner, member] = [await system.user(), await system.user()];
     const serverId = await system.server(owner, [member]);
     const channelId = await voiceChannel(owner, serverId);
     const ownerSocket = await system.connect(owner);
     const peer = await join(member, channelId);
     await ownerSocket.next('user_joined_vc', () => true, 15_000);
+    return { owner, member, serverId, channelId, ownerSocket, peer };
+  }
+
+  test('a voice kick over REST closes the connection with its reason and announces user_left_vc', async () => {
+    const { owner, member, serverId, channelId, ownerSocket, peer } = await memberInVoice();
 
     expect(await system.rest('DELETE', `/channels/${channelId}/users/${member.id}`, { as: member })).toMatchObject({ status: 403 });
     expect(await system.rest('DELETE', `/channels/${channelId}/users/${owner.id}`, { as: owner })).toMatchObject({ status: 404 });
@@ -113,12 +119,7 @@ describeMedia('voice in the whole system', {}, () => {
   }, 60_000);
 
   test('state changes reach the audience with only the changed keys', async () => {
-    const [owner, member] = [await system.user(), await system.user()];
-    const serverId = await system.server(owner, [member]);
-    const channelId = await voiceChannel(owner, serverId);
-    const ownerSocket = await system.connect(owner);
-    const peer = await join(member, channelId);
-    await ownerSocket.next('user_joined_vc', () => true, 15_000);
+    const { owner, member, serverId, channelId, ownerSocket, peer } = await memberInVoice();
     peer.socket.send('change_state', { mute: 1 });
     expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ id: member.id, channel_id: channelId, server_id: serverId, mute: 1 });
     await eventually(async () => (await system.rest('GET', `/channels/${channelId}`, { as: owner })).json.vc_users[0]?.mute === 1, 'mute stored');
