@@ -1,6 +1,6 @@
 /**
- * Shared settings of the fuzz tests. `npm test` runs a small seeded subset (FUZZ_CASES defaults to 300,
- * FUZZ_SEED to a fixed value); `npm run fuzz` runs FUZZ_CASES=10000 with a fresh seed printed up front.
+ * Shared settings of the fuzz tests. `npm test` runs a small subset (FUZZ_CASES defaults to 300); `npm run
+ * fuzz` runs FUZZ_CASES=10000. The seed is fixed (and in each test's name) unless FUZZ_SEED says otherwise.
  */
 export const FUZZ_CASES = Number(process.env.FUZZ_CASES ?? 300);
 export const FUZZ_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : 20261126;
