@@ -101,7 +101,10 @@ function nextFrame(socket: WebSocket, timeoutMs = 5000): Promise<string> {
 
 const FAR_FUTURE = '2099-01-01T00:00:00.000Z';
 
-/** Every REST route of lambdas/rest and every main-socket route, in an order where each finds what it needs. */
+/**
+ * The REST routes of lambdas/rest and every main-socket route, in an order where each finds what it needs.
+ * Not covered: emojis and files (they need uploads to S3) and the voice routes (they need a voice session).
+ */
 const STEPS: Step[] = [
   {
     operation: 'socket $connect (status changes: user_changed to observers)',
@@ -215,6 +218,20 @@ const STEPS: Step[] = [
       return String((await rest(w, 'POST', '/auth', { username, password: 'password1' })).status);
     },
   },
+  restStep('POST /friends/{uid} (request: friend_request_received)', (w) => ['POST', `/friends/${w.seeded.members[3].id}`]),
+  restStep('GET /friend_requests', (w) => ['GET', '/friend_requests', undefined, w.seeded.members[3].token]),
+  restStep('POST /friends/{uid} (accept: friend_request_accepted)', (w) => ['POST', `/friends/${w.seeded.owner.id}`, undefined, w.seeded.members[3].token]),
+  restStep('GET /friends', () => ['GET', '/friends']),
+  restStep('DELETE /friends/{uid} (friend_removed)', (w) => ['DELETE', `/friends/${w.seeded.members[3].id}`]),
+  restStep('POST /blocked_users/{uid}', (w) => ['POST', `/blocked_users/${w.seeded.members[3].id}`]),
+  restStep('GET /blocked_users', () => ['GET', '/blocked_users']),
+  restStep('DELETE /blocked_users/{uid}', (w) => ['DELETE', `/blocked_users/${w.seeded.members[3].id}`]),
+  restStep('POST /dms/{uid}', (w) => ['POST', `/dms/${w.seeded.members[4].id}`], (w, text) => (w.vars.dm = (JSON.parse(text) as number[])[0])),
+  restStep('GET /dms (page of 10)', () => ['GET', '/dms?start_id=0&count=10']),
+  restStep('POST /channels/{dm}/messages (DM message_created)', (w) => ['POST', `/channels/${w.vars.dm}/messages`, { text: 'hi' }]),
+  restStep('PUT /preferences', () => ['PUT', '/preferences', { theme: 'dark' }]),
+  restStep('POST /preferences', () => ['POST', '/preferences', { theme: 'light', lang: 'en' }]),
+  restStep('GET /preferences', () => ['GET', '/preferences']),
   {
     operation: 'socket $disconnect (not the last connection)',
     async run(w) {
@@ -232,7 +249,7 @@ const STEPS: Step[] = [
     },
   },
   restStep('DELETE /servers/{sid} (server_deleted)', (w) => ['DELETE', `/servers/${w.seeded.serverId}`], undefined, {
-    note: 'deletes every item of the server: one BatchWriteItem per 25 members',
+    note: 'deletes every item of the server (members, subscriptions, ...): one BatchWriteItem per 25 items',
     inherent: true,
   }),
 ];
