@@ -70,15 +70,21 @@ describe('connections that vanished without $disconnect', () => {
   test('are pruned when a post answers 410 Gone, and their user goes offline', async () => {
     const [alice, ghost] = [await system.user(), await system.user()];
     const serverId = await system.server(alice, [ghost]);
+    const [aliceSocket] = await system.connectAll(alice);
     // The ghost's connection exists in the table but not at the gateway (its $disconnect was lost).
     const ghostConnection = await system.connect(ghost);
-    const connectionId = [...system.runtime.gateway.connections.keys()][0];
+    await aliceSocket.next('user_changed', (d) => d.id === ghost.id);
+    // The gateway keeps connections in opening order: Alice's, then the ghost's.
+    const [, connectionId] = [...system.runtime.gateway.connections.keys()];
+    // Lose its $disconnect: the gateway forgets the socket without running the close handler.
+    system.runtime.gateway.connections.get(connectionId)!.socket.removeAllListeners('close');
     system.runtime.gateway.connections.delete(connectionId);
     ghostConnection.socket.terminate();
+    await ghostConnection.closed;
     expect((await system.rest('GET', `/users/${ghost.id}`)).json.status).toBe(1);
 
-    const aliceSocket = await system.connect(alice);
-    // Alice coming online is posted to the ghost's connection: 410, pruned, ghost goes offline.
+    // Alice's status change is posted to the ghost's connection: 410, pruned, the ghost goes offline.
+    await system.rest('PUT', '/user_status?status=2', { as: alice });
     expect(await aliceSocket.next('user_changed', (d) => d.id === ghost.id)).toEqual({ id: ghost.id, status: 0 });
     const item = await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.connection(ghost.id, connectionId) }));
     expect(item.Item).toBeUndefined();

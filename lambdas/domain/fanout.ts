@@ -154,7 +154,8 @@ export async function publishTo(
   const payload = JSON.stringify(message);
   const targets = options.exceptConnection ? recipients.filter((r) => r.connectionId !== options.exceptConnection) : recipients;
   const { gone } = await deliver(context.sender, payload, targets);
-  await Promise.all(gone.map((connectionId) => dropConnection(context, connectionId)));
+  // The connection being opened must stay untouched by whatever the pruning announces, too.
+  await Promise.all(gone.map((connectionId) => dropConnection(context, connectionId, options)));
 }
 
 /**
@@ -162,7 +163,7 @@ export async function publishTo(
  * one, the user goes offline: `last_status` keeps his status for the next connect and observers get
  * `user_changed {status: 0}` (unless he was already invisible).
  */
-export async function dropConnection(context: FanoutContext, connectionId: string): Promise<void> {
+export async function dropConnection(context: FanoutContext, connectionId: string, options: PublishOptions = {}): Promise<void> {
   const { db } = context;
   const userId = await removeConnection(db, connectionId);
   if (userId === undefined) return;
@@ -196,6 +197,6 @@ export async function dropConnection(context: FanoutContext, connectionId: strin
     return;
   }
   if (previousStatus !== 0) {
-    await publish(context, event('user_changed', { id: userId, status: 0 }), audience.observersOf(userId));
+    await publish(context, event('user_changed', { id: userId, status: 0 }), audience.observersOf(userId), options);
   }
 }
