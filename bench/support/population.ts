@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { CHANNEL_TYPE, createChannel } from '../../lambdas/domain/channels';
 import { batchWrite, type Db, type Item } from '../../lambdas/domain/db';
-import { createServer, loadServerContext } from '../../lambdas/domain/servers';
+import { createServer, loadServerContext, memberItem } from '../../lambdas/domain/servers';
 import { GSI1, keys, padId, TTL_ATTRIBUTE } from '../../lambdas/domain/table';
 import { epochSeconds } from '../../lambdas/domain/time';
 
@@ -78,17 +78,6 @@ function userItems(user: SeededUser, options: SeedOptions, now: number): Item[] 
   ];
 }
 
-function memberItem(serverId: number, userId: number, roles: number[], now: number): Item {
-  return {
-    ...keys.member(serverId, userId),
-    [GSI1.partition]: keys.membershipsOfUserIndex(userId),
-    [GSI1.sort]: `MEMBER#${padId(serverId)}`,
-    serverId,
-    userId,
-    roles,
-    joined: new Date(now).toISOString(),
-  };
-}
 
 /** Users with a session each (no credentials: they never log in, they use the token). */
 export async function seedUsers(db: Db, count: number, options: SeedOptions = {}): Promise<SeededUser[]> {
