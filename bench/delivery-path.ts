@@ -1,5 +1,6 @@
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { ManagementApiSender } from '../lambdas/aws/management-api-sender';
 import { type ConnectionSender, deliver } from '../lambdas/domain/fanout';
 import { WebSocketGateway } from '../local/ws-gateway';
@@ -8,8 +9,9 @@ import { formatTable, median, section } from './support/report';
 
 /**
  * Where a fan-out's time goes, per recipient: the same `deliver()` (lambdas/domain/fanout.ts) to the same
- * gateway connections through (1) the AWS SDK Management API client the Lambdas use, (2) a plain keep-alive
- * HTTP POST to the same Management API, (3) an in-process send on the gateway's socket. One process, so the
+ * gateway connections through (1) the AWS SDK Management API client, (2) the ManagementApiSender the Lambdas
+ * use (signed keep-alive POST), (3) a plain unsigned keep-alive HTTP POST to the same Management API, (4) an
+ * in-process send on the gateway's socket. One process, so the
  * figures are CPU cost per post, with no DynamoDB involved.
  */
 
@@ -18,6 +20,22 @@ export interface DeliveryPathRow {
   msPerPost: number;
   /** Relative to the in-process send. */
   ratioToInProcess: number;
+}
+
+/** The reference: a post through the SDK client's whole middleware stack, as the Lambdas did before. */
+function sdkSender(endpoint: string): ConnectionSender {
+  const client = new ApiGatewayManagementApiClient({ endpoint, maxAttempts: 2 });
+  return {
+    post: async (connectionId, payload) => {
+      try {
+        await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(payload) }));
+        return 'sent';
+      } catch (error) {
+        if (error instanceof GoneException) return 'gone';
+        throw error;
+      }
+    },
+  };
 }
 
 function listen(server: Server): Promise<number> {
@@ -44,9 +62,10 @@ export async function runDeliveryPathBench(recipients = Number(process.env.BENCH
     const payload = JSON.stringify({ name: 'message_created', data: { id: 1, author_id: 1, text: 'x'.repeat(120), attachments: [], mentions: [] } });
 
     const paths: Array<[string, ConnectionSender]> = [
-      ['AWS SDK Management API client (ManagementApiSender)', new ManagementApiSender(endpoint)],
+      ['AWS SDK client, PostToConnectionCommand (the sender before 2026-11-26)', sdkSender(endpoint)],
+      ['ManagementApiSender: own SigV4, keep-alive agent of 64 sockets', new ManagementApiSender(endpoint)],
       [
-        'plain HTTP POST, keep-alive agent of 64 sockets',
+        'plain unsigned HTTP POST, keep-alive agent of 64 sockets',
         {
           post: (connectionId, body) =>
             new Promise((resolve, reject) => {
@@ -81,7 +100,7 @@ export async function runDeliveryPathBench(recipients = Number(process.env.BENCH
         if (round > 0) times.get(name)!.push((performance.now() - started) / targets.length);
       }
     }
-    const inProcess = median(times.get(paths[2][0])!);
+    const inProcess = median(times.get(paths[paths.length - 1][0])!);
     const rows = paths.map(([name]) => ({ path: name, msPerPost: median(times.get(name)!), ratioToInProcess: median(times.get(name)!) / inProcess }));
     console.log(formatTable(['path', 'ms per post', 'vs in-process'], rows.map((r) => [r.path, r.msPerPost.toFixed(3), `${r.ratioToInProcess.toFixed(0)}×`])));
     return rows;
