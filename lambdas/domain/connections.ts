@@ -12,6 +12,12 @@ export interface Recipient {
   connectionId: string;
 }
 
+/** Only what a recipient needs: a fan-out reads one item per connected member, so each byte counts. */
+const RECIPIENT_PROJECTION = {
+  ProjectionExpression: '#userId, #connectionId, #ttl',
+  ExpressionAttributeNames: { '#userId': 'userId', '#connectionId': 'connectionId', '#ttl': TTL_ATTRIBUTE },
+};
+
 function live(items: Array<Record<string, unknown>>, now: number): Recipient[] {
   const nowSeconds = epochSeconds(now);
   return items
@@ -38,7 +44,7 @@ export async function registerConnection(db: Db, recipient: Recipient, now = Dat
 
 /** Every live connection of one user (one Query). */
 export async function connectionsOfUser(db: Db, userId: number, now = Date.now()): Promise<Recipient[]> {
-  return live(await queryPrefix(db, `USER#${userId}`, 'CONN#'), now);
+  return live(await queryPrefix(db, `USER#${userId}`, 'CONN#', RECIPIENT_PROJECTION), now);
 }
 
 /**
@@ -46,7 +52,7 @@ export async function connectionsOfUser(db: Db, userId: number, now = Date.now()
  * because each connection is subscribed to each of its user's servers by an item in the server's partition.
  */
 export async function connectionsOfServer(db: Db, serverId: number, now = Date.now()): Promise<Recipient[]> {
-  return live(await queryPrefix(db, `SERVER#${serverId}`, 'CONN#'), now);
+  return live(await queryPrefix(db, `SERVER#${serverId}`, 'CONN#', RECIPIENT_PROJECTION), now);
 }
 
 /** Subscribes connections to servers (idempotent puts); the items expire with their connection. */

@@ -92,7 +92,10 @@ export async function requirePermission(
 
 /** Members and their roles (one Query plus pages). */
 export async function membersOfServer(db: Db, serverId: number): Promise<Map<number, number[]>> {
-  const items = await queryPrefix(db, `SERVER#${serverId}`, 'MEMBER#');
+  const items = await queryPrefix(db, `SERVER#${serverId}`, 'MEMBER#', {
+    ProjectionExpression: '#userId, #roles',
+    ExpressionAttributeNames: { '#userId': 'userId', '#roles': 'roles' },
+  });
   return new Map(items.map((item) => [Number(item.userId), ((item.roles as number[]) ?? []).map(Number)]));
 }
 
