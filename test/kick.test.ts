@@ -102,6 +102,12 @@ describe('kick', () => {
     expect(await kick(member.id, kicker, 'abc')).toMatchObject({ status: 400, text: "Couldn't parse 'sid', got: abc" });
     expect(await system.rest('DELETE', `/servers/${serverId}/users/${member.id}`)).toMatchObject({ status: 400, text: 'Invalid token' });
 
+    // Any member but the owner may leave (kick himself), without KICK_MEMBERS.
+    const ownerSocket = await system.connect(owner);
+    expect(await kick(member.id, member)).toMatchObject({ status: 200, text: 'Kicked' });
+    expect(await ownerSocket.next('user_kicked')).toEqual({ id: member.id, server_id: serverId });
+    expect(await system.rest('GET', `/servers/${serverId}`, { as: member })).toMatchObject({ status: 403, text: 'User is not a member of the server' });
+
     // The owner outranks everyone; a kicker may leave on his own.
     const kickerSocket = await system.connect(kicker);
     expect(await kick(peer.id, owner)).toMatchObject({ status: 200, text: 'Kicked' });

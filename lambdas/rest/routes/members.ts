@@ -5,7 +5,7 @@ import { audience, publish } from '../../domain/fanout';
 import { removeMember } from '../../domain/members';
 import { Perm } from '../../domain/permissions';
 import { requireUserBelow } from '../../domain/roles';
-import { loadServerContext, requirePermission, subjectOf } from '../../domain/servers';
+import { loadServerContext, requireMember, requirePermission, subjectOf } from '../../domain/servers';
 import { endVoice } from '../../domain/voice-control';
 import { appContext } from '../../runtime';
 import { pathInt, requireUser } from '../http';
@@ -18,8 +18,13 @@ export function memberRoutes(app: Hono): void {
     const callerId = await requireUser(c);
     const serverId = pathInt(c, 'sid');
     const targetId = pathInt(c, 'uid');
+    // Kicking oneself is how one leaves a server; upstream wants KICK_MEMBERS even for that (PROTOCOL.md
+    // §3.6), which would lock plain members in, so any member but the owner may leave. Kicking others takes
     // KICK_MEMBERS as documented, not upstream's BAN_MEMBERS (PROTOCOL.md Part A item 5).
-    const server = await requirePermission(context.db, serverId, callerId, Perm.KICK_MEMBERS);
+    const server =
+      targetId === callerId
+        ? await requireMember(context.db, serverId, callerId)
+        : await requirePermission(context.db, serverId, callerId, Perm.KICK_MEMBERS);
     const target = targetId === callerId ? server.member : (await loadServerContext(context.db, serverId, targetId))?.member;
     if (!target) throw notFound(TEXT.notMember);
     if (targetId === server.server.owner_id) throw forbidden('Owner cannot be kicked');
