@@ -15,7 +15,13 @@ import { TABLE_DEFINITION } from '../lambdas/domain/table';
 
 export interface DynamoDbLocal {
   endpoint: string;
+  port: number;
   stop(): Promise<void>;
+  /** Kills the JVM at once, as a crash would (fault tests); resolves when it has exited. */
+  kill(): Promise<void>;
+  /** Freezes and thaws the JVM (SIGSTOP/SIGCONT): connections still open, nothing answers. */
+  pause(): void;
+  resume(): void;
 }
 
 export async function freePort(): Promise<number> {
@@ -77,8 +83,22 @@ export async function startDynamoDbLocal(options: { dataDir?: string; port?: num
   }
   return {
     endpoint,
+    port,
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // A paused JVM would not act on SIGTERM until thawed.
+      child.kill('SIGCONT');
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
       await exited;

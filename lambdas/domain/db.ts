@@ -39,6 +39,15 @@ export interface DbOptions {
   /** DynamoDB Local or another compatible endpoint; unset on AWS. */
   endpoint?: string;
   region?: string;
+  /** Milliseconds to open a connection (DYNAMODB_CONNECT_TIMEOUT_MS, else 1500). */
+  connectTimeoutMs?: number;
+  /** Milliseconds for one attempt's request and response (DYNAMODB_REQUEST_TIMEOUT_MS, else 5000). */
+  requestTimeoutMs?: number;
+}
+
+function positiveEnv(name: string): number | undefined {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 export function createDb(options: DbOptions): Db {
@@ -48,6 +57,14 @@ export function createDb(options: DbOptions): Db {
     // DynamoDB Local accepts any credentials; on AWS the Lambda role's credentials are found as usual.
     ...(options.endpoint ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
     maxAttempts: 3,
+    // Without timeouts a hung DynamoDB holds a Lambda until its own timeout; with them a call gives up after
+    // at most 3 attempts of 5 s (within the REST Lambda's 29 s) and the handler answers 503.
+    requestHandler: {
+      connectionTimeout: options.connectTimeoutMs ?? positiveEnv('DYNAMODB_CONNECT_TIMEOUT_MS') ?? 1500,
+      requestTimeout: options.requestTimeoutMs ?? positiveEnv('DYNAMODB_REQUEST_TIMEOUT_MS') ?? 5000,
+      // Otherwise the request timeout only logs a warning.
+      throwOnRequestTimeout: true,
+    },
   });
   client.middlewareStack.add(
     (next, context) => async (args) => {

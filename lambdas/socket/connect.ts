@@ -1,12 +1,14 @@
 import { HttpError } from '../domain/errors';
 import { openConnection, parseStatus } from '../domain/presence';
 import { authenticate, extractToken } from '../domain/sessions';
+import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
 import { appContext, logError } from '../runtime';
 import { header, type WebSocketEvent, type WebSocketResult } from './types';
 
 /**
  * `$connect` of the main socket. A non-2xx answer makes API Gateway refuse the upgrade with that status:
- * 401 for any credential problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13).
+ * 401 for any credential problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13), 503 while the table
+ * is unreachable.
  */
 export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   const query = event.queryStringParameters ?? {};
@@ -28,6 +30,9 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   } catch (error) {
     if (error instanceof HttpError) return { statusCode: 401, body: error.text };
     logError('main-socket $connect', error);
+    // Whatever was already written (the connection item, the count) is what a lost $disconnect leaves:
+    // the first event posted to this connection answers 410 and prunes it.
+    if (isStoreUnavailable(error)) return { statusCode: STORE_UNAVAILABLE.status, body: STORE_UNAVAILABLE.text };
     return { statusCode: 500, body: 'Internal server error' };
   }
 }

@@ -25,7 +25,7 @@ import { addMentions, markRead, readMarkersOf } from '../../domain/notifications
 import { hasPermission, Perm } from '../../domain/permissions';
 import { membersOfServer, subjectOf } from '../../domain/servers';
 import { parseExpiry } from '../../domain/time';
-import { appContext } from '../../runtime';
+import { appContext, logError } from '../../runtime';
 import { integerField, jsonObject, pathInt, readArgs, readJson, readPage, requireUser, stringField } from '../http';
 
 const MAX_SEARCH_TERMS = 16;
@@ -92,12 +92,18 @@ export function messageRoutes(app: Hono): void {
     const attachments: Attachment[] = validateContent(text, body.attachments, context.settings.params.max_attachments);
     const { mentions, notified } = await mentionsOf(context.db, access, userId, text);
     const message = await postMessage(context.db, channel, userId, { text, attachments, mentions });
-    await Promise.all([
-      markRead(context.db, userId, channel, message.id),
-      // In a DM every message counts for the other participant, as upstream's DM counters do.
-      addMentions(context.db, channel, server ? notified : new Map(channel.participants?.filter((id) => id !== userId).map((id) => [id, 1]))),
-    ]);
-    await publish(context, event('message_created', messageEventData(message)), channelAudience(channel, server, userId));
+    // The message is stored: answer with its id even if what follows fails (the table went away meanwhile),
+    // since an error would make the client post it again. Readers find it in the history.
+    try {
+      await Promise.all([
+        markRead(context.db, userId, channel, message.id),
+        // In a DM every message counts for the other participant, as upstream's DM counters do.
+        addMentions(context.db, channel, server ? notified : new Map(channel.participants?.filter((id) => id !== userId).map((id) => [id, 1]))),
+      ]);
+      await publish(context, event('message_created', messageEventData(message)), channelAudience(channel, server, userId));
+    } catch (error) {
+      logError(`REST POST /channels/{cid}/messages after storing message ${message.id}`, error);
+    }
     return c.text(String(message.id));
   });
 
