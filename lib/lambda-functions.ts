@@ -10,8 +10,11 @@ import { LAMBDA_ARCHITECTURE, LAMBDA_BUNDLING, LAMBDA_RUNTIME, SOURCE_MAP_ENVIRO
 
 export const REPOSITORY_ROOT = path.resolve(__dirname, '..');
 
-/** What a handler may touch; each grant is one scoped IAM statement group (see ZavodChatStack). */
-export type HandlerGrant = 'table' | 'connections' | 'files';
+/**
+ * What a handler may touch; each grant is one scoped IAM statement group (see ZavodChatStack).
+ * `rateCounters`: UpdateItem on the table only, for the socket handlers' frame budget.
+ */
+export type HandlerGrant = 'table' | 'connections' | 'files' | 'rateCounters';
 
 export interface HandlerSpec {
   /** The handler's file, relative to the repository root; it exports `handler`. */
@@ -37,9 +40,10 @@ export const HANDLERS = {
   mainSocketDefault: {
     entry: 'lambdas/socket/default.ts',
     description: 'Main socket $default: answer unknown frames with an error event',
-    grants: ['connections'],
+    grants: ['connections', 'rateCounters'],
   },
-  mainSocketPing: { entry: 'lambdas/socket/ping.ts', description: 'Main socket ping keepalive', grants: [] },
+  // Frame budget: the counter (past the free allowance), the error event and the close of a flooding connection.
+  mainSocketPing: { entry: 'lambdas/socket/ping.ts', description: 'Main socket ping keepalive', grants: ['connections', 'rateCounters'] },
   rest: {
     entry: 'lambdas/rest/handler.ts',
     description: 'REST API (HTTP API payload 2.0)',

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { TABLE_DEFINITION } from '../lambdas/domain/table';
+import { RATE_KEY_PREFIX, TABLE_DEFINITION } from '../lambdas/domain/table';
 
 /** Item-level actions the handlers and the media node use on the table. */
 export const TABLE_ITEM_ACTIONS = [
@@ -60,6 +60,17 @@ export class ChatTable extends Construct {
     const indexArns = this.indexNames.map((name) => `${tableArn}/index/${name}`);
     iam.Grant.addToPrincipal({ grantee, actions: TABLE_ITEM_ACTIONS, resourceArns: [tableArn] });
     iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: [tableArn, ...indexArns] });
+  }
+
+  /** UpdateItem of rate-limit counters only: the socket handlers read nothing and write nothing else. */
+  grantCounterUpdates(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${RATE_KEY_PREFIX}*`] } },
+      }),
+    );
   }
 }
 

@@ -83,6 +83,7 @@ export class ZavodChatStack extends Stack {
           fn.role.addToPolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
         }
         if (grant === 'files') files.grantObjectAccess(fn.role);
+        if (grant === 'rateCounters') table.grantCounterUpdates(fn.role);
       }
       functions[name] = fn;
     }

@@ -30,6 +30,11 @@ export interface LocalRuntimeOptions {
   tableName?: string;
   tls?: { certFile: string; keyFile: string };
   gatewayLimits?: Partial<GatewayLimits>;
+  /**
+   * Settings for the handlers, as the environment variables they read (e.g. `RATE_LIMIT_REST: '5/2'`,
+   * `RATE_LIMITS: 'off'`); set on this process, like the variables the runtime sets itself.
+   */
+  env?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -113,6 +118,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       // The Management API client signs its requests; the local gateway accepts any credentials.
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      ...options.env,
     });
 
     const wsServer = makeServer();

@@ -22,6 +22,9 @@ export const TABLE_DEFINITION: TableDefinition = {
   globalSecondaryIndexes: [{ indexName: GSI1.name, partitionKey: GSI1.partition, sortKey: GSI1.sort }],
 };
 
+/** Partition keys of rate-limit counters; the socket handlers' IAM policy allows updates under it only. */
+export const RATE_KEY_PREFIX = 'RATE#';
+
 /** Fixed-width ids keep string sort keys in numeric order. */
 export function padId(id: number): string {
   return String(id).padStart(10, '0');
@@ -55,4 +58,6 @@ export const keys = {
   readMarker: (userId: number, channelId: number) => ({ pk: `USER#${userId}`, sk: `READ#${padId(channelId)}` }),
   ban: (serverId: number, banId: number) => ({ pk: `SERVER#${serverId}`, sk: `BAN#${padId(banId)}` }),
   bannedUser: (serverId: number, userId: number) => ({ pk: `SERVER#${serverId}`, sk: `BANNED#${padId(userId)}` }),
+  /** One fixed window of a rate-limit counter; `windowStart` in epoch seconds. */
+  rateWindow: (bucket: string, subject: string, windowStart: number) => ({ pk: `${RATE_KEY_PREFIX}${bucket}#${subject}`, sk: `WINDOW#${windowStart}` }),
 };

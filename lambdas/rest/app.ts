@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { HttpError } from '../domain/errors';
 import { appContext, logError } from '../runtime';
 import { normalizePath } from './http';
+import { rateLimit } from './rate-limit';
 import { accountRoutes } from './routes/account';
 import { banRoutes } from './routes/bans';
 import { channelRoutes } from './routes/channels';
@@ -47,6 +48,7 @@ export function createApp(): Hono {
     }
   });
 
+  app.use('*', rateLimit());
   accountRoutes(app);
   serverRoutes(app);
   inviteRoutes(app);

@@ -1,5 +1,6 @@
 import { errorEvent } from '../domain/events';
 import { appContext, logError } from '../runtime';
+import { admitFrame } from './frame-limit';
 import type { WebSocketEvent, WebSocketResult } from './types';
 
 /** What the main socket says about input it does not handle; the connection stays open. */
@@ -16,8 +17,9 @@ export function describeBadInput(body: string | null | undefined): string {
   return `unknown event '${name.length > 64 ? `${name.slice(0, 64)}...` : name}'`;
 }
 
-/** `$default`: anything that is not a known route gets an `error` event back. */
+/** `$default`: anything that is not a known route gets an `error` event back, within the frame budget. */
 export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+  if (!(await admitFrame(event.requestContext.connectionId))) return { statusCode: 200 };
   const context = appContext();
   try {
     await context.sender.post(event.requestContext.connectionId, JSON.stringify(errorEvent(describeBadInput(event.body))));

@@ -188,7 +188,12 @@ describe('IAM', () => {
       policyStatements(synthesized.template)
         .filter(({ roles }) => roles.includes(`"${roleId(name)}"`))
         .flatMap(({ statement }) => actionsOf(statement));
-    expect(statementsOf('mainSocketPing').sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    // The socket handlers' frame budget: UpdateItem of rate-limit counters (RATE# keys only), error event, close.
+    expect(statementsOf('mainSocketPing').sort()).toEqual(['dynamodb:UpdateItem', 'execute-api:ManageConnections', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    for (const name of ['mainSocketPing', 'mainSocketDefault'] as const) {
+      const updates = policyStatements(synthesized.template).filter(({ roles, statement }) => roles.includes(`"${roleId(name)}"`) && actionsOf(statement).includes('dynamodb:UpdateItem'));
+      expect(updates.map(({ statement }) => (statement as { Condition?: unknown }).Condition)).toEqual([{ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RATE#*'] } }]);
+    }
     expect(statementsOf('mainSocketDefault')).not.toEqual(expect.arrayContaining(['dynamodb:GetItem']));
     expect(statementsOf('mainSocketDefault')).toContain('execute-api:ManageConnections');
     expect(statementsOf('mainSocketConnect')).toEqual(expect.arrayContaining([...TABLE_ITEM_ACTIONS, 'dynamodb:Query', 'execute-api:ManageConnections']));

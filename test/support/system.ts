@@ -67,6 +67,19 @@ export class SocketClient {
 
 export type Credential = 'cookie' | 'query' | 'bearer';
 
+/**
+ * Rate limits of every TestSystem unless a test sets its own: far above what any suite sends (the fuzzers
+ * send hundreds of requests and frames per user, every test registers from 127.0.0.1), but on, so every
+ * request still passes through the counters. test/rate-limits.test.ts uses low ones.
+ */
+export const GENEROUS_RATE_LIMITS: Record<string, string> = {
+  RATE_LIMIT_REST: '1000000/60',
+  RATE_LIMIT_MESSAGES: '1000000/60',
+  RATE_LIMIT_LOGIN: '1000000/60',
+  RATE_LIMIT_REGISTER: '1000000/60',
+  RATE_LIMIT_SOCKET: '1000000/60',
+};
+
 /** The whole local runtime on ephemeral ports with its own table, plus client helpers. */
 export class TestSystem {
   private users = 0;
@@ -77,7 +90,8 @@ export class TestSystem {
     readonly db: Db,
   ) {}
 
-  static async start(options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean } = {}): Promise<TestSystem> {
+  /** `env`: handler settings (e.g. `RATE_LIMIT_REST: '5/2'`) over GENEROUS_RATE_LIMITS. */
+  static async start(options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean; env?: Record<string, string> } = {}): Promise<TestSystem> {
     const endpoint = process.env.TEST_DYNAMODB_ENDPOINT;
     if (!endpoint) throw new Error('TEST_DYNAMODB_ENDPOINT is not set: run through jest (global setup starts DynamoDB Local)');
     const tableName = `t${randomUUID().replace(/-/g, '')}`;
@@ -89,6 +103,8 @@ export class TestSystem {
       dynamoDbEndpoint: endpoint,
       tableName,
       gatewayLimits: options.gatewayLimits,
+      // Handler settings as environment variables (see local/runtime.ts); the rate limits generous by default.
+      env: { ...GENEROUS_RATE_LIMITS, ...options.env },
       // Failures inside the runtime (a handler, the media node) show up in the test output.
       log: (line) => console.error(line),
     });

@@ -17,6 +17,7 @@ import {
   validateUsername,
 } from '../../domain/users';
 import { appContext } from '../../runtime';
+import { countLoginAttempt, tooManyRequests } from '../rate-limit';
 import { fileArg, jsonObject, optionalUser, parseInteger, readArgs, readJson, readPage, requireUser, stringField, textArg } from '../http';
 
 /** Registration, login, profile, presence and the user directory. */
@@ -37,8 +38,14 @@ export function accountRoutes(app: Hono): void {
   app.post('/auth', async (c) => {
     const { db, settings } = appContext();
     const body = jsonObject(await readJson(c));
-    const userId = await checkCredentials(db, stringField(body, 'username'), stringField(body, 'password'));
+    const username = stringField(body, 'username');
+    const password = stringField(body, 'password');
+    // Before the password check: a locked-out username is refused even with the right password.
+    const attempt = await countLoginAttempt(username);
+    if (attempt.refused) return tooManyRequests(c, attempt.refused);
+    const userId = await checkCredentials(db, username, password);
     if (userId === undefined) throw notFound('Invalid username or password');
+    await attempt.succeeded();
     const token = await createSession(db, userId, settings);
     const attributes = [
       `${SESSION_COOKIE}=${token}`,

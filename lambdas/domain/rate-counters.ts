@@ -1,0 +1,63 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { RateLimit } from './config';
+import type { Db } from './db';
+import { type RateBucket, type Verdict, windowOf, type Window } from './rate-limits';
+import { keys, TTL_ATTRIBUTE } from './table';
+
+/**
+ * The shared counters of the rate limits: one item per (bucket, subject, window) in the table, raised by
+ * one atomic UpdateItem `ADD` that returns the new count, so concurrent Lambdas serving the same caller
+ * agree without a read. The item's `ttl` is the window's end: DynamoDB deletes old windows, and nothing
+ * ever reads them (docs/data-model.md, "Rate-limit counters").
+ */
+
+function retryAfter(window: Window, now: number): number {
+  return Math.max(1, Math.ceil(window.end - now / 1000));
+}
+
+/**
+ * Counts `amount` requests (1, or frames a connection had sent uncounted) of `subject` and judges the
+ * last of them against `limit`. Refused requests are counted too, so the count only grows in a window.
+ */
+export async function countRequest(
+  db: Db,
+  bucket: RateBucket,
+  subject: string,
+  limit: RateLimit,
+  options: { amount?: number; now?: number } = {},
+): Promise<Verdict> {
+  const now = options.now ?? Date.now();
+  const amount = options.amount ?? 1;
+  const window = windowOf(limit, now);
+  const result = await db.doc.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: keys.rateWindow(bucket, subject, window.start),
+      UpdateExpression: 'ADD #count :amount SET #ttl = :ttl',
+      ExpressionAttributeNames: { '#count': 'count', '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':amount': amount, ':ttl': window.end },
+      ReturnValues: 'UPDATED_NEW',
+    }),
+  );
+  const count = Number(result.Attributes?.count);
+  return {
+    allowed: count <= limit.requests,
+    count,
+    window,
+    retryAfterSeconds: retryAfter(window, now),
+    firstRefusal: count > limit.requests && count - amount <= limit.requests,
+  };
+}
+
+/** Takes back one counted request (a login that turned out to be right does not count as a failure). */
+export async function uncountRequest(db: Db, bucket: RateBucket, subject: string, verdict: Verdict): Promise<void> {
+  await db.doc.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: keys.rateWindow(bucket, subject, verdict.window.start),
+      UpdateExpression: 'ADD #count :minusOne',
+      ExpressionAttributeNames: { '#count': 'count' },
+      ExpressionAttributeValues: { ':minusOne': -1 },
+    }),
+  );
+}
