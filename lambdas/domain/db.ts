@@ -66,6 +66,21 @@ export function createDb(options: DbOptions): Db {
       throwOnRequestTimeout: true,
     },
   });
+  // Outermost, so the counter below sees every attempt.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'TransactWriteItemsCommand') return next(args);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await next(args);
+        } catch (error) {
+          if (attempt >= TRANSACTION_ATTEMPTS || !isTransactionConflict(error)) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** attempt));
+        }
+      }
+    },
+    { step: 'initialize', name: 'zavodchatTransactionConflictRetry' },
+  );
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const name = String(context.commandName ?? 'unknown');
@@ -150,7 +165,31 @@ export async function nextId(db: Db, kind: string): Promise<number> {
   return Number(result.Attributes?.value);
 }
 
+/** The reason codes of a cancelled transaction, one per item ('None' for those that were fine). */
+function cancellationCodes(error: unknown): string[] | undefined {
+  const { name, CancellationReasons: reasons, message } = (error ?? {}) as { name?: string; CancellationReasons?: Array<{ Code?: string }>; message?: string };
+  if (name !== 'TransactionCanceledException') return undefined;
+  if (Array.isArray(reasons)) return reasons.map((reason) => reason?.Code ?? 'None');
+  // Without the structured list the message still names them: "... reasons [ConditionalCheckFailed, None]".
+  return /\[([^\]]*)\]/.exec(message ?? '')?.[1].split(',').map((code) => code.trim()) ?? [];
+}
+
+/** A write (or one item of a transaction) refused by its condition. */
 export function isConditionFailure(error: unknown): boolean {
-  const name = (error as { name?: string } | null)?.name;
-  return name === 'ConditionalCheckFailedException' || name === 'TransactionCanceledException';
+  if ((error as { name?: string } | null)?.name === 'ConditionalCheckFailedException') return true;
+  const codes = cancellationCodes(error);
+  // A cancellation that names no reason is taken as a refusal, as before reasons were read.
+  return codes !== undefined && (codes.length === 0 || codes.includes('ConditionalCheckFailed'));
+}
+
+/** How many times a transaction is tried when it loses a race with another one on the same items. */
+const TRANSACTION_ATTEMPTS = 5;
+
+/**
+ * A transaction cancelled only because another one touched the same items at the same time (two posts to
+ * one channel): worth trying again. The SDK does not retry these, and they are no refusal.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  const codes = cancellationCodes(error);
+  return codes !== undefined && codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
 }
