@@ -1,3 +1,5 @@
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { keys } from '../lambdas/domain/table';
 import { type Cast, cast } from './support/scenario';
 import { TestSystem } from './support/system';
 
@@ -104,6 +106,65 @@ describe('message events and their audiences', () => {
     expect((await channelFor(c.member)).notifications).toBeUndefined();
     expect((await channelFor(c.excluded)).notifications).toBe(1);
     expect((await system.rest('GET', '/notifications', { as: c.member })).json).toEqual({ dm_notifications: 0 });
+  });
+
+  test('@everyone and @role mentions count for whoever they concern, kept on the channel, not written per member', async () => {
+    const c = await cast(system);
+    const channelId = await channelOf(c);
+    const [defaultRole] = (await system.rest('GET', `/servers/${c.serverId}/roles`, { as: c.owner })).json;
+    expect(await system.rest('PUT', `/servers/${c.serverId}/roles`, { as: c.owner, json: [{ id: -1, name: 'team', color: '#00aa00', perms1: 0 }, defaultRole] })).toMatchObject({ status: 200 });
+    const team = (await system.rest('GET', `/servers/${c.serverId}/roles`, { as: c.owner })).json.find((r: { name: string }) => r.name === 'team');
+    expect(await system.rest('POST', `/servers/${c.serverId}/users/${c.member.id}/roles/${team.id}`, { as: c.owner })).toMatchObject({ status: 200 });
+    const count = async (user: typeof c.owner) =>
+      (await system.rest('GET', `/servers/${c.serverId}/channels`, { as: user })).json.find((ch: { id: number }) => ch.id === channelId).notifications;
+
+    await system.rest('POST', `/channels/${channelId}/messages`, { as: c.member, json: { text: `@r${team.id} @e @e` } });
+    // Nothing was written for the members the mentions concern (no read marker appeared): the count comes
+    // from the channel, so the post costs the same whatever the member count.
+    const marker = (user: typeof c.owner) => system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.readMarker(user.id, channelId) }));
+    expect((await marker(c.owner)).Item).toBeUndefined();
+    expect((await marker(c.excluded)).Item).toBeUndefined();
+    expect(await count(c.member)).toBeUndefined(); // his own message
+    expect(await count(c.excluded)).toBe(2);
+    expect(await count(c.owner)).toBe(2);
+    await system.rest('POST', `/channels/${channelId}/messages`, { as: c.owner, json: { text: `@r${team.id} for the team, @u${c.member.id}` } });
+    expect(await count(c.member)).toBe(2);
+    expect(await count(c.excluded)).toBe(2);
+    expect(await count(c.owner)).toBeUndefined();
+    expect((await system.rest('GET', `/servers/${c.serverId}`, { as: c.member })).json.notifications).toBe(2);
+    expect(await system.rest('DELETE', `/notifications/channels/${channelId}`, { as: c.excluded })).toMatchObject({ status: 200 });
+    expect(await count(c.excluded)).toBeUndefined();
+    await system.rest('POST', `/channels/${channelId}/messages`, { as: c.owner, json: { text: 'plain again' } });
+    expect(await count(c.excluded)).toBe(0);
+    expect(await count(c.member)).toBe(2);
+  });
+
+  test('concurrent posts to one channel all land once, and the channel ends on the newest message', async () => {
+    const c = await cast(system);
+    const channelId = await channelOf(c);
+    const authors = [c.owner, c.member, c.excluded, c.blocker];
+    const posted = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => system.rest('POST', `/channels/${channelId}/messages`, { as: authors[i % authors.length], json: { text: `m${i}` } })),
+    );
+    expect(posted.map((r) => r.status)).toEqual(posted.map(() => 200));
+    const ids = posted.map((r) => Number(r.text)).sort((a, b) => a - b);
+    const history = (await system.rest('GET', `/channels/${channelId}/messages?start_id=2147483647&count=50`, { as: c.owner })).json.map((m: { id: number }) => m.id);
+    expect([...history].sort((a: number, b: number) => a - b)).toEqual(ids);
+    expect(await system.rest('DELETE', `/notifications/channels/${channelId}`, { as: c.member })).toMatchObject({ status: 200 });
+    const marker = await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.readMarker(c.member.id, channelId) }));
+    expect(marker.Item?.lastRead).toBe(ids[ids.length - 1]);
+
+    // A post that commits after a newer one (ids are taken before the write) leaves the newer one last.
+    const newer = ids[ids.length - 1] + 1000;
+    await system.db.doc.send(
+      new UpdateCommand({ TableName: system.db.table, Key: keys.channel(channelId), UpdateExpression: 'SET lastMessageId = :id', ExpressionAttributeValues: { ':id': newer } }),
+    );
+    const late = await system.rest('POST', `/channels/${channelId}/messages`, { as: c.owner, json: { text: 'late @e' } });
+    expect(late.status).toBe(200);
+    const channel = await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.channel(channelId) }));
+    expect(channel.Item?.lastMessageId).toBe(newer);
+    expect(channel.Item?.[`broadcastMention_${late.text}`]).toEqual({ authorId: c.owner.id, everyone: 1, roles: [] });
+    expect((await system.rest('GET', `/messages/${late.text}`, { as: c.member })).json.text).toBe('late @e');
   });
 
   test('bad input and limits', async () => {

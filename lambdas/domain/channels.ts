@@ -20,7 +20,26 @@ export interface Channel {
   /** Role id -> perms1 of the channel's role overrides. */
   overrides: Record<string, number>;
   lastMessageId: number;
+  /** The latest messages that mentioned @everyone or roles here, oldest first (see notifications.ts). */
+  broadcastMentions?: BroadcastMention[];
 }
+
+/**
+ * A message's @everyone and @role mentions, kept on its channel's item (one attribute per message, named
+ * BROADCAST_MENTION_PREFIX + message id) instead of on every notified member's read marker.
+ */
+export interface BroadcastMention {
+  messageId: number;
+  authorId: number;
+  /** How many times the message says @everyone. */
+  everyone: number;
+  /** The role ids it mentions, once per mention. */
+  roles: number[];
+}
+
+export const BROADCAST_MENTION_PREFIX = 'broadcastMention_';
+/** A channel keeps the latest 100: one reader's count of them stops there (clients show "99+" anyway). */
+export const BROADCAST_MENTIONS_KEPT = 100;
 
 /** The channel object of REST and of channel events: `{id, type, name?, wl_users, wl_roles, roles?}`. */
 export interface ChannelView {
@@ -43,6 +62,18 @@ function channelFromItem(item: Item): Channel {
     wlRoles: ((item.wlRoles as number[]) ?? []).map(Number),
     overrides: (item.overrides as Record<string, number>) ?? {},
     lastMessageId: Number(item.lastMessageId ?? 0),
+    broadcastMentions: Object.entries(item)
+      .filter(([name]) => name.startsWith(BROADCAST_MENTION_PREFIX))
+      .map(([name, value]) => {
+        const stored = value as { authorId?: unknown; everyone?: unknown; roles?: unknown };
+        return {
+          messageId: Number(name.slice(BROADCAST_MENTION_PREFIX.length)),
+          authorId: Number(stored.authorId),
+          everyone: Number(stored.everyone ?? 0),
+          roles: Array.isArray(stored.roles) ? stored.roles.map(Number) : [],
+        };
+      })
+      .sort((a, b) => a.messageId - b.messageId),
   };
   if (typeof item.name === 'string') channel.name = item.name;
   if (item.serverId !== undefined) channel.serverId = Number(item.serverId);

@@ -1,5 +1,5 @@
 import { GetCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { Channel } from './channels';
+import { BROADCAST_MENTION_PREFIX, BROADCAST_MENTIONS_KEPT, type Channel } from './channels';
 import { type Db, type Item, isConditionFailure, nextId } from './db';
 import { badRequest, forbidden, notFound } from './errors';
 import { keys, padId } from './table';
@@ -102,6 +102,49 @@ export function parseMentions(text: string, isMember: (userId: number) => boolea
   return mentions;
 }
 
+/**
+ * The channel's side of a new message: its last message id (only ever moved forward: two posts may commit
+ * out of id order) and, when the message mentions @everyone or roles in a server channel, that mention
+ * (BroadcastMention in channels.ts) in place of the oldest one kept. One write whatever the member count;
+ * readers count these mentions against their read marker.
+ */
+function channelWrite(db: Db, channel: Channel, messageId: number, authorId: number, mentions: Mention[], advance: boolean) {
+  const everyone = mentions.filter((m) => m.type === MENTION_TYPE.EVERYONE).length;
+  const roles = mentions.filter((m) => m.type === MENTION_TYPE.ROLE).map((m) => m.id!);
+  const key = { TableName: db.table, Key: keys.channel(channel.id) };
+  const sets: string[] = [];
+  const removes: string[] = [];
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  let condition = 'attribute_exists(pk)';
+  if (advance) {
+    sets.push('lastMessageId = :id');
+    values[':id'] = messageId;
+    condition += ' AND (attribute_not_exists(lastMessageId) OR lastMessageId < :id)';
+  }
+  if (channel.serverId !== undefined && (everyone > 0 || roles.length > 0)) {
+    sets.push('#mention = :mention');
+    names['#mention'] = `${BROADCAST_MENTION_PREFIX}${messageId}`;
+    values[':mention'] = { authorId, everyone, roles };
+    const kept = channel.broadcastMentions ?? [];
+    kept.slice(0, Math.max(0, kept.length + 1 - BROADCAST_MENTIONS_KEPT)).forEach((stale, i) => {
+      removes.push(`#stale${i}`);
+      names[`#stale${i}`] = `${BROADCAST_MENTION_PREFIX}${stale.messageId}`;
+    });
+  }
+  if (sets.length === 0) return { ConditionCheck: { ...key, ConditionExpression: condition } };
+  const update = `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`;
+  return {
+    Update: {
+      ...key,
+      UpdateExpression: update,
+      ConditionExpression: condition,
+      ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+      ExpressionAttributeValues: values,
+    },
+  };
+}
+
 /** Stores a message, its id pointer and the channel's new last message id, all or nothing. */
 export async function postMessage(
   db: Db,
@@ -113,8 +156,8 @@ export async function postMessage(
   const id = await nextId(db, 'message');
   const sent = isoNow(now);
   const message: StoredMessage = { id, author_id: authorId, sent, edited: sent, ...content, channelId: channel.id, serverId: channel.serverId };
-  try {
-    await db.doc.send(
+  const write = (advance: boolean) =>
+    db.doc.send(
       new TransactWriteCommand({
         TransactItems: [
           {
@@ -135,21 +178,21 @@ export async function postMessage(
             },
           },
           { Put: { TableName: db.table, Item: { ...keys.messagePointer(id), channelId: channel.id } } },
-          {
-            Update: {
-              TableName: db.table,
-              Key: keys.channel(channel.id),
-              UpdateExpression: 'SET lastMessageId = :id',
-              ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeValues: { ':id': id },
-            },
-          },
+          channelWrite(db, channel, id, authorId, content.mentions, advance),
         ],
       }),
     );
+  try {
+    await write(true);
   } catch (error) {
-    if (isConditionFailure(error)) throw notFound('Channel does not exist');
-    throw error;
+    if (!isConditionFailure(error)) throw error;
+    // Either the channel is gone, or a newer message committed first and keeps its place as the last one.
+    try {
+      await write(false);
+    } catch (retryError) {
+      if (isConditionFailure(retryError)) throw notFound('Channel does not exist');
+      throw retryError;
+    }
   }
   return message;
 }

@@ -23,18 +23,36 @@ export async function readMarkersOf(db: Db, userId: number): Promise<Map<number,
   );
 }
 
-/** The `notifications` field of a channel object: absent when read. */
-export function channelNotifications(channel: Channel, marker: ReadMarker | undefined): number | undefined {
-  if (channel.lastMessageId <= (marker?.lastRead ?? 0)) return undefined;
-  return marker?.mentions ?? 0;
+/** Who reads: @everyone and @role mentions count for him by his roles, and never his own messages. */
+export interface Reader {
+  userId: number;
+  roles: readonly number[];
+}
+
+/**
+ * The `notifications` field of a channel object: absent when read, else the mentions since the marker:
+ * those of the reader by name (counted on his marker) and the channel's @everyone/@role mentions that
+ * concern him (kept on the channel, see BroadcastMention).
+ */
+export function channelNotifications(channel: Channel, marker: ReadMarker | undefined, reader?: Reader): number | undefined {
+  const lastRead = marker?.lastRead ?? 0;
+  if (channel.lastMessageId <= lastRead) return undefined;
+  let mentions = marker?.mentions ?? 0;
+  if (reader) {
+    for (const mention of channel.broadcastMentions ?? []) {
+      if (mention.messageId <= lastRead || mention.authorId === reader.userId) continue;
+      mentions += mention.everyone + mention.roles.filter((roleId) => reader.roles.includes(roleId)).length;
+    }
+  }
+  return mentions;
 }
 
 /** The `notifications` field of a server object: mentions over its unread channels, 0 if unread without mentions. */
-export function serverNotifications(channels: Channel[], markers: Map<number, ReadMarker>): number | undefined {
+export function serverNotifications(channels: Channel[], markers: Map<number, ReadMarker>, reader: Reader): number | undefined {
   let unread = false;
   let mentions = 0;
   for (const channel of channels) {
-    const value = channelNotifications(channel, markers.get(channel.id));
+    const value = channelNotifications(channel, markers.get(channel.id), reader);
     if (value === undefined) continue;
     unread = true;
     mentions += value;
@@ -53,7 +71,10 @@ export async function markRead(db: Db, userId: number, channel: Pick<Channel, 'i
   );
 }
 
-/** Adds mention counts (user id -> how many times he was mentioned) to the users' read markers. */
+/**
+ * Adds mention counts (user id -> how many times he was mentioned by name; in a DM, each message) to the
+ * users' read markers. One write per user named, so bounded by the message's length, not by the members.
+ */
 export async function addMentions(db: Db, channel: Pick<Channel, 'id' | 'serverId'>, counts: Map<number, number>): Promise<void> {
   await Promise.all(
     [...counts].map(([userId, count]) =>
@@ -77,7 +98,7 @@ export async function withServerNotifications(db: Db, userId: number, servers: S
       const [context, channels] = await Promise.all([loadServerContext(db, server.id, userId), channelsOfServer(db, server.id)]);
       if (!context?.member) return server;
       const subject = subjectOf(context, userId);
-      const notifications = serverNotifications(channels.filter((channel) => canSeeChannel(subject, channel)), markers);
+      const notifications = serverNotifications(channels.filter((channel) => canSeeChannel(subject, channel)), markers, { userId, roles: subject.userRoles });
       return notifications === undefined ? server : { ...server, notifications };
     }),
   );

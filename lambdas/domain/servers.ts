@@ -124,6 +124,12 @@ export async function serversOfUser(db: Db, userId: number): Promise<Server[]> {
   return items.map(serverFromItem).sort((a, b) => a.id - b.id);
 }
 
+/** The roles of those of `userIds` who are members of the server (one BatchGet per 100 ids). */
+export async function membersAmong(db: Db, serverId: number, userIds: readonly number[]): Promise<Map<number, number[]>> {
+  const items = await batchGet(db, [...new Set(userIds)].map((id) => keys.member(serverId, id)));
+  return new Map(items.map((item) => [Number(item.userId), ((item.roles as number[]) ?? []).map(Number)]));
+}
+
 export async function usersByIds(db: Db, ids: number[]): Promise<Map<number, User>> {
   const items = await batchGet(db, [...new Set(ids)].map((id) => keys.user(id)));
   return new Map(items.map((item) => [Number(item.id), publicUser(item)]));

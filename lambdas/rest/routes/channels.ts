@@ -71,7 +71,7 @@ export function channelRoutes(app: Hono): void {
       await Promise.all(channels
         .filter((channel) => canSeeChannel(subject, channel))
         .map(async (channel) => {
-          const notifications = channelNotifications(channel, markers.get(channel.id));
+          const notifications = channelNotifications(channel, markers.get(channel.id), { userId, roles: subject.userRoles });
           return {
             ...channelView(channel, { withRoles: true }),
             ...(notifications !== undefined ? { notifications } : {}),
@@ -106,10 +106,10 @@ export function channelRoutes(app: Hono): void {
   app.get('/channels/:cid', async (c) => {
     const { db } = appContext();
     const userId = await requireUser(c);
-    const { channel } = await accessChannel(db, pathInt(c, 'cid'), userId);
+    const { channel, server } = await accessChannel(db, pathInt(c, 'cid'), userId);
     const [markers, hidden] = await Promise.all([readMarkersOf(db, userId), blockedBy(db, userId)]);
     const marker = markers.get(channel.id);
-    const notifications = channelNotifications(channel, marker);
+    const notifications = channelNotifications(channel, marker, { userId, roles: server?.member.roles ?? [] });
     const otherUser = channel.participants?.find((id) => id !== userId) ?? channel.participants?.[0];
     return c.json({
       ...channelView(channel, { withRoles: true }),

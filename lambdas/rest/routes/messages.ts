@@ -3,7 +3,7 @@ import { accessChannel, type ChannelAccess, channelAudience } from '../../domain
 import { blockedBy } from '../../domain/blocks';
 import { canSeeChannel, overridesOf } from '../../domain/channels';
 import type { Db } from '../../domain/db';
-import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
+import { badRequest, forbidden, HttpError, notFound, TEXT } from '../../domain/errors';
 import { event } from '../../domain/events';
 import { publish } from '../../domain/fanout';
 import {
@@ -23,12 +23,13 @@ import {
 } from '../../domain/messages';
 import { addMentions, markRead, readMarkersOf } from '../../domain/notifications';
 import { hasPermission, Perm } from '../../domain/permissions';
-import { membersOfServer, subjectOf } from '../../domain/servers';
+import { membersAmong, subjectOf } from '../../domain/servers';
 import { parseExpiry } from '../../domain/time';
 import { appContext, logError } from '../../runtime';
 import { integerField, jsonObject, pathInt, readArgs, readJson, readPage, requireUser, stringField } from '../http';
 
 const MAX_SEARCH_TERMS = 16;
+const MAX_NAMED_USERS = 100;
 
 /** Message events carry the message plus `channel_id` and, for server channels only, `server_id`. */
 function messageEventData(message: StoredMessage) {
@@ -36,26 +37,25 @@ function messageEventData(message: StoredMessage) {
 }
 
 /**
- * Mentions of a server message and who they notify (members who can see the channel, never the author).
+ * Mentions of a server message and who its @u mentions notify (members who can see the channel, never the author).
  * DM messages have no mentions.
  */
 async function mentionsOf(db: Db, access: ChannelAccess, authorId: number, text: string) {
   const { channel, server } = access;
   if (!server) return { mentions: [] as Mention[], notified: new Map<number, number>() };
-  const members = await membersOfServer(db, server.server.id);
+  // Only the users the text names are looked up (not the whole member list): the cost follows the text,
+  // not the server's size. Past the first 100 distinct ids, names are not mentions.
+  const named = [...new Set([...text.matchAll(/@u(\d{1,10})/g)].map((match) => Number(match[1])))].slice(0, MAX_NAMED_USERS);
+  const members = named.length > 0 ? await membersAmong(db, server.server.id, named) : new Map<number, number[]>();
   const mentions = parseMentions(text, (id) => members.has(id), (id) => server.roles.some((role) => role.id === id));
-  const canSee = (userId: number, roles: readonly number[]) =>
-    canSeeChannel({ ownerId: server.server.owner_id, userId, roles: server.roles, userRoles: roles }, channel);
+  // @everyone and @role mentions are kept on the channel (postMessage); readers count them by their roles.
   const notified = new Map<number, number>();
   for (const mention of mentions) {
-    for (const [userId, roles] of members) {
-      if (userId === authorId || !canSee(userId, roles)) continue;
-      const hit =
-        mention.type === MENTION_TYPE.EVERYONE ||
-        (mention.type === MENTION_TYPE.USER && mention.id === userId) ||
-        (mention.type === MENTION_TYPE.ROLE && roles.includes(mention.id!));
-      if (hit) notified.set(userId, (notified.get(userId) ?? 0) + 1);
-    }
+    if (mention.type !== MENTION_TYPE.USER || mention.id === authorId) continue;
+    const userId = mention.id!;
+    const userRoles = members.get(userId)!;
+    if (!canSeeChannel({ ownerId: server.server.owner_id, userId, roles: server.roles, userRoles }, channel)) continue;
+    notified.set(userId, (notified.get(userId) ?? 0) + 1);
   }
   return { mentions, notified };
 }
@@ -66,8 +66,10 @@ async function accessMessage(db: Db, messageId: number, userId: number): Promise
   if (!message) throw notFound(MESSAGE_NOT_FOUND);
   try {
     return { message, access: await accessChannel(db, message.channelId, userId) };
-  } catch {
-    throw notFound(MESSAGE_NOT_FOUND);
+  } catch (error) {
+    // A refusal reads as a missing message (no existence leak); a failing table stays a 503.
+    if (error instanceof HttpError) throw notFound(MESSAGE_NOT_FOUND);
+    throw error;
   }
 }
 
