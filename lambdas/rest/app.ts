@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { HttpError } from '../domain/errors';
+import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
 import { appContext, logError } from '../runtime';
 import { normalizePath } from './http';
 import { rateLimit } from './rate-limit';
@@ -67,6 +68,10 @@ export function createApp(): Hono {
   app.onError((error, c) => {
     if (error instanceof HttpError) return c.text(error.text, error.status as 400);
     logError(`REST ${c.req.method} ${normalizePath(new URL(c.req.url).pathname)}`, error);
+    // The table is unreachable: a temporary condition the client should retry, not a bug in its request.
+    if (isStoreUnavailable(error)) {
+      return c.text(STORE_UNAVAILABLE.text, STORE_UNAVAILABLE.status, { 'Retry-After': String(STORE_UNAVAILABLE.retryAfterSeconds) });
+    }
     return c.text('Internal server error', 500);
   });
   return app;

@@ -90,9 +90,14 @@ export class TestSystem {
     readonly db: Db,
   ) {}
 
-  /** `env`: handler settings (e.g. `RATE_LIMIT_REST: '5/2'`) over GENEROUS_RATE_LIMITS. */
-  static async start(options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean; env?: Record<string, string> } = {}): Promise<TestSystem> {
-    const endpoint = process.env.TEST_DYNAMODB_ENDPOINT;
+  /**
+   * `dynamoDbEndpoint`: a DynamoDB Local of the test's own (fault tests stop it); the shared one otherwise.
+   * `env`: handler settings (e.g. `RATE_LIMIT_REST: '5/2'`) over GENEROUS_RATE_LIMITS.
+   */
+  static async start(
+    options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean; dynamoDbEndpoint?: string; env?: Record<string, string> } = {},
+  ): Promise<TestSystem> {
+    const endpoint = options.dynamoDbEndpoint ?? process.env.TEST_DYNAMODB_ENDPOINT;
     if (!endpoint) throw new Error('TEST_DYNAMODB_ENDPOINT is not set: run through jest (global setup starts DynamoDB Local)');
     const tableName = `t${randomUUID().replace(/-/g, '')}`;
     const runtime = await startLocalRuntime({
