@@ -4,6 +4,7 @@ import { connectionsOfServer, connectionsOfUser, type Recipient, removeConnectio
 import type { Db } from './db';
 import { event, type SocketEvent } from './events';
 import { relationsOf } from './friends';
+import { logError } from './log';
 import { membersOfServer, serverIdsOfUser } from './servers';
 import { keys } from './table';
 
@@ -135,14 +136,24 @@ export interface PublishOptions {
   exceptConnection?: string;
 }
 
-/** Resolves the audience, delivers, and prunes connections that turned out to be gone. */
-/** Several audiences (e.g. the remaining members and the user just removed) get the event once per connection. */
+/**
+ * Resolves the audience, delivers, and prunes connections that turned out to be gone. Several audiences
+ * (e.g. the remaining members and the user just removed) get the event once per connection.
+ *
+ * Never throws: an event follows a change that is already stored, so a failure here (the table or the
+ * Management API unreachable) must not turn that change into an error the client would retry and
+ * duplicate. What was missed is logged; clients catch up by reading when they reconnect.
+ */
 export async function publish(context: FanoutContext, message: SocketEvent, target: Audience | Audience[], options: PublishOptions = {}): Promise<void> {
-  const targets = Array.isArray(target) ? target : [target];
-  const resolved = (await Promise.all(targets.map((t) => resolveAudience(context.db, t)))).flat();
-  const seen = new Set<string>();
-  const recipients = resolved.filter((r) => !seen.has(r.connectionId) && seen.add(r.connectionId));
-  await publishTo(context, message, recipients, options);
+  try {
+    const targets = Array.isArray(target) ? target : [target];
+    const resolved = (await Promise.all(targets.map((t) => resolveAudience(context.db, t)))).flat();
+    const seen = new Set<string>();
+    const recipients = resolved.filter((r) => !seen.has(r.connectionId) && seen.add(r.connectionId));
+    await publishTo(context, message, recipients, options);
+  } catch (error) {
+    logError(`publish ${message.name}`, error);
+  }
 }
 
 export async function publishTo(
