@@ -27,15 +27,19 @@ export interface HandlerSpec {
 
 /** Every Lambda of the system. Adding a function is one entry here (plus its route or trigger). */
 export const HANDLERS = {
+  // 25 s: longer than one DynamoDB call against a hung table (worstCaseCallMs), so the handler answers 503
+  // itself instead of being cut off; it is billed only for what it runs.
   mainSocketConnect: {
     entry: 'lambdas/socket/connect.ts',
     description: 'Main socket $connect: authenticate, register the connection, announce presence',
     grants: ['table', 'connections'],
+    timeoutSeconds: 25,
   },
   mainSocketDisconnect: {
     entry: 'lambdas/socket/disconnect.ts',
     description: 'Main socket $disconnect: drop the connection, announce presence',
     grants: ['table', 'connections'],
+    timeoutSeconds: 25,
   },
   mainSocketDefault: {
     entry: 'lambdas/socket/default.ts',

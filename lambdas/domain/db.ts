@@ -50,18 +50,26 @@ function positiveEnv(name: string): number | undefined {
   return Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
+/** The client's defaults: how long one call may take at worst when the table hangs. */
+export const DYNAMODB_CALL_LIMITS = { attempts: 3, connectTimeoutMs: 1500, requestTimeoutMs: 5000 } as const;
+
+/** Upper bound of one call against a hung table (every attempt times out; backoff stays under 1 s each). */
+export function worstCaseCallMs(limits: { attempts: number; connectTimeoutMs: number; requestTimeoutMs: number } = DYNAMODB_CALL_LIMITS): number {
+  return limits.attempts * (limits.connectTimeoutMs + limits.requestTimeoutMs + 1000);
+}
+
 export function createDb(options: DbOptions): Db {
   const client = new DynamoDBClient({
     endpoint: options.endpoint,
     region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
     // DynamoDB Local accepts any credentials; on AWS the Lambda role's credentials are found as usual.
     ...(options.endpoint ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
-    maxAttempts: 3,
+    maxAttempts: DYNAMODB_CALL_LIMITS.attempts,
     // Without timeouts a hung DynamoDB holds a Lambda until its own timeout; with them a call gives up after
     // at most 3 attempts of 5 s (within the REST Lambda's 29 s) and the handler answers 503.
     requestHandler: {
-      connectionTimeout: options.connectTimeoutMs ?? positiveEnv('DYNAMODB_CONNECT_TIMEOUT_MS') ?? 1500,
-      requestTimeout: options.requestTimeoutMs ?? positiveEnv('DYNAMODB_REQUEST_TIMEOUT_MS') ?? 5000,
+      connectionTimeout: options.connectTimeoutMs ?? positiveEnv('DYNAMODB_CONNECT_TIMEOUT_MS') ?? DYNAMODB_CALL_LIMITS.connectTimeoutMs,
+      requestTimeout: options.requestTimeoutMs ?? positiveEnv('DYNAMODB_REQUEST_TIMEOUT_MS') ?? DYNAMODB_CALL_LIMITS.requestTimeoutMs,
       // Otherwise the request timeout only logs a warning.
       throwOnRequestTimeout: true,
     },

@@ -3,6 +3,7 @@ import type { SynthesisMessage } from 'aws-cdk-lib/cx-api';
 import { DEFAULT_PARAMS } from '../../lambdas/domain/config';
 import { TABLE_DEFINITION } from '../../lambdas/domain/table';
 import { MAIN_SOCKET_ROUTES, ROUTE_SELECTION_EXPRESSION } from '../../lambdas/socket/routes';
+import { worstCaseCallMs } from '../../lambdas/domain/db';
 import { HANDLERS, type HandlerName, MAIN_SOCKET_ROUTE_HANDLERS } from '../../lib/lambda-functions';
 import { TABLE_ITEM_ACTIONS } from '../../lib/storage';
 import {
@@ -125,6 +126,16 @@ describe('table', () => {
 });
 
 describe('Lambda functions', () => {
+  test('a function that reads the table outlives one DynamoDB call against a hung table, within API Gateway\'s 29 s', () => {
+    const functions = resourcesOfType(synthesized.template, 'AWS::Lambda::Function');
+    for (const name of Object.keys(HANDLERS) as HandlerName[]) {
+      const grants: readonly string[] = HANDLERS[name].grants;
+      if (!grants.includes('table')) continue;
+      const timeout = Number(functions[functionId(name)].Properties.Timeout);
+      expect({ name, longEnough: timeout * 1000 > worstCaseCallMs(), withinGateway: timeout <= 29 }).toEqual({ name, longEnough: true, withinGateway: true });
+    }
+  });
+
   test('every handler is a Node.js 22 arm64 function with the shared settings', () => {
     const functions = resourcesOfType(synthesized.template, 'AWS::Lambda::Function');
     expect(Object.keys(functions).sort()).toEqual((Object.keys(HANDLERS) as HandlerName[]).map(functionId).sort());
