@@ -1,20 +1,20 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { REPOSITORY_ROOT } from '../lib/lambda-functions';
 import { type ColdStartRow, coldStartTable, runColdStartBench } from './cold-start';
 import { type DeliveryPathRow, runDeliveryPathBench } from './delivery-path';
 import { type FanoutRow, fanoutOptionsFromEnv, fanoutTable, runFanoutBench } from './fanout';
+import { type MediaBenchResult, mediaOptionsFromEnv, mediaStepTable, mediasoupWorkerBinary, mediaSummaryTable, runMediaBench } from './media';
 import { type RequestCount, requestCountTable, runRequestCountBench } from './requests';
 import { formatTable, machineInfo, markdownTable, section, writeResults, writeResultsText } from './support/report';
 
 /**
  * `npm run bench`: fan-out throughput and latency against a plain `ws` baseline, the cost of one delivery
  * through each possible path, DynamoDB requests per
- * operation at 10 and 1,000 members, Lambda cold start, and (when it exists) the media node. Prints tables
+ * operation at 10 and 1,000 members, Lambda cold start, and forwarded streams per media-node worker (when a
+ * mediasoup worker binary is there). Prints tables
  * and writes results/bench-<time>.json plus results/bench-latest.md (the tables of docs/performance.md).
  *
  * BENCH_PARTS=fanout,delivery,requests,coldstart,media picks parts; BENCH_SIZES, BENCH_MESSAGES, BENCH_SECONDS,
- * BENCH_CONCURRENCY shape the fan-out; BENCH_REQUEST_SIZES the request counts; BENCH_COLD_RUNS the cold start.
+ * BENCH_CONCURRENCY shape the fan-out; BENCH_REQUEST_SIZES the request counts; BENCH_COLD_RUNS the cold start;
+ * BENCH_MEDIA_* the media bench (bench/media.ts).
  */
 
 interface Targets {
@@ -24,15 +24,11 @@ interface Targets {
   met: boolean | 'n/a';
 }
 
-/** The media node is written elsewhere; benchmark it only when it is there and can start. */
+/** The media bench needs a mediasoup worker binary; without one it is skipped, and says why. */
 function mediaNodeStatus(): { available: boolean; reason: string } {
-  const file = join(REPOSITORY_ROOT, 'media-node', 'node.ts');
-  if (!existsSync(file)) return { available: false, reason: 'media-node/node.ts does not exist' };
-  if (!/export async function startMediaNode/.test(readFileSync(file, 'utf8'))) return { available: false, reason: 'media-node/node.ts does not export startMediaNode' };
-  const worker = process.env.MEDIASOUP_WORKER_BIN;
-  const bundled = join(REPOSITORY_ROOT, 'node_modules', 'mediasoup', 'worker', 'out', 'Release', 'mediasoup-worker');
-  if (!(worker && existsSync(worker)) && !existsSync(bundled)) return { available: false, reason: 'no mediasoup worker binary on this machine (MEDIASOUP_WORKER_BIN unset, none built)' };
-  return { available: false, reason: 'media node benchmark not written yet (the node was unfinished when the bench was written)' };
+  const binary = mediasoupWorkerBinary();
+  if (!binary.path) return { available: false, reason: binary.reason ?? 'no mediasoup worker binary' };
+  return { available: true, reason: `mediasoup worker ${binary.path}` };
 }
 
 function targets(fanout: FanoutRow[], requests: RequestCount[]): Targets[] {
@@ -65,16 +61,25 @@ async function main(): Promise<void> {
   const delivery: DeliveryPathRow[] = parts.has('delivery') ? await runDeliveryPathBench() : [];
   const requests = parts.has('requests') ? await runRequestCountBench(requestSizes) : [];
   const coldStart: { emptyProcessMs: number; rows: ColdStartRow[] } | undefined = parts.has('coldstart') ? await runColdStartBench() : undefined;
-  const media = parts.has('media') ? mediaNodeStatus() : undefined;
-  if (media) {
+  const mediaStatus = parts.has('media') ? mediaNodeStatus() : undefined;
+  let media: MediaBenchResult | { skipped: string } | undefined;
+  if (mediaStatus && !mediaStatus.available) {
     section('media node');
-    console.log(`skipped: ${media.reason}`);
+    console.log(`skipped: ${mediaStatus.reason}`);
+    media = { skipped: mediaStatus.reason };
+  } else if (mediaStatus) {
+    media = await runMediaBench(mediaOptionsFromEnv());
   }
+  const mediaResult = media && 'kinds' in media ? media : undefined;
 
   const met = targets(fanout, requests);
   section('summary');
   if (fanout.length > 0) {
     const table = fanoutTable(fanout);
+    console.log(formatTable(table.headers, table.rows));
+  }
+  if (mediaResult) {
+    const table = mediaSummaryTable(mediaResult);
     console.log(formatTable(table.headers, table.rows));
   }
   console.log(formatTable(['target', 'wanted', 'measured', 'met'], met.map((t) => [t.name, t.target, t.measured, t.met === true ? 'yes' : t.met === false ? 'NO' : 'n/a'])));
@@ -87,6 +92,9 @@ async function main(): Promise<void> {
       ? `### Delivery path\n\n${markdownTable(['path', 'ms per post', 'vs in-process'], delivery.map((r) => [r.path, r.msPerPost.toFixed(3), `${r.ratioToInProcess.toFixed(0)}×`]))}`
       : '',
     requests.length > 0 ? `### DynamoDB requests per operation\n\n${markdownTable(requestCountTable(requests, requestSizes).headers, requestCountTable(requests, requestSizes).rows)}` : '',
+    mediaResult
+      ? `### Media node\n\n${markdownTable(mediaSummaryTable(mediaResult).headers, mediaSummaryTable(mediaResult).rows)}\n\n${markdownTable(mediaStepTable(mediaResult.kinds).headers, mediaStepTable(mediaResult.kinds).rows)}`
+      : '',
     coldStart ? `### Cold start\n\n${markdownTable(coldStartTable(coldStart.emptyProcessMs, coldStart.rows).headers, coldStartTable(coldStart.emptyProcessMs, coldStart.rows).rows)}` : '',
     `### Targets\n\n${markdownTable(['target', 'wanted', 'measured', 'met'], met.map((t) => [t.name, t.target, t.measured, String(t.met)]))}`,
   ]
