@@ -286,7 +286,7 @@ export async function runRequestCountBench(sizes = [10, 1000]): Promise<RequestC
   const results = new Map<string, RequestCount>();
   try {
     await ensureTable(dynamo.endpoint, tableName);
-    runtime = await startLocalRuntime({ host: '127.0.0.1', restPort: 0, wsPort: 0, dynamoDbEndpoint: dynamo.endpoint, tableName });
+    runtime = await startLocalRuntime({ host: '127.0.0.1', restPort: 0, wsPort: 0, vcPort: false, dynamoDbEndpoint: dynamo.endpoint, tableName });
     for (const size of sizes) {
       const { world, fleet } = await seedWorld(db, runtime, size);
       try {

@@ -190,6 +190,8 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
         host: '127.0.0.1',
         restPort: 0,
         wsPort: 0,
+        // No voice: the fan-out does not use it, and two runtimes (ours and the what-if) run side by side.
+        vcPort: false,
         dynamoDbEndpoint: options.dynamoDbEndpoint,
         tableName: options.tableName,
         // The benchmarks post as fast as they can from few users: per-user rate limits would measure themselves.
