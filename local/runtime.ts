@@ -118,6 +118,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       // The Management API client signs its requests; the local gateway accepts any credentials.
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      // Here one process runs every invocation at once, and the SDK's timers also count the wait for a free
+      // socket: a burst of thousands of $disconnects would time out in the queue with the AWS limits (1.5 s,
+      // 5 s), made for one invocation per Lambda instance. A stopped DynamoDB Local is refused at once anyway.
+      DYNAMODB_CONNECT_TIMEOUT_MS: process.env.DYNAMODB_CONNECT_TIMEOUT_MS ?? '30000',
+      DYNAMODB_REQUEST_TIMEOUT_MS: process.env.DYNAMODB_REQUEST_TIMEOUT_MS ?? '60000',
       ...options.env,
     });
 
