@@ -51,15 +51,16 @@ export const audience = {
 async function serverRecipients(
   db: Db,
   serverId: number,
-  filter: { blockers?: Set<number>; include?: MemberFilter },
+  filter: { blockers?: Set<number> | Promise<Set<number>>; include?: MemberFilter },
 ): Promise<Recipient[]> {
   // Subscriptions say who is connected; the member list (same partition, one more Query) says who still
-  // belongs, so a connection subscribed in a race with a kick never receives the server's events.
-  const [connections, members] = await Promise.all([connectionsOfServer(db, serverId), membersOfServer(db, serverId)]);
+  // belongs, so a connection subscribed in a race with a kick never receives the server's events. The
+  // blockers, when asked for, are read at the same time.
+  const [connections, members, blockers] = await Promise.all([connectionsOfServer(db, serverId), membersOfServer(db, serverId), filter.blockers]);
   return connections.filter(({ userId }) => {
     const roles = members.get(userId);
     if (!roles) return false;
-    if (filter.blockers?.has(userId)) return false;
+    if (blockers?.has(userId)) return false;
     return filter.include ? filter.include(userId, roles) : true;
   });
 }
@@ -78,7 +79,7 @@ export async function resolveAudience(db: Db, target: Audience): Promise<Recipie
       break;
     }
     case 'server': {
-      const blockers = target.actor !== undefined ? await blockersOf(db, target.actor) : undefined;
+      const blockers = target.actor !== undefined ? blockersOf(db, target.actor) : undefined;
       recipients = await serverRecipients(db, target.serverId, { blockers, include: target.include });
       break;
     }

@@ -97,12 +97,13 @@ export function messageRoutes(app: Hono): void {
     // The message is stored: answer with its id even if what follows fails (the table went away meanwhile),
     // since an error would make the client post it again. Readers find it in the history.
     try {
+      // Independent of each other: the author's marker, the named users' counts and the event go together.
       await Promise.all([
         markRead(context.db, userId, channel, message.id),
         // In a DM every message counts for the other participant, as upstream's DM counters do.
         addMentions(context.db, channel, server ? notified : new Map(channel.participants?.filter((id) => id !== userId).map((id) => [id, 1]))),
+        publish(context, event('message_created', messageEventData(message)), channelAudience(channel, server, userId)),
       ]);
-      await publish(context, event('message_created', messageEventData(message)), channelAudience(channel, server, userId));
     } catch (error) {
       logError(`REST POST /channels/{cid}/messages after storing message ${message.id}`, error);
     }
