@@ -1,6 +1,6 @@
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
-import { EPOCH_OFFSET, type SinkCounts } from './rtp';
+import { bindLoopbackUdp, EPOCH_OFFSET, type SinkCounts } from './rtp';
 
 /**
  * The sink's sockets, in a thread of their own (started by RtpSink): reading every forwarded datagram is
@@ -33,14 +33,7 @@ function count(packet: Buffer): void {
 }
 
 async function bind(): Promise<Socket> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => {
-      socket.off('error', reject);
-      resolve();
-    });
-  });
+  const socket = await bindLoopbackUdp();
   // As large as net.core.rmem_max allows: the sink must not be where packets are lost.
   socket.setRecvBufferSize(16 * 1024 * 1024);
   socket.on('message', count);

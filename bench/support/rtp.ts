@@ -8,6 +8,19 @@ import { Worker } from 'node:worker_threads';
  * extensions) paced from a Node UDP socket, and a sink socket that counts what arrives per SSRC.
  */
 
+/** A UDP socket on an ephemeral loopback port, once it is bound. */
+export async function bindLoopbackUdp(): Promise<Socket> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return socket;
+}
+
 /** One-byte header extensions as a browser sends them; ids come from media-node/codecs.ts. */
 export interface ExtensionIds {
   mid?: number;
@@ -100,14 +113,7 @@ export class RtpSource {
   }
 
   static async open(shape: StreamShape, extensions: ExtensionIds): Promise<RtpSource> {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, '127.0.0.1', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
+    const socket = await bindLoopbackUdp();
     socket.setSendBufferSize(4 * 1024 * 1024);
     return new RtpSource(shape, extensions, socket);
   }
