@@ -177,6 +177,19 @@ export async function requestFriendship(db: Db, actorId: number, otherId: number
   });
 }
 
+/** The transaction item that takes one relation off a user's count. */
+function relationCountDecrement(db: Db, userId: number) {
+  return {
+    Update: {
+      TableName: db.table,
+      Key: keys.user(userId),
+      UpdateExpression: 'ADD #count :minusOne',
+      ExpressionAttributeNames: { '#count': FRIEND_COUNT_ATTRIBUTE },
+      ExpressionAttributeValues: { ':minusOne': -1 },
+    },
+  };
+}
+
 /**
  * The transaction items that delete a relation in the state the actor saw (both sides and the other
  * user's counter). The actor's own counter is left to the caller, who may have more to change on his
@@ -195,15 +208,7 @@ export function relationRemovalItems(db: Db, actorId: number, otherId: number, s
   return [
     remove(actorId, otherId, state),
     remove(otherId, actorId, mirrorState(state)),
-    {
-      Update: {
-        TableName: db.table,
-        Key: keys.user(otherId),
-        UpdateExpression: 'ADD #count :minusOne',
-        ExpressionAttributeNames: { '#count': FRIEND_COUNT_ATTRIBUTE },
-        ExpressionAttributeValues: { ':minusOne': -1 },
-      },
-    },
+    relationCountDecrement(db, otherId),
   ];
 }
 
@@ -220,15 +225,7 @@ export async function endRelation(db: Db, actorId: number, otherId: number): Pro
       new TransactWriteCommand({
         TransactItems: [
           ...relationRemovalItems(db, actorId, otherId, state),
-          {
-            Update: {
-              TableName: db.table,
-              Key: keys.user(actorId),
-              UpdateExpression: 'ADD #count :minusOne',
-              ExpressionAttributeNames: { '#count': FRIEND_COUNT_ATTRIBUTE },
-              ExpressionAttributeValues: { ':minusOne': -1 },
-            },
-          },
+          relationCountDecrement(db, actorId),
         ],
       }),
     );
