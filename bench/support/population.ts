@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { CHANNEL_TYPE, createChannel } from '../../lambdas/domain/channels';
-import { batchWrite, type Db, type Item } from '../../lambdas/domain/db';
+import { batchWrite, type Db, type Item, reserveIds } from '../../lambdas/domain/db';
 import { createServer, loadServerContext, memberItem } from '../../lambdas/domain/servers';
 import { GSI1, keys, padId, TTL_ATTRIBUTE } from '../../lambdas/domain/table';
 import { epochSeconds } from '../../lambdas/domain/time';
@@ -26,21 +25,6 @@ export interface SeededServer {
 }
 
 const SESSION_LIFETIME_MS = 30 * 24 * 3600 * 1000;
-
-/** Reserves `count` consecutive ids of a kind from the same atomic counter the domain's nextId uses. */
-async function reserveIds(db: Db, kind: string, count: number): Promise<number> {
-  const result = await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.counter(kind),
-      UpdateExpression: 'ADD #value :count',
-      ExpressionAttributeNames: { '#value': 'value' },
-      ExpressionAttributeValues: { ':count': count },
-      ReturnValues: 'UPDATED_NEW',
-    }),
-  );
-  return Number(result.Attributes?.value) - count + 1;
-}
 
 export interface SeedOptions {
   /**

@@ -158,19 +158,24 @@ export async function batchWrite(
   );
 }
 
-/** Allocates the next integer id of a kind (users, servers, ...) with an atomic counter. */
-export async function nextId(db: Db, kind: string): Promise<number> {
+/** Reserves `count` consecutive ids of a kind with one atomic counter update; returns the first. */
+export async function reserveIds(db: Db, kind: string, count: number): Promise<number> {
   const result = await db.doc.send(
     new UpdateCommand({
       TableName: db.table,
       Key: keys.counter(kind),
-      UpdateExpression: 'ADD #value :one',
+      UpdateExpression: 'ADD #value :count',
       ExpressionAttributeNames: { '#value': 'value' },
-      ExpressionAttributeValues: { ':one': 1 },
+      ExpressionAttributeValues: { ':count': count },
       ReturnValues: 'UPDATED_NEW',
     }),
   );
-  return Number(result.Attributes?.value);
+  return Number(result.Attributes?.value) - count + 1;
+}
+
+/** Allocates the next integer id of a kind (users, servers, ...) with an atomic counter. */
+export function nextId(db: Db, kind: string): Promise<number> {
+  return reserveIds(db, kind, 1);
 }
 
 /** The reason codes of a cancelled transaction, one per item ('None' for those that were fine). */
