@@ -49,6 +49,12 @@ describe('servers and invites', () => {
     const expired = (await system.rest('POST', `/servers/${serverId}/invites?expires=${past}`, { as: owner })).text;
     expect(await system.rest('GET', `/server_invites/${expired}`)).toMatchObject({ status: 403 });
     expect(await system.rest('POST', `/server_invites/${expired}`, { as: stranger })).toMatchObject({ status: 403 });
+    // Expired is gone for the managers too: not shown, not revived by a new expiry, not deleted twice.
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const reply = await system.rest(method, `/servers/${serverId}/invites/${expired}?expires=never`, { as: owner });
+      expect(reply).toMatchObject({ status: 404, text: 'Invite does not exist' });
+    }
+    expect(await system.rest('GET', `/server_invites/${expired}`)).toMatchObject({ status: 403 });
     expect(await system.rest('GET', '/server_invites/not-a-uuid')).toMatchObject({ status: 400 });
     expect(await system.rest('GET', '/server_invites/00000000-0000-4000-8000-000000000000')).toMatchObject({ status: 404 });
 

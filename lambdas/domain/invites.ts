@@ -56,9 +56,13 @@ export async function findInvite(db: Db, inviteId: string): Promise<Invite | und
 }
 
 /** An invite of this server (404 for unknown ids and for other servers' invites). */
+/**
+ * A live invite of the server, for its managers. An expired one is gone for them as it is from the list:
+ * it can be neither read, nor revived by a new expiry, nor deleted (the TTL removes it).
+ */
 export async function inviteOfServer(db: Db, serverId: number, inviteId: string): Promise<Invite> {
   const invite = await findInvite(db, inviteId);
-  if (!invite || invite.server_id !== serverId) throw notFound(INVITE_NOT_FOUND);
+  if (!invite || invite.server_id !== serverId || isExpired(invite.expires)) throw notFound(INVITE_NOT_FOUND);
   return invite;
 }
 

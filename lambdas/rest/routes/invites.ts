@@ -48,9 +48,7 @@ export function inviteRoutes(app: Hono): void {
     const { db } = appContext();
     const serverId = pathInt(c, 'sid');
     await requirePermission(db, serverId, await requireUser(c), Perm.MANAGE_INVITES);
-    const invite = await inviteOfServer(db, serverId, inviteIdOf(c.req.param('iid')));
-    if (isExpired(invite.expires)) throw notFound(INVITE_NOT_FOUND);
-    return c.json(invite);
+    return c.json(await inviteOfServer(db, serverId, inviteIdOf(c.req.param('iid'))));
   });
 
   app.put('/servers/:sid/invites/:iid', async (c) => {
