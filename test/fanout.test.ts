@@ -76,8 +76,11 @@ describe('connections that vanished without $disconnect', () => {
     await aliceSocket.next('user_changed', (d) => d.id === ghost.id);
     // The gateway keeps connections in opening order: Alice's, then the ghost's.
     const [, connectionId] = [...system.runtime.gateway.connections.keys()];
-    // Lose its $disconnect: the gateway forgets the socket without running the close handler.
-    system.runtime.gateway.connections.get(connectionId)!.socket.removeAllListeners('close');
+    // Lose its $disconnect: the gateway forgets the socket without running the close handler (whose
+    // other work, stopping the idle and lifetime timers, is done here so they do not hold the process).
+    const lost = system.runtime.gateway.connections.get(connectionId)!;
+    lost.socket.removeAllListeners('close');
+    for (const timer of lost.timers) clearTimeout(timer);
     system.runtime.gateway.connections.delete(connectionId);
     ghostConnection.socket.terminate();
     await ghostConnection.closed;
