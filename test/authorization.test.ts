@@ -47,28 +47,10 @@ function allowAllBut(denied?: PermIndex): number {
   return perms1;
 }
 
+/** An operation's request with a raw token; redirects (file downloads) are answers, not followed. */
 async function send(method: string, request: Request, token: string | undefined) {
-  const headers: Record<string, string> = {};
-  if (token !== undefined) headers.cookie = `zavodchat_token=${token}`;
-  let body: string | FormData | undefined;
-  if (request.json !== undefined) body = JSON.stringify(request.json);
-  if (request.form) {
-    const form = new FormData();
-    for (const [name, value] of Object.entries(request.form)) {
-      if (typeof value === 'string') form.append(name, value);
-      else form.append(name, new Blob([new Uint8Array(value)]), 'upload.bin');
-    }
-    body = form;
-  }
-  const response = await fetch(`${system.runtime.restUrl}${request.url}`, { method, headers, body, redirect: 'manual' });
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, text, json };
+  const { status, text, json } = await system.rest(method, request.url, { token, json: request.json, form: request.form, redirect: 'manual' });
+  return { status, text, json };
 }
 
 async function ok<T = any>(method: string, url: string, as: TestUser, request: Omit<Request, 'url'> = {}): Promise<{ text: string; json: T }> {

@@ -122,17 +122,36 @@ export class TestSystem {
   }
 
   /** A REST call; `as` adds the user's session cookie. */
-  async rest(method: string, path: string, options: { as?: TestUser; json?: unknown; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
+  /**
+   * One REST call. `as` sends a user's session cookie, `token` any raw token (an expired one, say);
+   * Buffer form fields are sent as files. Redirects are followed unless `redirect: 'manual'`.
+   */
+  async rest(
+    method: string,
+    path: string,
+    options: {
+      as?: TestUser;
+      token?: string;
+      json?: unknown;
+      form?: Record<string, string | Buffer>;
+      headers?: Record<string, string>;
+      redirect?: 'follow' | 'manual';
+    } = {},
+  ) {
     const headers: Record<string, string> = { ...options.headers };
-    if (options.as) headers.cookie = `zavodchat_token=${options.as.token}`;
+    const token = options.token ?? options.as?.token;
+    if (token !== undefined) headers.cookie = `zavodchat_token=${token}`;
     let body: string | FormData | undefined;
     if (options.json !== undefined) body = typeof options.json === 'string' ? options.json : JSON.stringify(options.json);
     if (options.form) {
       const form = new FormData();
-      for (const [key, value] of Object.entries(options.form)) form.append(key, value);
+      for (const [key, value] of Object.entries(options.form)) {
+        if (typeof value === 'string') form.append(key, value);
+        else form.append(key, new Blob([new Uint8Array(value)]), 'upload.bin');
+      }
       body = form;
     }
-    const response = await fetch(`${this.runtime.restUrl}${path}`, { method, headers, body });
+    const response = await fetch(`${this.runtime.restUrl}${path}`, { method, headers, body, redirect: options.redirect });
     const text = await response.text();
     let json: any;
     try {
