@@ -150,11 +150,16 @@ describe('GET /dms', () => {
     expect((await list('start_id=2147483647&count=50', bob)).map((e: { user_id: number }) => e.user_id)).toEqual([alice.id]);
     expect(await list('start_id=2147483647&count=50', eve)).toEqual([]);
 
-    // Deleting the newest message shows the one before it; a conversation emptied of messages drops out.
+    // Deleting the newest message shows the one before it and places the conversation by it (it was
+    // Bob's unread message: nothing is unread there any more); one emptied of messages drops out.
     expect((await system.rest('DELETE', `/messages/${last}`, { as: bob })).status).toBe(200);
-    expect((await list('start_id=2147483647&count=1'))[0]).toMatchObject({ id: withBob, last_message: { id: first, text: 'to bob' } });
+    const afterDelete = await list('start_id=2147483647&count=50');
+    expect(afterDelete.map((e: { id: number }) => e.id)).toEqual([withDave, withCarol, withBob]);
+    expect(afterDelete[2]).toMatchObject({ id: withBob, last_message: { id: first, text: 'to bob' } });
+    expect(afterDelete[2].notifications).toBeUndefined();
+    expect(await ids(`start_id=${first}&count=50`)).toEqual([withBob]);
     expect((await system.rest('DELETE', `/messages/${second}`, { as: carol })).status).toBe(200);
-    expect(await ids('start_id=2147483647&count=50')).toEqual([withBob, withDave]);
+    expect(await ids('start_id=2147483647&count=50')).toEqual([withDave, withBob]);
   });
 
   test('bad paging arguments', async () => {

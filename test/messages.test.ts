@@ -139,6 +139,42 @@ describe('message events and their audiences', () => {
     expect(await count(c.member)).toBe(2);
   });
 
+  test('a deleted message stops counting: its mentions go, and the channel is unread only for what is left', async () => {
+    const c = await cast(system);
+    const channelId = await channelOf(c);
+    const count = async (user: typeof c.owner) =>
+      (await system.rest('GET', `/servers/${c.serverId}/channels`, { as: user })).json.find((ch: { id: number }) => ch.id === channelId).notifications;
+    const post = async (text: string) => (await system.rest('POST', `/channels/${channelId}/messages`, { as: c.owner, json: { text } })).text;
+    const remove = async (id: string) => expect((await system.rest('DELETE', `/messages/${id}`, { as: c.owner })).status).toBe(200);
+    const lastMessageId = async () =>
+      (await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.channel(channelId) }))).Item?.lastMessageId;
+
+    const plain = await post('plain');
+    const everyone = await post('@e look');
+    expect(await count(c.member)).toBe(1);
+    await remove(everyone);
+    expect(await count(c.member)).toBe(0); // still unread: 'plain' is there
+    expect(await lastMessageId()).toBe(Number(plain));
+    await remove(plain);
+    expect(await count(c.member)).toBeUndefined();
+    expect(await lastMessageId()).toBe(0);
+
+    // Read up to a message that is then deleted: the next message is unread again.
+    const read = await post('read this');
+    expect(await system.rest('DELETE', `/notifications/channels/${channelId}`, { as: c.member })).toMatchObject({ status: 200 });
+    await remove(read);
+    expect(await count(c.member)).toBeUndefined();
+    await post('new');
+    expect(await count(c.member)).toBe(0);
+
+    // Deleting an older message leaves the channel's state alone.
+    const older = await post('older @e');
+    const newest = await post('newest');
+    await remove(older);
+    expect(await lastMessageId()).toBe(Number(newest));
+    expect(await count(c.member)).toBe(0);
+  });
+
   test('concurrent posts to one channel all land once, and the channel ends on the newest message', async () => {
     const c = await cast(system);
     const channelId = await channelOf(c);

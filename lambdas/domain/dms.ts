@@ -104,8 +104,7 @@ const NEWEST: Page = { startId: 2147483647, count: 1, order: 0 };
 /**
  * `GET /dms`: the user's DM text channels that have messages, paged by their last message id like
  * messages are (`order` 0 = most recent first), each with its newest message and unread count.
- * The order key is the channel's last message id, which can be newer than the message shown when the
- * newest one was deleted.
+ * The order key is the channel's last message id, which a deletion of the newest message moves back.
  */
 export async function listDms(db: Db, userId: number, page: Page): Promise<DmListEntry[]> {
   const [pairs, markers] = await Promise.all([dmPairsOf(db, userId), readMarkersOf(db, userId)]);

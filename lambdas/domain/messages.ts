@@ -1,4 +1,4 @@
-import { GetCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BROADCAST_MENTION_PREFIX, BROADCAST_MENTIONS_KEPT, type Channel } from './channels';
 import { type Db, type Item, isConditionFailure, nextId } from './db';
 import { badRequest, forbidden, notFound } from './errors';
@@ -238,18 +238,72 @@ export async function editMessage(
   return { ...message, ...change, edited };
 }
 
-export async function deleteMessage(db: Db, message: StoredMessage): Promise<void> {
+/**
+ * Deletes a message and takes it out of its channel's state: its @everyone/@role mention no longer counts
+ * for anyone, and when it was the newest the channel's last message id goes back to the newest left, so a
+ * deleted message leaves nobody an unread channel and a DM keeps its place by what is still there.
+ */
+export async function deleteMessage(db: Db, message: StoredMessage, channel: Channel): Promise<void> {
+  const mentionAttribute = `${BROADCAST_MENTION_PREFIX}${message.id}`;
+  const hadBroadcastMention = (channel.broadcastMentions ?? []).some((mention) => mention.messageId === message.id);
   await db.doc.send(
     new TransactWriteCommand({
       TransactItems: [
         { Delete: { TableName: db.table, Key: keys.message(message.channelId, message.id), ConditionExpression: 'attribute_exists(pk)' } },
         { Delete: { TableName: db.table, Key: keys.messagePointer(message.id) } },
+        ...(hadBroadcastMention
+          ? [
+              {
+                Update: {
+                  TableName: db.table,
+                  Key: keys.channel(channel.id),
+                  UpdateExpression: 'REMOVE #mention',
+                  ConditionExpression: 'attribute_exists(pk)',
+                  ExpressionAttributeNames: { '#mention': mentionAttribute },
+                },
+              },
+            ]
+          : []),
       ],
     }),
   ).catch((error) => {
     if (isConditionFailure(error)) throw notFound(MESSAGE_NOT_FOUND);
     throw error;
   });
+  if (message.id >= channel.lastMessageId) await rewindLastMessageId(db, channel.id, message.id);
+}
+
+/**
+ * Points the channel's last message id at the newest message left, only while it still names the deleted
+ * one: a post committed meanwhile has moved it forward and wins. (Two newest messages deleted at once can
+ * leave it naming the second, which only keeps the channel's place, as before this existed.)
+ */
+async function rewindLastMessageId(db: Db, channelId: number, deletedId: number): Promise<void> {
+  const { Items } = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+      ExpressionAttributeValues: { ':pk': `CHANNEL#${channelId}`, ':msg': 'MSG#' },
+      ProjectionExpression: 'id',
+      ScanIndexForward: false,
+      Limit: 1,
+      ConsistentRead: true,
+    }),
+  );
+  const newest = Items?.[0] ? Number(Items[0].id) : 0;
+  await db.doc
+    .send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: keys.channel(channelId),
+        UpdateExpression: 'SET lastMessageId = :newest',
+        ConditionExpression: 'lastMessageId = :deleted',
+        ExpressionAttributeValues: { ':newest': newest, ':deleted': deletedId },
+      }),
+    )
+    .catch((error) => {
+      if (!isConditionFailure(error)) throw error;
+    });
 }
 
 export interface MessageFilter {

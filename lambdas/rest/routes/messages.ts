@@ -159,7 +159,7 @@ export function messageRoutes(app: Hono): void {
     const { message, access } = await accessMessage(context.db, pathInt(c, 'mid'), userId);
     const moderator = access.server !== undefined && hasPermission(subjectOf(access.server, userId), Perm.DELETE_MESSAGES);
     if (message.author_id !== userId && !moderator) throw forbidden(TEXT.noPermission);
-    await deleteMessage(context.db, message);
+    await deleteMessage(context.db, message, access.channel);
     const data = { id: message.id, channel_id: message.channelId, ...(message.serverId !== undefined ? { server_id: message.serverId } : {}) };
     await publish(context, event('message_deleted', data), channelAudience(access.channel, access.server, userId));
     return c.text('Deleted');
