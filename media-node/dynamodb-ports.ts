@@ -2,7 +2,7 @@ import type { FanoutContext } from '../lambdas/domain/fanout';
 import { admitToVoice, voiceChanged, voiceHeartbeat, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
 import { type AdmissionRequest, type AdmissionResult, parseFlagParam, type VoiceAdmission, type VoiceJoin, type VoiceParticipant, type VoicePresence, type VoiceStateChange } from './ports';
 
-/** Admission from the shared domain code: sessions, channels, friendships and permissions in DynamoDB. */
+/** Admission from the shared domain code: sessions, channels, friendships, permissions and admin mute/deafen in DynamoDB. */
 export class DynamoDbVoiceAdmission implements VoiceAdmission {
   constructor(private readonly context: FanoutContext) {}
 
@@ -13,7 +13,9 @@ export class DynamoDbVoiceAdmission implements VoiceAdmission {
     if (mute === undefined) return { ok: false, httpStatus: 400, reason: `Invalid mute state '${request.mute}'` };
     const deaf = parseFlagParam(request.deaf);
     if (deaf === undefined) return { ok: false, httpStatus: 400, reason: `Invalid deaf state '${request.deaf}'` };
-    return { ok: true, userId: admission.userId, channelId: admission.channel.id, serverId: admission.channel.serverId, mute, deaf };
+    const { userId, channel, admin } = admission;
+    // The stored admin mute/deafen applies from the first packet (a producer starts paused).
+    return { ok: true, userId, channelId: channel.id, serverId: channel.serverId, mute, deaf, adminMute: admin?.mute, adminDeaf: admin?.deaf };
   }
 }
 

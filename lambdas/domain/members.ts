@@ -3,6 +3,7 @@ import { removeUserFromChannels } from './channels';
 import { unsubscribeUserFromServer } from './connections';
 import { type Db, isConditionFailure } from './db';
 import { keys } from './table';
+import { forgetAdminVoiceState } from './voice-admin';
 
 /**
  * Removes a membership (kick, ban) and stops the user's connections from receiving the server's events
@@ -23,10 +24,15 @@ export async function removeMember(db: Db, serverId: number, userId: number, own
 
 /**
  * What follows the end of a membership (kick or ban): his connections stop receiving the server's events
- * from the next event on, and he leaves every channel's user whitelist.
+ * from the next event on, he leaves every channel's user whitelist, and his admin mute/deafen is dropped
+ * (a new membership starts without one).
  */
 export async function forgetMembership(db: Db, serverId: number, userId: number, ownerId: number): Promise<void> {
-  await Promise.all([unsubscribeUserFromServer(db, userId, serverId), removeUserFromChannels(db, serverId, userId, ownerId)]);
+  await Promise.all([
+    unsubscribeUserFromServer(db, userId, serverId),
+    removeUserFromChannels(db, serverId, userId, ownerId),
+    forgetAdminVoiceState(db, serverId, userId),
+  ]);
 }
 
 /** Replaces a member's role list; false when he is not a member (any more). */

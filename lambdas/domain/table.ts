@@ -58,6 +58,8 @@ export const keys = {
   readMarker: (userId: number, channelId: number) => ({ pk: `USER#${userId}`, sk: `READ#${padId(channelId)}` }),
   ban: (serverId: number, banId: number) => ({ pk: `SERVER#${serverId}`, sk: `BAN#${padId(banId)}` }),
   bannedUser: (serverId: number, userId: number) => ({ pk: `SERVER#${serverId}`, sk: `BANNED#${padId(userId)}` }),
+  /** Administrator mute/deafen of a member in the server's voice channels; in the server's partition, so it goes with the server. */
+  adminVoiceState: (serverId: number, userId: number) => ({ pk: `SERVER#${serverId}`, sk: `VOICEADMIN#${padId(userId)}` }),
   /** One fixed window of a rate-limit counter; `windowStart` in epoch seconds. */
   rateWindow: (bucket: string, subject: string, windowStart: number) => ({ pk: `${RATE_KEY_PREFIX}${bucket}#${subject}`, sk: `WINDOW#${windowStart}` }),
 };

@@ -11,6 +11,7 @@ import { loadServerContext, subjectOf } from './servers';
 import { authenticate } from './sessions';
 import { GSI1, padId, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
+import { type AdminVoiceState, adminVoiceStateOf } from './voice-admin';
 
 /**
  * Voice membership, as the media nodes report it. One item per (channel, user), refreshed by the node's
@@ -64,13 +65,15 @@ export const ADMISSION_TEXT = {
 } as const;
 
 export type Admission =
-  | { ok: true; userId: number; channel: Channel }
+  /** `admin`: the stored admin mute/deafen, for server channels. */
+  | { ok: true; userId: number; channel: Channel; admin?: AdminVoiceState }
   | { ok: false; httpStatus: 400 | 401 | 403 | 404; reason: string };
 
 /**
  * Who may open a voice socket to which channel (PROTOCOL.md Part B §4.2, refusals as HTTP statuses per
  * Part A item 13): a valid session; a voice channel that exists; for a DM call, a participant calling an
- * accepted friend; for a server channel, a member who can see it and has JOIN_VC there.
+ * accepted friend; for a server channel, a member who can see it and has JOIN_VC there. For a server
+ * channel it also returns the user's admin mute/deafen, read alongside the permission data.
  */
 export async function admitToVoice(db: Db, token: string | undefined, rawChannel: string): Promise<Admission> {
   let userId: number;
@@ -92,10 +95,10 @@ export async function admitToVoice(db: Db, token: string | undefined, rawChannel
     if ((await readPair(db, userId, other)).relation !== 'friends') return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.notFriend };
     return { ok: true, userId, channel };
   }
-  const server = await loadServerContext(db, channel.serverId, userId);
+  const [server, admin] = await Promise.all([loadServerContext(db, channel.serverId, userId), adminVoiceStateOf(db, channel.serverId, userId)]);
   if (!server?.member || !canSeeChannel(subjectOf(server, userId), channel)) return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
   if (!hasPermission(subjectOf(server, userId), Perm.JOIN_VC, overridesOf(channel))) return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.noPermission };
-  return { ok: true, userId, channel };
+  return { ok: true, userId, channel, admin };
 }
 
 async function audienceOf(db: Db, participant: VoiceParticipant) {

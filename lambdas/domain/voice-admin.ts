@@ -1,0 +1,85 @@
+import { DeleteCommand, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { type Db, type Item, isConditionFailure, isTransactionConflict } from './db';
+import { keys } from './table';
+
+/**
+ * Administrator mute/deafen (VC state 2, PROTOCOL.md Part A item 11) of a member, per server: it applies
+ * in every voice channel of the server and outlives his connections, like a server mute elsewhere. One
+ * item while either is on, none when both are off; it goes when he leaves the server or the server goes.
+ */
+export interface AdminVoiceState {
+  mute: boolean;
+  deaf: boolean;
+}
+
+export const NO_ADMIN_VOICE_STATE: AdminVoiceState = { mute: false, deaf: false };
+
+/** How many times a change re-reads and retries after losing a race with another change or a kick. */
+const MAX_ATTEMPTS = 5;
+
+function stateFromItem(item: Item | undefined): AdminVoiceState {
+  return item ? { mute: item.mute === true, deaf: item.deaf === true } : NO_ADMIN_VOICE_STATE;
+}
+
+const sameState = (a: AdminVoiceState, b: AdminVoiceState) => a.mute === b.mute && a.deaf === b.deaf;
+
+/** The stored state (1 GetItem); eventually consistent, as for a voice join. */
+export async function adminVoiceStateOf(db: Db, serverId: number, userId: number): Promise<AdminVoiceState> {
+  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.adminVoiceState(serverId, userId) }));
+  return stateFromItem(item);
+}
+
+/**
+ * Applies `change` (absent keys keep their value) to a member's state. The write is conditioned on the
+ * state it was computed from and on the membership, so concurrent changes never lose each other and a
+ * member kicked meanwhile is left without an item. Returns undefined when the user is not a member.
+ */
+export async function changeAdminVoiceState(
+  db: Db,
+  serverId: number,
+  userId: number,
+  change: Partial<AdminVoiceState>,
+): Promise<{ before: AdminVoiceState; after: AdminVoiceState } | undefined> {
+  const key = keys.adminVoiceState(serverId, userId);
+  for (let attempt = 1; ; attempt++) {
+    const [{ Item: member }, { Item: stored }] = await Promise.all([
+      db.doc.send(new GetCommand({ TableName: db.table, Key: keys.member(serverId, userId), ConsistentRead: true })),
+      db.doc.send(new GetCommand({ TableName: db.table, Key: key, ConsistentRead: true })),
+    ]);
+    if (!member) return undefined;
+    const before = stateFromItem(stored);
+    const after = { mute: change.mute ?? before.mute, deaf: change.deaf ?? before.deaf };
+    if (sameState(before, after)) return { before, after };
+    const asRead = stored
+      ? {
+          ConditionExpression: '#mute = :mute AND #deaf = :deaf',
+          ExpressionAttributeNames: { '#mute': 'mute', '#deaf': 'deaf' },
+          ExpressionAttributeValues: { ':mute': before.mute, ':deaf': before.deaf },
+        }
+      : { ConditionExpression: 'attribute_not_exists(pk)' };
+    const write =
+      after.mute || after.deaf
+        ? { Put: { TableName: db.table, Item: { ...key, serverId, userId, ...after }, ...asRead } }
+        : { Delete: { TableName: db.table, Key: key, ...asRead } };
+    try {
+      await db.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { ConditionCheck: { TableName: db.table, Key: keys.member(serverId, userId), ConditionExpression: 'attribute_exists(pk)' } },
+            write,
+          ],
+        }),
+      );
+      return { before, after };
+    } catch (error) {
+      // Lost a race: decide again on the state (and membership) as it is now.
+      if ((isConditionFailure(error) || isTransactionConflict(error)) && attempt < MAX_ATTEMPTS) continue;
+      throw error;
+    }
+  }
+}
+
+/** Forgets the state when the membership ends (kick, ban, leaving). */
+export async function forgetAdminVoiceState(db: Db, serverId: number, userId: number): Promise<void> {
+  await db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.adminVoiceState(serverId, userId) }));
+}
