@@ -1,4 +1,6 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Perm } from '../lambdas/domain/permissions';
+import { keys } from '../lambdas/domain/table';
 import { block } from './support/scenario';
 import { TestSystem, type TestUser } from './support/system';
 
@@ -115,5 +117,37 @@ describe('kick', () => {
     expect(await kick(kicker.id, kicker)).toMatchObject({ status: 200, text: 'Kicked' });
     expect(await kickerSocket.next('user_kicked')).toEqual({ id: kicker.id, server_id: serverId });
     expect(await kick(kicker.id, owner)).toMatchObject({ status: 404, text: 'User is not a member of the server' });
+  });
+});
+
+describe('admin mute/deafen ends with the membership', () => {
+  test('a kick, leaving, a ban and the server\'s deletion remove the stored state; a rejoin starts without one', async () => {
+    const { serverId, owner, peer, target, member, banner } = await setup();
+    const voice = Number((await system.rest('POST', `/servers/${serverId}/channels`, { as: owner, json: { name: 'voice', type: 1 } })).text);
+    const stored = async (userId: number) =>
+      (await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.adminVoiceState(serverId, userId), ConsistentRead: true }))).Item;
+    for (const user of [owner, peer, target, member, banner]) {
+      expect(await system.rest('PUT', `/channels/${voice}/users/${user.id}?mute=1&deaf=1`, { as: owner })).toMatchObject({ status: 200, text: 'Changed' });
+      expect(await stored(user.id)).toMatchObject({ mute: true, deaf: true });
+    }
+
+    expect((await system.rest('DELETE', `/servers/${serverId}/users/${target.id}`, { as: owner })).status).toBe(200);
+    expect(await stored(target.id)).toBeUndefined();
+    expect((await system.rest('DELETE', `/servers/${serverId}/users/${member.id}`, { as: member })).status).toBe(200);
+    expect(await stored(member.id)).toBeUndefined();
+    expect((await system.rest('POST', `/servers/${serverId}/bans/${banner.id}?expires=never`, { as: owner })).status).toBe(200);
+    expect(await stored(banner.id)).toBeUndefined();
+    expect(await system.rest('PUT', `/channels/${voice}/users/${target.id}?mute=1`, { as: owner })).toMatchObject({ status: 404, text: 'User is not a member of the server' });
+    expect(await stored(target.id)).toBeUndefined();
+
+    // Back by invite: no admin state carried over.
+    const invite = (await system.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner })).text;
+    expect((await system.rest('POST', `/server_invites/${invite}`, { as: target })).status).toBe(200);
+    expect(await stored(target.id)).toBeUndefined();
+    expect(await system.rest('PUT', `/channels/${voice}/users/${target.id}?deaf=0`, { as: owner })).toMatchObject({ status: 202, text: 'Nothing to change' });
+
+    expect((await system.rest('DELETE', `/servers/${serverId}`, { as: owner })).status).toBe(200);
+    expect(await stored(owner.id)).toBeUndefined();
+    expect(await stored(peer.id)).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@ import { voiceLeft, voiceLocationOf, voiceNodesOfChannel, voiceStatesOf } from '
 
 /**
  * REST tells the media node hosting a user to end his voice connection (kick, ban, channel deleted or
- * hidden, DM call declined). Nodes are reached over HTTP on their control port; every request carries an
+ * hidden, DM call declined) or to apply an administrator mute/deafen. Nodes are reached over HTTP on their control port; every request carries an
  * HMAC-SHA256 of its timestamp and body under a secret the Lambdas and the nodes share
  * (MEDIA_CONTROL_SECRET), and is refused when older than a minute: no IAM needed, nothing else accepted.
  */
@@ -65,6 +65,22 @@ export async function endVoice(
   if (target.channelId !== undefined && location.channelId !== target.channelId) return false;
   if (target.serverId !== undefined && location.serverId !== target.serverId) return false;
   return control.send(location.node, { kind: 'kick', userId: target.userId, channelId: location.channelId, reason });
+}
+
+/**
+ * Brings the node hosting a user in a voice channel of `serverId` to his stored admin mute/deafen (the
+ * whole state, so a node that missed an earlier change catches up; it announces only what changes for
+ * the user). False when he is not in voice in that server.
+ */
+export async function applyAdminVoiceState(
+  db: Db,
+  control: VoiceControl,
+  target: { userId: number; serverId: number },
+  state: { mute: boolean; deaf: boolean },
+): Promise<boolean> {
+  const location = await voiceLocationOf(db, target.userId);
+  if (!location || location.serverId !== target.serverId) return false;
+  return control.send(location.node, { kind: 'admin-state', userId: target.userId, channelId: location.channelId, mute: state.mute, deaf: state.deaf });
 }
 
 /**

@@ -1,11 +1,11 @@
 /**
  * Voice through the whole local runtime: the media node admits with the DynamoDB-backed rules, its
  * presence reaches main sockets through the shared fan-out, REST lists `vc_users` and ends voice
- * connections through the signed control path (voice kick, server kick, channel deletion), and the
- * sweeper announces users whose node stopped beating.
+ * connections through the signed control path (voice kick, server kick, channel deletion) and applies
+ * stored admin mute/deafen, and the sweeper announces users whose node stopped beating.
  */
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { padId } from '../../lambdas/domain/table';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { keys, padId } from '../../lambdas/domain/table';
 import { epochSeconds } from '../../lambdas/domain/time';
 import { TestSystem, type TestUser } from '../support/system';
 import { eventually } from './support/media-node-fixture';
@@ -124,6 +124,119 @@ describeMedia('voice in the whole system', {}, () => {
     expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ id: member.id, channel_id: channelId, server_id: serverId, mute: 1 });
     await eventually(async () => (await system.rest('GET', `/channels/${channelId}`, { as: owner })).json.vc_users[0]?.mute === 1, 'mute stored');
   }, 60_000);
+
+  /** The stored admin mute/deafen item of a member, if any. */
+  async function storedAdminState(serverId: number, userId: number) {
+    return (await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.adminVoiceState(serverId, userId) }))).Item;
+  }
+
+  function adminState(as: TestUser | undefined, channelId: number, userId: number, query: string) {
+    return system.rest('PUT', `/channels/${channelId}/users/${userId}${query}`, as ? { as } : {});
+  }
+
+  test('admin mute and deafen over REST apply at once, announced as 2; lifting restores the user\'s own value', async () => {
+    const { owner, member, serverId, channelId, ownerSocket, peer } = await memberInVoice();
+    const ids = { id: member.id, channel_id: channelId, server_id: serverId };
+    peer.socket.send('change_state', { mute: 1 });
+    expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ ...ids, mute: 1 });
+
+    expect(await adminState(owner, channelId, member.id, '?mute=1')).toMatchObject({ status: 200, text: 'Changed' });
+    expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ ...ids, mute: 2 });
+    await eventually(async () => (await system.rest('GET', `/channels/${channelId}`, { as: owner })).json.vc_users[0]?.mute === 2, 'admin mute in vc_users');
+    expect(await storedAdminState(serverId, member.id)).toMatchObject({ mute: true, deaf: false });
+    expect(await adminState(owner, channelId, member.id, '?mute=1')).toMatchObject({ status: 202, text: 'Nothing to change' });
+    expect(await adminState(owner, channelId, member.id, '?mute=0')).toMatchObject({ status: 200, text: 'Changed' });
+    expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ ...ids, mute: 1 });
+
+    // Args as a form, like every route's.
+    expect(await system.rest('PUT', `/channels/${channelId}/users/${member.id}`, { as: owner, form: { deaf: '1' } })).toMatchObject({ status: 200 });
+    expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ ...ids, deaf: 2 });
+    expect(await adminState(owner, channelId, member.id, '?deaf=0&mute=0')).toMatchObject({ status: 200, text: 'Changed' });
+    expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ ...ids, deaf: 0 });
+    await ownerSocket.expectNothing('user_changed_vc_state');
+    // Both off: no item.
+    expect(await storedAdminState(serverId, member.id)).toBeUndefined();
+  }, 60_000);
+
+  test('admin mute/deafen lasts: a rejoin is announced with 2, and media is held back from the first packet until lifted', async () => {
+    const { owner, member, serverId, channelId, ownerSocket, peer } = await memberInVoice();
+    const ids = { id: member.id, channel_id: channelId, server_id: serverId };
+    expect(await adminState(owner, channelId, member.id, '?mute=1&deaf=1')).toMatchObject({ status: 200, text: 'Changed' });
+    expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ ...ids, mute: 2, deaf: 2 });
+    await peer.close();
+    await ownerSocket.next('user_left_vc', (d) => d.id === member.id);
+
+    const listener = await join(owner, channelId);
+    await ownerSocket.next('user_joined_vc', (d) => d.id === owner.id, 15_000);
+    const again = await join(member, channelId);
+    expect(await ownerSocket.next('user_joined_vc', (d) => d.id === member.id, 15_000)).toEqual({ ...ids, joined: expect.stringMatching(ISO), mute: 2, deaf: 2, video: 0 });
+    const listed = (await system.rest('GET', `/channels/${channelId}`, { as: owner })).json.vc_users.find((u: { id: number }) => u.id === member.id);
+    expect(listed).toMatchObject({ mute: 2, deaf: 2 });
+
+    // Each side has the other's section (and answered it) before the silence counts.
+    await listener.offer((sdp) => sdp.includes(`a=user:${member.id}`), 15_000);
+    await again.offer((sdp) => sdp.includes(`a=user:${owner.id}`), 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(listener.count(member.id)).toBe(0);
+    expect(again.count(owner.id)).toBe(0);
+
+    expect(await adminState(owner, channelId, member.id, '?mute=0')).toMatchObject({ status: 200 });
+    expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ ...ids, mute: 0 });
+    await eventually(() => listener.count(member.id) > 15, 'the member is heard once unmuted', 15_000);
+    expect(again.count(owner.id)).toBe(0);
+    expect(await adminState(owner, channelId, member.id, '?deaf=0')).toMatchObject({ status: 200 });
+    expect(await ownerSocket.next('user_changed_vc_state')).toEqual({ ...ids, deaf: 0 });
+    await eventually(() => again.count(owner.id) > 15, 'the member hears once undeafened', 15_000);
+  }, 90_000);
+
+  test('admin mute refusals store and announce nothing', async () => {
+    const { owner, member, serverId, channelId, ownerSocket } = await memberInVoice();
+    const outsider = await system.user();
+    const text = Number((await system.rest('POST', `/servers/${serverId}/channels`, { as: owner, json: { name: 't', type: 0 } })).text);
+    const [, dmVoice]: number[] = (await system.rest('POST', `/dms/${member.id}`, { as: owner })).json;
+
+    expect(await adminState(undefined, channelId, member.id, '?mute=1')).toMatchObject({ status: 400, text: 'Invalid token' });
+    expect(await adminState(member, channelId, member.id, '?mute=1')).toMatchObject({ status: 403, text: 'No permission' });
+    expect(await adminState(outsider, channelId, member.id, '?mute=1')).toMatchObject({ status: 404, text: 'Channel does not exist' });
+    expect(await adminState(owner, text, member.id, '?mute=1')).toMatchObject({ status: 400, text: 'Not a voice channel' });
+    expect(await adminState(owner, dmVoice, member.id, '?mute=1')).toMatchObject({ status: 400, text: 'Not a server voice channel' });
+    expect(await adminState(owner, channelId, outsider.id, '?mute=1')).toMatchObject({ status: 404, text: 'User is not a member of the server' });
+    expect(await adminState(owner, channelId, member.id, '')).toMatchObject({ status: 400, text: "Expected 'mute' or 'deaf' (0 or 1)" });
+    expect(await adminState(owner, channelId, member.id, '?other=1')).toMatchObject({ status: 400, text: "Expected 'mute' or 'deaf' (0 or 1)" });
+    expect(await adminState(owner, channelId, member.id, '?mute=2')).toMatchObject({ status: 400, text: 'mute is invalid: 2 is not 0 or 1' });
+    expect(await adminState(owner, channelId, member.id, '?deaf=-1')).toMatchObject({ status: 400, text: 'deaf is invalid: -1 is not 0 or 1' });
+    expect(await adminState(owner, channelId, member.id, '?mute=yes')).toMatchObject({ status: 400, text: "Couldn't parse 'mute', got: yes" });
+    // One bad value refuses the whole request, the good one included.
+    expect(await adminState(owner, channelId, member.id, '?mute=1&deaf=2')).toMatchObject({ status: 400, text: 'deaf is invalid: 2 is not 0 or 1' });
+    expect(await adminState(owner, channelId, 999999999, '?mute=1')).toMatchObject({ status: 404 });
+
+    expect(await storedAdminState(serverId, member.id)).toBeUndefined();
+    expect(await storedAdminState(serverId, outsider.id)).toBeUndefined();
+    await ownerSocket.expectNothing('user_changed_vc_state');
+  }, 60_000);
+
+  test('a node that cannot be reached: 502, the stored change stands', async () => {
+    const [owner, member] = [await system.user(), await system.user()];
+    const serverId = await system.server(owner, [member]);
+    const channelId = await voiceChannel(owner, serverId);
+    // The member's location names a node that is gone (within its 30 s, so REST believes it).
+    const location = { pk: `USER#${member.id}`, sk: 'VOICE' };
+    await system.db.doc.send(
+      new PutCommand({ TableName: system.db.table, Item: { ...location, channelId, serverId, node: 'http://127.0.0.1:9', ttl: epochSeconds() + 30 } }),
+    );
+    const logged: string[] = [];
+    const consoleError = jest.spyOn(console, 'error').mockImplementation((line: string) => void logged.push(line));
+    try {
+      expect(await adminState(owner, channelId, member.id, '?mute=1')).toMatchObject({ status: 502, text: 'Voice node is unreachable' });
+    } finally {
+      consoleError.mockRestore();
+    }
+    expect(logged).toEqual([expect.stringContaining('"where":"voice control"')]);
+    expect(await storedAdminState(serverId, member.id)).toMatchObject({ mute: true, deaf: false });
+    await system.db.doc.send(new DeleteCommand({ TableName: system.db.table, Key: location }));
+    // Once he is gone from voice, repeating it is a plain no-op.
+    expect(await adminState(owner, channelId, member.id, '?mute=1')).toMatchObject({ status: 202 });
+  }, 30_000);
 
   test('users of a node that stopped beating are announced as gone within 30 s', async () => {
     const [owner, ghost] = [await system.user(), await system.user()];

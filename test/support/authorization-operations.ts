@@ -554,4 +554,19 @@ export const OPERATIONS: Operation[] = [
     request: (f, t) => ({ url: `/channels/${t.vcid}/users/${f.member.id}` }),
     ok: { as: 'owner', expect: { status: 404, text: 'User is not in this voice channel' } },
   },
+  {
+    // Admin mute (our extension). Nobody is in voice here: the control only stores the member's state.
+    method: 'PUT', path: '/channels/{cid}/users/{uid}', access: 'session', scope: 'channel', member: NO_PERMISSION,
+    needs: Perm.MANAGE_VC,
+    request: (f, t) => ({ url: `/channels/${t.vcid}/users/${f.member.id}?mute=1` }),
+    extra: [
+      { as: 'owner', request: (f) => ({ url: `/channels/${f.channels.text}/users/${f.member.id}?mute=1` }), expect: { status: 400, text: 'Not a voice channel' } },
+      { as: 'owner', request: (f) => ({ url: `/channels/${f.channels.dmVoice}/users/${f.peer.id}?mute=1` }), expect: { status: 400, text: 'Not a server voice channel' } },
+      { as: 'owner', request: (f) => ({ url: `/channels/${f.channels.voice}/users/${f.outsider.id}?mute=1` }), expect: { status: 404, text: TEXT.notMember } },
+      { as: 'owner', request: (f) => ({ url: `/channels/${f.channels.voice}/users/${f.banned.id}?deaf=1` }), expect: { status: 404, text: TEXT.notMember } },
+      { as: 'owner', request: (f) => ({ url: `/channels/${f.channels.voice}/users/${f.member.id}?mute=2` }), expect: { status: 400, text: 'mute is invalid: 2 is not 0 or 1' } },
+      { as: 'owner', request: (f) => ({ url: `/channels/${f.channels.voice}/users/${f.member.id}` }), expect: { status: 400, text: "Expected 'mute' or 'deaf' (0 or 1)" } },
+    ],
+    ok: { as: 'owner', expect: { status: 200, text: 'Changed' } },
+  },
 ];

@@ -1,13 +1,14 @@
 import type { Hono } from 'hono';
 import { accessChannel } from '../../domain/access';
 import { CHANNEL_TYPE } from '../../domain/channels';
-import { badRequest, forbidden, HttpError, TEXT } from '../../domain/errors';
+import { badRequest, forbidden, HttpError, notFound, TEXT } from '../../domain/errors';
 import { hasPermission, Perm } from '../../domain/permissions';
 import { subjectOf } from '../../domain/servers';
 import { voiceLocationOf } from '../../domain/voice';
-import { endVoice } from '../../domain/voice-control';
+import { type AdminVoiceState, changeAdminVoiceState } from '../../domain/voice-admin';
+import { applyAdminVoiceState, endVoice } from '../../domain/voice-control';
 import { appContext, logError } from '../../runtime';
-import { pathInt, requireUser } from '../http';
+import { type Args, parseInteger, pathInt, readArgs, requireUser, textArg } from '../http';
 
 export const VOICE_REASONS = {
   kicked: 'Kicked by administrator',
@@ -29,7 +30,26 @@ export async function endVoiceQuietly(run: () => Promise<unknown>): Promise<void
   }
 }
 
-/** Voice kick from a server channel, and declining a DM call (PROTOCOL.md Part B §4.6). */
+const NODE_UNREACHABLE = 'Voice node is unreachable';
+
+/** `mute` and/or `deaf`, each 0 or 1: the keys given are the change, the others stay as they are. */
+function readAdminVoiceChange(args: Args): Partial<AdminVoiceState> {
+  const change: Partial<AdminVoiceState> = {};
+  for (const name of ['mute', 'deaf'] as const) {
+    const raw = textArg(args, name);
+    if (raw === undefined) continue;
+    const value = parseInteger(raw, name);
+    if (value !== 0 && value !== 1) throw badRequest(`${name} is invalid: ${value} is not 0 or 1`);
+    change[name] = value === 1;
+  }
+  if (Object.keys(change).length === 0) throw badRequest("Expected 'mute' or 'deaf' (0 or 1)");
+  return change;
+}
+
+/**
+ * Voice kick from a server channel, declining a DM call (PROTOCOL.md Part B §4.6), and administrator
+ * mute/deafen (our extension of Part A item 11).
+ */
 export function voiceRoutes(app: Hono): void {
   app.delete('/channels/:cid/users/:uid', async (c) => {
     const context = appContext();
@@ -51,9 +71,35 @@ export function voiceRoutes(app: Hono): void {
       ended = await endVoice(context.db, context.voice, { userId: targetId, channelId: channel.id }, reason);
     } catch (error) {
       logError('voice control', error);
-      throw new HttpError(502, 'Voice node is unreachable');
+      throw new HttpError(502, NODE_UNREACHABLE);
     }
     if (!ended) return c.text('User is not in this voice channel', 404);
     return c.text('Kicked');
+  });
+
+  // Admin mute/deafen of a member in every voice channel of the server, stored so it outlasts his
+  // connections; {cid} names the server (and proves the caller sees a voice channel of it).
+  app.put('/channels/:cid/users/:uid', async (c) => {
+    const context = appContext();
+    const userId = await requireUser(c);
+    const targetId = pathInt(c, 'uid');
+    const { channel, server } = await accessChannel(context.db, pathInt(c, 'cid'), userId);
+    if (channel.type !== CHANNEL_TYPE.VOICE) throw badRequest('Not a voice channel');
+    if (!server) throw badRequest('Not a server voice channel');
+    // As the voice kick: MANAGE_VC, server-level, no hierarchy check.
+    if (!hasPermission(subjectOf(server, userId), Perm.MANAGE_VC)) throw forbidden(TEXT.noPermission);
+    const change = readAdminVoiceChange(await readArgs(c));
+    const serverId = server.server.id;
+    const result = await changeAdminVoiceState(context.db, serverId, targetId, change);
+    if (!result) throw notFound(TEXT.notMember);
+    // Also on a no-op: repeating a request whose node was unreachable delivers it (the node is idempotent).
+    try {
+      await applyAdminVoiceState(context.db, context.voice, { userId: targetId, serverId }, result.after);
+    } catch (error) {
+      logError('voice control', error);
+      throw new HttpError(502, NODE_UNREACHABLE);
+    }
+    const unchanged = result.before.mute === result.after.mute && result.before.deaf === result.after.deaf;
+    return unchanged ? c.text('Nothing to change', 202) : c.text('Changed');
   });
 }
