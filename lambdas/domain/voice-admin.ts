@@ -21,7 +21,7 @@ function stateFromItem(item: Item | undefined): AdminVoiceState {
   return item ? { mute: item.mute === true, deaf: item.deaf === true } : NO_ADMIN_VOICE_STATE;
 }
 
-const sameState = (a: AdminVoiceState, b: AdminVoiceState) => a.mute === b.mute && a.deaf === b.deaf;
+export const sameAdminVoiceState = (a: AdminVoiceState, b: AdminVoiceState) => a.mute === b.mute && a.deaf === b.deaf;
 
 /** The stored state (1 GetItem); eventually consistent, as for a voice join. */
 export async function adminVoiceStateOf(db: Db, serverId: number, userId: number): Promise<AdminVoiceState> {
@@ -49,7 +49,7 @@ export async function changeAdminVoiceState(
     if (!member) return undefined;
     const before = stateFromItem(stored);
     const after = { mute: change.mute ?? before.mute, deaf: change.deaf ?? before.deaf };
-    if (sameState(before, after)) return { before, after };
+    if (sameAdminVoiceState(before, after)) return { before, after };
     const asRead = stored
       ? {
           ConditionExpression: '#mute = :mute AND #deaf = :deaf',

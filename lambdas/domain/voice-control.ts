@@ -5,9 +5,10 @@ import { voiceLeft, voiceLocationOf, voiceNodesOfChannel, voiceStatesOf } from '
 
 /**
  * REST tells the media node hosting a user to end his voice connection (kick, ban, channel deleted or
- * hidden, DM call declined) or to apply an administrator mute/deafen. Nodes are reached over HTTP on their control port; every request carries an
- * HMAC-SHA256 of its timestamp and body under a secret the Lambdas and the nodes share
- * (MEDIA_CONTROL_SECRET), and is refused when older than a minute: no IAM needed, nothing else accepted.
+ * hidden, DM call declined) or to apply an administrator mute/deafen. Nodes are reached over HTTP on their
+ * control port; every request carries an HMAC-SHA256 of its timestamp and body under a secret the Lambdas
+ * and the nodes share (MEDIA_CONTROL_SECRET), and is refused when older than a minute: no IAM needed,
+ * nothing else accepted.
  */
 export type ControlCommand =
   | { kind: 'kick'; userId: number; channelId?: number; reason: string }

@@ -5,7 +5,7 @@ import { badRequest, forbidden, HttpError, notFound, TEXT } from '../../domain/e
 import { hasPermission, Perm } from '../../domain/permissions';
 import { subjectOf } from '../../domain/servers';
 import { voiceLocationOf } from '../../domain/voice';
-import { type AdminVoiceState, changeAdminVoiceState } from '../../domain/voice-admin';
+import { type AdminVoiceState, changeAdminVoiceState, sameAdminVoiceState } from '../../domain/voice-admin';
 import { applyAdminVoiceState, endVoice } from '../../domain/voice-control';
 import { appContext, logError } from '../../runtime';
 import { type Args, parseInteger, pathInt, readArgs, requireUser, textArg } from '../http';
@@ -99,7 +99,6 @@ export function voiceRoutes(app: Hono): void {
       logError('voice control', error);
       throw new HttpError(502, NODE_UNREACHABLE);
     }
-    const unchanged = result.before.mute === result.after.mute && result.before.deaf === result.after.deaf;
-    return unchanged ? c.text('Nothing to change', 202) : c.text('Changed');
+    return sameAdminVoiceState(result.before, result.after) ? c.text('Nothing to change', 202) : c.text('Changed');
   });
 }
