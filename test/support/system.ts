@@ -121,7 +121,6 @@ export class TestSystem {
     await this.runtime.stop();
   }
 
-  /** A REST call; `as` adds the user's session cookie. */
   /**
    * One REST call. `as` sends a user's session cookie, `token` any raw token (an expired one, say);
    * Buffer form fields are sent as files. Redirects are followed unless `redirect: 'manual'`.
