@@ -107,6 +107,19 @@ describe('DM messages', () => {
     await post(bob, textId, 'three');
     expect((await system.rest('GET', '/notifications', { as: bob })).json).toEqual({ dm_notifications: 0 });
     expect((await system.rest('GET', '/notifications', { as: alice })).json).toEqual({ dm_notifications: 1 });
+
+    // A deleted unread message no longer counts; one deleted after it was read takes nothing from later ones.
+    const four = await post(bob, textId, 'four');
+    expect((await system.rest('GET', '/notifications', { as: alice })).json).toEqual({ dm_notifications: 2 });
+    expect((await system.rest('DELETE', `/messages/${four}`, { as: bob })).status).toBe(200);
+    expect((await system.rest('GET', '/notifications', { as: alice })).json).toEqual({ dm_notifications: 1 });
+    expect(await system.rest('DELETE', `/notifications/channels/${textId}`, { as: alice })).toMatchObject({ status: 200 });
+    const five = await post(bob, textId, 'five');
+    await post(bob, textId, 'six');
+    expect(await system.rest('DELETE', `/notifications/channels/${textId}`, { as: alice })).toMatchObject({ status: 200 });
+    await post(bob, textId, 'seven');
+    expect((await system.rest('DELETE', `/messages/${five}`, { as: bob })).status).toBe(200);
+    expect((await system.rest('GET', '/notifications', { as: alice })).json).toEqual({ dm_notifications: 1 });
   });
 });
 

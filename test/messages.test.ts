@@ -167,6 +167,18 @@ describe('message events and their audiences', () => {
     await post('new');
     expect(await count(c.member)).toBe(0);
 
+    // A mention by name is taken back with its message, only from those who had not read past it.
+    const named = await post(`@u${c.member.id} @u${c.excluded.id} and @u${c.member.id} again`);
+    await post('after');
+    expect(await count(c.member)).toBe(2);
+    expect(await count(c.excluded)).toBe(1);
+    expect(await system.rest('DELETE', `/notifications/channels/${channelId}`, { as: c.excluded })).toMatchObject({ status: 200 });
+    await post(`@u${c.excluded.id} later`);
+    await remove(named);
+    expect(await count(c.member)).toBe(0);
+    expect(await count(c.excluded)).toBe(1);
+    expect(await system.rest('DELETE', `/notifications/channels/${channelId}`, { as: c.member })).toMatchObject({ status: 200 });
+
     // Deleting an older message leaves the channel's state alone.
     const older = await post('older @e');
     const newest = await post('newest');

@@ -40,6 +40,8 @@ export interface Message {
 export interface StoredMessage extends Message {
   channelId: number;
   serverId?: number;
+  /** User id -> how much the message added to his mention count (see addMentions): what deleting it takes back. */
+  notified?: Map<number, number>;
 }
 
 function messageFromItem(item: Item): StoredMessage {
@@ -54,6 +56,7 @@ function messageFromItem(item: Item): StoredMessage {
     channelId: Number(item.channelId),
   };
   if (item.serverId !== undefined) message.serverId = Number(item.serverId);
+  if (item.notified) message.notified = new Map(Object.entries(item.notified as Record<string, number>).map(([userId, count]) => [Number(userId), Number(count)]));
   return message;
 }
 
@@ -150,12 +153,13 @@ export async function postMessage(
   db: Db,
   channel: Channel,
   authorId: number,
-  content: { text: string; attachments: Attachment[]; mentions: Mention[] },
+  content: { text: string; attachments: Attachment[]; mentions: Mention[]; notified?: Map<number, number> },
   now = Date.now(),
 ): Promise<StoredMessage> {
   const id = await nextId(db, 'message');
   const sent = isoNow(now);
-  const message: StoredMessage = { id, author_id: authorId, sent, edited: sent, ...content, channelId: channel.id, serverId: channel.serverId };
+  const { notified, ...shown } = content;
+  const message: StoredMessage = { id, author_id: authorId, sent, edited: sent, ...shown, channelId: channel.id, serverId: channel.serverId, notified };
   const write = (advance: boolean) =>
     db.doc.send(
       new TransactWriteCommand({
@@ -174,6 +178,7 @@ export async function postMessage(
                 mentions: content.mentions,
                 channelId: channel.id,
                 serverId: channel.serverId,
+                ...(notified && notified.size > 0 ? { notified: Object.fromEntries(notified) } : {}),
               },
             },
           },

@@ -1,6 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type Channel, canSeeChannel, channelsOfServer } from './channels';
-import { type Db, queryPrefix } from './db';
+import { type Db, isConditionFailure, queryPrefix } from './db';
 import { loadServerContext, type Server, subjectOf } from './servers';
 import { keys } from './table';
 
@@ -86,6 +86,30 @@ export async function addMentions(db: Db, channel: Pick<Channel, 'id' | 'serverI
           ExpressionAttributeValues: { ':count': count, ':channelId': channel.id, ':dm': channel.serverId === undefined },
         }),
       ),
+    ),
+  );
+}
+
+/**
+ * Takes a deleted message's mentions back from the counts addMentions raised: only from readers who have
+ * not read past it (reading reset their count), and never below zero. One write per user it notified.
+ */
+export async function takeBackMentions(db: Db, channelId: number, messageId: number, notified: Map<number, number>): Promise<void> {
+  await Promise.all(
+    [...notified].map(([userId, count]) =>
+      db.doc
+        .send(
+          new UpdateCommand({
+            TableName: db.table,
+            Key: keys.readMarker(userId, channelId),
+            UpdateExpression: 'ADD mentions :minus',
+            ConditionExpression: '(attribute_not_exists(lastRead) OR lastRead < :message) AND mentions >= :count',
+            ExpressionAttributeValues: { ':minus': -count, ':message': messageId, ':count': count },
+          }),
+        )
+        .catch((error) => {
+          if (!isConditionFailure(error)) throw error;
+        }),
     ),
   );
 }

@@ -21,7 +21,7 @@ import {
   type StoredMessage,
   validateContent,
 } from '../../domain/messages';
-import { addMentions, markRead, readMarkersOf } from '../../domain/notifications';
+import { addMentions, markRead, readMarkersOf, takeBackMentions } from '../../domain/notifications';
 import { hasPermission, Perm } from '../../domain/permissions';
 import { membersAmong, subjectOf } from '../../domain/servers';
 import { parseExpiry } from '../../domain/time';
@@ -92,16 +92,17 @@ export function messageRoutes(app: Hono): void {
     const body = jsonObject(await readJson(c));
     const text = stringField(body, 'text');
     const attachments: Attachment[] = validateContent(text, body.attachments, context.settings.params.max_attachments);
-    const { mentions, notified } = await mentionsOf(context.db, access, userId, text);
-    const message = await postMessage(context.db, channel, userId, { text, attachments, mentions });
+    const named = await mentionsOf(context.db, access, userId, text);
+    // In a DM every message counts for the other participant, as upstream's DM counters do.
+    const notified = server ? named.notified : new Map(channel.participants?.filter((id) => id !== userId).map((id) => [id, 1]));
+    const message = await postMessage(context.db, channel, userId, { text, attachments, mentions: named.mentions, notified });
     // The message is stored: answer with its id even if what follows fails (the table went away meanwhile),
     // since an error would make the client post it again. Readers find it in the history.
     try {
       // Independent of each other: the author's marker, the named users' counts and the event go together.
       await Promise.all([
         markRead(context.db, userId, channel, message.id),
-        // In a DM every message counts for the other participant, as upstream's DM counters do.
-        addMentions(context.db, channel, server ? notified : new Map(channel.participants?.filter((id) => id !== userId).map((id) => [id, 1]))),
+        addMentions(context.db, channel, notified),
         publish(context, event('message_created', messageEventData(message)), channelAudience(channel, server, userId)),
       ]);
     } catch (error) {
@@ -161,7 +162,13 @@ export function messageRoutes(app: Hono): void {
     if (message.author_id !== userId && !moderator) throw forbidden(TEXT.noPermission);
     await deleteMessage(context.db, message, access.channel);
     const data = { id: message.id, channel_id: message.channelId, ...(message.serverId !== undefined ? { server_id: message.serverId } : {}) };
-    await publish(context, event('message_deleted', data), channelAudience(access.channel, access.server, userId));
+    // The message is gone: a failing count is logged, not answered as a failure the client would retry.
+    await Promise.all([
+      takeBackMentions(context.db, message.channelId, message.id, message.notified ?? new Map()).catch((error) =>
+        logError(`REST DELETE /messages/{mid} after deleting message ${message.id}`, error),
+      ),
+      publish(context, event('message_deleted', data), channelAudience(access.channel, access.server, userId)),
+    ]);
     return c.text('Deleted');
   });
 
