@@ -29,6 +29,8 @@ interface Fixtures {
   /** Only ever logged in by the fuzzer, never used as a credential. */
   loginUser: TestUser;
   params: Record<string, string>;
+  /** Per route, ids that differ from `params` (the voice routes need a voice channel as `cid`). */
+  routeParams: Record<string, Record<string, string>>;
 }
 
 let system: TestSystem;
@@ -38,6 +40,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 async function createFixtures(owner: TestUser, member: TestUser, banned: TestUser, loginUser: TestUser): Promise<Fixtures> {
   const serverId = await system.server(owner, [member, banned], 'fuzz');
   const channel = await system.rest('POST', `/servers/${serverId}/channels`, { as: owner, json: { name: 'fuzz', type: 0 } });
+  const voice = await system.rest('POST', `/servers/${serverId}/channels`, { as: owner, json: { name: 'fuzz voice', type: 1 } });
   const message = await system.rest('POST', `/channels/${channel.text}/messages`, { as: owner, json: { text: 'hello @e' } });
   const invite = await system.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner });
   const roles = await system.rest('GET', `/servers/${serverId}/roles`, { as: owner });
@@ -57,6 +60,10 @@ async function createFixtures(owner: TestUser, member: TestUser, banned: TestUse
       bid: String(bans.json?.[0]?.id ?? 1),
       eid: '1',
       f: 'file.png',
+    },
+    routeParams: {
+      'PUT /channels/:cid/users/:uid': { cid: voice.text },
+      'DELETE /channels/:cid/users/:uid': { cid: voice.text },
     },
   };
 }
@@ -98,7 +105,7 @@ interface Case {
 const KNOWN_KEYS = [
   'start_id', 'count', 'order', 'name', 'expires', 'status', 'displayname', 'username', 'password', 'owner_id', 'text',
   'type', 'prev_channel_id', 'wl_users', 'wl_roles', 'perms1', 'attachments', 'content', 'author_id', 'date_from', 'date_until',
-  'avatar', 'token', 'id', 'color', 'roles', '__proto__', 'constructor',
+  'avatar', 'token', 'id', 'color', 'roles', 'mute', 'deaf', '__proto__', 'constructor',
 ];
 
 const garbageString = fc.oneof(
@@ -243,6 +250,7 @@ const TEMPLATES: Record<string, (f: Fixtures) => Template> = {
   'GET /servers/:sid/bans': () => ({ query: { start_id: '0', count: '10', order: '1' } }),
   'POST /servers/:sid/bans/:uid': () => ({ query: { expires: 'never' } }),
   'PUT /servers/:sid/bans/:bid': () => ({ query: { expires: FAR_FUTURE } }),
+  'PUT /channels/:cid/users/:uid': () => ({ query: { mute: '1', deaf: '0' } }),
 };
 
 const mutations = fc.array(
@@ -317,7 +325,8 @@ const caseArbitrary: fc.Arbitrary<Generated> = fc
   });
 
 function pathOf(route: Route, paramValues: Record<string, string | undefined>, suffix: string | undefined): string {
-  return route.path.replace(/:(\w+)/g, (_, name: string) => paramValues[name] ?? fixtures.params[name] ?? '1') + (suffix ?? '');
+  const own = fixtures.routeParams[`${route.method} ${route.path}`] ?? {};
+  return route.path.replace(/:(\w+)/g, (_, name: string) => paramValues[name] ?? own[name] ?? fixtures.params[name] ?? '1') + (suffix ?? '');
 }
 
 function bodyFor(generated: { method: string; body?: Buffer; bodyOnGet: boolean }): Buffer | undefined {
