@@ -1,4 +1,7 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { findChannel } from '../lambdas/domain/channels';
+import type { Db } from '../lambdas/domain/db';
+import { deleteMessage, findMessage } from '../lambdas/domain/messages';
 import { keys } from '../lambdas/domain/table';
 import { type Cast, cast } from './support/scenario';
 import { TestSystem } from './support/system';
@@ -185,6 +188,27 @@ describe('message events and their audiences', () => {
     await remove(older);
     expect(await lastMessageId()).toBe(Number(newest));
     expect(await count(c.member)).toBe(0);
+  });
+
+  test('a failure after the deletion is logged: the message stays deleted and the deletion answered as done', async () => {
+    const c = await cast(system);
+    const channelId = await channelOf(c);
+    const id = Number((await system.rest('POST', `/channels/${channelId}/messages`, { as: c.owner, json: { text: 'soon gone' } })).text);
+    const [message, channel] = await Promise.all([findMessage(system.db, id), findChannel(system.db, channelId)]);
+    // The table answers the deletion, then fails the read of the newest message left.
+    const failing = {
+      ...system.db,
+      doc: { send: (command: object) => (command instanceof QueryCommand ? Promise.reject(new Error('table went away')) : system.db.doc.send(command as never)) },
+    } as unknown as Db;
+    const logged: string[] = [];
+    const spy = jest.spyOn(console, 'error').mockImplementation((line: string) => void logged.push(line));
+    try {
+      await expect(deleteMessage(failing, message!, channel!)).resolves.toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await findMessage(system.db, id)).toBeUndefined();
+    expect(logged.map((line) => JSON.parse(line))).toEqual([expect.objectContaining({ level: 'error', message: 'table went away' })]);
   });
 
   test('concurrent posts to one channel all land once, and the channel ends on the newest message', async () => {

@@ -2,6 +2,7 @@ import { GetCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand,
 import { BROADCAST_MENTION_PREFIX, BROADCAST_MENTIONS_KEPT, type Channel } from './channels';
 import { type Db, type Item, isConditionFailure, nextId } from './db';
 import { badRequest, forbidden, notFound } from './errors';
+import { logError } from './log';
 import { keys, padId } from './table';
 import { isoNow } from './time';
 import type { Page } from './users';
@@ -275,7 +276,9 @@ export async function deleteMessage(db: Db, message: StoredMessage, channel: Cha
     if (isConditionFailure(error)) throw notFound(MESSAGE_NOT_FOUND);
     throw error;
   });
-  if (message.id >= channel.lastMessageId) await rewindLastMessageId(db, channel.id, message.id);
+  if (message.id < channel.lastMessageId) return;
+  // The message is gone: a failure here leaves the channel placed as before, it does not fail the deletion.
+  await rewindLastMessageId(db, channel.id, message.id).catch((error) => logError(`rewinding channel ${channel.id} after deleting message ${message.id}`, error));
 }
 
 /**
