@@ -40,6 +40,12 @@ export interface VoiceAdmission {
   admit(request: AdmissionRequest): Promise<AdmissionResult>;
 }
 
+/** Administrator mute/deafen (state 2) of a user, each on or off. */
+export interface AdminVoiceFlags {
+  mute: boolean;
+  deaf: boolean;
+}
+
 export interface VoiceParticipant {
   userId: number;
   channelId: number;
@@ -62,8 +68,12 @@ export interface VoiceStateChange extends VoiceParticipant {
 }
 
 export interface VoicePresence {
-  /** The user's WebRTC transport connected: `user_joined_vc`. */
-  joined(state: VoiceJoin): Promise<void>;
+  /**
+   * The user's WebRTC transport connected: `user_joined_vc`. An implementation that keeps administrator
+   * mute/deafen returns it as stored now, and the node applies it: a change made after the admission, before
+   * this node could be found, must not be lost.
+   */
+  joined(state: VoiceJoin): Promise<AdminVoiceFlags | undefined | void>;
   /**
    * The voice socket of an admitted user closed, for any reason: `user_left_vc`. Also called when the
    * transport never connected (so `joined` was never called): the socket itself is the membership.

@@ -1,4 +1,4 @@
-import type { VoiceJoin, VoiceParticipant, VoicePresence, VoiceStateChange } from './ports';
+import type { AdminVoiceFlags, VoiceJoin, VoiceParticipant, VoicePresence, VoiceStateChange } from './ports';
 
 /**
  * Calls the presence port one call at a time per user, so `joined` / `changed` / `left` of one user reach
@@ -13,8 +13,12 @@ export class PresenceQueue {
     private readonly log: (line: string) => void,
   ) {}
 
-  joined(state: VoiceJoin): void {
-    this.run(state.userId, 'joined', () => this.presence.joined(state));
+  /** `applyAdmin` gets the administrator mute/deafen the port returns, if any. */
+  joined(state: VoiceJoin, applyAdmin: (flags: AdminVoiceFlags) => void): void {
+    this.run(state.userId, 'joined', async () => {
+      const admin = await this.presence.joined(state);
+      if (admin) applyAdmin(admin);
+    });
   }
 
   left(who: VoiceParticipant): void {

@@ -103,7 +103,10 @@ export class Room implements PeerRoom {
   }
 
   connected(peer: Peer): void {
-    this.host.presence.joined({ ...peer.participant, joined: peer.joined, ...peer.flags });
+    this.host.presence.joined({ ...peer.participant, joined: peer.joined, ...peer.flags }, (admin) => {
+      // Its announcement, if anything changes, queues behind `joined`.
+      if (this.peers.get(peer.userId) === peer) peer.setAdminState(admin);
+    });
   }
 
   stateChanged(peer: Peer, delta: { mute?: 0 | 1 | 2; deaf?: 0 | 1 | 2; video?: 0 | 1 }): void {

@@ -23,9 +23,14 @@ function stateFromItem(item: Item | undefined): AdminVoiceState {
 
 export const sameAdminVoiceState = (a: AdminVoiceState, b: AdminVoiceState) => a.mute === b.mute && a.deaf === b.deaf;
 
-/** The stored state (1 GetItem); eventually consistent, as for a voice join. */
-export async function adminVoiceStateOf(db: Db, serverId: number, userId: number): Promise<AdminVoiceState> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.adminVoiceState(serverId, userId) }));
+/**
+ * The stored state (1 GetItem): eventually consistent for an admission; `consistent` when the answer must
+ * include every change that completed before the read.
+ */
+export async function adminVoiceStateOf(db: Db, serverId: number, userId: number, consistent = false): Promise<AdminVoiceState> {
+  const { Item: item } = await db.doc.send(
+    new GetCommand({ TableName: db.table, Key: keys.adminVoiceState(serverId, userId), ConsistentRead: consistent || undefined }),
+  );
   return stateFromItem(item);
 }
 

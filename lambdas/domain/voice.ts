@@ -112,8 +112,18 @@ function ids(participant: VoiceParticipant) {
   return { id: participant.userId, channel_id: participant.channelId, ...(participant.serverId !== undefined ? { server_id: participant.serverId } : {}) };
 }
 
-/** The user's WebRTC transport connected on `node`: store his state, announce `user_joined_vc`. */
-export async function voiceJoined(context: FanoutContext, node: string, state: VoiceParticipant & Omit<VoiceState, 'id'>, now = Date.now()): Promise<void> {
+/**
+ * The user's WebRTC transport connected on `node`: store his state, announce `user_joined_vc`. In a server
+ * channel, returns his admin mute/deafen as stored once his location is written. A change made since his
+ * admission, while REST could not yet find his node, is in it: REST writes the state and then reads the
+ * location, this writes the location and then reads the state, both strongly consistent.
+ */
+export async function voiceJoined(
+  context: FanoutContext,
+  node: string,
+  state: VoiceParticipant & Omit<VoiceState, 'id'>,
+  now = Date.now(),
+): Promise<AdminVoiceState | undefined> {
   const { db } = context;
   await db.doc.send(
     new PutCommand({
@@ -139,10 +149,16 @@ export async function voiceJoined(context: FanoutContext, node: string, state: V
       Item: { ...userVoiceKey(state.userId), channelId: state.channelId, serverId: state.serverId, node, ...expiry(now) },
     }),
   );
-  const target = await audienceOf(db, state);
-  if (!target) return;
-  const { userId: _u, channelId: _c, serverId: _s, ...vc } = state;
-  await publish(context, event('user_joined_vc', { ...ids(state), ...vc }), target);
+  const [admin] = await Promise.all([
+    state.serverId === undefined ? undefined : adminVoiceStateOf(db, state.serverId, state.userId, true),
+    (async () => {
+      const target = await audienceOf(db, state);
+      if (!target) return;
+      const { userId: _u, channelId: _c, serverId: _s, ...vc } = state;
+      await publish(context, event('user_joined_vc', { ...ids(state), ...vc }), target);
+    })(),
+  ]);
+  return admin;
 }
 
 /** The user's voice socket closed: forget his state and announce `user_left_vc` (only if he had joined). */

@@ -189,6 +189,36 @@ describeMedia('voice in the whole system', {}, () => {
     await eventually(() => again.count(owner.id) > 15, 'the member hears once undeafened', 15_000);
   }, 90_000);
 
+  test('an admin mute set while the target is still connecting applies once his transport connects', async () => {
+    const [owner, member] = [await system.user(), await system.user()];
+    const serverId = await system.server(owner, [member]);
+    const channelId = await voiceChannel(owner, serverId);
+    const ids = { id: member.id, channel_id: channelId, server_id: serverId };
+    const ownerSocket = await system.connect(owner);
+    const listener = await join(owner, channelId);
+    await ownerSocket.next('user_joined_vc', (d) => d.id === owner.id, 15_000);
+
+    let connect!: () => void;
+    const admitted = await WeriftVoicePeer.join(voiceUrl, channelId, { cookie: member.token }, {}, new Promise<void>((resolve) => (connect = resolve)));
+    peers.push(admitted);
+    admitted.startMicrophone();
+    // Admitted with no admin state, not connected: REST cannot find his node yet, so only the stored state carries it.
+    expect(await adminState(owner, channelId, member.id, '?mute=1')).toMatchObject({ status: 200, text: 'Changed' });
+    connect();
+    expect(await ownerSocket.next('user_joined_vc', (d) => d.id === member.id, 15_000)).toMatchObject({ ...ids, mute: 0 });
+    expect(await ownerSocket.next('user_changed_vc_state', (d) => d.id === member.id)).toEqual({ ...ids, mute: 2 });
+    await eventually(async () => (await system.rest('GET', `/channels/${channelId}`, { as: owner })).json.vc_users.find((u: { id: number }) => u.id === member.id)?.mute === 2, 'admin mute in vc_users');
+
+    // From the announcement on, nothing of his reaches the channel.
+    await listener.offer((sdp) => sdp.includes(`a=user:${member.id}`), 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const heard = listener.count(member.id);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(listener.count(member.id)).toBe(heard);
+    expect(await adminState(owner, channelId, member.id, '?mute=0')).toMatchObject({ status: 200 });
+    await eventually(() => listener.count(member.id) > heard + 15, 'the member is heard once unmuted', 15_000);
+  }, 90_000);
+
   test('admin mute refusals store and announce nothing', async () => {
     const { owner, member, serverId, channelId, ownerSocket } = await memberInVoice();
     const outsider = await system.user();

@@ -83,9 +83,13 @@ export class WeriftVoicePeer {
   private readonly mic = new MediaStreamTrack({ kind: 'audio' });
   private readonly screen = new MediaStreamTrack({ kind: 'video' });
   private sendingScreen = false;
-  private answering: Promise<void> = Promise.resolve();
+  private answering: Promise<void>;
 
-  private constructor(readonly socket: VoiceSocket) {
+  private constructor(
+    readonly socket: VoiceSocket,
+    answerAfter: Promise<void>,
+  ) {
+    this.answering = answerAfter;
     // Tracks appear while the remote description is applied; the mid says whose media it is.
     this.pc.ontrack = ({ track, transceiver }) => {
       track.onReceiveRtp.subscribe(() => {
@@ -104,9 +108,16 @@ export class WeriftVoicePeer {
     });
   }
 
-  static async join(baseUrl: string, channel: number, credentials: Credentials, query: Record<string, string> = {}): Promise<WeriftVoicePeer> {
+  /** `answerAfter` holds the answers (so the transport cannot connect) until it resolves. */
+  static async join(
+    baseUrl: string,
+    channel: number,
+    credentials: Credentials,
+    query: Record<string, string> = {},
+    answerAfter: Promise<void> = Promise.resolve(),
+  ): Promise<WeriftVoicePeer> {
     const socket = await VoiceSocket.open(baseUrl, { channel: String(channel), ...query }, credentials);
-    return new WeriftVoicePeer(socket);
+    return new WeriftVoicePeer(socket, answerAfter);
   }
 
   private async answer(sdp: string): Promise<void> {
