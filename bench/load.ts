@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { createDb } from '../lambdas/domain/db';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { createDb, type Db } from '../lambdas/domain/db';
+import { keys } from '../lambdas/domain/table';
 import { ensureTable, startDynamoDbLocal } from '../local/dynamodb';
 import { mapBounded, openSocket } from './support/clients';
 import { type SeededServer, type SeededUser, seedServer } from './support/population';
@@ -16,7 +18,11 @@ import { type ServerProcess, startServerProcess } from './support/server-process
  * - every connection open for the whole run got every message of its server exactly once, in order;
  * - every churning connection got, exactly once and in order, every message posted entirely within its
  *   lifetime, and nothing twice;
- * - the runtime's RSS (it runs in a child process) before and after, with samples in between.
+ * - the runtime's RSS (it runs in a child process) before and after, with samples in between;
+ * - after the storm (LOAD_STORM_AT seconds into the run, default half of it; `off` for none), in which every
+ *   connection closes and all reopen at the same moment, as API Gateway's 2-hour cap does to connections opened
+ *   together: every user's stored status is online again, and the exactly-once check above covers the
+ *   connections opened by the storm like any other.
  */
 
 interface LoadOptions {
@@ -27,6 +33,8 @@ interface LoadOptions {
   churnPerSecond: number;
   /** Share of connections that churn; the others stay open from start to end. */
   churnShare: number;
+  /** Seconds into the run at which every connection closes and reopens at once; undefined: no storm. */
+  stormAt?: number;
   cpuProfileDir?: string;
 }
 
@@ -43,6 +51,7 @@ function optionsFromEnv(): LoadOptions {
     rate: number('LOAD_RATE', 3),
     churnPerSecond: number('LOAD_CHURN', 2),
     churnShare: number('LOAD_CHURN_SHARE', 0.2),
+    stormAt: process.env.LOAD_STORM_AT === 'off' ? undefined : number('LOAD_STORM_AT', number('LOAD_SECONDS', 180) / 2),
     cpuProfileDir: process.env.LOAD_CPU_PROFILE_DIR || undefined,
   };
 }
@@ -73,6 +82,23 @@ interface Client {
 }
 
 const MARKER = /^load:(\d+):(\d+)$/;
+
+interface StormFigures {
+  closeMs: number;
+  reopenMs: number;
+  reopened: number;
+  offlineAfter: number;
+}
+
+/** Users whose stored status is 0 (offline); the load's users are all connected when this is asked. */
+async function usersOffline(db: Db, userIds: number[]): Promise<number[]> {
+  const offline: number[] = [];
+  await mapBounded(userIds, 32, async (id) => {
+    const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.user(id), ConsistentRead: true }));
+    if (Number(item?.status ?? 0) === 0) offline.push(id);
+  });
+  return offline;
+}
 
 async function open(runtime: ServerProcess, client: Client): Promise<void> {
   const lifetime = new Lifetime(client.serverIndex);
@@ -229,6 +255,13 @@ async function main(): Promise<void> {
       const busy = new Set<Client>();
       while (performance.now() < endAt) {
         await sleep(gap);
+        if (storm.active) {
+          // The storm reconnects everybody: let it have the connections to itself.
+          await Promise.all(inFlight);
+          storm.churnIdle?.();
+          await storm.done;
+          continue;
+        }
         const client = churning[Math.floor(Math.random() * churning.length)];
         if (busy.has(client) || inFlight.size >= 16 || performance.now() >= endAt) continue;
         busy.add(client);
@@ -249,6 +282,35 @@ async function main(): Promise<void> {
       await Promise.all(inFlight);
     };
 
+    // The storm: every connection closes, then all reopen at the same moment.
+    const storm: { active: boolean; churnIdle?: () => void; done?: Promise<void>; figures?: StormFigures } = { active: false };
+    const stormer = async () => {
+      if (options.stormAt === undefined || options.stormAt >= options.seconds) return;
+      await sleep(started + options.stormAt * 1000 - performance.now());
+      let finish!: () => void;
+      storm.done = new Promise((resolve) => (finish = resolve));
+      const churnIdle = new Promise<void>((resolve) => (storm.churnIdle = resolve));
+      storm.active = true;
+      if (clients.some((c) => !c.stable) && options.churnPerSecond > 0) await churnIdle;
+      const closing = performance.now();
+      await Promise.all(clients.map((client) => close(client.lifetimes[client.lifetimes.length - 1])));
+      const opening = performance.now();
+      const results = await Promise.allSettled(clients.map((client) => open(runtime!, client)));
+      const opened = performance.now();
+      for (const result of results) if (result.status === 'rejected') failures.push(`storm reconnect: ${(result.reason as Error).message}`);
+      storm.active = false;
+      finish();
+      // Presence after the storm settles (the last $disconnects and after-connect steps): everybody online.
+      await sleep(3000);
+      const offline = await usersOffline(db, clients.map((c) => c.user.id));
+      storm.figures = { closeMs: opening - closing, reopenMs: opened - opening, reopened: results.length, offlineAfter: offline.length };
+      for (const id of offline.slice(0, 5)) failures.push(`user ${id} shown offline after the storm while connected`);
+      console.log(
+        `  storm: ${clients.length} closed in ${(opening - closing).toFixed(0)} ms, reopened in ${(opened - opening).toFixed(0)} ms; ` +
+          `${offline.length} users shown offline afterwards`,
+      );
+    };
+
     const sampler = async () => {
       while (performance.now() < endAt) {
         await sleep(Math.min(10_000, Math.max(1000, endAt - performance.now())));
@@ -260,7 +322,7 @@ async function main(): Promise<void> {
       }
     };
 
-    await Promise.all([...servers.map((_, i) => poster(i)), churner(), sampler()]);
+    await Promise.all([...servers.map((_, i) => poster(i)), churner(), sampler(), stormer()]);
     const elapsed = (performance.now() - started) / 1000;
     // Every post was answered after its delivery; give the last frames time to cross the loopback.
     await sleep(2000);
@@ -269,6 +331,8 @@ async function main(): Promise<void> {
       if (last.closingAt === Infinity) last.closingAt = performance.now();
     }
     const verdict = verify(posted, clients);
+    const offlineAtEnd = await usersOffline(db, clients.map((c) => c.user.id));
+    for (const id of offlineAtEnd.slice(0, 5)) failures.push(`user ${id} shown offline at the end while connected`);
     const rssAfter = await runtime.memory(true);
     const messages = posted.reduce((n, p) => n + p.length, 0);
     const deliveries = clients.reduce((n, c) => n + c.lifetimes.reduce((m, l) => m + l.received.length, 0), 0);
@@ -291,6 +355,8 @@ async function main(): Promise<void> {
           ['duplicated', verdict.duplicated],
           ['out of order', verdict.outOfOrder],
           ['unexpected closes', verdict.unexpectedCloses],
+          ['storm: close / reopen all', storm.figures ? `${storm.figures.closeMs.toFixed(0)} ms / ${storm.figures.reopenMs.toFixed(0)} ms (${storm.figures.reopened} connections)` : 'no storm'],
+          ['users shown offline while connected (after the storm / at the end)', `${storm.figures?.offlineAfter ?? '-'} / ${offlineAtEnd.length}`],
           ['failed requests', failures.length],
           ['runtime RSS at start (idle)', mib(rssAtStart.rss)],
           ['runtime RSS before load (connections open)', mib(rssBefore.rss)],
@@ -302,7 +368,7 @@ async function main(): Promise<void> {
     );
     for (const example of [...verdict.examples, ...failures.slice(0, 10)]) console.log(`  ! ${example}`);
     const ok = verdict.lost === 0 && verdict.duplicated === 0 && verdict.outOfOrder === 0 && verdict.unexpectedCloses === 0 && failures.length === 0;
-    const path = writeResults('load', { options, elapsed, messages, deliveries, reconnects, verdict, failures, rssAtStart, rssBefore, rssAfter, samples, ok });
+    const path = writeResults('load', { options, elapsed, messages, deliveries, reconnects, storm: storm.figures, offlineAtEnd: offlineAtEnd.length, verdict, failures, rssAtStart, rssBefore, rssAfter, samples, ok });
     console.log(`\n${ok ? 'PASS' : 'FAIL'}: every event exactly once and in order${ok ? '' : ' — NOT met'}; results: ${path}`);
     process.exitCode = ok ? 0 : 1;
   } finally {

@@ -41,6 +41,13 @@ export const HANDLERS = {
     grants: ['table', 'connections'],
     timeoutSeconds: 25,
   },
+  // Invoked asynchronously by $connect; retries its post for up to 30 s while API Gateway still refuses it.
+  mainSocketOpened: {
+    entry: 'lambdas/socket/opened.ts',
+    description: 'Main socket after $connect: send the connection its own status, mark it open',
+    grants: ['table', 'connections'],
+    timeoutSeconds: 40,
+  },
   mainSocketDefault: {
     entry: 'lambdas/socket/default.ts',
     description: 'Main socket $default: answer unknown frames with an error event',

@@ -88,6 +88,9 @@ export class ZavodChatStack extends Stack {
       functions[name] = fn;
     }
     this.functions = functions;
+    // $connect hands the work after it to the `opened` function (docs/data-model.md, "Connections and presence").
+    functions.mainSocketConnect.function.addEnvironment('CONNECTION_OPENED_FUNCTION', functions.mainSocketOpened.function.functionName);
+    functions.mainSocketOpened.function.grantInvoke(functions.mainSocketConnect.role);
 
     socket.addRoutes({
       $connect: functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect].function,

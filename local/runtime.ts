@@ -9,6 +9,7 @@ import { handler as connectHandler } from '../lambdas/socket/connect';
 import { handler as defaultHandler } from '../lambdas/socket/default';
 import { handler as disconnectHandler } from '../lambdas/socket/disconnect';
 import { handler as pingHandler } from '../lambdas/socket/ping';
+import { settleAfterConnect } from '../lambdas/runtime';
 import { type DynamoDbLocal, ensureTable, startDynamoDbLocal } from './dynamodb';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
 import { type GatewayLimits, WebSocketGateway } from './ws-gateway';
@@ -131,6 +132,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const wsPort = await listen(wsServer, options.wsPort ?? 444, host, 'Main socket', 'WS_PORT');
     started.push(async () => {
       await gateway.close();
+      // Work after $connect still talks to the table, which stops after this.
+      await settleAfterConnect();
       await closeServer(wsServer);
     });
     process.env.WS_PORT = String(wsPort);

@@ -1,5 +1,5 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { connectionsOfServer, registerConnection, subscribe } from '../lambdas/domain/connections';
+import { CONNECT_WINDOW_MS, connectionsOfServer, registerConnection, subscribe } from '../lambdas/domain/connections';
 import { dynamoDbRequestCounter } from '../lambdas/domain/db';
 import { audience, resolveAudience } from '../lambdas/domain/fanout';
 import { addMember, createServer } from '../lambdas/domain/servers';
@@ -66,6 +66,11 @@ describe('fan-out cost does not grow with the member count', () => {
   });
 });
 
+async function openedAt(userId: number, connectionId: string): Promise<number | undefined> {
+  const item = await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.connection(userId, connectionId), ConsistentRead: true }));
+  return item.Item?.openedAt as number | undefined;
+}
+
 describe('connections that vanished without $disconnect', () => {
   test('are pruned when a post answers 410 Gone, and their user goes offline', async () => {
     const [alice, ghost] = [await system.user(), await system.user()];
@@ -76,6 +81,8 @@ describe('connections that vanished without $disconnect', () => {
     await aliceSocket.next('user_changed', (d) => d.id === ghost.id);
     // The gateway keeps connections in opening order: Alice's, then the ghost's.
     const [, connectionId] = [...system.runtime.gateway.connections.keys()];
+    // Known to be open (its own status reached it): from now on a 410 proves it gone.
+    for (let tries = 0; !(await openedAt(ghost.id, connectionId)) && tries < 100; tries++) await new Promise((r) => setTimeout(r, 10));
     // Lose its $disconnect: the gateway forgets the socket without running the close handler (whose
     // other work, stopping the idle and lifetime timers, is done here so they do not hold the process).
     const lost = system.runtime.gateway.connections.get(connectionId)!;
@@ -92,6 +99,29 @@ describe('connections that vanished without $disconnect', () => {
     const item = await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.connection(ghost.id, connectionId) }));
     expect(item.Item).toBeUndefined();
     expect(await connectionsOfServer(system.db, serverId)).toEqual([{ userId: alice.id, connectionId: expect.any(String) }]);
+  });
+
+  test('are not pruned by a 410 while they may still be inside $connect, and are once older than that', async () => {
+    const [alice, opening] = [await system.user(), await system.user()];
+    const serverId = await system.server(alice, [opening]);
+    const watcher = await system.connect(alice);
+    // A connection stored by a $connect that has not returned yet: the gateway answers 410 for it.
+    const young = { userId: opening.id, connectionId: 'stillConnecting=' };
+    await registerConnection(system.db, young);
+    await subscribe(system.db, [young], [serverId]);
+    await system.rest('PUT', '/user_status?status=2', { as: alice });
+    await watcher.next('user_changed', (d) => d.id === alice.id);
+    expect(await connectionsOfServer(system.db, serverId)).toContainEqual(young);
+
+    // One whose $connect began longer ago than any $connect lasts is gone for sure.
+    const old = { userId: opening.id, connectionId: 'neverOpened=' };
+    await registerConnection(system.db, old, Date.now() - CONNECT_WINDOW_MS - 1000);
+    await subscribe(system.db, [old], [serverId]);
+    await system.rest('PUT', '/user_status?status=3', { as: alice });
+    await watcher.next('user_changed', (d) => d.id === alice.id);
+    const left = await connectionsOfServer(system.db, serverId);
+    expect(left).toContainEqual(young);
+    expect(left).not.toContainEqual(old);
   });
 
   test('are ignored once their TTL has passed and no longer keep their user online', async () => {

@@ -50,13 +50,32 @@ describe('user_changed on connect, disconnect and PUT /user_status', () => {
     expect((await system.rest('GET', `/users/${alice.id}`)).json.status).toBe(0);
   });
 
-  test('the connecting user\'s other connections hear about it; the opening connection is not posted to', async () => {
+  test('the connecting user\'s other connections hear about it; the opening connection gets its own status once open', async () => {
     const alice = await system.user();
     await system.server(alice);
     const first = await system.connect(alice, { query: 'status=2' });
-    const second = await system.connect(alice, { query: 'status=1' });
+    const second = await system.connect(alice, { query: 'status=1', welcome: false });
     expect(await first.next('user_changed')).toEqual({ id: alice.id, status: 1 });
+    expect(await second.next('user_changed')).toEqual({ id: alice.id, status: 1 });
     await second.expectNothing();
+  });
+
+  test('a user without a server or friend still learns his own status on connect', async () => {
+    const loner = await system.user();
+    const socket = await system.connect(loner, { query: 'status=3', welcome: false });
+    expect(await socket.next('user_changed')).toEqual({ id: loner.id, status: 3 });
+    await socket.expectNothing();
+  });
+
+  test('PUT /user_status without an open connection keeps the user offline and applies at his next connect', async () => {
+    const [alice, bob] = [await system.user(), await system.user()];
+    await system.server(alice, [bob]);
+    const watcher = await system.connect(bob);
+    expect(await system.rest('PUT', '/user_status?status=3', { as: alice })).toMatchObject({ status: 200, text: 'Changed' });
+    expect((await system.rest('GET', `/users/${alice.id}`)).json.status).toBe(0);
+    await watcher.expectNothing('user_changed');
+    await system.connect(alice);
+    expect(await watcher.next('user_changed', (d) => d.id === alice.id)).toEqual({ id: alice.id, status: 3 });
   });
 
   test('without ?status= the status the user had when his last connection closed comes back', async () => {
@@ -75,6 +94,8 @@ describe('user_changed on connect, disconnect and PUT /user_status', () => {
     const [alice, bob] = [await system.user(), await system.user()];
     await system.server(alice, [bob]);
     const watcher = await system.connect(bob);
+    await system.connect(alice);
+    await watcher.next('user_changed', (d) => d.id === alice.id);
     expect(await system.rest('PUT', '/user_status?status=abc', { as: alice })).toMatchObject({ status: 400 });
     expect(await system.rest('PUT', '/user_status?status=4', { as: alice })).toMatchObject({ status: 403, text: 'status is invalid: 4 is above 3' });
     expect(await system.rest('PUT', '/user_status?status=-1', { as: alice })).toMatchObject({ status: 403, text: 'status is invalid: -1 is below 0' });

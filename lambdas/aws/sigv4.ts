@@ -15,6 +15,8 @@ export interface RequestToSign {
   body: Buffer;
   /** Hex SHA-256 of `body`, when the caller has it already (one payload, many recipients). */
   bodySha256?: string;
+  /** Further headers to send and sign (lower-case names), e.g. Lambda's `x-amz-invocation-type`. */
+  headers?: Record<string, string>;
 }
 
 export const sha256Hex = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
@@ -43,7 +45,7 @@ export class SigV4Signer {
   sign(request: RequestToSign, credentials: SigningCredentials, now = new Date()): Record<string, string> {
     const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
     const day = amzDate.slice(0, 8);
-    const headers: Record<string, string> = { host: request.host, 'x-amz-date': amzDate };
+    const headers: Record<string, string> = { ...request.headers, host: request.host, 'x-amz-date': amzDate };
     if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
     const names = Object.keys(headers).sort();
     const canonicalPath = request.path

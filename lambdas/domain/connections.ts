@@ -1,10 +1,17 @@
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWrite, type Db, isConditionFailure, queryIndexPrefix, queryPrefix } from './db';
 import { GSI1, keys, padId, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 
 /** API Gateway closes every WebSocket after 2 hours; items live 15 minutes longer, then TTL removes them. */
 export const CONNECTION_TTL_SECONDS = 2 * 3600 + 15 * 60;
+
+/**
+ * How long a connection may still be inside its `$connect` after it was stored: API Gateway's integration
+ * timeout (29 s) plus a margin. A post to such a connection answers 410 exactly as a post to a dead one,
+ * so a 410 proves nothing until the connection is known to be open or is older than this.
+ */
+export const CONNECT_WINDOW_MS = 30_000;
 
 /** One live main-socket connection of one user: the unit events are delivered to. */
 export interface Recipient {
@@ -38,13 +45,50 @@ export function connectionItem(recipient: Recipient, now = Date.now()): Record<s
   };
 }
 
+/**
+ * Stores a connection: its owner item first (what `$disconnect` reads to find the user; the index that also
+ * leads there is eventually consistent and may not show a connection that closes right after opening), then
+ * the connection item that counts for presence and delivery.
+ */
 export async function registerConnection(db: Db, recipient: Recipient, now = Date.now()): Promise<void> {
-  await db.doc.send(new PutCommand({ TableName: db.table, Item: connectionItem(recipient, now) }));
+  const item = connectionItem(recipient, now);
+  await db.doc.send(
+    new PutCommand({
+      TableName: db.table,
+      Item: { ...keys.connectionOwner(recipient.connectionId), userId: recipient.userId, [TTL_ATTRIBUTE]: item[TTL_ATTRIBUTE] },
+    }),
+  );
+  await db.doc.send(new PutCommand({ TableName: db.table, Item: item }));
 }
 
-/** Every live connection of one user (one Query). */
-export async function connectionsOfUser(db: Db, userId: number, now = Date.now()): Promise<Recipient[]> {
-  return live(await queryPrefix(db, `USER#${userId}`, 'CONN#', RECIPIENT_PROJECTION), now);
+/**
+ * Records that a post reached the connection, so its `$connect` is over: from now on a 410 is proof that it
+ * is gone. False when the connection item no longer exists (closed meanwhile).
+ */
+export async function markConnectionOpen(db: Db, recipient: Recipient, now = Date.now()): Promise<boolean> {
+  try {
+    await db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: keys.connection(recipient.userId, recipient.connectionId),
+        UpdateExpression: 'SET openedAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':now': now },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/**
+ * Every live connection of one user (one Query). `consistent` reads what the last write left, as deciding
+ * whether a user is offline must.
+ */
+export async function connectionsOfUser(db: Db, userId: number, now = Date.now(), consistent = false): Promise<Recipient[]> {
+  return live(await queryPrefix(db, `USER#${userId}`, 'CONN#', { ...RECIPIENT_PROJECTION, ...(consistent ? { ConsistentRead: true } : {}) }), now);
 }
 
 /**
@@ -91,29 +135,51 @@ export async function unsubscribeUserFromServer(db: Db, userId: number, serverId
 }
 
 /**
- * Removes a connection and its subscriptions. Returns the owner's id when this call is the one that
- * removed the connection item (so `$disconnect` and a 410 prune racing each other count it once).
+ * How a connection is removed: for sure (`$disconnect`), or only if a 410 proves it gone (pruning).
+ * `postedAt` is when the post that answered 410 was sent: it proves death only if the connection was known
+ * to be open before then (a 410 to a connection still inside `$connect` may arrive after it opened).
  */
-export async function removeConnection(db: Db, connectionId: string): Promise<number | undefined> {
-  const items = await queryIndexPrefix(db, keys.itemsOfConnectionIndex(connectionId));
-  const connection = items.find((item) => item[GSI1.sort] === 'USER');
-  const subscriptions = items.filter((item) => item !== connection);
-  await batchWrite(
-    db,
-    subscriptions.map((item) => ({ delete: { pk: String(item.pk), sk: String(item.sk) } })),
-  );
-  if (!connection) return undefined;
-  try {
-    await db.doc.send(
-      new DeleteCommand({
-        TableName: db.table,
-        Key: { pk: connection.pk, sk: connection.sk },
-        ConditionExpression: 'attribute_exists(pk)',
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) return undefined;
-    throw error;
+export type Removal = { kind: 'closed' } | { kind: 'gone'; userId: number; postedAt: number };
+
+/**
+ * Removes a connection and its subscriptions. Returns the owner's id when this call is the one that
+ * removed the connection item (so `$disconnect` and a 410 prune racing each other count it once), and
+ * `'young'` when a prune was refused because the connection may still be inside its `$connect`.
+ *
+ * The connection item goes first, conditionally for a prune, so a refused prune leaves everything in place.
+ * Subscriptions come from the index (eventually consistent): one it does not show yet answers 410 later,
+ * and that prune finds the connection item gone and removes it.
+ */
+export async function removeConnection(db: Db, connectionId: string, removal: Removal = { kind: 'closed' }): Promise<number | 'young' | undefined> {
+  const ownerKey = keys.connectionOwner(connectionId);
+  const owner =
+    removal.kind === 'gone'
+      ? removal.userId
+      : ((await db.doc.send(new GetCommand({ TableName: db.table, Key: ownerKey, ConsistentRead: true }))).Item?.userId as number | undefined);
+  let removedUser: number | undefined;
+  if (owner !== undefined) {
+    try {
+      const result = await db.doc.send(
+        new DeleteCommand({
+          TableName: db.table,
+          Key: keys.connection(Number(owner), connectionId),
+          ...(removal.kind === 'gone'
+            ? {
+                // Gone for sure: already removed, or open before the post, or too old to be inside $connect then.
+                ConditionExpression: 'attribute_not_exists(pk) OR openedAt < :postedAt OR connectedAt < :cutoff',
+                ExpressionAttributeValues: { ':postedAt': removal.postedAt, ':cutoff': removal.postedAt - CONNECT_WINDOW_MS },
+              }
+            : {}),
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      if (result.Attributes) removedUser = Number(result.Attributes.userId);
+    } catch (error) {
+      if (isConditionFailure(error)) return 'young';
+      throw error;
+    }
   }
-  return Number(connection.userId);
+  const subscriptions = (await queryIndexPrefix(db, keys.itemsOfConnectionIndex(connectionId))).filter((item) => item[GSI1.sort] !== 'USER');
+  await batchWrite(db, [ownerKey, ...subscriptions.map((item) => ({ pk: String(item.pk), sk: String(item.sk) }))].map((key) => ({ delete: key })));
+  return removedUser;
 }

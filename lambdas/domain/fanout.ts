@@ -1,12 +1,12 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { blockersOf } from './blocks';
-import { connectionsOfServer, connectionsOfUser, type Recipient, removeConnection } from './connections';
+import { connectionsOfServer, connectionsOfUser, type Recipient } from './connections';
 import type { Db } from './db';
-import { event, type SocketEvent } from './events';
+import type { SocketEvent } from './events';
 import { relationsOf } from './friends';
 import { logError } from './log';
 import { membersOfServer, serverIdsOfUser } from './servers';
-import { keys } from './table';
+// A cycle with presence.ts, which announces through publish: both only call each other inside functions.
+import { connectionGone } from './presence';
 
 /** Sends one serialized event to one connection. `gone` means the connection no longer exists (HTTP 410). */
 export interface ConnectionSender {
@@ -132,11 +132,6 @@ export async function deliver(
   return { sent, gone, failed };
 }
 
-export interface PublishOptions {
-  /** A connection that must not be posted to (the one being opened inside `$connect`). */
-  exceptConnection?: string;
-}
-
 /**
  * Resolves the audience, delivers, and prunes connections that turned out to be gone. Several audiences
  * (e.g. the remaining members and the user just removed) get the event once per connection.
@@ -145,70 +140,25 @@ export interface PublishOptions {
  * Management API unreachable) must not turn that change into an error the client would retry and
  * duplicate. What was missed is logged; clients catch up by reading when they reconnect.
  */
-export async function publish(context: FanoutContext, message: SocketEvent, target: Audience | Audience[], options: PublishOptions = {}): Promise<void> {
+export async function publish(context: FanoutContext, message: SocketEvent, target: Audience | Audience[]): Promise<void> {
   try {
     const targets = Array.isArray(target) ? target : [target];
     const resolved = (await Promise.all(targets.map((t) => resolveAudience(context.db, t)))).flat();
     const seen = new Set<string>();
     const recipients = resolved.filter((r) => !seen.has(r.connectionId) && seen.add(r.connectionId));
-    await publishTo(context, message, recipients, options);
+    await publishTo(context, message, recipients);
   } catch (error) {
     logError(`publish ${message.name}`, error);
   }
 }
 
-export async function publishTo(
-  context: FanoutContext,
-  message: SocketEvent,
-  recipients: readonly Recipient[],
-  options: PublishOptions = {},
-): Promise<void> {
-  const payload = JSON.stringify(message);
-  const targets = options.exceptConnection ? recipients.filter((r) => r.connectionId !== options.exceptConnection) : recipients;
-  const { gone } = await deliver(context.sender, payload, targets);
-  // The connection being opened must stay untouched by whatever the pruning announces, too.
-  await Promise.all(gone.map((connectionId) => dropConnection(context, connectionId, options)));
-}
-
-/**
- * Forgets a connection (`$disconnect`, or a post that answered 410 Gone). When it was the user's last
- * one, the user goes offline: `last_status` keeps his status for the next connect and observers get
- * `user_changed {status: 0}` (unless he was already invisible).
- */
-export async function dropConnection(context: FanoutContext, connectionId: string, options: PublishOptions = {}): Promise<void> {
-  const { db } = context;
-  const userId = await removeConnection(db, connectionId);
-  if (userId === undefined) return;
-  const counted = await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.user(userId),
-      UpdateExpression: 'ADD connections :minusOne',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':minusOne': -1 },
-      ReturnValues: 'ALL_NEW',
-    }),
-  ).catch(() => undefined);
-  if (!counted || Number(counted.Attributes?.connections ?? 0) > 0) return;
-  let previousStatus: number;
-  try {
-    // Conditional: a connection opened meanwhile has raised the count again and keeps the user online.
-    const result = await db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: keys.user(userId),
-        UpdateExpression: 'SET lastStatus = #status, #status = :offline, connections = :zero',
-        ConditionExpression: 'connections <= :zero',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':offline': 0, ':zero': 0 },
-        ReturnValues: 'UPDATED_OLD',
-      }),
-    );
-    previousStatus = Number(result.Attributes?.status ?? 0);
-  } catch {
-    return;
-  }
-  if (previousStatus !== 0) {
-    await publish(context, event('user_changed', { id: userId, status: 0 }), audience.observersOf(userId), options);
-  }
+/** Delivers to known recipients; those that answer 410 are pruned if that proves them gone (connectionGone). */
+export async function publishTo(context: FanoutContext, message: SocketEvent, recipients: readonly Recipient[]): Promise<void> {
+  // Every post of this delivery is sent after this instant: a 410 proves death only for connections known
+  // to be open before it.
+  const postedAt = Date.now();
+  const { gone } = await deliver(context.sender, JSON.stringify(message), recipients);
+  if (gone.length === 0) return;
+  const byId = new Map(recipients.map((r) => [r.connectionId, r]));
+  await Promise.all(gone.map((connectionId) => connectionGone(context, byId.get(connectionId)!, postedAt)));
 }

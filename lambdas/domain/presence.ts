@@ -1,12 +1,11 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Recipient, registerConnection, removeConnection, subscribe } from './connections';
-import { queryPrefix } from './db';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { CONNECT_WINDOW_MS, connectionsOfUser, markConnectionOpen, type Recipient, registerConnection, removeConnection, subscribe } from './connections';
+import { isConditionFailure, queryPrefix } from './db';
 import { event } from './events';
-import { audience, type FanoutContext, publish } from './fanout';
+import { type Audience, audience, type FanoutContext, publish, publishTo } from './fanout';
 import { serverIdsOfUser } from './servers';
 import { keys, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
-import { setStatus } from './users';
 
 export const STATUS = { OFFLINE: 0, ONLINE: 1, AWAY: 2, DO_NOT_DISTURB: 3 } as const;
 
@@ -15,10 +14,49 @@ export function parseStatus(raw: string): number | undefined {
   return /^[0-3]$/.test(raw) ? Number(raw) : undefined;
 }
 
+/*
+ * Presence (docs/data-model.md, "Connections and presence"). A user is offline (status 0) exactly when he
+ * has no live connection item. Nothing counts connections: whoever removes one asks the table whether any
+ * is left (a consistent Query) and turns the user offline only if no connect began since it looked, which
+ * `presenceEpoch` (raised by every connect, after its connection item is written) tells. So a connect
+ * racing the last disconnect always keeps its user online, and items removed by TTL never leave a count off.
+ */
+
+/** The user's presence fields, read consistently. */
+async function presenceOf(context: FanoutContext, userId: number): Promise<{ status: number; epoch: number } | undefined> {
+  const { Item: item } = await context.db.doc.send(
+    new GetCommand({
+      TableName: context.db.table,
+      Key: keys.user(userId),
+      ConsistentRead: true,
+      ProjectionExpression: '#status, presenceEpoch',
+      ExpressionAttributeNames: { '#status': 'status' },
+    }),
+  );
+  return item ? { status: Number(item.status ?? 0), epoch: Number(item.presenceEpoch ?? 0) } : undefined;
+}
+
+/**
+ * Tells `target` that the user's status is now `status`, then checks the table again: when another change
+ * (a connect racing a disconnect, two status changes) was stored meanwhile, its announcement may have been
+ * overtaken by this one, so the current status is announced once more. The last announcement a connection
+ * receives is then always the stored status.
+ */
+async function announceStatus(context: FanoutContext, userId: number, status: number, target: Audience | readonly Recipient[]): Promise<void> {
+  const send = (value: number) => {
+    const message = event('user_changed', { id: userId, status: value });
+    return Array.isArray(target) ? publishTo(context, message, target as readonly Recipient[]) : publish(context, message, target as Audience);
+  };
+  await send(status);
+  const now = await presenceOf(context, userId).catch(() => undefined);
+  if (now && now.status !== status) await send(now.status);
+}
+
 /**
  * A main-socket connection opens: store it, subscribe it to the user's servers, apply the status
  * (`requestedStatus`, or the status he had when his last connection closed) and tell observers if it
- * changed. The opening connection itself is never posted to (API Gateway refuses posts inside $connect).
+ * changed. Nothing can be posted to the opening connection itself until its `$connect` has returned: it
+ * learns its own status from `confirmConnectionOpen`, run after `$connect`.
  */
 export async function openConnection(
   context: FanoutContext,
@@ -28,23 +66,21 @@ export async function openConnection(
 ): Promise<number> {
   const { db } = context;
   await registerConnection(db, connection, now);
-  // Connections that died without $disconnect and expired meanwhile no longer count.
-  const stale = (await queryPrefix(db, `USER#${connection.userId}`, 'CONN#')).filter(
-    (item) => Number(item[TTL_ATTRIBUTE]) <= epochSeconds(now),
-  );
-  const removed = (await Promise.all(stale.map((item) => removeConnection(db, String(item.connectionId))))).filter(
-    (userId) => userId !== undefined,
-  ).length;
+  // Connections that died without $disconnect and expired meanwhile: tidy up (they no longer count anyway).
+  const stale = (await queryPrefix(db, `USER#${connection.userId}`, 'CONN#')).filter((item) => Number(item[TTL_ATTRIBUTE]) <= epochSeconds(now));
+  await Promise.all(stale.map((item) => removeConnection(db, String(item.connectionId))));
   const statusExpression = requestedStatus === undefined ? 'if_not_exists(lastStatus, :online)' : ':requested';
+  // Raising the epoch after the connection item is written is what keeps a racing disconnect from
+  // turning this user offline (closeConnection).
   const result = await db.doc.send(
     new UpdateCommand({
       TableName: db.table,
       Key: keys.user(connection.userId),
-      UpdateExpression: `SET #status = ${statusExpression} ADD connections :delta`,
+      UpdateExpression: `SET #status = ${statusExpression} ADD presenceEpoch :one`,
       ConditionExpression: 'attribute_exists(pk)',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: {
-        ':delta': 1 - removed,
+        ':one': 1,
         ...(requestedStatus === undefined ? { ':online': STATUS.ONLINE } : { ':requested': requestedStatus }),
       },
       ReturnValues: 'ALL_OLD',
@@ -54,17 +90,117 @@ export async function openConnection(
   const applied = requestedStatus ?? Number(before.lastStatus ?? STATUS.ONLINE);
   await subscribe(db, [connection], await serverIdsOfUser(db, connection.userId), now);
   if (Number(before.status ?? 0) !== applied) {
-    await publish(context, event('user_changed', { id: connection.userId, status: applied }), audience.observersOf(connection.userId), {
-      exceptConnection: connection.connectionId,
-    });
+    // Posts to the opening connection answer 410 and are not taken for its death (connectionGone).
+    await announceStatus(context, connection.userId, applied, audience.observersOf(connection.userId));
   }
   return applied;
 }
 
-/** `PUT /user_status`: sets the presence and tells observers when it changed. */
-export async function changeStatus(context: FanoutContext, userId: number, status: number): Promise<void> {
-  const previous = await setStatus(context.db, userId, status);
-  if (previous !== status) {
-    await publish(context, event('user_changed', { id: userId, status }), audience.observersOf(userId));
+/**
+ * Run once `$connect` has returned (the gateway then accepts posts): tells the new connection its own
+ * status, as upstream's server does when it registers a socket, and marks the connection open, which makes
+ * a later 410 proof of its death. Posts are retried while the connection may still be inside `$connect`.
+ * Returns whether the connection was reached.
+ */
+export async function confirmConnectionOpen(
+  context: FanoutContext,
+  connection: Recipient,
+  connectedAt: number,
+  options: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<boolean> {
+  const clock = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const connectionKey = keys.connection(connection.userId, connection.connectionId);
+  for (let delay = 10; ; delay = Math.min(delay * 2, 1000)) {
+    // Closed meanwhile ($disconnect removed it): nothing to confirm.
+    const { Item: stored } = await context.db.doc.send(new GetCommand({ TableName: context.db.table, Key: connectionKey, ConsistentRead: true }));
+    const presence = stored && (await presenceOf(context, connection.userId));
+    if (!presence) return false;
+    const postedAt = clock();
+    const outcome = await context.sender.post(connection.connectionId, JSON.stringify(event('user_changed', { id: connection.userId, status: presence.status })));
+    if (outcome === 'sent') {
+      if (!(await markConnectionOpen(context.db, connection, clock()))) return false;
+      // A status change stored while this one travelled may have reached the connection first.
+      const after = await presenceOf(context, connection.userId);
+      if (after && after.status !== presence.status) await announceStatus(context, connection.userId, after.status, [connection]);
+      return true;
+    }
+    if (postedAt - connectedAt > CONNECT_WINDOW_MS) {
+      // Never opened, or already gone: a 410 this late is proof.
+      await connectionGone(context, connection, postedAt);
+      return false;
+    }
+    await sleep(delay);
   }
+}
+
+/**
+ * After one of the user's connections was removed: when it was his last one, he goes offline: `lastStatus`
+ * keeps his status for the next connect and observers get `user_changed {status: 0}` (unless he was
+ * already invisible). The epoch is read before looking for connections: a connect that raises it later has
+ * written its connection before, so either the Query sees that connection or the update's condition fails.
+ */
+async function leaveIfLast(context: FanoutContext, userId: number): Promise<void> {
+  const { db } = context;
+  const epochBefore = (await presenceOf(context, userId))?.epoch;
+  if (epochBefore === undefined || (await connectionsOfUser(db, userId, Date.now(), true)).length > 0) return;
+  let previousStatus: number;
+  try {
+    const result = await db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: keys.user(userId),
+        UpdateExpression: 'SET lastStatus = #status, #status = :offline',
+        // A connect since `epochBefore` was read has stored a connection this Query may have missed.
+        ConditionExpression: 'attribute_exists(pk) AND (presenceEpoch = :epoch OR (attribute_not_exists(presenceEpoch) AND :epoch = :zero))',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':offline': STATUS.OFFLINE, ':epoch': epochBefore, ':zero': 0 },
+        ReturnValues: 'UPDATED_OLD',
+      }),
+    );
+    previousStatus = Number(result.Attributes?.status ?? 0);
+  } catch (error) {
+    if (isConditionFailure(error)) return;
+    throw error;
+  }
+  if (previousStatus !== STATUS.OFFLINE) await announceStatus(context, userId, STATUS.OFFLINE, audience.observersOf(userId));
+}
+
+/** `$disconnect`: the connection is closed for sure. */
+export async function closeConnection(context: FanoutContext, connectionId: string): Promise<void> {
+  const userId = await removeConnection(context.db, connectionId);
+  if (typeof userId === 'number') await leaveIfLast(context, userId);
+}
+
+/**
+ * A post sent at `postedAt` answered 410 Gone. That proves the connection dead only if it was known to be
+ * open before then (or older than any `$connect` can be): a connection still inside its `$connect` answers
+ * 410 too, and pruning it would silently cut it off and show its user offline (a reconnect storm did exactly
+ * that).
+ */
+export async function connectionGone(context: FanoutContext, recipient: Recipient, postedAt: number): Promise<void> {
+  const userId = await removeConnection(context.db, recipient.connectionId, { kind: 'gone', userId: recipient.userId, postedAt });
+  if (typeof userId === 'number') await leaveIfLast(context, userId);
+}
+
+/**
+ * `PUT /user_status`: sets the presence and tells observers when it changed. Without a live connection the
+ * user stays offline and the status is kept for his next connect.
+ */
+export async function changeStatus(context: FanoutContext, userId: number, status: number): Promise<void> {
+  const { db } = context;
+  const online = (await connectionsOfUser(db, userId, Date.now(), true)).length > 0;
+  const result = await db.doc.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: keys.user(userId),
+      UpdateExpression: online ? 'SET #status = :status' : 'SET lastStatus = :status',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: online ? { '#status': 'status' } : undefined,
+      ExpressionAttributeValues: { ':status': status },
+      ReturnValues: 'ALL_OLD',
+    }),
+  );
+  const previous = Number(result.Attributes?.status ?? 0);
+  if (online && previous !== status) await announceStatus(context, userId, status, audience.observersOf(userId));
 }

@@ -50,6 +50,8 @@ export const keys = {
     sk: `CONN#${padId(userId)}#${connectionId}`,
   }),
   itemsOfConnectionIndex: (connectionId: string) => `CONN#${connectionId}`,
+  /** Whose a connection is, read consistently by `$disconnect` (which knows only the connection id). */
+  connectionOwner: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'OWNER' }),
   channel: (channelId: number) => ({ pk: `CHANNEL#${channelId}`, sk: 'META' }),
   channelOrder: (serverId: number) => ({ pk: `SERVER#${serverId}`, sk: 'CHANNELS' }),
   message: (channelId: number, messageId: number) => ({ pk: `CHANNEL#${channelId}`, sk: `MSG#${padId(messageId)}` }),

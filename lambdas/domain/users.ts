@@ -1,4 +1,4 @@
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, type Item, isConditionFailure, nextId } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password';
@@ -17,7 +17,6 @@ export interface User {
 export interface UserRecord extends User {
   username: string;
   lastStatus: number;
-  connections: number;
 }
 
 export function publicUser(record: Item): User {
@@ -33,7 +32,6 @@ export async function getUserRecord(db: Db, userId: number): Promise<UserRecord 
     ...publicUser(item),
     username: String(item.username),
     lastStatus: Number(item.lastStatus ?? 1),
-    connections: Number(item.connections ?? 0),
   };
 }
 
@@ -90,7 +88,6 @@ export async function registerUser(
                 name: input.displayname,
                 status: 0,
                 lastStatus: 1,
-                connections: 0,
               },
             },
           },
@@ -183,22 +180,6 @@ export async function updateProfile(
     throw error;
   }
   return changed;
-}
-
-/** Sets the user's presence; returns the previous status. */
-export async function setStatus(db: Db, userId: number, status: number): Promise<number> {
-  const result = await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.user(userId),
-      UpdateExpression: 'SET #status = :status',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':status': status },
-      ReturnValues: 'UPDATED_OLD',
-    }),
-  );
-  return Number(result.Attributes?.status ?? 0);
 }
 
 export interface Page {

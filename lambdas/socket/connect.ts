@@ -25,13 +25,17 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   const context = appContext();
   try {
     const userId = await authenticate(context.db, token);
-    await openConnection(context, { userId, connectionId: event.requestContext.connectionId }, status);
+    const connection = { userId, connectionId: event.requestContext.connectionId };
+    const connectedAt = Date.now();
+    await openConnection(context, connection, status, connectedAt);
+    // Its own user_changed and the mark that it is open follow once this answer has let it open.
+    await context.afterConnect.schedule({ ...connection, connectedAt }).catch((error) => logError('main-socket $connect: after-connect', error));
     return { statusCode: 200 };
   } catch (error) {
     if (error instanceof HttpError) return { statusCode: 401, body: error.text };
     logError('main-socket $connect', error);
-    // Whatever was already written (the connection item, the count) is what a lost $disconnect leaves:
-    // the first event posted to this connection answers 410 and prunes it.
+    // Whatever was already written (the connection item) is what a lost $disconnect leaves: an event posted
+    // to this connection once it is older than any $connect answers 410 and prunes it.
     if (isStoreUnavailable(error)) return { statusCode: STORE_UNAVAILABLE.status, body: STORE_UNAVAILABLE.text };
     return { statusCode: 500, body: 'Internal server error' };
   }

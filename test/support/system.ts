@@ -173,8 +173,18 @@ export class TestSystem {
     return { id: me.json.id, username, name, token: login.text };
   }
 
-  /** Opens a main socket; rejects with the HTTP status when the upgrade is refused. */
-  connect(user: TestUser | undefined, options: { via?: Credential; query?: string; token?: string } = {}): Promise<SocketClient> {
+  /**
+   * Opens a main socket; rejects with the HTTP status when the upgrade is refused. With a `user`, waits for
+   * and consumes the connection's own `user_changed` (sent once it is open) unless `welcome: false`.
+   */
+  async connect(user: TestUser | undefined, options: { via?: Credential; query?: string; token?: string; welcome?: boolean } = {}): Promise<SocketClient> {
+    const client = await this.open(user, options);
+    // Generous: in a storm of connects the welcome queues behind everybody's presence fan-out.
+    if (user && options.welcome !== false) await client.next('user_changed', (d) => d.id === user.id && d.name === undefined, 30_000);
+    return client;
+  }
+
+  private open(user: TestUser | undefined, options: { via?: Credential; query?: string; token?: string }): Promise<SocketClient> {
     const token = options.token ?? user?.token;
     const via = options.via ?? 'cookie';
     const params = new URLSearchParams(options.query ?? '');

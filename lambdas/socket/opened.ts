@@ -1,0 +1,21 @@
+import type { OpenedConnection } from '../domain/after-connect';
+import { confirmConnectionOpen } from '../domain/presence';
+import { appContext, logError } from '../runtime';
+
+/**
+ * Invoked asynchronously by `$connect` (not a route of the socket API): tells the new connection its own
+ * status once the gateway accepts posts to it, and marks it open (docs/data-model.md, "Connections and presence").
+ */
+export async function handler(event: OpenedConnection): Promise<{ reached: boolean }> {
+  const { userId, connectionId, connectedAt } = event;
+  if (!Number.isSafeInteger(userId) || typeof connectionId !== 'string' || !Number.isFinite(connectedAt)) {
+    logError('connection opened', new Error('malformed event'));
+    return { reached: false };
+  }
+  try {
+    return { reached: await confirmConnectionOpen(appContext(), { userId, connectionId }, connectedAt) };
+  } catch (error) {
+    logError('connection opened', error);
+    return { reached: false };
+  }
+}
