@@ -32,6 +32,16 @@ async function main(): Promise<void> {
       () => process.exit(1),
     );
   };
+  // systemctl reload (after a certificate renewal): new connections get the new certificate, calls stay up.
+  process.on('SIGHUP', () => {
+    if (!certFile || !keyFile) return;
+    try {
+      service.reloadTls({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+      console.log(`media node: reloaded the TLS certificate from ${certFile}`);
+    } catch (error) {
+      console.error(`media node: could not reload the TLS certificate, keeping the old one: ${(error as Error).message}`);
+    }
+  });
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
 }
