@@ -3,7 +3,8 @@ import { ConfigError, portFromEnv } from './config';
 import { startVoiceService } from './service';
 
 /**
- * `tsx media-node/main.ts`: the media node on its own (the EC2 instance), until SIGINT/SIGTERM.
+ * The media node on its own, until SIGINT/SIGTERM: on EC2 as `node main.js`, the esbuild bundle of this file
+ * (lib/media-node-bundle.ts); in a checkout as `npx tsx media-node/main.ts`.
  * It needs the Lambdas' environment (TABLE_NAME, WS_MANAGEMENT_ENDPOINT, MEDIA_CONTROL_SECRET) and its own
  * (VC_PORT, MEDIA_CONTROL_PORT, MEDIA_CONTROL_URL, RTC_*, ...): docs/voice.md.
  */
