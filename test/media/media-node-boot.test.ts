@@ -212,8 +212,10 @@ mkdir -p node_modules && ln -s "$ZC_STUB_MEDIASOUP" node_modules/mediasoup`,
   useradd: 'echo "useradd $*" >> "$ZC_STUB_LOG"',
   chown: 'echo "chown $*" >> "$ZC_STUB_LOG"',
   chgrp: 'echo "chgrp $*" >> "$ZC_STUB_LOG"',
-  journalctl: 'echo "journalctl $*" >> "$ZC_STUB_LOG"',
-  // systemd: runs a unit's ExecStart with its EnvironmentFile and WorkingDirectory, in the background.
+  // The journal of the one service: its output.
+  journalctl: 'echo "journalctl $*" >> "$ZC_STUB_LOG"; tail -n 3 "$ZC_STUB_SERVICE_LOG"',
+  // systemd: runs a unit's ExecStart with its EnvironmentFile and WorkingDirectory in the background and,
+  // as Restart=always does, again whenever it exits, counting restarts for "show NRestarts".
   systemctl: `echo "systemctl $*" >> "$ZC_STUB_LOG"
 run() {
   local unit="$ZC_STUB_UNITS/$1.service"
@@ -221,12 +223,21 @@ run() {
   environment=$(sed -n 's/^EnvironmentFile=//p' "$unit")
   directory=$(sed -n 's/^WorkingDirectory=//p' "$unit")
   command=$(sed -n 's/^ExecStart=//p' "$unit")
-  ( cd "$directory" && set -a && . "$environment" && set +a && exec $command ) >> "$ZC_STUB_SERVICE_LOG" 2>&1 &
+  echo 0 > "$ZC_STUB_RESTARTS"
+  (
+    for restarts in $(seq 1 50); do
+      ( cd "$directory" && set -a && . "$environment" && set +a && exec $command ) >> "$ZC_STUB_SERVICE_LOG" 2>&1 &
+      echo $! >> "$ZC_STUB_PIDS"
+      wait $! || true
+      echo "$restarts" > "$ZC_STUB_RESTARTS"
+      sleep 0.2
+    done
+  ) > /dev/null 2>&1 &
   echo $! >> "$ZC_STUB_PIDS"
 }
 case "$1" in
   enable) if [ "$2" = --now ]; then run "$3"; fi ;;
-  show) echo 0 ;;
+  show) cat "$ZC_STUB_RESTARTS" 2>/dev/null || echo 0 ;;
 esac
 exit 0`,
 };
@@ -271,6 +282,7 @@ describeMedia('first-boot script in a scratch root', {}, () => {
       signals: path.join(root, 'signals.log'),
       service: path.join(root, 'service.log'),
       pids: path.join(root, 'pids'),
+      restarts: path.join(root, 'restarts'),
     };
     const child = spawn('bash', [path.join(root, 'user-data.sh')], {
       env: {
@@ -282,6 +294,7 @@ describeMedia('first-boot script in a scratch root', {}, () => {
         ZC_STUB_SIGNALS: files.signals,
         ZC_STUB_SERVICE_LOG: files.service,
         ZC_STUB_PIDS: files.pids,
+        ZC_STUB_RESTARTS: files.restarts,
         ZC_STUB_UNITS: paths.ZC_UNITS,
         ZC_STUB_BUNDLE_ZIP: zip,
         ZC_STUB_SECRET: CANARY_SECRET,
@@ -326,5 +339,14 @@ describeMedia('first-boot script in a scratch root', {}, () => {
     expect(result.signals[0]).toMatch(/--exit-code 1 --reason .*mediasoup\\ worker\\ is\\ missing/);
     expect(result.calls).not.toContain('systemctl enable');
     expect(result.console).toContain('zavodchat: boot failed: the mediasoup worker is missing');
+  }, 90_000);
+
+  test('a node that cannot start (a worker that does not run) fails the boot after its third exit, with its own error', async () => {
+    const result = await boot('crash-loop', { MEDIASOUP_WORKER_BIN: '/bin/false' });
+    expect(result.code).toBe(1);
+    expect(result.calls).toContain(`systemctl enable --now ${MEDIA_SERVICE}`);
+    expect(result.signals).toHaveLength(1);
+    expect(result.signals[0]).toMatch(/--exit-code 1 --reason .*media\\ node\\ exited\\ [3-9].*media\\ node\\ failed\\ to\\ start/);
+    expect(result.console).not.toContain(CANARY_SECRET);
   }, 90_000);
 });
