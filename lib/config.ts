@@ -47,6 +47,17 @@ export interface CustomDomainConfig {
 
 export interface MediaNodeConfig {
   instanceType: string;
+  /**
+   * The Availability Zone of the node's subnet (e.g. `us-east-1b`). Not every instance type is offered in
+   * every zone; unset, the region's first zone as CloudFormation lists them (`Fn::GetAZs`, index 0).
+   */
+  availabilityZone?: string;
+  /**
+   * The AMI the node runs (`ami-...`, for the stack's region and the instance type's CPU). Unset, the latest
+   * Amazon Linux 2023 AMI is resolved at each deploy, so a new AMI release replaces the node: pin it
+   * (docs/deploy.md, "Media node").
+   */
+  amiId?: string;
   /** TCP port of the voice signalling socket (wss); also what GET /params reports as ws_vc_port. */
   voicePort: number;
   /** mediasoup workers listen on one UDP and one TCP port each, from this port up. */
@@ -67,7 +78,7 @@ export const DEFAULT_CONFIG: DeploymentConfig = {
   throttle: { ratePerSecond: 500, burst: 1000 },
   manageApiGatewayAccountRole: true,
   deployMediaNode: true,
-  mediaNode: { instanceType: 't4g.small', voicePort: 445, rtcFirstPort: 40000, rtcPortCount: 10 },
+  mediaNode: { instanceType: 't4g.small', voicePort: 443, rtcFirstPort: 40000, rtcPortCount: 10 },
   params: DEFAULT_PARAMS,
 };
 
@@ -114,6 +125,18 @@ function asRecord(key: string, value: unknown): Record<string, unknown> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`context '${key}' must be a JSON object`);
   return parsed as Record<string, unknown>;
+}
+
+function asAvailabilityZone(key: string, value: unknown): string {
+  const zone = asString(key, value);
+  if (!/^[a-z]{2}(-[a-z]+)+-\d+[a-z]$/.test(zone)) throw new Error(`context '${key}' must be an Availability Zone name such as us-east-1b, got '${zone}'`);
+  return zone;
+}
+
+function asAmiId(key: string, value: unknown): string {
+  const id = asString(key, value);
+  if (!/^ami-[0-9a-f]{8}([0-9a-f]{9})?$/.test(id)) throw new Error(`context '${key}' must be an AMI id (ami-...), got '${id}'`);
+  return id;
 }
 
 function hostName(key: string, value: unknown): string {
@@ -179,15 +202,21 @@ export function configFromContext(read: ContextReader): DeploymentConfig {
   const rtcPortCount = pick('rtcPortCount', (k, v) => asInteger(k, v, 1, 1000), defaults.mediaNode.rtcPortCount);
   const mediaNode: MediaNodeConfig = {
     instanceType: pick('mediaInstanceType', asString, defaults.mediaNode.instanceType),
+    availabilityZone: pick<string | undefined>('mediaAvailabilityZone', asAvailabilityZone, undefined),
+    amiId: pick<string | undefined>('mediaAmiId', asAmiId, undefined),
     voicePort: pick('voicePort', (k, v) => asInteger(k, v, 1, 65535), defaults.mediaNode.voicePort),
     rtcFirstPort: pick('rtcFirstPort', (k, v) => asInteger(k, v, 1024, 65535 - rtcPortCount + 1), defaults.mediaNode.rtcFirstPort),
     rtcPortCount,
   };
+  const region = pick('region', asString, defaults.region);
+  if (mediaNode.availabilityZone && !mediaNode.availabilityZone.startsWith(region)) {
+    throw new Error(`context 'mediaAvailabilityZone' (${mediaNode.availabilityZone}) is not in the stack's region ${region}`);
+  }
   const stageName = pick('socketStageName', asString, defaults.socketStageName);
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(stageName)) throw new Error(`context 'socketStageName' must be letters, digits, '-' or '_'`);
   return {
     stackName: pick('stackName', asString, defaults.stackName),
-    region: pick('region', asString, defaults.region),
+    region,
     socketStageName: stageName,
     clientOrigins: pick('clientOrigins', asStringList, defaults.clientOrigins),
     domain: readDomain(read),

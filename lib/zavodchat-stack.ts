@@ -110,7 +110,13 @@ export class ZavodChatStack extends Stack {
         { id: 'AwsSolutions-SMG4', reason: 'Rotating the key means restarting the media node; rotate by redeploying (docs/deploy.md).' },
       ]);
       functions.rest.function.addEnvironment('MEDIA_CONTROL_SECRET', controlSecret.secretValue.unsafeUnwrap());
-      const media = new MediaNode(this, 'Media', { config: config.mediaNode, environment: settings, voiceHost: names?.voice, controlSecret });
+      const media = new MediaNode(this, 'Media', {
+        config: config.mediaNode,
+        environment: settings,
+        voiceHost: names?.voice,
+        hostedZoneId: config.domain?.hostedZone?.id,
+        controlSecret,
+      });
       controlSecret.grantRead(media.role);
       table.grantDataAccess(media.role);
       media.role.addToPolicy(
@@ -125,6 +131,8 @@ export class ZavodChatStack extends Stack {
         value: media.voiceSocketUrl(names?.voice, config.mediaNode.voicePort),
       });
       new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
+      new CfnOutput(this, 'MediaNodeInstanceId', { description: 'The media node: aws ssm start-session --target <this>', value: media.instance.instanceId });
+      new CfnOutput(this, 'MediaNodeImageId', { description: 'AMI of the media node; pin it with -c mediaAmiId=<this>', value: media.imageId });
     }
 
     this.suppressScopedWildcards();

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type ControlCommand, SIGNATURE_HEADER, verifyControl } from '../lambdas/domain/voice-control';
 import type { MediaNode } from './node';
@@ -17,7 +17,7 @@ export async function startControlServer(options: {
   host?: string;
   /** With the node's certificate the endpoint is HTTPS, so commands are not readable on the way. */
   tls?: { cert: string | Buffer; key: string | Buffer };
-}): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+}): Promise<{ url: string; port: number; setTls(tls: { cert: string | Buffer; key: string | Buffer }): void; stop(): Promise<void> }> {
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const answer = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (request.method !== 'POST' || request.url !== '/control') return answer(404, { error: 'not found' });
@@ -58,6 +58,10 @@ export async function startControlServer(options: {
   return {
     url: `${options.tls ? 'https' : 'http'}://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`,
     port,
+    // Only where it serves HTTPS (the node's certificate); a plain HTTP endpoint has nothing to reload.
+    setTls: (tls) => {
+      if (options.tls) (server as HttpsServer).setSecureContext(tls);
+    },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -3,7 +3,8 @@ import { ConfigError, portFromEnv } from './config';
 import { startVoiceService } from './service';
 
 /**
- * `tsx media-node/main.ts`: the media node on its own (the EC2 instance), until SIGINT/SIGTERM.
+ * The media node on its own, until SIGINT/SIGTERM: on EC2 as `node main.js`, the esbuild bundle of this file
+ * (lib/media-node-bundle.ts); in a checkout as `npx tsx media-node/main.ts`.
  * It needs the Lambdas' environment (TABLE_NAME, WS_MANAGEMENT_ENDPOINT, MEDIA_CONTROL_SECRET) and its own
  * (VC_PORT, MEDIA_CONTROL_PORT, MEDIA_CONTROL_URL, RTC_*, ...): docs/voice.md.
  */
@@ -32,6 +33,16 @@ async function main(): Promise<void> {
       () => process.exit(1),
     );
   };
+  // systemctl reload (after a certificate renewal): new connections get the new certificate, calls stay up.
+  process.on('SIGHUP', () => {
+    if (!certFile || !keyFile) return;
+    try {
+      service.reloadTls({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+      console.log(`media node: reloaded the TLS certificate from ${certFile}`);
+    } catch (error) {
+      console.error(`media node: could not reload the TLS certificate, keeping the old one: ${(error as Error).message}`);
+    }
+  });
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
 }

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -35,6 +35,8 @@ export interface MediaNode {
   closeChannel(channelId: number, reason: string): number;
   /** Administrator mute/deafen (state 2); `false` lifts it. Returns whether the user is connected. */
   setAdminState(userId: number, state: { mute?: boolean; deaf?: boolean }, channelId?: number): boolean;
+  /** Serves this certificate to new connections from now on (a renewal); open sockets keep theirs. */
+  setTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
   /** Closes every connection (announcing the departures), the socket server and the workers. */
   stop(): Promise<void>;
 }
@@ -212,6 +214,10 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
       const peer = inChannel(userId, channelId);
       peer?.setAdminState(state);
       return peer !== undefined;
+    },
+    setTls(tls) {
+      if (!options.tls) throw new Error('the voice socket was started without TLS');
+      (server as HttpsServer).setSecureContext(tls);
     },
     async stop() {
       clearInterval(heartbeat);

@@ -25,6 +25,8 @@ export interface VoiceService {
   url: string;
   controlUrl: string;
   rtcPorts(): number[];
+  /** A renewed certificate for the voice socket (and the control endpoint when it is HTTPS), without ending calls. */
+  reloadTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,10 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
     url: node.url,
     controlUrl,
     rtcPorts: () => node.rtcPorts(),
+    reloadTls(tls) {
+      node.setTls(tls);
+      control.setTls(tls);
+    },
     async stop() {
       clearInterval(sweeper);
       await control.stop();

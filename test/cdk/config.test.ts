@@ -8,7 +8,9 @@ const from = (context: Record<string, unknown>) => configFromContext((key) => co
 describe('configFromContext', () => {
   test('no context gives the defaults, with the ports clients reach on AWS', () => {
     const config = from({});
-    expect(config).toEqual({ ...DEFAULT_CONFIG, params: { ...DEFAULT_PARAMS, ws_port: 443, ws_vc_port: 445 } });
+    expect(config).toEqual({ ...DEFAULT_CONFIG, params: { ...DEFAULT_PARAMS, ws_port: 443, ws_vc_port: 443 } });
+    // Voice on 443 at the node's own address: 445 (upstream's, and SMB's) is blocked on many networks.
+    expect(config.mediaNode.voicePort).toBe(443);
     expect(config.domain).toBeUndefined();
   });
 
@@ -30,6 +32,17 @@ describe('configFromContext', () => {
     expect(config.tableDeletionProtection).toBe(false);
     expect(config.logRetention).toBe(RetentionDays.TWO_WEEKS);
     expect(config.params).toMatchObject({ max_get_count: 20, max_channels_per_server: 100, max_video_bitrate: 2000000, ws_vc_port: 8443 });
+  });
+
+  test('the media node\'s zone and AMI: optional, validated, the zone inside the region', () => {
+    expect(from({}).mediaNode).toMatchObject({ availabilityZone: undefined, amiId: undefined });
+    expect(from({ region: 'eu-west-1', mediaAvailabilityZone: 'eu-west-1c', mediaAmiId: 'ami-0123456789abcdef0' }).mediaNode).toMatchObject({
+      availabilityZone: 'eu-west-1c',
+      amiId: 'ami-0123456789abcdef0',
+    });
+    expect(() => from({ mediaAvailabilityZone: 'eu-west-1c' })).toThrow(/not in the stack's region us-east-1/);
+    expect(() => from({ mediaAvailabilityZone: 'use1-az1' })).toThrow(/Availability Zone name/);
+    expect(() => from({ mediaAmiId: 'ami-xyz' })).toThrow(/AMI id/);
   });
 
   test('a custom domain needs exactly one of a hosted zone or a certificate', () => {

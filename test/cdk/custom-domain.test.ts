@@ -39,21 +39,21 @@ describe('custom domain with a hosted zone', () => {
     }
   });
 
-  test("the media node gets a Let's Encrypt certificate for voice. and opens port 80 for the challenge", () => {
+  test("the media node gets a Let's Encrypt certificate for voice. by DNS-01 in the zone, so port 80 stays closed", () => {
     const script = userDataText(synthesized.template);
-    expect(script).toContain('certbot certonly --standalone');
+    expect(script).toContain('certbot certonly');
+    expect(script).toContain('--preferred-challenges dns');
     expect(script).toContain('-d voice.chat.example.com');
-    expect(script).not.toContain('openssl req -x509');
-    synthesized.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      SecurityGroupIngress: Match.arrayWith([Match.objectLike({ IpProtocol: 'tcp', FromPort: 80, ToPort: 80 })]),
-    });
+    expect(script).not.toContain('-subj "/CN=${');
+    const [group] = Object.values(resourcesOfType(synthesized.template, 'AWS::EC2::SecurityGroup'));
+    expect(JSON.stringify(group.Properties.SecurityGroupIngress)).not.toContain('"FromPort":80,');
   });
 
   test('outputs the custom-domain URLs', () => {
     const outputs = synthesized.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(outputs.RestUrl.Value).toBe('https://api.chat.example.com/');
     expect(outputs.MainSocketUrl.Value).toBe('wss://ws.chat.example.com/');
-    expect(outputs.VoiceSocketUrl.Value).toBe('wss://voice.chat.example.com:445/');
+    expect(outputs.VoiceSocketUrl.Value).toBe('wss://voice.chat.example.com/');
   });
 
   test('cdk-nag stays clean', () => {

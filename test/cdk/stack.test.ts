@@ -146,7 +146,7 @@ describe('Lambda functions', () => {
       expect(variables.MAX_GET_COUNT).toBe(String(DEFAULT_PARAMS.max_get_count));
       expect(variables.MAX_VIDEO_BITRATE).toBe(String(DEFAULT_PARAMS.max_video_bitrate));
       expect(variables.WS_PORT).toBe('443');
-      expect(variables.WS_VC_PORT).toBe('445');
+      expect(variables.WS_VC_PORT).toBe('443');
       expect(variables).not.toHaveProperty('COOKIE_DOMAIN');
       expect(JSON.stringify(variables.WS_MANAGEMENT_ENDPOINT)).toMatch(/https:\/\/.*execute-api.*\/live/);
     }
@@ -211,10 +211,15 @@ describe('IAM', () => {
     expect(statementsOf('rest')).toEqual(expect.arrayContaining(['s3:PutObject', 'dynamodb:TransactWriteItems']));
   });
 
-  test('no role carries an AWS-managed policy except API Gateway\'s logging role', () => {
+  test('no role carries an AWS-managed policy except API Gateway\'s logging role and the media node\'s Session Manager policy', () => {
     const roles = resourcesOfType(synthesized.template, 'AWS::IAM::Role');
     const managed = Object.values(roles).flatMap((r) => (r.Properties.ManagedPolicyArns as unknown[] | undefined) ?? []);
-    expect(JSON.stringify(managed)).toBe(JSON.stringify([{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs']] }]));
+    const awsManaged = (name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::aws:policy/${name}`]] });
+    expect(managed.map((arn) => JSON.stringify(arn)).sort()).toEqual(
+      [awsManaged('service-role/AmazonAPIGatewayPushToCloudWatchLogs'), awsManaged('AmazonSSMManagedInstanceCore')].map((arn) => JSON.stringify(arn)).sort(),
+    );
+    const mediaRoleId = logicalId(synthesized.stack.node.findChild('Media').node.findChild('Role'));
+    expect(JSON.stringify(roles[mediaRoleId].Properties.ManagedPolicyArns)).toBe(JSON.stringify([awsManaged('AmazonSSMManagedInstanceCore')]));
   });
 });
 
@@ -229,7 +234,7 @@ describe('media node', () => {
     }));
     expect(ingress).toEqual(
       expect.arrayContaining([
-        { IpProtocol: 'tcp', FromPort: 445, ToPort: 445, CidrIp: '0.0.0.0/0' },
+        { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0' },
         { IpProtocol: 'tcp', FromPort: 446, ToPort: 446, CidrIp: '0.0.0.0/0' },
         { IpProtocol: 'udp', FromPort: 40000, ToPort: 40009, CidrIp: '0.0.0.0/0' },
         { IpProtocol: 'tcp', FromPort: 40000, ToPort: 40009, CidrIp: '0.0.0.0/0' },
@@ -248,19 +253,20 @@ describe('media node', () => {
       BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3' } }],
     });
     const script = userDataText(template);
-    expect(script).toContain('MEDIA_CONTROL_SECRET=$(aws secretsmanager get-secret-value');
-    const settings = ['MEDIA_CONTROL_PORT=446', 'MEDIA_CONTROL_URL=', 'TABLE_NAME=', 'WS_MANAGEMENT_ENDPOINT=https://', 'ANNOUNCED_ADDRESS=', 'RTC_LISTEN_IP=0.0.0.0', 'VC_PORT=445', 'RTC_MIN_PORT=40000', 'TLS_CERT=', 'TLS_KEY='];
+    expect(script).toContain("printf 'MEDIA_CONTROL_SECRET=%s\\n' \"$secret\"");
+    const settings = ['MEDIA_CONTROL_PORT=446', 'MEDIA_CONTROL_URL=', 'TABLE_NAME=', 'WS_MANAGEMENT_ENDPOINT=https://', 'ANNOUNCED_ADDRESS=', 'RTC_LISTEN_IP=0.0.0.0', 'VC_PORT=443', 'RTC_MIN_PORT=40000'];
     for (const line of settings) {
-      expect(script).toContain(`\n${line}`);
+      expect(script).toContain(`'${line}`);
     }
+    expect(script).toContain(`'TLS_CERT=%s\\nTLS_KEY=%s\\n' "$ZC_ETC/tls/fullchain.pem" "$ZC_ETC/tls/privkey.pem" >> "$ZC_ETC/media-node.env"`);
     // One worker per vCPU, but never more than the 10 ports the security group opens.
     expect(script).toContain('MEDIA_WORKERS=$(( $(nproc) < 10 ? $(nproc) : 10 ))');
-    expect(script).toContain('tsx media-node/main.ts');
+    expect(script).toContain('$ZC_HOME/app/main.js');
     expect(script).toContain('openssl req -x509');
     expect(script).not.toContain('certbot');
   });
 
-  test('its role reads its own source object, uses the table and posts to connections only', () => {
+  test('its role reads its own bundle object, uses the table and posts to connections only', () => {
     const mediaRoleId = logicalId(synthesized.stack.node.findChild('Media').node.findChild('Role'));
     const statements = policyStatements(synthesized.template).filter(({ roles }) => roles.includes(`"${mediaRoleId}"`));
     const actions = statements.flatMap(({ statement }) => actionsOf(statement));
@@ -291,7 +297,7 @@ describe('outputs', () => {
     const outputs = synthesized.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(JSON.stringify(outputs.RestUrl.Value)).toMatch(/ApiEndpoint.*"\/"/);
     expect(JSON.stringify(outputs.MainSocketUrl.Value)).toMatch(/ApiEndpoint.*"\/live"/);
-    expect(JSON.stringify(outputs.VoiceSocketUrl.Value)).toMatch(/"wss:\/\/".*PublicIp.*":445\/"/);
+    expect(JSON.stringify(outputs.VoiceSocketUrl.Value)).toMatch(/"wss:\/\/".*PublicIp.*"\/"/);
     expect(outputs).toHaveProperty('FilesBucketName');
     expect(outputs).toHaveProperty('TableName');
   });

@@ -68,8 +68,11 @@ export function resourcesOf(statement: PolicyStatement): unknown[] {
   return Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
 }
 
-/** EC2 user data as the text the instance receives, CloudFormation functions rendered as `${...}`. */
-export function userDataText(template: Template): string {
+/**
+ * EC2 user data as the text the instance receives, CloudFormation functions rendered as `${...}`, or by
+ * `token` (e.g. a plain word standing for the value CloudFormation fills in, for `bash -n`).
+ */
+export function userDataText(template: Template, token: (intrinsic: Record<string, unknown>) => string = (o) => `\${${JSON.stringify(o)}}`): string {
   const [instance] = Object.values(resourcesOfType(template, 'AWS::EC2::Instance'));
   const userData = instance.Properties.UserData as { 'Fn::Base64': unknown };
   const render = (value: unknown): string => {
@@ -79,7 +82,7 @@ export function userDataText(template: Template): string {
       const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
       return parts.map(render).join(separator);
     }
-    return `\${${JSON.stringify(object)}}`;
+    return token(object);
   };
   return render(userData['Fn::Base64']);
 }
