@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DEFAULT_PARAMS, type Params } from '../lambdas/domain/config';
 
@@ -15,6 +17,13 @@ export interface DeploymentConfig {
   clientOrigins: string[];
   /** Present when the system is served under a parent domain (see docs/deploy.md, "Custom domain"). */
   domain?: CustomDomainConfig;
+  /**
+   * A CloudFront distribution that puts the web client, REST (`/api/`) and the main socket (`/socket`) on one
+   * host, so the host-only session cookie reaches the socket without a domain (docs/deploy.md, "One origin").
+   */
+  singleOrigin: boolean;
+  /** A web client build uploaded to the single origin's bucket at deploy time (absolute path). */
+  clientBuildDir?: string;
   tableDeletionProtection: boolean;
   /** Keep the table and the files bucket when the stack is deleted. */
   retainData: boolean;
@@ -72,6 +81,8 @@ export const DEFAULT_CONFIG: DeploymentConfig = {
   region: 'us-east-1',
   socketStageName: 'live',
   clientOrigins: ['https://localhost:5173'],
+  // Without a domain; with one, the api./ws. hosts and their parent-domain cookie are the layout.
+  singleOrigin: true,
   tableDeletionProtection: true,
   retainData: true,
   logRetention: RetentionDays.ONE_MONTH,
@@ -193,6 +204,23 @@ function readRetention(value: unknown): RetentionDays {
   return days as RetentionDays;
 }
 
+/** `singleOrigin` defaults to on without a domain; with one the cookie's Domain would not fit the CloudFront host. */
+function readSingleOrigin(read: ContextReader, domain: CustomDomainConfig | undefined): Pick<DeploymentConfig, 'singleOrigin' | 'clientBuildDir'> {
+  const value = read('singleOrigin');
+  const singleOrigin = value === undefined ? domain === undefined : asBoolean('singleOrigin', value);
+  if (singleOrigin && domain) {
+    throw new Error(
+      "context 'singleOrigin' cannot be combined with 'domain': the session cookie is issued for the domain and would not be kept by the browser on the CloudFront host",
+    );
+  }
+  const dir = read('clientBuildDir');
+  if (dir === undefined) return { singleOrigin };
+  if (!singleOrigin) throw new Error("context 'clientBuildDir' needs the single origin (no 'domain', 'singleOrigin' not false): that is where the client is served");
+  const clientBuildDir = resolve(asString('clientBuildDir', dir));
+  if (!existsSync(join(clientBuildDir, 'index.html'))) throw new Error(`context 'clientBuildDir' must be a folder with an index.html, got '${clientBuildDir}'`);
+  return { singleOrigin, clientBuildDir };
+}
+
 export function configFromContext(read: ContextReader): DeploymentConfig {
   const defaults = DEFAULT_CONFIG;
   const pick = <T>(key: string, parse: (key: string, value: unknown) => T, fallback: T): T => {
@@ -214,12 +242,14 @@ export function configFromContext(read: ContextReader): DeploymentConfig {
   }
   const stageName = pick('socketStageName', asString, defaults.socketStageName);
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(stageName)) throw new Error(`context 'socketStageName' must be letters, digits, '-' or '_'`);
+  const domain = readDomain(read);
   return {
     stackName: pick('stackName', asString, defaults.stackName),
     region,
     socketStageName: stageName,
     clientOrigins: pick('clientOrigins', asStringList, defaults.clientOrigins),
-    domain: readDomain(read),
+    domain,
+    ...readSingleOrigin(read, domain),
     tableDeletionProtection: pick('tableDeletionProtection', asBoolean, defaults.tableDeletionProtection),
     retainData: pick('retainData', asBoolean, defaults.retainData),
     logRetention: pick('logRetentionDays', (_k, v) => readRetention(v), defaults.logRetention),

@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Lazy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
@@ -10,6 +10,7 @@ import { type DeploymentConfig, domainNames } from './config';
 import { CustomDomain } from './custom-domain';
 import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from './lambda-functions';
 import { MediaNode } from './media-node';
+import { SingleOrigin } from './single-origin';
 import { ChatTable, FilesBucket } from './storage';
 
 /** Management API calls the handlers make: post events (POST) and close connections (DELETE). */
@@ -60,10 +61,12 @@ export class ZavodChatStack extends Stack {
       socket.stage.node.addDependency(new ApiGatewayAccountLogging(this, 'ApiGatewayLogging'));
     }
 
+    // The single origin's own URL is an allowed origin too; known once the distribution exists (below).
+    let origin: SingleOrigin | undefined;
     const settings: Record<string, string> = {
       TABLE_NAME: table.table.tableName,
       WS_MANAGEMENT_ENDPOINT: socket.managementEndpoint,
-      CORS_ORIGINS: config.clientOrigins.join(','),
+      CORS_ORIGINS: Lazy.string({ produce: () => [...config.clientOrigins, ...(origin ? [origin.url] : [])].join(',') }),
       ...(names ? { COOKIE_DOMAIN: names.cookieDomain } : {}),
       ...paramsEnvironment(config.params),
     };
@@ -99,6 +102,10 @@ export class ZavodChatStack extends Stack {
       ping: functions[MAIN_SOCKET_ROUTE_HANDLERS.ping].function,
     });
     const rest = new RestApi(this, 'Rest', { ...stageSettings, handler: functions.rest.function, domainName: domain?.restDomain });
+    if (config.singleOrigin) {
+      origin = new SingleOrigin(this, 'Origin', { rest: rest.api, socket, clientBuildDir: config.clientBuildDir });
+      origin.addOutputs(this);
+    }
 
     if (config.deployMediaNode) {
       // REST signs its commands to the media node (end a voice connection) with this key; the node reads it at boot.
@@ -127,9 +134,19 @@ export class ZavodChatStack extends Stack {
       );
       domain?.pointVoiceHostAt(media.address);
       new CfnOutput(this, 'VoiceSocketUrl', {
-        description: 'PUBLIC_BASE_SOCKET_VC of the web client',
+        // Without a domain the node has a self-signed certificate and no cookie reaches it (docs/deploy.md, "One origin").
+        description: names
+          ? 'PUBLIC_BASE_SOCKET_VC of the web client'
+          : 'Voice socket, for testing only: voice for the web client needs a domain (self-signed certificate, and the session cookie is not sent here)',
         value: media.voiceSocketUrl(names?.voice, config.mediaNode.voicePort),
       });
+      if (!names) {
+        // `cdk deploy` prints output values, not descriptions: the answer has to be a value.
+        new CfnOutput(this, 'WebClientVoice', {
+          description: 'Why PUBLIC_BASE_SOCKET_VC has no value without a domain',
+          value: 'Voice for the web client needs a custom domain (docs/deploy.md, "Voice needs a domain")',
+        });
+      }
       new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
       new CfnOutput(this, 'MediaNodeInstanceId', { description: 'The media node: aws ssm start-session --target <this>', value: media.instance.instanceId });
       new CfnOutput(this, 'MediaNodeImageId', { description: 'AMI of the media node; pin it with -c mediaAmiId=<this>', value: media.imageId });
@@ -137,12 +154,15 @@ export class ZavodChatStack extends Stack {
 
     this.suppressScopedWildcards();
 
+    const forWebClient = (output: string) => (origin ? output : 'a domain or the single origin');
     new CfnOutput(this, 'RestUrl', {
-      description: 'PUBLIC_BASE_REST of the web client',
+      description: names ? 'PUBLIC_BASE_REST of the web client' : `REST at its execute-api host, for scripts (Bearer token); the web client uses ${forWebClient('PublicBaseRest')}`,
       value: names ? `https://${names.rest}/` : rest.url,
     });
     new CfnOutput(this, 'MainSocketUrl', {
-      description: 'PUBLIC_BASE_SOCKET of the web client',
+      description: names
+        ? 'PUBLIC_BASE_SOCKET of the web client'
+        : `Main socket at its execute-api host, with ?token= or Bearer only (no browser sends the cookie here); the web client uses ${forWebClient('PublicBaseSocket')}`,
       // The endpoint as API Gateway reports it (same as stage.url on AWS; emulators report their own host).
       value: names ? `wss://${names.mainSocket}/` : `${socket.api.apiEndpoint}/${socket.stage.stageName}`,
     });

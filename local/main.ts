@@ -20,11 +20,14 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const dataDir = process.env.DATA_DIR || 'data';
+  const clientDir = process.env.CLIENT_BUILD_DIR || undefined;
   const runtime = await startLocalRuntime({
     restPort: port('REST_PORT', 443),
     wsPort: port('WS_PORT', 444),
     vcPort: port('VC_PORT', 445),
     controlPort: port('MEDIA_CONTROL_PORT', 0),
+    originPort: port('ORIGIN_PORT', 446),
+    clientDir,
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
     log: (line) => console.error(line),
@@ -32,6 +35,8 @@ async function main(): Promise<void> {
   console.log(`zavodchat-serverless is running (data in ${dataDir}/)`);
   console.log(`  REST         ${runtime.restUrl}`);
   console.log(`  main socket  ${runtime.wsUrl}`);
+  // The cloud's layout on one port: a client built with the relative bases /api/ and /socket works here and there.
+  console.log(`  one origin   ${runtime.originUrl}  (/api/ REST, /socket main socket, /voice voice, / ${clientDir ? `client from ${clientDir}` : 'no client: CLIENT_BUILD_DIR'})`);
   console.log('url' in runtime.voice ? `  voice socket ${runtime.voice.url}` : `  voice socket off: ${runtime.voice.disabled}`);
   console.log('Press Ctrl-C to stop.');
   let stopping = false;

@@ -9,9 +9,11 @@ import { handler as connectHandler } from '../lambdas/socket/connect';
 import { handler as defaultHandler } from '../lambdas/socket/default';
 import { handler as disconnectHandler } from '../lambdas/socket/disconnect';
 import { handler as pingHandler } from '../lambdas/socket/ping';
+import { settingsFromEnv } from '../lambdas/domain/config';
 import { settleAfterConnect } from '../lambdas/runtime';
 import { type DynamoDbLocal, ensureTable, startDynamoDbLocal } from './dynamodb';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
+import { attachOrigin } from './origin';
 import { type GatewayLimits, WebSocketGateway } from './ws-gateway';
 
 export interface LocalRuntimeOptions {
@@ -20,6 +22,13 @@ export interface LocalRuntimeOptions {
   wsPort?: number;
   /** Voice socket port; voice is off when `false` (e.g. tests that do not need it). */
   vcPort?: number | false;
+  /**
+   * One port with the cloud's single-origin layout (`/api/*`, `/socket`, `/voice`, `/`: local/origin.ts);
+   * off when unset or `false`. `npm start` turns it on (ORIGIN_PORT).
+   */
+  originPort?: number | false;
+  /** A web client build served at `/` of the origin port. */
+  clientDir?: string;
   /** The media node's signed control endpoint (REST -> node); 0 picks a free port. */
   controlPort?: number;
   /** Persistent DynamoDB Local data folder; in memory when unset. */
@@ -42,6 +51,8 @@ export interface LocalRuntimeOptions {
 export interface LocalRuntime {
   restUrl: string;
   wsUrl: string;
+  /** The single origin (`/api/`, `/socket`, `/voice`, `/`), when `originPort` was given. */
+  originUrl?: string;
   /** The voice socket, or why voice is off (no mediasoup worker on this machine, say). */
   voice: { url: string } | { disabled: string };
   managementEndpoint: string;
@@ -138,14 +149,37 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
     process.env.WS_PORT = String(wsPort);
 
-    const restServer = makeServer((request, response) => {
+    const serveRest = (request: IncomingMessage, response: ServerResponse) => {
       serveHttpApi(restHandler as unknown as HttpApiHandler, request, response).catch((error) => {
         log(`rest: ${String(error)}`);
         if (!response.headersSent) response.writeHead(500).end();
       });
-    });
+    };
+    const restServer = makeServer(serveRest);
     const restPort = await listen(restServer, options.restPort ?? 443, host, 'REST', 'REST_PORT');
     started.push(() => closeServer(restServer));
+
+    const scheme = tls ? 's' : '';
+    const shownHost = host === '0.0.0.0' ? 'localhost' : host;
+
+    let voicePort: number | undefined;
+    let originUrl: string | undefined;
+    if (options.originPort !== undefined && options.originPort !== false) {
+      const originServer = makeServer();
+      attachOrigin(originServer, {
+        serveRest,
+        gateway,
+        voice: () => (voicePort === undefined ? undefined : { host: host === '0.0.0.0' ? '127.0.0.1' : host, port: voicePort, tls: Boolean(tls) }),
+        clientDir: options.clientDir,
+        log,
+      });
+      const originPort = await listen(originServer, options.originPort, host, 'Origin', 'ORIGIN_PORT');
+      started.push(() => closeServer(originServer));
+      originUrl = `http${scheme}://${shownHost}:${originPort}`;
+      // Pages of the origin are allowed origins of REST and the sockets (before any handler reads its settings).
+      const own = [originUrl, `http${scheme}://localhost:${originPort}`, `http${scheme}://127.0.0.1:${originPort}`];
+      process.env.CORS_ORIGINS = [...new Set([...settingsFromEnv().corsOrigins, ...own])].join(',');
+    }
 
     let voice: LocalRuntime['voice'] = { disabled: 'not requested' };
     if (options.vcPort !== false) {
@@ -163,6 +197,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         });
         started.push(() => service.stop());
         voice = { url: service.url };
+        voicePort = Number(new URL(service.url).port);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || (error as NodeJS.ErrnoException).code === 'EACCES') {
           throw new PortError('Voice socket', options.vcPort || 445, 'VC_PORT', (error as NodeJS.ErrnoException).code);
@@ -171,11 +206,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       }
     }
 
-    const scheme = tls ? 's' : '';
-    const shownHost = host === '0.0.0.0' ? 'localhost' : host;
     return {
       restUrl: `http${scheme}://${shownHost}:${restPort}`,
       wsUrl: `ws${scheme}://${shownHost}:${wsPort}`,
+      originUrl,
       voice,
       managementEndpoint,
       dynamoDbEndpoint,

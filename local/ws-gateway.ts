@@ -81,12 +81,15 @@ export class WebSocketGateway {
 
   /** Serves upgrades of this HTTP(S) server; plain HTTP requests get 426. */
   attach(server: HttpServer): void {
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.track(this.upgrade(request, socket, head));
-    });
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(request, socket, head));
     server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
       response.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required');
     });
+  }
+
+  /** One upgrade, from this gateway's own server or from another that dispatches to it (local/origin.ts). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.track(this.upgrade(request, socket, head));
   }
 
   private track<T>(work: Promise<T>): void {

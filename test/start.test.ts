@@ -67,13 +67,14 @@ describe('npm start', () => {
 
   test('brings the system up, prints the URLs, keeps data across restarts and stops cleanly on Ctrl-C', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'zavodchat-data-'));
-    const [restPort, wsPort, vcPort] = [await freePort(), await freePort(), await freePort()];
-    const env = { REST_PORT: String(restPort), WS_PORT: String(wsPort), VC_PORT: String(vcPort), DATA_DIR: dataDir };
+    const [restPort, wsPort, vcPort, originPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const env = { REST_PORT: String(restPort), WS_PORT: String(wsPort), VC_PORT: String(vcPort), ORIGIN_PORT: String(originPort), DATA_DIR: dataDir };
 
     const first = npmStart(env);
     await until(() => first.stdout().includes('Press Ctrl-C'), 60_000, 'the start banner');
     expect(first.stdout()).toContain(`REST         http://localhost:${restPort}`);
     expect(first.stdout()).toContain(`main socket  ws://localhost:${wsPort}`);
+    expect(first.stdout()).toContain(`one origin   http://localhost:${originPort}  (/api/ REST, /socket main socket`);
     // Voice needs a mediasoup worker; where CI provides one (REQUIRE_MEDIASOUP=1) it must be up.
     const voice = process.env.REQUIRE_MEDIASOUP === '1' ? `ws://127\\.0\\.0\\.1:${vcPort}` : `(ws://127\\.0\\.0\\.1:${vcPort}|off: )`;
     expect(first.stdout()).toMatch(new RegExp(`voice socket ${voice}`));
@@ -92,6 +93,9 @@ describe('npm start', () => {
       body: JSON.stringify({ username: 'persistent', password: 'password1' }),
     });
     expect(login.status).toBe(200);
+    // The same REST through the one origin, under /api/.
+    const params = await fetch(`http://127.0.0.1:${originPort}/api/params`);
+    expect(params.status).toBe(200);
     pressCtrlC(second);
     await expectCleanStop(second, dataDir);
   });
@@ -101,7 +105,13 @@ describe('npm start', () => {
     const blocker: Server = createServer();
     const restPort = await new Promise<number>((resolve) => blocker.listen(0, () => resolve((blocker.address() as { port: number }).port)));
     try {
-      const started = npmStart({ REST_PORT: String(restPort), WS_PORT: String(await freePort()), VC_PORT: String(await freePort()), DATA_DIR: dataDir });
+      const started = npmStart({
+        REST_PORT: String(restPort),
+        WS_PORT: String(await freePort()),
+        VC_PORT: String(await freePort()),
+        ORIGIN_PORT: String(await freePort()),
+        DATA_DIR: dataDir,
+      });
       expect(await started.exited).toBe(1);
       expect(started.stderr()).toContain(`REST port ${restPort} is already in use: set REST_PORT to another port`);
       expect(started.stderr()).not.toMatch(/\n\s+at /);

@@ -56,6 +56,12 @@ describe('custom domain with a hosted zone', () => {
     expect(outputs.VoiceSocketUrl.Value).toBe('wss://voice.chat.example.com/');
   });
 
+  test('no one-origin distribution: the domain hosts and their cookie are the layout', () => {
+    synthesized.template.resourceCountIs('AWS::CloudFront::Distribution', 0);
+    const outputs = Object.keys(synthesized.template.toJSON().Outputs as object);
+    expect(outputs.filter((name) => /^(PublicBase|SiteUrl|WebClientVoice)/.test(name))).toEqual([]);
+  });
+
   test('cdk-nag stays clean', () => {
     expect(Annotations.fromStack(synthesized.stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
   });

@@ -20,6 +20,8 @@ const CONTEXT = [
   `stackName=${STACK}`,
   `region=${REGION}`,
   'deployMediaNode=false',
+  // The smoke test talks to the execute-api endpoints: no distribution needed (nor CloudFront in the emulator).
+  'singleOrigin=false',
   'tableDeletionProtection=false',
   'retainData=false',
 ].flatMap((entry) => ['-c', entry]);
