@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ec2InstanceClient } from './aws/ec2-instance';
 import { ManagementApiSender } from './aws/management-api-sender';
 import { S3FileStore } from './aws/s3-file-store';
 import { type Settings, settingsFromEnv } from './domain/config';
@@ -7,6 +8,9 @@ import { createDb } from './domain/db';
 import type { FanoutContext } from './domain/fanout';
 import type { FileStore } from './domain/files';
 import { FolderFileStore } from './domain/folder-file-store';
+import { InMemoryEc2 } from './domain/in-memory-ec2';
+import { type Db } from './domain/db';
+import { MEDIA_NODE_IDLE_MINUTES, MediaNodeLifecycle } from './domain/media-node-lifecycle';
 import { HttpVoiceControl, type VoiceControl } from './domain/voice-control';
 
 /** What every handler needs: the table, the event sender and the settings, wired from the environment. */
@@ -15,6 +19,8 @@ export interface AppContext extends FanoutContext {
   sender: ManagementApiSender;
   files: FileStore;
   voice: VoiceControl;
+  /** The on-demand media node (MEDIA_INSTANCE_ID); absent where the node always runs (local runtime). */
+  mediaNode?: MediaNodeLifecycle;
 }
 
 /** FILES_BUCKET (S3, optionally at S3_ENDPOINT) on AWS; FILES_DIR (a folder) locally. */
@@ -22,6 +28,34 @@ function fileStoreFromEnv(): FileStore {
   const bucket = process.env.FILES_BUCKET;
   if (bucket) return new S3FileStore(bucket, { endpoint: process.env.S3_ENDPOINT || undefined });
   return new FolderFileStore(process.env.FILES_DIR || join(tmpdir(), 'zavodchat-files'));
+}
+
+/** The instance `MEDIA_NODE_LIFECYCLE=memory` drives: one per process, so a test can see what was called. */
+let memoryInstance: InMemoryEc2 | undefined;
+export function inMemoryMediaInstance(): InMemoryEc2 {
+  memoryInstance ??= new InMemoryEc2();
+  return memoryInstance;
+}
+
+/**
+ * MEDIA_INSTANCE_ID (set by the stack when the node runs on demand): EC2 through the Query API, signed with
+ * the credentials the SDK finds for the table client. MEDIA_NODE_LIFECYCLE=memory: an instance in memory
+ * (tests). Neither: the node always runs. MEDIA_IDLE_MINUTES: idle time before the check stops it (15).
+ */
+function mediaNodeFromEnv(db: Db): MediaNodeLifecycle | undefined {
+  const idleMinutes = Number(process.env.MEDIA_IDLE_MINUTES || MEDIA_NODE_IDLE_MINUTES);
+  if (!Number.isFinite(idleMinutes) || idleMinutes < 1) throw new Error('MEDIA_IDLE_MINUTES must be a number of minutes, at least 1');
+  const idleMs = idleMinutes * 60_000;
+  const instanceId = process.env.MEDIA_INSTANCE_ID;
+  if (instanceId) {
+    const ec2 = new Ec2InstanceClient(instanceId, () => db.doc.config.credentials(), {
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      endpoint: process.env.EC2_ENDPOINT || undefined,
+    });
+    return new MediaNodeLifecycle({ ec2, idleMs });
+  }
+  if (process.env.MEDIA_NODE_LIFECYCLE === 'memory') return new MediaNodeLifecycle({ ec2: inMemoryMediaInstance(), idleMs });
+  return undefined;
 }
 
 let cached: { key: string; context: AppContext } | undefined;
@@ -37,12 +71,14 @@ function required(name: string): string {
  * invocations, so clients keep their connections warm.
  */
 export function appContext(): AppContext {
-  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR', 'MEDIA_CONTROL_SECRET'].map((name) => process.env[name]).join('|');
+  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR', 'MEDIA_CONTROL_SECRET', 'MEDIA_INSTANCE_ID', 'MEDIA_NODE_LIFECYCLE', 'MEDIA_IDLE_MINUTES'].map((name) => process.env[name]).join('|');
   if (cached?.key !== key) {
+    const db = createDb({ table: required('TABLE_NAME'), endpoint: process.env.DYNAMODB_ENDPOINT || undefined });
     cached = {
       key,
       context: {
-        db: createDb({ table: required('TABLE_NAME'), endpoint: process.env.DYNAMODB_ENDPOINT || undefined }),
+        db,
+        mediaNode: mediaNodeFromEnv(db),
         sender: new ManagementApiSender(required('WS_MANAGEMENT_ENDPOINT')),
         settings: settingsFromEnv(),
         files: fileStoreFromEnv(),

@@ -10,6 +10,7 @@ import { type DeploymentConfig, domainNames } from './config';
 import { CustomDomain } from './custom-domain';
 import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from './lambda-functions';
 import { MediaNode } from './media-node';
+import { MediaNodeLifecycle } from './media-node-lifecycle';
 import { ChatTable, FilesBucket } from './storage';
 
 /** Management API calls the handlers make: post events (POST) and close connections (DELETE). */
@@ -117,6 +118,16 @@ export class ZavodChatStack extends Stack {
         }),
       );
       domain?.pointVoiceHostAt(media.address);
+      if (config.mediaOnDemand) {
+        new MediaNodeLifecycle(this, 'MediaLifecycle', {
+          instance: media.instance,
+          connectFunction: functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect],
+          table,
+          environment: settings,
+          idleMinutes: config.mediaIdleMinutes,
+          logRetention: config.logRetention,
+        });
+      }
       new CfnOutput(this, 'VoiceSocketUrl', {
         description: 'PUBLIC_BASE_SOCKET_VC of the web client',
         value: media.voiceSocketUrl(names?.voice, config.mediaNode.voicePort),

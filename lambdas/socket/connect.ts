@@ -1,4 +1,5 @@
 import { HttpError } from '../domain/errors';
+import { ensureMediaNodeRunning } from '../domain/media-node-lifecycle';
 import { openConnection, parseStatus } from '../domain/presence';
 import { authenticate, extractToken } from '../domain/sessions';
 import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
@@ -26,6 +27,8 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   try {
     const userId = await authenticate(context.db, token);
     await openConnection(context, { userId, connectionId: event.requestContext.connectionId }, status);
+    // A member online may talk soon: start the on-demand media node (never throws, never refuses the socket).
+    await ensureMediaNodeRunning(context);
     return { statusCode: 200 };
   } catch (error) {
     if (error instanceof HttpError) return { statusCode: 401, body: error.text };

@@ -1,0 +1,102 @@
+import { MAIN_SOCKET_ROUTE_HANDLERS } from '../../lib/lambda-functions';
+import {
+  actionsOf,
+  logicalId,
+  policyStatements,
+  removeOutput,
+  resourcesOf,
+  resourcesOfType,
+  type Synthesized,
+  synthesize,
+} from './support/synth';
+
+/** Template assertions of pay-per-use voice: who may start and stop what, and the schedule of the idle check. */
+let onDemand: Synthesized;
+let alwaysOn: Synthesized;
+
+beforeAll(() => {
+  onDemand = synthesize();
+  alwaysOn = synthesize({ mediaOnDemand: 'false' });
+}, 180_000);
+afterAll(() => {
+  removeOutput(onDemand);
+  removeOutput(alwaysOn);
+});
+
+const instanceId = (s: Synthesized) => logicalId(s.stack.node.findChild('Media').node.findChild('Instance'));
+const checkFunctionId = (s: Synthesized) => logicalId(s.stack.node.findChild('MediaLifecycle').node.findChild('Check').node.findChild('Function'));
+const checkRoleId = (s: Synthesized) => logicalId(s.stack.node.findChild('MediaLifecycle').node.findChild('Check').node.findChild('Role'));
+const connectRoleId = (s: Synthesized) => logicalId(s.stack.functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect].role);
+const ec2Statements = (s: Synthesized) => policyStatements(s.template).filter(({ statement }) => actionsOf(statement).some((a) => a === '*' || a.startsWith('ec2:')));
+
+/** The instance's own ARN, arn:<partition>:ec2:<region>:<account>:instance/<its id>, and nothing else. */
+function expectOnlyTheNode(s: Synthesized, resources: unknown[]): void {
+  expect(resources).toHaveLength(1);
+  const arn = JSON.stringify(resources[0]);
+  expect(arn).toContain('":ec2:us-east-1:"');
+  expect(arn).toContain(`":instance/",{"Ref":"${instanceId(s)}"}`);
+  expect(arn).not.toContain('*');
+}
+
+describe('media node on demand (default)', () => {
+  test('only the $connect handler and the idle check may touch EC2, each on the node instance alone', () => {
+    const statements = ec2Statements(onDemand);
+    expect(statements.map(({ roles }) => roles).sort()).toEqual([`[{"Ref":"${checkRoleId(onDemand)}"}]`, `[{"Ref":"${connectRoleId(onDemand)}"}]`].sort());
+    for (const { statement } of statements) {
+      expect(statement.Effect).toBe('Allow');
+      expectOnlyTheNode(onDemand, resourcesOf(statement));
+    }
+  });
+
+  test('$connect may start the node but never stop it; the idle check may start and stop it, nothing more', () => {
+    const actionsOfRole = (roleId: string) =>
+      ec2Statements(onDemand)
+        .filter(({ roles }) => roles.includes(`"${roleId}"`))
+        .flatMap(({ statement }) => actionsOf(statement))
+        .sort();
+    expect(actionsOfRole(connectRoleId(onDemand))).toEqual(['ec2:StartInstances']);
+    expect(actionsOfRole(checkRoleId(onDemand))).toEqual(['ec2:StartInstances', 'ec2:StopInstances']);
+    // No condition is needed to narrow what is already one ARN, and none widens it.
+    for (const { statement } of ec2Statements(onDemand)) expect((statement as { Condition?: unknown }).Condition).toBeUndefined();
+  });
+
+  test('the idle check runs every minute, without retries, and both functions name the instance', () => {
+    const { template } = onDemand;
+    const rules = Object.values(resourcesOfType(template, 'AWS::Events::Rule'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0].Properties).toMatchObject({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
+    const [target] = rules[0].Properties.Targets as Array<{ Arn: unknown; RetryPolicy?: { MaximumRetryAttempts: number } }>;
+    expect(JSON.stringify(target.Arn)).toContain(`"${checkFunctionId(onDemand)}"`);
+    expect(target.RetryPolicy?.MaximumRetryAttempts).toBe(0);
+
+    const functions = resourcesOfType(template, 'AWS::Lambda::Function');
+    const connectId = logicalId(onDemand.stack.functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect].function);
+    for (const id of [connectId, checkFunctionId(onDemand)]) {
+      const variables = (functions[id].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(variables.MEDIA_INSTANCE_ID).toEqual({ Ref: instanceId(onDemand) });
+      expect(variables.MEDIA_IDLE_MINUTES).toBe('15');
+      expect(variables).toHaveProperty('TABLE_NAME');
+    }
+    // Other handlers neither know the instance nor may touch it.
+    for (const [id, fn] of Object.entries(functions)) {
+      if (id === connectId || id === checkFunctionId(onDemand)) continue;
+      expect((fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables).not.toHaveProperty('MEDIA_INSTANCE_ID');
+    }
+  });
+
+  test('the smallest instance type that holds the reference community is the default', () => {
+    onDemand.template.hasResourceProperties('AWS::EC2::Instance', { InstanceType: 't4g.micro' });
+  });
+});
+
+describe('mediaOnDemand=false (always on)', () => {
+  test('no schedule, no check function, no EC2 permission anywhere, nothing for $connect to start', () => {
+    const { template } = alwaysOn;
+    expect(Object.keys(resourcesOfType(template, 'AWS::Events::Rule'))).toEqual([]);
+    expect(ec2Statements(alwaysOn)).toEqual([]);
+    expect(alwaysOn.stack.node.tryFindChild('MediaLifecycle')).toBeUndefined();
+    const connectId = logicalId(alwaysOn.stack.functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect].function);
+    const variables = (resourcesOfType(template, 'AWS::Lambda::Function')[connectId].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables).not.toHaveProperty('MEDIA_INSTANCE_ID');
+  });
+});
