@@ -69,11 +69,16 @@ export class MediaNodeLifecycle extends Construct {
   }
 
   /**
-   * Without an Elastic IP the node's public address changes at every start: with a Route 53 zone the node
-   * updates `recordName` (A, UPSERT only, that one name) at boot. The permission is scoped by Route 53's
-   * condition keys, so the instance cannot touch any other record of the zone.
+   * Without an Elastic IP (billed every hour, running or stopped) the node's public address changes at each
+   * start. With a Route 53 zone the node owns `recordName` (A, TTL 60): a boot unit writes the address of
+   * this boot into it and into ANNOUNCED_ADDRESS before the media service starts, and parks it at 127.0.0.1
+   * when the instance shuts down, so that while the node is stopped a voice join fails at once (connection
+   * refused) instead of waiting on an address that answers nothing, and no released address that AWS may
+   * give to someone else stays in the domain's DNS. The permission is one action on one zone, narrowed by
+   * Route 53's condition keys to UPSERT of that one A record. The unit itself is installed by the node's
+   * first-boot script (voiceAddressCommands, before the certificate step, which needs the record).
    */
-  allowAddressRecordUpdate(role: iam.IRole, zone: route53.IHostedZone, recordName: string): void {
+  allowAddressPublishing(role: iam.IRole, zone: route53.IHostedZone, recordName: string): void {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['route53:ChangeResourceRecordSets'],
@@ -88,4 +93,70 @@ export class MediaNodeLifecycle extends Construct {
       }),
     );
   }
+}
+
+export const VOICE_ADDRESS_PATHS = {
+  script: '/opt/zavodchat/voice-address.sh',
+  environmentFile: '/etc/zavodchat/address.env',
+  unit: 'zavodchat-address',
+  mediaService: 'zavodchat-media',
+} as const;
+
+/**
+ * First-boot commands that install and run the address unit: a oneshot that runs before the media service
+ * at every boot (`publish`) and again when the instance shuts down (`park`). They run before the
+ * certificate step of the first boot, whose challenge needs the record.
+ */
+export function voiceAddressCommands(zoneId: string, recordName: string): string[] {
+  const P = VOICE_ADDRESS_PATHS;
+  const file = (path: string, lines: string[]) => [`cat > ${path} <<'ZAVODCHAT_EOF'`, ...lines, 'ZAVODCHAT_EOF'];
+  return [
+    ...file(P.script, [
+      '#!/bin/bash',
+      '# publish: this boot\'s public IPv4 becomes ANNOUNCED_ADDRESS and the voice record; park: the record points at 127.0.0.1.',
+      'set -euo pipefail',
+      'if [ "$1" = publish ]; then',
+      "  token=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')",
+      '  address=$(curl -sf -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/public-ipv4)',
+      `  echo "ANNOUNCED_ADDRESS=$address" > ${P.environmentFile}`,
+      'else',
+      '  address=127.0.0.1',
+      'fi',
+      `change='{"Changes":[{"Action":"UPSERT","ResourceRecordSet":{"Name":"${recordName}","Type":"A","TTL":60,"ResourceRecords":[{"Value":"'"$address"'"}]}}]}'`,
+      'for attempt in 1 2 3 4 5; do',
+      `  if aws route53 change-resource-record-sets --hosted-zone-id ${zoneId} --change-batch "$change" > /dev/null; then exit 0; fi`,
+      '  sleep $((attempt * 2))',
+      'done',
+      'echo "could not point ' + recordName + ' at $address" >&2',
+      'exit 1',
+    ]),
+    `chmod 0755 ${P.script}`,
+    ...file(`/etc/systemd/system/${P.unit}.service`, [
+      '[Unit]',
+      `Description=Point ${recordName} at this boot's public address (and at 127.0.0.1 on shutdown)`,
+      'After=network-online.target',
+      'Wants=network-online.target',
+      `Before=${P.mediaService}.service`,
+      '[Service]',
+      'Type=oneshot',
+      'RemainAfterExit=yes',
+      `ExecStart=${P.script} publish`,
+      `ExecStop=${P.script} park`,
+      'Restart=on-failure',
+      'RestartSec=10',
+      '[Install]',
+      'WantedBy=multi-user.target',
+    ]),
+    `install -d /etc/systemd/system/${P.mediaService}.service.d`,
+    ...file(`/etc/systemd/system/${P.mediaService}.service.d/address.conf`, [
+      '[Unit]',
+      `Requires=${P.unit}.service`,
+      `After=${P.unit}.service`,
+      '[Service]',
+      '# Read after the main environment file: this ANNOUNCED_ADDRESS wins.',
+      `EnvironmentFile=${P.environmentFile}`,
+    ]),
+    'systemctl daemon-reload',
+    `systemctl enable --now ${P.unit}.service`,
+  ];
 }

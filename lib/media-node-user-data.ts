@@ -19,6 +19,8 @@ export interface MediaNodeUserDataProps {
   controlSecretArn: string;
   environment: Record<string, string>;
   tls: VoiceTls;
+  /** Commands run before the certificate is obtained (the on-demand node publishes its DNS record here). */
+  beforeTls?: string[];
 }
 
 export const MEDIA_NODE_PATHS = {
@@ -149,6 +151,7 @@ export function mediaNodeUserData(props: MediaNodeUserDataProps): ec2.UserData {
       '[Install]',
       'WantedBy=multi-user.target',
     ]),
+    ...(props.beforeTls ?? []),
     ...tlsCommands(props.tls, props.announcedAddress),
     'systemctl daemon-reload',
     `systemctl enable --now ${P.service}`,

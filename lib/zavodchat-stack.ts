@@ -10,7 +10,7 @@ import { type DeploymentConfig, domainNames } from './config';
 import { CustomDomain } from './custom-domain';
 import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from './lambda-functions';
 import { MediaNode } from './media-node';
-import { MediaNodeLifecycle } from './media-node-lifecycle';
+import { MediaNodeLifecycle, voiceAddressCommands } from './media-node-lifecycle';
 import { ChatTable, FilesBucket } from './storage';
 
 /** Management API calls the handlers make: post events (POST) and close connections (DELETE). */
@@ -108,7 +108,16 @@ export class ZavodChatStack extends Stack {
         { id: 'AwsSolutions-SMG4', reason: 'Rotating the key means restarting the media node; rotate by redeploying (docs/deploy.md).' },
       ]);
       functions.rest.function.addEnvironment('MEDIA_CONTROL_SECRET', controlSecret.secretValue.unsafeUnwrap());
-      const media = new MediaNode(this, 'Media', { config: config.mediaNode, environment: settings, voiceHost: names?.voice, controlSecret });
+      // On demand with a Route 53 zone the node publishes its own address at each boot: no Elastic IP (docs/deploy.md).
+      const zone = config.mediaOnDemand && names ? domain?.zone : undefined;
+      const media = new MediaNode(this, 'Media', {
+        config: config.mediaNode,
+        environment: settings,
+        voiceHost: names?.voice,
+        controlSecret,
+        stableAddress: zone === undefined,
+        bootCommands: zone && names ? voiceAddressCommands(zone.hostedZoneId, names.voice) : undefined,
+      });
       controlSecret.grantRead(media.role);
       table.grantDataAccess(media.role);
       media.role.addToPolicy(
@@ -117,9 +126,9 @@ export class ZavodChatStack extends Stack {
           resources: socket.connectionArns(MEDIA_NODE_MANAGE_CONNECTIONS_METHODS),
         }),
       );
-      domain?.pointVoiceHostAt(media.address);
+      if (!zone) domain?.pointVoiceHostAt(media.address);
       if (config.mediaOnDemand) {
-        new MediaNodeLifecycle(this, 'MediaLifecycle', {
+        const lifecycle = new MediaNodeLifecycle(this, 'MediaLifecycle', {
           instance: media.instance,
           connectFunction: functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect],
           table,
@@ -127,12 +136,14 @@ export class ZavodChatStack extends Stack {
           idleMinutes: config.mediaIdleMinutes,
           logRetention: config.logRetention,
         });
+        if (zone && names) lifecycle.allowAddressPublishing(media.role, zone, names.voice);
       }
       new CfnOutput(this, 'VoiceSocketUrl', {
         description: 'PUBLIC_BASE_SOCKET_VC of the web client',
         value: media.voiceSocketUrl(names?.voice, config.mediaNode.voicePort),
       });
-      new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
+      // Without an Elastic IP the address changes at each start: voice.<domain> is the name to use.
+      if (!zone) new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
     }
 
     this.suppressScopedWildcards();

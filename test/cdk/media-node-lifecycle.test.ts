@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MAIN_SOCKET_ROUTE_HANDLERS } from '../../lib/lambda-functions';
 import {
   actionsOf,
@@ -8,22 +12,31 @@ import {
   resourcesOfType,
   type Synthesized,
   synthesize,
+  userDataText,
 } from './support/synth';
 
 /** Template assertions of pay-per-use voice: who may start and stop what, and the schedule of the idle check. */
 let onDemand: Synthesized;
 let alwaysOn: Synthesized;
+let withZone: Synthesized;
 
 beforeAll(() => {
   onDemand = synthesize();
   alwaysOn = synthesize({ mediaOnDemand: 'false' });
-}, 180_000);
+  withZone = synthesize({ domain: 'chat.example.com', hostedZoneId: 'Z0123456789EXAMPLE', hostedZoneName: 'example.com' });
+}, 300_000);
 afterAll(() => {
   removeOutput(onDemand);
   removeOutput(alwaysOn);
+  removeOutput(withZone);
 });
 
-const instanceId = (s: Synthesized) => logicalId(s.stack.node.findChild('Media').node.findChild('Instance'));
+/** The one instance's logical id as the template has it (user data changes replace it, so its id carries a hash). */
+function instanceId(s: Synthesized): string {
+  const ids = Object.keys(resourcesOfType(s.template, 'AWS::EC2::Instance'));
+  expect(ids).toHaveLength(1);
+  return ids[0];
+}
 const checkFunctionId = (s: Synthesized) => logicalId(s.stack.node.findChild('MediaLifecycle').node.findChild('Check').node.findChild('Function'));
 const checkRoleId = (s: Synthesized) => logicalId(s.stack.node.findChild('MediaLifecycle').node.findChild('Check').node.findChild('Role'));
 const connectRoleId = (s: Synthesized) => logicalId(s.stack.functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect].role);
@@ -98,5 +111,55 @@ describe('mediaOnDemand=false (always on)', () => {
     const connectId = logicalId(alwaysOn.stack.functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect].function);
     const variables = (resourcesOfType(template, 'AWS::Lambda::Function')[connectId].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(variables).not.toHaveProperty('MEDIA_INSTANCE_ID');
+  });
+});
+
+describe('on demand with a Route 53 zone: the node publishes its own address', () => {
+  const mediaRoleId = () => logicalId(withZone.stack.node.findChild('Media').node.findChild('Role'));
+
+  test('no Elastic IP, and the voice record is not a CloudFormation resource', () => {
+    withZone.template.resourceCountIs('AWS::EC2::EIP', 0);
+    withZone.template.resourceCountIs('AWS::EC2::EIPAssociation', 0);
+    const names = Object.values(resourcesOfType(withZone.template, 'AWS::Route53::RecordSet')).map((r) => r.Properties.Name);
+    expect(names).not.toContain('voice.chat.example.com.');
+  });
+
+  test('only the node may change DNS: UPSERT of the voice A record in that zone, nothing else', () => {
+    const statements = policyStatements(withZone.template).filter(({ statement }) => actionsOf(statement).some((a) => a === '*' || a.startsWith('route53:')));
+    expect(statements.map(({ roles }) => roles)).toEqual([`[{"Ref":"${mediaRoleId()}"}]`]);
+    const [{ statement }] = statements;
+    expect(actionsOf(statement)).toEqual(['route53:ChangeResourceRecordSets']);
+    expect(JSON.stringify(resourcesOf(statement))).toBe('[{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":route53:::hostedzone/Z0123456789EXAMPLE"]]}]');
+    expect((statement as { Condition?: unknown }).Condition).toEqual({
+      'ForAllValues:StringEquals': {
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['voice.chat.example.com'],
+        'route53:ChangeResourceRecordSetsRecordTypes': ['A'],
+        'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+      },
+    });
+  });
+
+  test('the first boot installs the address unit before the certificate step, and the script is valid bash', () => {
+    const script = userDataText(withZone.template);
+    const unitStart = script.indexOf('systemctl enable --now zavodchat-address.service');
+    expect(unitStart).toBeGreaterThan(0);
+    expect(unitStart).toBeLessThan(script.indexOf('certbot'));
+    expect(script).toContain('ExecStart=/opt/zavodchat/voice-address.sh publish');
+    expect(script).toContain('ExecStop=/opt/zavodchat/voice-address.sh park');
+    expect(script).toContain('Before=zavodchat-media.service');
+    expect(script).toContain('EnvironmentFile=/etc/zavodchat/address.env');
+    expect(script).toContain('--hosted-zone-id Z0123456789EXAMPLE');
+    const folder = mkdtempSync(join(tmpdir(), 'zavodchat-userdata-'));
+    try {
+      writeFileSync(join(folder, 'user-data.sh'), script);
+      // The address script itself, as the heredoc writes it.
+      const body = /cat > \/opt\/zavodchat\/voice-address.sh <<'ZAVODCHAT_EOF'\n([\s\S]*?)\nZAVODCHAT_EOF/.exec(script)?.[1];
+      expect(body).toContain('address=127.0.0.1');
+      writeFileSync(join(folder, 'voice-address.sh'), body ?? '');
+      execFileSync('bash', ['-n', join(folder, 'user-data.sh')]);
+      execFileSync('bash', ['-n', join(folder, 'voice-address.sh')]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
