@@ -3,7 +3,6 @@ import {
   checkMediaNode,
   ensureMediaNodeRunning,
   type LifecycleContext,
-  mediaNodeAvailability,
   MediaNodeLifecycle,
   onlineUserCount,
   readNodeRecord,
@@ -77,9 +76,11 @@ describe('media node on demand', () => {
     expect(instance.calls.start - before).toBe(1);
     expect(instance.effective.start).toBe(1);
     expect(await state()).toBe('starting');
-    const availability = await mediaNodeAvailability(context, Date.now());
-    expect(availability).toMatchObject({ state: 'starting' });
-    expect((availability as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(5);
+    // A caller that comes while it starts is told so, with a time to retry after (no EC2 call).
+    const during = await ensureMediaNodeRunning(context, Date.now());
+    expect(during).toMatchObject({ state: 'starting' });
+    expect((during as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(5);
+    expect(instance.calls.start - before).toBe(1);
 
     // EC2 reports it running: the check records it.
     expect(await check()).toBe('running');

@@ -253,15 +253,6 @@ export async function ensureMediaNodeRunning(context: LifecycleContext, now = Da
   }
 }
 
-/** Whether voice can be joined now, and if not when to retry (one read; no EC2 call). */
-export async function mediaNodeAvailability(context: LifecycleContext, now = Date.now()): Promise<Availability> {
-  const lifecycle = context.mediaNode;
-  if (!lifecycle || now < lifecycle.knownRunningUntil) return { state: 'running' };
-  const record = await readNodeRecord(context.db, lifecycle.ec2.instanceId, false);
-  if (record?.state === 'running') return { state: 'running' };
-  return notYet(record?.state ?? 'unknown', record?.since, now);
-}
-
 /** Members with at least one open main-socket connection (a filtered Query of the users index). */
 export async function onlineUserCount(db: Db): Promise<number> {
   let count = 0;
