@@ -82,3 +82,31 @@ test('an answer without a state is an error, not a guess', async () => {
 test('refuses what is not an instance id', () => {
   expect(() => new Ec2InstanceClient('i-*', async () => credentials, { region: 'eu-north-1' })).toThrow(/not an EC2 instance id/);
 });
+
+test('the runtime wires MEDIA_INSTANCE_ID to this client, signed with the credentials the SDK finds', async () => {
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    TABLE_NAME: 'ec2-wiring-test',
+    WS_MANAGEMENT_ENDPOINT: 'https://wiring.invalid/live',
+    AWS_REGION: 'eu-north-1',
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_SESSION_TOKEN: credentials.sessionToken,
+    MEDIA_INSTANCE_ID: INSTANCE,
+    MEDIA_IDLE_MINUTES: '20',
+    EC2_ENDPOINT: endpoint,
+  });
+  delete process.env.DYNAMODB_ENDPOINT;
+  delete process.env.AWS_PROFILE;
+  try {
+    const { appContext } = await import('../../lambdas/runtime');
+    const lifecycle = appContext().mediaNode!;
+    expect(lifecycle.idleMs).toBe(20 * 60_000);
+    answer = { status: 200, body: stateChange('StartInstancesResponse', 'pending', 'stopped') };
+    expect(await lifecycle.ec2.start()).toBe('pending');
+    expect(received.at(-1)!.signatureValid).toBe(true);
+    expect(received.at(-1)!.form.get('InstanceId.1')).toBe(INSTANCE);
+  } finally {
+    process.env = saved;
+  }
+});
