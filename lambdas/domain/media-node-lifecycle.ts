@@ -225,8 +225,8 @@ async function ensure(db: Db, lifecycle: MediaNodeLifecycle, reason: string, now
       report(lifecycle, record?.state ?? 'unknown', 'starting', reason, now);
       const instance = await startInstance(lifecycle);
       // First use after a deploy: the instance CloudFormation created runs already, record that at once.
-      // After a stop, "running" may only mean the stop was claimed but not yet sent to EC2: the check
-      // then confirms with DescribeInstances (and starts it again once it has stopped).
+      // After a stop, "running" may only mean the stop was claimed but not yet sent to EC2: the next check
+      // confirms with its own StartInstances (and starts it again once it has stopped).
       if (instance === 'running' && record === undefined) {
         if (await transition(db, instanceId, 'starting', 'running', now)) report(lifecycle, 'starting', 'running', 'already running', now);
         return { state: 'running' };
