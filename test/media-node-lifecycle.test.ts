@@ -1,3 +1,4 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { InMemoryEc2 } from '../lambdas/domain/in-memory-ec2';
 import {
   checkMediaNode,
@@ -7,6 +8,7 @@ import {
   onlineUserCount,
   readNodeRecord,
 } from '../lambdas/domain/media-node-lifecycle';
+import { keys } from '../lambdas/domain/table';
 import { voiceHeartbeat, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
 import { appContext, inMemoryMediaInstance } from '../lambdas/runtime';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
@@ -161,6 +163,17 @@ describe('media node on demand', () => {
     expect(await check(IDLE_MS + MINUTE)).toBe('idle-countdown');
     expect(instance.calls.stop).toBe(stops);
     expect(await state()).toBe('running');
+  });
+
+  test('a connection counter left above zero by a lost $disconnect does not hold the node up', async () => {
+    // What a $disconnect API Gateway never delivered leaves behind: the counter says 1, no live connection item.
+    await system.db.doc.send(
+      new UpdateCommand({ TableName: system.db.table, Key: keys.user(users[4].id), UpdateExpression: 'SET connections = :one', ExpressionAttributeValues: { ':one': 1 } }),
+    );
+    expect(await onlineUserCount(system.db)).toBe(0);
+    expect(await state()).toBe('running');
+    expect(await check(IDLE_MS)).toBe('stopping');
+    expect(await check()).toBe('stopped');
   });
 
   test('every transition is one JSON log line; starts and stops carry an Embedded Metric Format metric', () => {

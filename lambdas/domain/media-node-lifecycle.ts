@@ -1,4 +1,5 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { connectionsOfUser } from './connections';
 import { type Db, type Item, isConditionFailure } from './db';
 import { logError } from './log';
 import { GSI1, keys } from './table';
@@ -253,9 +254,13 @@ export async function ensureMediaNodeRunning(context: LifecycleContext, now = Da
   }
 }
 
-/** Members with at least one open main-socket connection (a filtered Query of the users index). */
-export async function onlineUserCount(db: Db): Promise<number> {
-  let count = 0;
+/**
+ * Whether any member is online: the users index filtered on the connection counter `$connect` and
+ * `$disconnect` keep (one Query), then the candidates' connection items, until one is live. The second step
+ * keeps a counter that a lost `$disconnect` left above zero from holding the node up forever: a dead
+ * connection counts only until its item expires (CONNECTION_TTL_SECONDS). Returns 0 or 1.
+ */
+export async function onlineUserCount(db: Db, now = Date.now()): Promise<number> {
   let startKey: Record<string, unknown> | undefined;
   do {
     const page = await db.doc.send(
@@ -264,24 +269,27 @@ export async function onlineUserCount(db: Db): Promise<number> {
         IndexName: GSI1.name,
         KeyConditionExpression: 'gsi1pk = :users',
         FilterExpression: 'connections > :zero',
+        ProjectionExpression: 'id',
         ExpressionAttributeValues: { ':users': keys.allUsersIndex(), ':zero': 0 },
-        Select: 'COUNT',
         ExclusiveStartKey: startKey,
       }),
     );
-    count += page.Count ?? 0;
+    for (const item of page.Items ?? []) {
+      if ((await connectionsOfUser(db, Number(item.id), now)).length > 0) return 1;
+    }
     startKey = page.LastEvaluatedKey;
   } while (startKey);
-  return count;
+  return 0;
 }
 
 export interface Activity {
+  /** 1 when somebody is online (the count stops at the first one found). */
   online: number;
   inVoice: number;
 }
 
 export async function mediaNodeActivity(db: Db, now: number): Promise<Activity> {
-  const [online, inVoice] = await Promise.all([onlineUserCount(db), liveVoiceStateCount(db, now)]);
+  const [online, inVoice] = await Promise.all([onlineUserCount(db, now), liveVoiceStateCount(db, now)]);
   return { online, inVoice };
 }
 
