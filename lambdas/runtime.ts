@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ec2InstanceClient } from './aws/ec2-instance';
 import { LambdaAfterConnect } from './aws/lambda-after-connect';
 import { ManagementApiSender } from './aws/management-api-sender';
 import { S3FileStore } from './aws/s3-file-store';
@@ -9,7 +10,10 @@ import { createDb } from './domain/db';
 import type { FanoutContext } from './domain/fanout';
 import type { FileStore } from './domain/files';
 import { FolderFileStore } from './domain/folder-file-store';
+import { type Db } from './domain/db';
+import { InMemoryEc2 } from './domain/in-memory-ec2';
 import { logError } from './domain/log';
+import { MEDIA_NODE_IDLE_MINUTES, MediaNodeLifecycle } from './domain/media-node-lifecycle';
 import { confirmConnectionOpen } from './domain/presence';
 import { HttpVoiceControl, type VoiceControl } from './domain/voice-control';
 
@@ -20,6 +24,8 @@ export interface AppContext extends FanoutContext {
   files: FileStore;
   voice: VoiceControl;
   afterConnect: AfterConnect;
+  /** The on-demand media node (MEDIA_INSTANCE_ID); absent where the node always runs (local runtime). */
+  mediaNode?: MediaNodeLifecycle;
 }
 
 /**
@@ -52,6 +58,34 @@ function fileStoreFromEnv(): FileStore {
   return new FolderFileStore(process.env.FILES_DIR || join(tmpdir(), 'zavodchat-files'));
 }
 
+/** The instance `MEDIA_NODE_LIFECYCLE=memory` drives: one per process, so a test can see what was called. */
+let memoryInstance: InMemoryEc2 | undefined;
+export function inMemoryMediaInstance(): InMemoryEc2 {
+  memoryInstance ??= new InMemoryEc2();
+  return memoryInstance;
+}
+
+/**
+ * MEDIA_INSTANCE_ID (set by the stack when the node runs on demand): EC2 through the Query API, signed with
+ * the credentials the SDK finds for the table client. MEDIA_NODE_LIFECYCLE=memory: an instance in memory
+ * (tests). Neither: the node always runs. MEDIA_IDLE_MINUTES: idle time before the check stops it (15).
+ */
+function mediaNodeFromEnv(db: Db): MediaNodeLifecycle | undefined {
+  const idleMinutes = Number(process.env.MEDIA_IDLE_MINUTES || MEDIA_NODE_IDLE_MINUTES);
+  if (!Number.isFinite(idleMinutes) || idleMinutes < 1) throw new Error('MEDIA_IDLE_MINUTES must be a number of minutes, at least 1');
+  const idleMs = idleMinutes * 60_000;
+  const instanceId = process.env.MEDIA_INSTANCE_ID;
+  if (instanceId) {
+    const ec2 = new Ec2InstanceClient(instanceId, () => db.doc.config.credentials(), {
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      endpoint: process.env.EC2_ENDPOINT || undefined,
+    });
+    return new MediaNodeLifecycle({ ec2, idleMs });
+  }
+  if (process.env.MEDIA_NODE_LIFECYCLE === 'memory') return new MediaNodeLifecycle({ ec2: inMemoryMediaInstance(), idleMs });
+  return undefined;
+}
+
 let cached: { key: string; context: AppContext } | undefined;
 
 function required(name: string): string {
@@ -65,18 +99,32 @@ function required(name: string): string {
  * invocations, so clients keep their connections warm.
  */
 export function appContext(): AppContext {
-  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR', 'MEDIA_CONTROL_SECRET', 'CONNECTION_OPENED_FUNCTION']
+  const key = [
+    'TABLE_NAME',
+    'DYNAMODB_ENDPOINT',
+    'WS_MANAGEMENT_ENDPOINT',
+    'FILES_BUCKET',
+    'S3_ENDPOINT',
+    'FILES_DIR',
+    'MEDIA_CONTROL_SECRET',
+    'CONNECTION_OPENED_FUNCTION',
+    'MEDIA_INSTANCE_ID',
+    'MEDIA_NODE_LIFECYCLE',
+    'MEDIA_IDLE_MINUTES',
+  ]
     .map((name) => process.env[name])
     .join('|');
   if (cached?.key !== key) {
     const openedFunction = process.env.CONNECTION_OPENED_FUNCTION;
+    const db = createDb({ table: required('TABLE_NAME'), endpoint: process.env.DYNAMODB_ENDPOINT || undefined });
     const context: AppContext = {
-      db: createDb({ table: required('TABLE_NAME'), endpoint: process.env.DYNAMODB_ENDPOINT || undefined }),
+      db,
+      mediaNode: mediaNodeFromEnv(db),
       sender: new ManagementApiSender(required('WS_MANAGEMENT_ENDPOINT')),
       settings: settingsFromEnv(),
       files: fileStoreFromEnv(),
       voice: new HttpVoiceControl(process.env.MEDIA_CONTROL_SECRET ?? ''),
-      afterConnect: openedFunction ? new LambdaAfterConnect(openedFunction) : new InProcessAfterConnect(() => context),
+      afterConnect: openedFunction ? new LambdaAfterConnect(openedFunction, () => db.doc.config.credentials()) : new InProcessAfterConnect(() => context),
     };
     cached = { key, context };
   }

@@ -38,6 +38,12 @@ export interface DeploymentConfig {
   /** False deploys no voice (no EC2 instance): text-only chat, or emulators without EC2 such as LocalStack. */
   deployMediaNode: boolean;
   mediaNode: MediaNodeConfig;
+  /**
+   * Pay-per-use voice: the media node is started by the main socket's `$connect` and stopped after
+   * `mediaIdleMinutes` with nobody online and nobody in voice (lib/media-node-lifecycle.ts). False: always on.
+   */
+  mediaOnDemand: boolean;
+  mediaIdleMinutes: number;
   /** The limits GET /params reports (and the handlers enforce); defaults are upstream's shipped values. */
   params: Params;
 }
@@ -89,7 +95,10 @@ export const DEFAULT_CONFIG: DeploymentConfig = {
   throttle: { ratePerSecond: 500, burst: 1000 },
   manageApiGatewayAccountRole: true,
   deployMediaNode: true,
-  mediaNode: { instanceType: 't4g.small', voicePort: 443, rtcFirstPort: 40000, rtcPortCount: 10 },
+  // The smallest type that holds the reference community with headroom (docs/voice.md, "Capacity").
+  mediaNode: { instanceType: 't4g.micro', voicePort: 443, rtcFirstPort: 40000, rtcPortCount: 10 },
+  mediaOnDemand: true,
+  mediaIdleMinutes: 15,
   params: DEFAULT_PARAMS,
 };
 
@@ -260,6 +269,9 @@ export function configFromContext(read: ContextReader): DeploymentConfig {
     manageApiGatewayAccountRole: pick('manageApiGatewayAccountRole', asBoolean, defaults.manageApiGatewayAccountRole),
     deployMediaNode: pick('deployMediaNode', asBoolean, defaults.deployMediaNode),
     mediaNode,
+    mediaOnDemand: pick('mediaOnDemand', asBoolean, defaults.mediaOnDemand),
+    // At least 2: the check runs every minute and the handlers trust "running" for 30 s.
+    mediaIdleMinutes: pick('mediaIdleMinutes', (k, v) => asInteger(k, v, 2, 1440), defaults.mediaIdleMinutes),
     params: readParams(read, mediaNode.voicePort),
   };
 }

@@ -15,7 +15,8 @@ export class CustomDomain extends Construct {
   readonly names: ReturnType<typeof domainNames>;
   readonly restDomain: apigwv2.DomainName;
   readonly socketDomain: apigwv2.DomainName;
-  private readonly zone?: route53.IHostedZone;
+  /** The Route 53 zone, when the stack manages the records. */
+  readonly zone?: route53.IHostedZone;
 
   constructor(scope: Construct, id: string, config: CustomDomainConfig) {
     super(scope, id);

@@ -35,6 +35,8 @@ export interface MediaNodeUserDataProps {
   signal: { stackName: string; logicalId: string };
   /** How long the node may take from its start to a healthy voice socket before the boot fails. */
   healthTimeoutSeconds: number;
+  /** Commands run before the certificate is obtained (the on-demand node publishes its DNS record here). */
+  beforeTls?: string[];
 }
 
 /**
@@ -234,6 +236,7 @@ export function mediaNodeUserData(props: MediaNodeUserDataProps): ec2.UserData {
     'chmod 0640 "$ZC_ETC/media-node.env"',
     'umask 022',
 
+    ...(props.beforeTls ?? []),
     ...(props.tls.kind === 'self-signed'
       ? [
           'zc_step "creating the self-signed certificate"',

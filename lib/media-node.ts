@@ -50,6 +50,13 @@ export interface MediaNodeProps {
   hostedZoneId?: string;
   /** The HMAC secret of REST's control commands, read by the instance at boot. */
   controlSecret: secretsmanager.ISecret;
+  /**
+   * False: no Elastic IP; the node publishes the public address of each boot itself
+   * (voiceAddressCommands in lib/media-node-lifecycle.ts), so no public IPv4 is billed while it is stopped.
+   */
+  stableAddress?: boolean;
+  /** First-boot commands to run before the certificate step (voiceAddressCommands, with stableAddress false). */
+  bootCommands?: string[];
 }
 
 /** The node's control endpoint (REST -> node, HMAC-signed, TLS with the node's certificate). */
@@ -101,8 +108,10 @@ export class MediaNode extends Construct {
       { id: 'AwsSolutions-EC23', reason: 'Browsers anywhere reach the voice socket and send WebRTC media directly to this node.' },
     ]);
 
-    const elasticIp = new ec2.CfnEIP(this, 'Address', { domain: 'vpc' });
-    this.address = elasticIp.attrPublicIp;
+    if (props.stableAddress === false && !props.voiceHost) throw new Error('a media node without an Elastic IP needs a voice host name');
+    const elasticIp = props.stableAddress === false ? undefined : new ec2.CfnEIP(this, 'Address', { domain: 'vpc' });
+    // Without an Elastic IP the address is learned at each boot; until then the node's host name stands in.
+    const announcedAddress = elasticIp?.attrPublicIp ?? (props.voiceHost as string);
 
     const bundle = mediaNodeBundleAsset(this, 'Bundle');
 
@@ -150,7 +159,7 @@ export class MediaNode extends Construct {
       userData: mediaNodeUserData({
         bundleUrl: `s3://${bundle.s3BucketName}/${bundle.s3ObjectKey}`,
         region: Aws.REGION,
-        announcedAddress: this.address,
+        announcedAddress,
         maxWorkers: config.rtcPortCount,
         controlSecretArn: props.controlSecret.secretArn,
         voicePort: config.voicePort,
@@ -161,11 +170,12 @@ export class MediaNode extends Construct {
           RTC_MIN_PORT: String(config.rtcFirstPort),
           MEDIA_CONTROL_PORT: String(MEDIA_CONTROL_PORT),
           // HTTPS where the certificate is a real one (custom domain); the self-signed fallback cannot be verified by REST.
-          MEDIA_CONTROL_URL: props.voiceHost ? `https://${props.voiceHost}:${MEDIA_CONTROL_PORT}` : `http://${this.address}:${MEDIA_CONTROL_PORT}`,
+          MEDIA_CONTROL_URL: props.voiceHost ? `https://${props.voiceHost}:${MEDIA_CONTROL_PORT}` : `http://${announcedAddress}:${MEDIA_CONTROL_PORT}`,
         },
         tls,
         signal: { stackName: Aws.STACK_NAME, logicalId: Lazy.string({ produce: () => signalled.instance?.logicalId }) },
         healthTimeoutSeconds: MEDIA_NODE_HEALTH_TIMEOUT_SECONDS,
+        beforeTls: props.bootCommands,
       }),
       // New code or settings mean a new instance (user data runs at first boot only); the Elastic IP moves over
       // once the new node has signalled that it is healthy (CreationPolicy), and only then is the old one removed.
@@ -173,10 +183,13 @@ export class MediaNode extends Construct {
     });
     signalled.instance = this.instance.node.defaultChild as ec2.CfnInstance;
     signalled.instance.cfnOptions.creationPolicy = { resourceSignal: { count: 1, timeout: MEDIA_NODE_BOOT_TIMEOUT } };
-    new ec2.CfnEIPAssociation(this, 'AddressAssociation', {
-      allocationId: elasticIp.attrAllocationId,
-      instanceId: this.instance.instanceId,
-    });
+    if (elasticIp) {
+      new ec2.CfnEIPAssociation(this, 'AddressAssociation', {
+        allocationId: elasticIp.attrAllocationId,
+        instanceId: this.instance.instanceId,
+      });
+    }
+    this.address = elasticIp?.attrPublicIp ?? this.instance.instancePublicIp;
     NagSuppressions.addResourceSuppressions(this.instance, [
       { id: 'AwsSolutions-EC28', reason: 'Basic 5-minute EC2 metrics are enough for one media node; detailed monitoring is a paid extra.' },
       {

@@ -10,6 +10,7 @@ import { type DeploymentConfig, domainNames } from './config';
 import { CustomDomain } from './custom-domain';
 import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from './lambda-functions';
 import { MediaNode } from './media-node';
+import { MediaNodeLifecycle, voiceAddressCommands } from './media-node-lifecycle';
 import { SingleOrigin } from './single-origin';
 import { ChatTable, FilesBucket } from './storage';
 
@@ -117,12 +118,16 @@ export class ZavodChatStack extends Stack {
         { id: 'AwsSolutions-SMG4', reason: 'Rotating the key means restarting the media node; rotate by redeploying (docs/deploy.md).' },
       ]);
       functions.rest.function.addEnvironment('MEDIA_CONTROL_SECRET', controlSecret.secretValue.unsafeUnwrap());
+      // On demand with a Route 53 zone the node publishes its own address at each boot: no Elastic IP (docs/deploy.md).
+      const zone = config.mediaOnDemand && names ? domain?.zone : undefined;
       const media = new MediaNode(this, 'Media', {
         config: config.mediaNode,
         environment: settings,
         voiceHost: names?.voice,
         hostedZoneId: config.domain?.hostedZone?.id,
         controlSecret,
+        stableAddress: zone === undefined,
+        bootCommands: zone && names ? voiceAddressCommands(zone.hostedZoneId, names.voice) : undefined,
       });
       controlSecret.grantRead(media.role);
       table.grantDataAccess(media.role);
@@ -132,7 +137,18 @@ export class ZavodChatStack extends Stack {
           resources: socket.connectionArns(MEDIA_NODE_MANAGE_CONNECTIONS_METHODS),
         }),
       );
-      domain?.pointVoiceHostAt(media.address);
+      if (!zone) domain?.pointVoiceHostAt(media.address);
+      if (config.mediaOnDemand) {
+        const lifecycle = new MediaNodeLifecycle(this, 'MediaLifecycle', {
+          instance: media.instance,
+          connectFunction: functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect],
+          table,
+          environment: settings,
+          idleMinutes: config.mediaIdleMinutes,
+          logRetention: config.logRetention,
+        });
+        if (zone && names) lifecycle.allowAddressPublishing(media.role, zone, names.voice);
+      }
       new CfnOutput(this, 'VoiceSocketUrl', {
         // Without a domain the node has a self-signed certificate and no cookie reaches it (docs/deploy.md, "One origin").
         description: names
@@ -147,7 +163,8 @@ export class ZavodChatStack extends Stack {
           value: 'Voice for the web client needs a custom domain (docs/deploy.md, "Voice needs a domain")',
         });
       }
-      new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
+      // Without an Elastic IP the address changes at each start: voice.<domain> is the name to use.
+      if (!zone) new CfnOutput(this, 'MediaNodeAddress', { description: 'Elastic IP of the media node', value: media.address });
       new CfnOutput(this, 'MediaNodeInstanceId', { description: 'The media node: aws ssm start-session --target <this>', value: media.instance.instanceId });
       new CfnOutput(this, 'MediaNodeImageId', { description: 'AMI of the media node; pin it with -c mediaAmiId=<this>', value: media.imageId });
     }

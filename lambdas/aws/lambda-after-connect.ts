@@ -2,13 +2,6 @@ import { request as httpsRequest } from 'node:https';
 import type { AfterConnect, OpenedConnection } from '../domain/after-connect';
 import { SigV4Signer, type SigningCredentials } from './sigv4';
 
-/** The Lambda runtime's own credentials (its execution role), as every SDK client there reads them. */
-function credentialsFromEnvironment(): SigningCredentials {
-  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = process.env;
-  if (!accessKeyId || !secretAccessKey) throw new Error('no AWS credentials in the environment');
-  return { accessKeyId, secretAccessKey, sessionToken };
-}
-
 /**
  * Hands the work after `$connect` to the `opened` function with an asynchronous invoke (`Event`: Lambda
  * queues it and answers 202 at once, so `$connect` is not held up). Signed here instead of through
@@ -18,19 +11,20 @@ export class LambdaAfterConnect implements AfterConnect {
   private readonly signer: SigV4Signer;
   private readonly host: string;
 
+  /** `credentials`: the function's role, as an SDK client's provider finds them. */
   constructor(
     private readonly functionName: string,
+    private readonly credentials: () => Promise<SigningCredentials>,
     region = process.env.AWS_REGION ?? 'us-east-1',
-    private readonly credentials: () => SigningCredentials = credentialsFromEnvironment,
   ) {
     this.signer = new SigV4Signer(region, 'lambda');
     this.host = `lambda.${region}.amazonaws.com`;
   }
 
-  schedule(connection: OpenedConnection): Promise<void> {
+  async schedule(connection: OpenedConnection): Promise<void> {
     const body = Buffer.from(JSON.stringify(connection));
     const path = `/2015-03-31/functions/${encodeURIComponent(this.functionName)}/invocations`;
-    const headers = this.signer.sign({ method: 'POST', host: this.host, path, body, headers: { 'x-amz-invocation-type': 'Event' } }, this.credentials());
+    const headers = this.signer.sign({ method: 'POST', host: this.host, path, body, headers: { 'x-amz-invocation-type': 'Event' } }, await this.credentials());
     return new Promise((resolve, reject) => {
       const outgoing = httpsRequest({ hostname: this.host, method: 'POST', path, headers: { ...headers, 'content-length': String(body.length) } }, (response) => {
         response.resume();

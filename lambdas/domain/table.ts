@@ -64,4 +64,6 @@ export const keys = {
   adminVoiceState: (serverId: number, userId: number) => ({ pk: `SERVER#${serverId}`, sk: `VOICEADMIN#${padId(userId)}` }),
   /** One fixed window of a rate-limit counter; `windowStart` in epoch seconds. */
   rateWindow: (bucket: string, subject: string, windowStart: number) => ({ pk: `${RATE_KEY_PREFIX}${bucket}#${subject}`, sk: `WINDOW#${windowStart}` }),
+  /** The media node's lifecycle state (stopped, starting, running, stopping): one item, conditional transitions. */
+  mediaNodeLifecycle: () => ({ pk: 'NODE#media', sk: 'LIFECYCLE' }),
 };

@@ -273,6 +273,27 @@ export async function sweepExpiredVoiceStates(context: FanoutContext, now = Date
   return swept;
 }
 
+/** How many voice states are alive now (one Query of the sparse index, counting only): the media node's idle check. */
+export async function liveVoiceStateCount(db: Db, now = Date.now()): Promise<number> {
+  let count = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.doc.send(
+      new QueryCommand({
+        TableName: db.table,
+        IndexName: GSI1.name,
+        KeyConditionExpression: 'gsi1pk = :all AND gsi1sk > :now',
+        ExpressionAttributeValues: { ':all': ALL_VOICE_STATES, ':now': String(epochSeconds(now)).padStart(12, '0') },
+        Select: 'COUNT',
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    count += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return count;
+}
+
 /** Where a user is in voice now: his channel, its server and the node hosting him. */
 export async function voiceLocationOf(db: Db, userId: number, now = Date.now()): Promise<{ channelId: number; serverId?: number; node: string } | undefined> {
   const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: userVoiceKey(userId), ConsistentRead: true }));

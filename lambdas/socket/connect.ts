@@ -1,4 +1,5 @@
 import { HttpError } from '../domain/errors';
+import { ensureMediaNodeRunning } from '../domain/media-node-lifecycle';
 import { openConnection, parseStatus } from '../domain/presence';
 import { authenticate, extractToken } from '../domain/sessions';
 import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
@@ -30,6 +31,8 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     await openConnection(context, connection, status, connectedAt);
     // Its own user_changed and the mark that it is open follow once this answer has let it open.
     await context.afterConnect.schedule({ ...connection, connectedAt }).catch((error) => logError('main-socket $connect: after-connect', error));
+    // A member online may talk soon: start the on-demand media node (never throws, never refuses the socket).
+    await ensureMediaNodeRunning(context);
     return { statusCode: 200 };
   } catch (error) {
     if (error instanceof HttpError) return { statusCode: 401, body: error.text };

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HANDLERS, type HandlerName, REPOSITORY_ROOT } from '../../lib/lambda-functions';
 import { LAMBDA_BUNDLING, MAX_BUNDLE_BYTES, RUNTIME_PROVIDED_MODULES } from '../../lib/lambda-bundling';
+import type { IConstruct } from 'constructs';
 import { logicalId, removeOutput, resourcesOfType, type Synthesized, synthesize } from './support/synth';
 
 /**
@@ -41,14 +42,23 @@ beforeAll(() => {
 
 afterAll(() => removeOutput(synthesized));
 
+/** Every handler, and the media node's idle check (lib/media-node-lifecycle.ts), which is not in HANDLERS. */
+const MEDIA_NODE_CHECK = 'mediaNodeCheck';
+type BundledFunction = HandlerName | typeof MEDIA_NODE_CHECK;
+
+function functionConstruct(name: BundledFunction): IConstruct {
+  if (name === MEDIA_NODE_CHECK) return synthesized.stack.node.findChild('MediaLifecycle').node.findChild('Check').node.findChild('Function');
+  return synthesized.stack.functions[name].function;
+}
+
 /** The asset directory of a function's code: its S3 key is `<asset hash>.zip`. */
-function bundleOf(name: HandlerName): string {
+function bundleOf(name: BundledFunction): string {
   const functions = resourcesOfType(synthesized.template, 'AWS::Lambda::Function');
-  const code = functions[logicalId(synthesized.stack.functions[name].function)].Properties.Code as { S3Key: string };
+  const code = functions[logicalId(functionConstruct(name))].Properties.Code as { S3Key: string };
   return path.join(synthesized.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`, 'index.js');
 }
 
-describe.each(Object.keys(HANDLERS) as HandlerName[])('bundle of %s', (name) => {
+describe.each([...(Object.keys(HANDLERS) as HandlerName[]), MEDIA_NODE_CHECK] as BundledFunction[])('bundle of %s', (name) => {
   test(`is minified and at most ${MAX_BUNDLE_BYTES / 1024} KB, with a source map`, () => {
     const bundle = bundleOf(name);
     const { size } = fs.statSync(bundle);

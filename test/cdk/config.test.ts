@@ -55,6 +55,16 @@ describe('configFromContext', () => {
     expect(() => from({ domain: 'chat.example.com', hostedZoneId: 'Z1', hostedZoneName: 'other.com' })).toThrow(/does not contain/);
   });
 
+  test('media node on demand: on by default after 15 idle minutes; both settable, the idle time bounded', () => {
+    expect(from({})).toMatchObject({ mediaOnDemand: true, mediaIdleMinutes: 15 });
+    expect(from({ mediaOnDemand: 'false', mediaIdleMinutes: '30' })).toMatchObject({ mediaOnDemand: false, mediaIdleMinutes: 30 });
+    expect(from({ mediaIdleMinutes: 60 }).mediaIdleMinutes).toBe(60);
+    // The check runs every minute and a handler trusts "running" for 30 s: one minute would race the cache.
+    expect(() => from({ mediaIdleMinutes: 1 })).toThrow(/mediaIdleMinutes/);
+    expect(() => from({ mediaIdleMinutes: 'soon' })).toThrow(/mediaIdleMinutes/);
+    expect(() => from({ mediaOnDemand: 'yes' })).toThrow(/mediaOnDemand/);
+  });
+
   test('rejects what would deploy something broken', () => {
     expect(() => from({ logRetentionDays: 10 })).toThrow(/retention/);
     expect(() => from({ params: { max_gett_count: 1 } })).toThrow(/unknown key 'max_gett_count'/);

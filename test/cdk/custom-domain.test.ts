@@ -23,13 +23,16 @@ describe('custom domain with a hosted zone', () => {
     });
   });
 
-  test('maps both APIs to their custom domains and writes the records, voice included', () => {
+  test('maps both APIs to their custom domains and writes their records; the on-demand node writes voice. itself', () => {
     const { template } = synthesized;
     template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'api.chat.example.com' });
     template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'ws.chat.example.com' });
     template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 2);
     const records = Object.values(resourcesOfType(template, 'AWS::Route53::RecordSet')).map((r) => r.Properties.Name);
-    expect(records.sort()).toEqual(['api.chat.example.com.', 'voice.chat.example.com.', 'ws.chat.example.com.']);
+    expect(records.sort()).toEqual(['api.chat.example.com.', 'ws.chat.example.com.']);
+    // No Elastic IP (billed while stopped): the node publishes the address of each boot (test/cdk/media-node-lifecycle.test.ts).
+    template.resourceCountIs('AWS::EC2::EIP', 0);
+    expect(userDataText(template)).toContain('"Name":"voice.chat.example.com","Type":"A","TTL":60');
   });
 
   test('one cookie: every function gets COOKIE_DOMAIN=<parent> and the client origin for CORS', () => {
