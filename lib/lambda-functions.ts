@@ -23,6 +23,8 @@ export interface HandlerSpec {
   grants: readonly HandlerGrant[];
   /** Default 10 s; API Gateway itself gives up after 29-30 s. */
   timeoutSeconds?: number;
+  /** Invoked asynchronously (not behind an API Gateway, so not bound by its 29 s). */
+  asynchronous?: boolean;
 }
 
 /** Every Lambda of the system. Adding a function is one entry here (plus its route or trigger). */
@@ -47,6 +49,7 @@ export const HANDLERS = {
     description: 'Main socket after $connect: send the connection its own status, mark it open',
     grants: ['table', 'connections'],
     timeoutSeconds: 40,
+    asynchronous: true,
   },
   mainSocketDefault: {
     entry: 'lambdas/socket/default.ts',

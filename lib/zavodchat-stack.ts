@@ -94,7 +94,9 @@ export class ZavodChatStack extends Stack {
     this.functions = functions;
     // $connect hands the work after it to the `opened` function (docs/data-model.md, "Connections and presence").
     functions.mainSocketConnect.function.addEnvironment('CONNECTION_OPENED_FUNCTION', functions.mainSocketOpened.function.functionName);
-    functions.mainSocketOpened.function.grantInvoke(functions.mainSocketConnect.role);
+    functions.mainSocketConnect.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [functions.mainSocketOpened.function.functionArn] }),
+    );
 
     socket.addRoutes({
       $connect: functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect].function,

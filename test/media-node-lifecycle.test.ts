@@ -1,4 +1,4 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { CONNECTION_TTL_SECONDS, registerConnection } from '../lambdas/domain/connections';
 import { InMemoryEc2 } from '../lambdas/domain/in-memory-ec2';
 import {
   checkMediaNode,
@@ -8,7 +8,6 @@ import {
   onlineUserCount,
   readNodeRecord,
 } from '../lambdas/domain/media-node-lifecycle';
-import { keys } from '../lambdas/domain/table';
 import { voiceHeartbeat, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
 import { appContext, inMemoryMediaInstance } from '../lambdas/runtime';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
@@ -165,11 +164,9 @@ describe('media node on demand', () => {
     expect(await state()).toBe('running');
   });
 
-  test('a connection counter left above zero by a lost $disconnect does not hold the node up', async () => {
-    // What a $disconnect API Gateway never delivered leaves behind: the counter says 1, no live connection item.
-    await system.db.doc.send(
-      new UpdateCommand({ TableName: system.db.table, Key: keys.user(users[4].id), UpdateExpression: 'SET connections = :one', ExpressionAttributeValues: { ':one': 1 } }),
-    );
+  test('a connection whose $disconnect was lost holds the node up only until it expires', async () => {
+    // What a $disconnect API Gateway never delivered leaves behind: the connection's items, until their TTL.
+    await registerConnection(system.db, { userId: users[4].id, connectionId: 'lostDisconnect=' }, Date.now() - CONNECTION_TTL_SECONDS * 1000 - 1000);
     expect(await onlineUserCount(system.db)).toBe(0);
     expect(await state()).toBe('running');
     expect(await check(IDLE_MS)).toBe('stopping');

@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWrite, type Db, isConditionFailure, queryIndexPrefix, queryPrefix } from './db';
 import { GSI1, keys, padId, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
@@ -55,7 +55,13 @@ export async function registerConnection(db: Db, recipient: Recipient, now = Dat
   await db.doc.send(
     new PutCommand({
       TableName: db.table,
-      Item: { ...keys.connectionOwner(recipient.connectionId), userId: recipient.userId, [TTL_ATTRIBUTE]: item[TTL_ATTRIBUTE] },
+      Item: {
+        ...keys.connectionOwner(recipient.connectionId),
+        [GSI1.partition]: keys.allConnectionsIndex(),
+        [GSI1.sort]: `${padId(Number(item[TTL_ATTRIBUTE]))}#${recipient.connectionId}`,
+        userId: recipient.userId,
+        [TTL_ATTRIBUTE]: item[TTL_ATTRIBUTE],
+      },
     }),
   );
   await db.doc.send(new PutCommand({ TableName: db.table, Item: item }));
@@ -89,6 +95,24 @@ export async function markConnectionOpen(db: Db, recipient: Recipient, now = Dat
  */
 export async function connectionsOfUser(db: Db, userId: number, now = Date.now(), consistent = false): Promise<Recipient[]> {
   return live(await queryPrefix(db, `USER#${userId}`, 'CONN#', { ...RECIPIENT_PROJECTION, ...(consistent ? { ConsistentRead: true } : {}) }), now);
+}
+
+/**
+ * Whether any main-socket connection is live (one Query of at most one item, eventually consistent): the
+ * owner items are indexed by expiry, so the first one not yet expired answers. A connection whose
+ * `$disconnect` was lost counts until it is pruned or expires.
+ */
+export async function anyLiveConnection(db: Db, now = Date.now()): Promise<boolean> {
+  const page = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: GSI1.name,
+      KeyConditionExpression: 'gsi1pk = :all AND gsi1sk > :now',
+      ExpressionAttributeValues: { ':all': keys.allConnectionsIndex(), ':now': padId(epochSeconds(now)) },
+      Limit: 1,
+    }),
+  );
+  return (page.Items ?? []).length > 0;
 }
 
 /**

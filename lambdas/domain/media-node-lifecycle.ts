@@ -1,8 +1,8 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { connectionsOfUser } from './connections';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { anyLiveConnection } from './connections';
 import { type Db, type Item, isConditionFailure } from './db';
 import { logError } from './log';
-import { GSI1, keys } from './table';
+import { keys } from './table';
 import { liveVoiceStateCount } from './voice';
 
 /**
@@ -254,32 +254,9 @@ export async function ensureMediaNodeRunning(context: LifecycleContext, now = Da
   }
 }
 
-/**
- * Whether any member is online: the users index filtered on the connection counter `$connect` and
- * `$disconnect` keep (one Query), then the candidates' connection items, until one is live. The second step
- * keeps a counter that a lost `$disconnect` left above zero from holding the node up forever: a dead
- * connection counts only until its item expires (CONNECTION_TTL_SECONDS). Returns 0 or 1.
- */
+/** 1 when any main-socket connection is live (connections.ts, `anyLiveConnection`), else 0. */
 export async function onlineUserCount(db: Db, now = Date.now()): Promise<number> {
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        IndexName: GSI1.name,
-        KeyConditionExpression: 'gsi1pk = :users',
-        FilterExpression: 'connections > :zero',
-        ProjectionExpression: 'id',
-        ExpressionAttributeValues: { ':users': keys.allUsersIndex(), ':zero': 0 },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      if ((await connectionsOfUser(db, Number(item.id), now)).length > 0) return 1;
-    }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return 0;
+  return (await anyLiveConnection(db, now)) ? 1 : 0;
 }
 
 export interface Activity {

@@ -52,6 +52,8 @@ export const keys = {
   itemsOfConnectionIndex: (connectionId: string) => `CONN#${connectionId}`,
   /** Whose a connection is, read consistently by `$disconnect` (which knows only the connection id). */
   connectionOwner: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'OWNER' }),
+  /** Every connection's owner item, sorted by expiry: "is anybody online" is one Query. */
+  allConnectionsIndex: () => 'CONNECTIONS',
   channel: (channelId: number) => ({ pk: `CHANNEL#${channelId}`, sk: 'META' }),
   channelOrder: (serverId: number) => ({ pk: `SERVER#${serverId}`, sk: 'CHANNELS' }),
   message: (channelId: number, messageId: number) => ({ pk: `CHANNEL#${channelId}`, sk: `MSG#${padId(messageId)}` }),

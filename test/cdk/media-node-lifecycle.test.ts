@@ -125,8 +125,11 @@ describe('on demand with a Route 53 zone: the node publishes its own address', (
   });
 
   test('only the node may change DNS: UPSERT of the voice A record in that zone, nothing else', () => {
-    const statements = policyStatements(withZone.template).filter(({ statement }) => actionsOf(statement).some((a) => a === '*' || a.startsWith('route53:')));
-    expect(statements.map(({ roles }) => roles)).toEqual([`[{"Ref":"${mediaRoleId()}"}]`]);
+    const route53 = policyStatements(withZone.template).filter(({ statement }) => actionsOf(statement).some((a) => a === '*' || a.startsWith('route53:')));
+    expect([...new Set(route53.map(({ roles }) => roles))]).toEqual([`[{"Ref":"${mediaRoleId()}"}]`]);
+    // Its other Route 53 statements are DNS-01's TXT record (test/cdk/media-node-template.test.ts).
+    const statements = route53.filter(({ statement }) => !JSON.stringify(statement).includes('_acme-challenge') && !actionsOf(statement).includes('route53:GetChange'));
+    expect(statements).toHaveLength(1);
     const [{ statement }] = statements;
     expect(actionsOf(statement)).toEqual(['route53:ChangeResourceRecordSets']);
     expect(JSON.stringify(resourcesOf(statement))).toBe('[{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":route53:::hostedzone/Z0123456789EXAMPLE"]]}]');
