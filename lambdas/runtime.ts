@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagementApiSender } from './aws/management-api-sender';
 import { S3FileStore } from './aws/s3-file-store';
+import { SecretsManagerSecret } from './aws/secrets-manager';
 import { type Settings, settingsFromEnv } from './domain/config';
 import { createDb } from './domain/db';
 import type { FanoutContext } from './domain/fanout';
@@ -24,6 +25,18 @@ function fileStoreFromEnv(): FileStore {
   return new FolderFileStore(process.env.FILES_DIR || join(tmpdir(), 'zavodchat-files'));
 }
 
+/**
+ * The media control key: MEDIA_CONTROL_SECRET itself where the process holds it (the local runtime passes
+ * it in-process), else the Secrets Manager secret MEDIA_CONTROL_SECRET_ARN names (AWS: the key is read at
+ * run time and cached, never stored in the Lambda's configuration).
+ */
+function voiceControlFromEnv(): VoiceControl {
+  const secret = process.env.MEDIA_CONTROL_SECRET;
+  const secretArn = process.env.MEDIA_CONTROL_SECRET_ARN;
+  if (!secret && secretArn) return new HttpVoiceControl(new SecretsManagerSecret(secretArn, { endpoint: process.env.SECRETS_MANAGER_ENDPOINT || undefined }));
+  return new HttpVoiceControl(secret ?? '');
+}
+
 let cached: { key: string; context: AppContext } | undefined;
 
 function required(name: string): string {
@@ -37,7 +50,7 @@ function required(name: string): string {
  * invocations, so clients keep their connections warm.
  */
 export function appContext(): AppContext {
-  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR', 'MEDIA_CONTROL_SECRET'].map((name) => process.env[name]).join('|');
+  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR', 'MEDIA_CONTROL_SECRET', 'MEDIA_CONTROL_SECRET_ARN'].map((name) => process.env[name]).join('|');
   if (cached?.key !== key) {
     cached = {
       key,
@@ -46,7 +59,7 @@ export function appContext(): AppContext {
         sender: new ManagementApiSender(required('WS_MANAGEMENT_ENDPOINT')),
         settings: settingsFromEnv(),
         files: fileStoreFromEnv(),
-        voice: new HttpVoiceControl(process.env.MEDIA_CONTROL_SECRET ?? ''),
+        voice: voiceControlFromEnv(),
       },
     };
   }
