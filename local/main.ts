@@ -33,6 +33,10 @@ async function main(): Promise<void> {
   console.log(`  REST         ${runtime.restUrl}`);
   console.log(`  main socket  ${runtime.wsUrl}`);
   console.log('url' in runtime.voice ? `  voice socket ${runtime.voice.url}` : `  voice socket off: ${runtime.voice.disabled}`);
+  if (!certFile) {
+    // The session cookie is Secure: browsers keep it over plain HTTP only for localhost and 127.0.0.1.
+    console.log('Plain HTTP: open it as localhost (or 127.0.0.1) only; for any other host name set TLS_CERT and TLS_KEY.');
+  }
   console.log('Press Ctrl-C to stop.');
   let stopping = false;
   const shutdown = () => {
