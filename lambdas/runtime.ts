@@ -33,7 +33,12 @@ function fileStoreFromEnv(): FileStore {
 function voiceControlFromEnv(): VoiceControl {
   const secret = process.env.MEDIA_CONTROL_SECRET;
   const secretArn = process.env.MEDIA_CONTROL_SECRET_ARN;
-  if (!secret && secretArn) return new HttpVoiceControl(new SecretsManagerSecret(secretArn, { endpoint: process.env.SECRETS_MANAGER_ENDPOINT || undefined }));
+  if (!secret && secretArn) {
+    // An emulator's endpoint, named as the AWS SDKs name it (service-specific first), or our own variable.
+    const env = process.env;
+    const endpoint = env.SECRETS_MANAGER_ENDPOINT || env.AWS_ENDPOINT_URL_SECRETS_MANAGER || env.AWS_ENDPOINT_URL || undefined;
+    return new HttpVoiceControl(new SecretsManagerSecret(secretArn, { endpoint }));
+  }
   return new HttpVoiceControl(secret ?? '');
 }
 
