@@ -77,9 +77,9 @@ export const DEFAULT_PARAMS: Params = {
 /**
  * `max_video_bitrate` of a cloud deployment (lib/config.ts), where every bit a viewer receives is billed as
  * data transfer out ($0.09/GB): 2.5 Mbit/s instead of upstream's 10.24. The stock client sends video only
- * to share a screen, mostly still text that VP8 or H.264 keeps sharp at 1080p within 2.5 Mbit/s, and a
- * viewer-hour then costs at most about $0.10 of egress instead of $0.41. docs/deploy.md ("Video bitrate")
- * shows the arithmetic; `-c maxVideoBitrate=` sets another value.
+ * to share a screen, mostly still text and UI, where encoders spend bits on what changes; a viewer-hour then
+ * costs at most about $0.10 of egress instead of $0.41. docs/deploy.md ("Video bitrate") shows the
+ * arithmetic and the reasoning; `-c maxVideoBitrate=` sets another value.
  */
 export const PAY_PER_USE_MAX_VIDEO_BITRATE = 2_500_000;
 
