@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { LAMBDA_BUNDLING } from '../lib/lambda-bundling';
+import { LAMBDA_BUNDLING, SOURCE_MAP_ENVIRONMENT } from '../lib/lambda-bundling';
 import { HANDLERS, type HandlerName, REPOSITORY_ROOT } from '../lib/lambda-functions';
 import { formatTable, median, section } from './support/report';
 
@@ -11,7 +11,14 @@ import { formatTable, median, section } from './support/report';
  * Cold start of each Lambda: the size of its bundle, built with the stack's own esbuild settings
  * (lib/lambda-bundling.ts, as NodejsFunction passes them to esbuild), and the time a fresh `node` takes to
  * start and `require` it, as a ratio to a fresh `node` requiring an empty module.
+ *
+ * `sdk`: 'bundled' builds the AWS SDK into the bundle and runs it without NODE_PATH (what the stack deploys,
+ * lib/lambda-bundling.ts); 'external' leaves the SDK out and loads it from node_modules, as a function relying
+ * on the runtime's SDK would (`BENCH_COLD_SDK=both npx tsx bench/cold-start.ts` measures both).
  */
+export type SdkPackaging = 'external' | 'bundled';
+const DEPLOYED: SdkPackaging = LAMBDA_BUNDLING.externalModules?.some((name) => name.startsWith('@aws-sdk')) ? 'external' : 'bundled';
+const SDK_MODULES = ['@aws-sdk/*'];
 
 export interface ColdStartRow {
   handler: HandlerName;
@@ -35,12 +42,15 @@ if (process.argv[2] === 'handler' && typeof loaded.handler !== 'function') throw
 process.stdout.write(String(took));
 `;
 
-function timeRequire(file: string, expect: 'handler' | 'empty'): { processMs: number; requireMs: number } {
+function timeRequire(file: string, expect: 'handler' | 'empty', sdk: SdkPackaging = DEPLOYED): { processMs: number; requireMs: number } {
   const started = performance.now();
   const output = execFileSync(process.execPath, ['-e', REQUIRE_AND_TIME, file, expect], {
     env: {
       PATH: process.env.PATH,
-      NODE_PATH: join(REPOSITORY_ROOT, 'node_modules'),
+      // A bundled SDK must not be able to fall back on node_modules.
+      ...(sdk === 'external' ? { NODE_PATH: join(REPOSITORY_ROOT, 'node_modules') } : {}),
+      // As the functions run: Node then reads each bundle's source map while loading it.
+      ...(expect === 'handler' ? SOURCE_MAP_ENVIRONMENT : {}),
       AWS_REGION: 'us-east-1',
       TABLE_NAME: 'cold-start-bench',
       WS_MANAGEMENT_ENDPOINT: 'https://cold-start-bench.invalid/live',
@@ -53,7 +63,7 @@ function timeRequire(file: string, expect: 'handler' | 'empty'): { processMs: nu
 }
 
 /** The esbuild options NodejsFunction derives from LAMBDA_BUNDLING (aws-lambda-nodejs's bundling.ts). */
-async function bundle(entry: string, outfile: string): Promise<void> {
+async function bundle(entry: string, outfile: string, sdk: SdkPackaging): Promise<void> {
   await build({
     entryPoints: [join(REPOSITORY_ROOT, entry)],
     outfile,
@@ -65,13 +75,16 @@ async function bundle(entry: string, outfile: string): Promise<void> {
     minify: LAMBDA_BUNDLING.minify,
     sourcemap: LAMBDA_BUNDLING.sourceMap,
     sourcesContent: LAMBDA_BUNDLING.sourcesContent,
-    external: LAMBDA_BUNDLING.externalModules,
+    external: sdk === 'external' ? [...(LAMBDA_BUNDLING.externalModules ?? []), ...SDK_MODULES] : (LAMBDA_BUNDLING.externalModules ?? []),
     logLevel: 'error',
   });
 }
 
-export async function runColdStartBench(runs = Number(process.env.BENCH_COLD_RUNS ?? 9)): Promise<{ emptyProcessMs: number; rows: ColdStartRow[] }> {
-  section(`cold start: Lambda bundles (stack esbuild settings), fresh node + require, median of ${runs}`);
+export async function runColdStartBench(
+  runs = Number(process.env.BENCH_COLD_RUNS ?? 9),
+  sdk: SdkPackaging = DEPLOYED,
+): Promise<{ emptyProcessMs: number; rows: ColdStartRow[] }> {
+  section(`cold start: Lambda bundles (stack esbuild settings, AWS SDK ${sdk}), fresh node + require, median of ${runs}`);
   const dir = mkdtempSync(join(tmpdir(), 'zavodchat-cold-'));
   try {
     const empty = join(dir, 'empty.js');
@@ -80,7 +93,7 @@ export async function runColdStartBench(runs = Number(process.env.BENCH_COLD_RUN
     for (const name of Object.keys(HANDLERS) as HandlerName[]) {
       const out = join(dir, name, 'index.js');
       mkdirSync(join(dir, name));
-      await bundle(HANDLERS[name].entry, out);
+      await bundle(HANDLERS[name].entry, out, sdk);
       bundles.set(name, out);
     }
     // Interleaved runs, so a burst of load on a noisy machine hits every module alike.
@@ -89,7 +102,7 @@ export async function runColdStartBench(runs = Number(process.env.BENCH_COLD_RUN
     timeRequire(empty, 'empty'); // warm the file cache
     for (let run = 0; run < runs; run++) {
       record('empty', timeRequire(empty, 'empty'));
-      for (const [name, file] of bundles) record(name, timeRequire(file, 'handler'));
+      for (const [name, file] of bundles) record(name, timeRequire(file, 'handler', sdk));
     }
     const emptyProcessMs = median(samples.get('empty')!.map((s) => s.processMs));
     const rows: ColdStartRow[] = [...bundles].map(([name, file]) => {
@@ -123,7 +136,10 @@ export function coldStartTable(emptyProcessMs: number, rows: ColdStartRow[]) {
 }
 
 if (require.main === module) {
-  runColdStartBench().then(
+  const packagings: SdkPackaging[] = process.env.BENCH_COLD_SDK === 'both' ? ['external', 'bundled'] : [(process.env.BENCH_COLD_SDK as SdkPackaging) || DEPLOYED];
+  (async () => {
+    for (const sdk of packagings) await runColdStartBench(undefined, sdk);
+  })().then(
     () => process.exit(0),
     (error) => {
       console.error(error);

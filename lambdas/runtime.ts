@@ -4,6 +4,7 @@ import { Ec2InstanceClient } from './aws/ec2-instance';
 import { LambdaAfterConnect } from './aws/lambda-after-connect';
 import { ManagementApiSender } from './aws/management-api-sender';
 import { S3FileStore } from './aws/s3-file-store';
+import { SecretsManagerSecret } from './aws/secrets-manager';
 import type { AfterConnect, OpenedConnection } from './domain/after-connect';
 import { type Settings, settingsFromEnv } from './domain/config';
 import { createDb } from './domain/db';
@@ -86,6 +87,23 @@ function mediaNodeFromEnv(db: Db): MediaNodeLifecycle | undefined {
   return undefined;
 }
 
+/**
+ * The media control key: MEDIA_CONTROL_SECRET itself where the process holds it (the local runtime passes
+ * it in-process), else the Secrets Manager secret MEDIA_CONTROL_SECRET_ARN names (AWS: the key is read at
+ * run time and cached, never stored in the Lambda's configuration).
+ */
+function voiceControlFromEnv(): VoiceControl {
+  const secret = process.env.MEDIA_CONTROL_SECRET;
+  const secretArn = process.env.MEDIA_CONTROL_SECRET_ARN;
+  if (!secret && secretArn) {
+    // An emulator's endpoint, named as the AWS SDKs name it (service-specific first), or our own variable.
+    const env = process.env;
+    const endpoint = env.SECRETS_MANAGER_ENDPOINT || env.AWS_ENDPOINT_URL_SECRETS_MANAGER || env.AWS_ENDPOINT_URL || undefined;
+    return new HttpVoiceControl(new SecretsManagerSecret(secretArn, { endpoint }));
+  }
+  return new HttpVoiceControl(secret ?? '');
+}
+
 let cached: { key: string; context: AppContext } | undefined;
 
 function required(name: string): string {
@@ -107,6 +125,7 @@ export function appContext(): AppContext {
     'S3_ENDPOINT',
     'FILES_DIR',
     'MEDIA_CONTROL_SECRET',
+    'MEDIA_CONTROL_SECRET_ARN',
     'CONNECTION_OPENED_FUNCTION',
     'MEDIA_INSTANCE_ID',
     'MEDIA_NODE_LIFECYCLE',
@@ -123,7 +142,7 @@ export function appContext(): AppContext {
       sender: new ManagementApiSender(required('WS_MANAGEMENT_ENDPOINT')),
       settings: settingsFromEnv(),
       files: fileStoreFromEnv(),
-      voice: new HttpVoiceControl(process.env.MEDIA_CONTROL_SECRET ?? ''),
+      voice: voiceControlFromEnv(),
       afterConnect: openedFunction ? new LambdaAfterConnect(openedFunction, () => db.doc.config.credentials()) : new InProcessAfterConnect(() => context),
     };
     cached = { key, context };

@@ -49,8 +49,18 @@ function accessLogGroup(scope: Construct, logRetention: logs.RetentionDays): log
   return new logs.LogGroup(scope, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
 }
 
+/**
+ * The stage at the root of the custom domain. Mapped here rather than with the stage's `domainMapping`,
+ * whose mapping gets a logical id built from the domain's token and the absent mapping key (`...undefined`).
+ */
+function mapDomain(scope: Construct, api: apigwv2.IApi, stage: apigwv2.IStage, domainName: apigwv2.IDomainName): void {
+  new apigwv2.ApiMapping(scope, 'DomainMapping', { api, domainName, stage });
+}
+
 export interface MainSocketApiProps extends StageSettings {
   stageName: string;
+  /** Access logs need API Gateway's account-wide CloudWatch role (lib/config.ts, ApiGatewayCloudWatchRole). */
+  accessLogs: boolean;
   domainName?: apigwv2.IDomainName;
 }
 
@@ -65,6 +75,8 @@ export class MainSocketApi extends Construct {
   constructor(scope: Construct, id: string, props: MainSocketApiProps) {
     super(scope, id);
     this.api = new apigwv2.WebSocketApi(this, 'Api', {
+      // Named after the stack, so two stacks' APIs (and the socket and REST of one) are told apart in the console.
+      apiName: `${Stack.of(this).stackName}-main-socket`,
       description: 'ZavodChat main socket',
       routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
     });
@@ -73,12 +85,19 @@ export class MainSocketApi extends Construct {
       stageName: props.stageName,
       autoDeploy: true,
       throttle: props.throttle,
-      accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(accessLogGroup(this, props.logRetention)),
-        format: SOCKET_ACCESS_LOG,
-      },
-      domainMapping: props.domainName ? { domainName: props.domainName } : undefined,
+      accessLogSettings: props.accessLogs
+        ? { destination: new apigwv2.LogGroupLogDestination(accessLogGroup(this, props.logRetention)), format: SOCKET_ACCESS_LOG }
+        : undefined,
     });
+    if (props.domainName) mapDomain(this, this.api, this.stage, props.domainName);
+    if (!props.accessLogs) {
+      NagSuppressions.addResourceSuppressions(this.stage, [
+        {
+          id: 'AwsSolutions-APIG1',
+          reason: "Off by default: a WebSocket stage logs only through API Gateway's account-wide CloudWatch role, which this stack does not set unless asked (apiGatewayCloudWatchRole, docs/deploy.md); every route's Lambda logs its own invocations.",
+        },
+      ]);
+    }
   }
 
   /** One route per entry of MAIN_SOCKET_ROUTES; the record type makes a route without a handler a compile error. */
@@ -116,6 +135,7 @@ export class RestApi extends Construct {
   constructor(scope: Construct, id: string, props: RestApiProps) {
     super(scope, id);
     this.api = new apigwv2.HttpApi(this, 'Api', {
+      apiName: `${Stack.of(this).stackName}-rest`,
       description: 'ZavodChat REST API',
       // CORS stays in the Lambda: it answers preflights for exactly the configured client origins.
       defaultIntegration: new HttpLambdaIntegration('RestIntegration', props.handler, {
@@ -131,8 +151,8 @@ export class RestApi extends Construct {
         destination: new apigwv2.LogGroupLogDestination(accessLogGroup(this, props.logRetention)),
         format: REST_ACCESS_LOG,
       },
-      domainMapping: props.domainName ? { domainName: props.domainName } : undefined,
     });
+    if (props.domainName) mapDomain(this, this.api, this.stage, props.domainName);
     NagSuppressions.addResourceSuppressions(this.api, [{ id: 'AwsSolutions-APIG4', reason: AUTHORIZATION_IN_HANDLERS }], true);
   }
 

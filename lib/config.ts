@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { DEFAULT_PARAMS, type Params } from '../lambdas/domain/config';
+import { DEFAULT_PARAMS, PAY_PER_USE_MAX_VIDEO_BITRATE, type Params } from '../lambdas/domain/config';
 
 /**
  * Everything a deployment can choose, in one typed place. Values come from CDK context (`cdk.json`
@@ -30,11 +30,8 @@ export interface DeploymentConfig {
   logRetention: RetentionDays;
   /** Stage-wide API Gateway throttling of both APIs: a ceiling on what abuse can cost. */
   throttle: { ratePerSecond: number; burst: number };
-  /**
-   * Whether this stack sets API Gateway's account-wide CloudWatch Logs role of the region, which WebSocket
-   * access logging needs. Set false when the account already has one managed elsewhere.
-   */
-  manageApiGatewayAccountRole: boolean;
+  /** API Gateway's account-wide CloudWatch Logs role and the main socket's access logs: see ApiGatewayCloudWatchRole. */
+  apiGatewayCloudWatchRole: ApiGatewayCloudWatchRole;
   /** False deploys no voice (no EC2 instance): text-only chat, or emulators without EC2 such as LocalStack. */
   deployMediaNode: boolean;
   mediaNode: MediaNodeConfig;
@@ -47,6 +44,18 @@ export interface DeploymentConfig {
   /** The limits GET /params reports (and the handlers enforce); defaults are upstream's shipped values. */
   params: Params;
 }
+
+/**
+ * WebSocket stages accept access-log settings only once the region's account-wide API Gateway setting names
+ * a CloudWatch Logs role (AWS::ApiGateway::Account), a setting shared by every API of the account:
+ * - `none` (default): the stack leaves the account setting alone and the main socket has no access log
+ *   (each route's Lambda still logs). Deploys into any account, fresh or not, and changes nothing outside it.
+ * - `existing`: the account already has a role (set by another stack, the console or `create` earlier):
+ *   the main socket writes access logs through it; the stack still creates nothing account-wide.
+ * - `create`: the stack creates a role and sets it as the account's role, replacing any role set before.
+ */
+export type ApiGatewayCloudWatchRole = 'none' | 'existing' | 'create';
+const CLOUDWATCH_ROLE_MODES: readonly ApiGatewayCloudWatchRole[] = ['none', 'existing', 'create'];
 
 export interface CustomDomainConfig {
   /** e.g. `chat.example.com`: REST on api.<parent>, main socket on ws.<parent>, voice on voice.<parent>. */
@@ -84,6 +93,7 @@ const HOSTS = { rest: 'api', mainSocket: 'ws', voice: 'voice' } as const;
 
 export const DEFAULT_CONFIG: DeploymentConfig = {
   stackName: 'ZavodChat',
+  // The fallback when neither `-c region=` nor the CLI's configured region (CDK_DEFAULT_REGION) is given.
   region: 'us-east-1',
   socketStageName: 'live',
   clientOrigins: ['https://localhost:5173'],
@@ -93,13 +103,13 @@ export const DEFAULT_CONFIG: DeploymentConfig = {
   retainData: true,
   logRetention: RetentionDays.ONE_MONTH,
   throttle: { ratePerSecond: 500, burst: 1000 },
-  manageApiGatewayAccountRole: true,
+  apiGatewayCloudWatchRole: 'none',
   deployMediaNode: true,
   // The smallest type that holds the reference community with headroom (docs/voice.md, "Capacity").
   mediaNode: { instanceType: 't4g.micro', voicePort: 443, rtcFirstPort: 40000, rtcPortCount: 10 },
   mediaOnDemand: true,
   mediaIdleMinutes: 15,
-  params: DEFAULT_PARAMS,
+  params: { ...DEFAULT_PARAMS, max_video_bitrate: PAY_PER_USE_MAX_VIDEO_BITRATE },
 };
 
 /** Reads one context key; CLI `-c` values arrive as strings, cdk.json values keep their JSON type. */
@@ -230,7 +240,26 @@ function readSingleOrigin(read: ContextReader, domain: CustomDomainConfig | unde
   return { singleOrigin, clientBuildDir };
 }
 
-export function configFromContext(read: ContextReader): DeploymentConfig {
+function readCloudWatchRole(read: ContextReader): ApiGatewayCloudWatchRole {
+  const mode = read('apiGatewayCloudWatchRole');
+  const legacy = read('manageApiGatewayAccountRole');
+  if (mode !== undefined) {
+    const value = asString('apiGatewayCloudWatchRole', mode) as ApiGatewayCloudWatchRole;
+    if (!CLOUDWATCH_ROLE_MODES.includes(value)) {
+      throw new Error(`context 'apiGatewayCloudWatchRole' must be one of ${CLOUDWATCH_ROLE_MODES.join(', ')}, got '${value}'`);
+    }
+    return value;
+  }
+  // The earlier boolean key: true had the stack set the role, false meant the account has one already.
+  if (legacy !== undefined) return asBoolean('manageApiGatewayAccountRole', legacy) ? 'create' : 'existing';
+  return DEFAULT_CONFIG.apiGatewayCloudWatchRole;
+}
+
+/**
+ * The configuration from context; `environment` supplies the CDK CLI's CDK_DEFAULT_REGION (the region of
+ * the user's AWS profile), used when the context names no region.
+ */
+export function configFromContext(read: ContextReader, environment: NodeJS.ProcessEnv = process.env): DeploymentConfig {
   const defaults = DEFAULT_CONFIG;
   const pick = <T>(key: string, parse: (key: string, value: unknown) => T, fallback: T): T => {
     const value = read(key);
@@ -245,7 +274,7 @@ export function configFromContext(read: ContextReader): DeploymentConfig {
     rtcFirstPort: pick('rtcFirstPort', (k, v) => asInteger(k, v, 1024, 65535 - rtcPortCount + 1), defaults.mediaNode.rtcFirstPort),
     rtcPortCount,
   };
-  const region = pick('region', asString, defaults.region);
+  const region = pick('region', asString, environment.CDK_DEFAULT_REGION || defaults.region);
   if (mediaNode.availabilityZone && !mediaNode.availabilityZone.startsWith(region)) {
     throw new Error(`context 'mediaAvailabilityZone' (${mediaNode.availabilityZone}) is not in the stack's region ${region}`);
   }
@@ -266,7 +295,7 @@ export function configFromContext(read: ContextReader): DeploymentConfig {
       ratePerSecond: pick('throttleRatePerSecond', (k, v) => asInteger(k, v, 1, 100_000), defaults.throttle.ratePerSecond),
       burst: pick('throttleBurst', (k, v) => asInteger(k, v, 1, 100_000), defaults.throttle.burst),
     },
-    manageApiGatewayAccountRole: pick('manageApiGatewayAccountRole', asBoolean, defaults.manageApiGatewayAccountRole),
+    apiGatewayCloudWatchRole: readCloudWatchRole(read),
     deployMediaNode: pick('deployMediaNode', asBoolean, defaults.deployMediaNode),
     mediaNode,
     mediaOnDemand: pick('mediaOnDemand', asBoolean, defaults.mediaOnDemand),

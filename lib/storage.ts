@@ -6,7 +6,11 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { RATE_KEY_PREFIX, TABLE_DEFINITION } from '../lambdas/domain/table';
 
-/** Item-level actions the handlers and the media node use on the table. */
+/**
+ * Item-level actions the handlers and the media node use on the table. TransactWriteItems is not an IAM
+ * action (cfn-lint W3037): a transaction is authorized per element, by PutItem, UpdateItem, DeleteItem
+ * and, for a ConditionCheck element, ConditionCheckItem.
+ */
 export const TABLE_ITEM_ACTIONS = [
   'dynamodb:GetItem',
   'dynamodb:PutItem',
@@ -14,8 +18,6 @@ export const TABLE_ITEM_ACTIONS = [
   'dynamodb:DeleteItem',
   'dynamodb:BatchGetItem',
   'dynamodb:BatchWriteItem',
-  'dynamodb:TransactWriteItems',
-  // A TransactWriteItems with a ConditionCheck element needs this action too.
   'dynamodb:ConditionCheckItem',
 ];
 
@@ -93,7 +95,8 @@ export class FilesBucket extends Construct {
       cors: [
         {
           allowedOrigins: props.clientOrigins,
-          allowedMethods: [s3.HttpMethods.GET, s3.HttpMethods.HEAD, s3.HttpMethods.PUT],
+          // Reads only: uploads go through the REST Lambda, never from the browser to the bucket.
+          allowedMethods: [s3.HttpMethods.GET, s3.HttpMethods.HEAD],
           allowedHeaders: ['*'],
           maxAge: Duration.hours(1).toSeconds(),
         },

@@ -56,9 +56,10 @@ export class ZavodChatStack extends Stack {
     const socket = new MainSocketApi(this, 'MainSocket', {
       ...stageSettings,
       stageName: config.socketStageName,
+      accessLogs: config.apiGatewayCloudWatchRole !== 'none',
       domainName: domain?.socketDomain,
     });
-    if (config.manageApiGatewayAccountRole) {
+    if (config.apiGatewayCloudWatchRole === 'create') {
       socket.stage.node.addDependency(new ApiGatewayAccountLogging(this, 'ApiGatewayLogging'));
     }
 
@@ -119,7 +120,10 @@ export class ZavodChatStack extends Stack {
       NagSuppressions.addResourceSuppressions(controlSecret, [
         { id: 'AwsSolutions-SMG4', reason: 'Rotating the key means restarting the media node; rotate by redeploying (docs/deploy.md).' },
       ]);
-      functions.rest.function.addEnvironment('MEDIA_CONTROL_SECRET', controlSecret.secretValue.unsafeUnwrap());
+      // Only the secret's ARN is in the environment: REST reads the key at run time and caches it
+      // (lambdas/aws/secrets-manager.ts), so GetFunctionConfiguration never shows it.
+      functions.rest.function.addEnvironment('MEDIA_CONTROL_SECRET_ARN', controlSecret.secretArn);
+      functions.rest.role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [controlSecret.secretArn] }));
       // On demand with a Route 53 zone the node publishes its own address at each boot: no Elastic IP (docs/deploy.md).
       const zone = config.mediaOnDemand && names ? domain?.zone : undefined;
       const media = new MediaNode(this, 'Media', {
@@ -200,7 +204,8 @@ export class ZavodChatStack extends Stack {
         reason: 'Wildcards only at the end of scoped ARNs: log streams of one log group, connections of this socket stage, objects of the files bucket.',
         appliesTo: [
           { regex: '/^Resource::<.*LogsLogGroup.*\\.Arn>:\\*$/g' },
-          { regex: '/^Resource::arn:<AWS::Partition>:execute-api:[a-z0-9-]+:<AWS::AccountId>:<MainSocketApi[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/g' },
+          // The partition is a literal (`arn:aws:`) with the partition-literals feature flag, a reference without.
+          { regex: '/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:[a-z0-9-]+:<AWS::AccountId>:<MainSocketApi[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/g' },
           { regex: '/^Resource::<FilesBucket.*\\.Arn>\\/\\*$/g' },
         ],
       },

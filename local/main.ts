@@ -38,6 +38,10 @@ async function main(): Promise<void> {
   // The cloud's layout on one port: a client built with the relative bases /api/ and /socket works here and there.
   console.log(`  one origin   ${runtime.originUrl}  (/api/ REST, /socket main socket, /voice voice, / ${clientDir ? `client from ${clientDir}` : 'no client: CLIENT_BUILD_DIR'})`);
   console.log('url' in runtime.voice ? `  voice socket ${runtime.voice.url}` : `  voice socket off: ${runtime.voice.disabled}`);
+  if (!certFile) {
+    // The session cookie is Secure: browsers keep it over plain HTTP only for localhost and 127.0.0.1.
+    console.log('Plain HTTP: open it as localhost (or 127.0.0.1) only; for any other host name set TLS_CERT and TLS_KEY.');
+  }
   console.log('Press Ctrl-C to stop.');
   let stopping = false;
   const shutdown = () => {

@@ -206,6 +206,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       }
     }
 
+    // Every URL with the same host name: the session cookie belongs to one host, and a voice URL on
+    // 127.0.0.1 next to REST on localhost would not get the cookie REST set.
+    if ('url' in voice) voice = { url: `ws${scheme}://${shownHost}:${new URL(voice.url).port}` };
     return {
       restUrl: `http${scheme}://${shownHost}:${restPort}`,
       wsUrl: `ws${scheme}://${shownHost}:${wsPort}`,

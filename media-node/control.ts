@@ -1,14 +1,15 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { type ControlCommand, SIGNATURE_HEADER, verifyControl } from '../lambdas/domain/voice-control';
+import { type ControlCommand, SeenNonces, SIGNATURE_HEADER, verifyControl } from '../lambdas/domain/voice-control';
 import type { MediaNode } from './node';
 
 const MAX_BODY_BYTES = 4096;
 
 /**
  * The node's control endpoint (`POST /control`): REST's signed commands to end voice connections or set
- * administrator mute/deafen. Anything unsigned, stale or malformed is refused before it touches the node.
+ * administrator mute/deafen. Anything unsigned, stale, replayed (a request id already accepted) or
+ * malformed is refused before it touches the node.
  */
 export async function startControlServer(options: {
   node: MediaNode;
@@ -18,6 +19,7 @@ export async function startControlServer(options: {
   /** With the node's certificate the endpoint is HTTPS, so commands are not readable on the way. */
   tls?: { cert: string | Buffer; key: string | Buffer };
 }): Promise<{ url: string; port: number; setTls(tls: { cert: string | Buffer; key: string | Buffer }): void; stop(): Promise<void> }> {
+  const seen = new SeenNonces();
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const answer = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (request.method !== 'POST' || request.url !== '/control') return answer(404, { error: 'not found' });
@@ -30,7 +32,10 @@ export async function startControlServer(options: {
     request.on('end', () => {
       if (size > MAX_BODY_BYTES) return answer(413, { error: 'too large' });
       const body = Buffer.concat(chunks).toString('utf8');
-      if (!verifyControl(options.secret, body, request.headers[SIGNATURE_HEADER] as string | undefined)) return answer(401, { error: 'bad signature' });
+      const verdict = verifyControl(options.secret, body, request.headers[SIGNATURE_HEADER] as string | undefined);
+      if (!verdict.ok) return answer(401, { error: verdict.reason });
+      // Checked after the signature, so only REST's own requests take room in the set.
+      if (!seen.accept(verdict.nonce, verdict.expiresAt)) return answer(409, { error: 'replayed' });
       let command: ControlCommand;
       try {
         command = JSON.parse(body) as ControlCommand;

@@ -24,6 +24,20 @@ describe('channel events and their audiences', () => {
     await c.sockets.stranger.expectNothing('channel_created');
   });
 
+  test('channel_created of a voice channel carries vc_users, when created and when it becomes visible', async () => {
+    const c = await cast(system);
+    const id = await createChannel(c, { name: 'lounge', type: 1, wl_users: [c.member.id] });
+    const created = { id, name: 'lounge', type: 1, wl_users: [c.member.id], wl_roles: [], server_id: c.serverId, vc_users: [] };
+    expect(await c.sockets.member.next('channel_created')).toEqual(created);
+    expect(await c.sockets.owner.next('channel_created')).toEqual(created);
+
+    // Made public: those who gain it get channel_created with who is in it (nobody); channel_edited has no vc_users.
+    await system.rest('PUT', `/channels/${id}`, { as: c.owner, json: { wl_users: [] } });
+    const open = { id, name: 'lounge', type: 1, wl_users: [], wl_roles: [], server_id: c.serverId };
+    expect(await c.sockets.excluded.next('channel_created')).toEqual({ ...open, vc_users: [] });
+    expect(await c.sockets.member.next('channel_edited')).toEqual(open);
+  });
+
   test('a private channel is announced, listed and delivered only to its whitelist and the owner', async () => {
     const c = await cast(system);
     const id = await createChannel(c, { name: 'staff', type: 0, wl_users: [c.member.id, c.stranger.id, 999999] });

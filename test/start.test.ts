@@ -76,8 +76,11 @@ describe('npm start', () => {
     expect(first.stdout()).toContain(`main socket  ws://localhost:${wsPort}`);
     expect(first.stdout()).toContain(`one origin   http://localhost:${originPort}  (/api/ REST, /socket main socket`);
     // Voice needs a mediasoup worker; where CI provides one (REQUIRE_MEDIASOUP=1) it must be up.
-    const voice = process.env.REQUIRE_MEDIASOUP === '1' ? `ws://127\\.0\\.0\\.1:${vcPort}` : `(ws://127\\.0\\.0\\.1:${vcPort}|off: )`;
+    // The same host name as REST's: the cookie REST sets belongs to that one host.
+    const voice = process.env.REQUIRE_MEDIASOUP === '1' ? `ws://localhost:${vcPort}` : `(ws://localhost:${vcPort}|off: )`;
     expect(first.stdout()).toMatch(new RegExp(`voice socket ${voice}`));
+    // Plain HTTP: the Secure cookie is kept only for localhost/127.0.0.1, and the banner says so.
+    expect(first.stdout()).toContain('Plain HTTP: open it as localhost (or 127.0.0.1) only; for any other host name set TLS_CERT and TLS_KEY.');
     const registered = await fetch(`http://127.0.0.1:${restPort}/register`, {
       method: 'POST',
       body: JSON.stringify({ username: 'persistent', displayname: 'P', password: 'password1' }),

@@ -75,6 +75,15 @@ export const DEFAULT_PARAMS: Params = {
 };
 
 /**
+ * `max_video_bitrate` of a cloud deployment (lib/config.ts), where every bit a viewer receives is billed as
+ * data transfer out ($0.09/GB): 2.5 Mbit/s instead of upstream's 10.24. The stock client sends video only
+ * to share a screen, mostly still text and UI, where encoders spend bits on what changes; a viewer-hour then
+ * costs at most about $0.10 of egress instead of $0.41. docs/deploy.md ("Video bitrate") shows the
+ * arithmetic and the reasoning; `-c maxVideoBitrate=` sets another value.
+ */
+export const PAY_PER_USE_MAX_VIDEO_BITRATE = 2_500_000;
+
+/**
  * Production budgets, sized so a real client never meets them: the web client loads servers, channels,
  * members, roles and a page of messages per opened channel at startup (a few hundred requests for a user
  * of many servers) and pings the main socket once a minute.

@@ -64,8 +64,10 @@ describe.each([...(Object.keys(HANDLERS) as HandlerName[]), MEDIA_NODE_CHECK] as
     const { size } = fs.statSync(bundle);
     expect(size).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
     expect(fs.existsSync(`${bundle}.map`)).toBe(true);
-    // Minified output has few, long lines.
-    expect(fs.readFileSync(bundle, 'utf8').split('\n').length).toBeLessThan(50);
+    // Minified output has few, long lines: thousands of characters a line on average, where source has tens.
+    // (Not a fixed line count: the bundled SDK keeps the line breaks of its multi-line template strings.)
+    const lines = fs.readFileSync(bundle, 'utf8').split('\n').length;
+    expect(size / lines).toBeGreaterThan(2000);
   });
 
   test('loads in a fresh node with only what the runtime provides, without connecting anywhere', () => {
@@ -85,7 +87,8 @@ describe.each([...(Object.keys(HANDLERS) as HandlerName[]), MEDIA_NODE_CHECK] as
   });
 });
 
-test('the stack bundles with the exported settings: local esbuild, nothing external but the runtime SDK', () => {
+test('the stack bundles with the exported settings: local esbuild, nothing external, the AWS SDK included', () => {
   expect(LAMBDA_BUNDLING).toMatchObject({ forceDockerBundling: false, minify: true, sourceMap: true, externalModules: RUNTIME_PROVIDED_MODULES });
-  expect(RUNTIME_PROVIDED_MODULES).toEqual(['@aws-sdk/*']);
+  // Nothing external: the AWS SDK is bundled, at the version the tests run (docs/deploy.md).
+  expect(RUNTIME_PROVIDED_MODULES).toEqual([]);
 });

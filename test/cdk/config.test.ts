@@ -1,14 +1,15 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { DEFAULT_PARAMS } from '../../lambdas/domain/config';
+import { DEFAULT_PARAMS, PAY_PER_USE_MAX_VIDEO_BITRATE } from '../../lambdas/domain/config';
 import { configFromContext, DEFAULT_CONFIG, domainNames } from '../../lib/config';
 import { paramsEnvironment } from '../../lib/zavodchat-stack';
 
-const from = (context: Record<string, unknown>) => configFromContext((key) => context[key]);
+// No CDK_DEFAULT_REGION: the defaults do not depend on the machine's AWS profile.
+const from = (context: Record<string, unknown>) => configFromContext((key) => context[key], {});
 
 describe('configFromContext', () => {
   test('no context gives the defaults, with the ports clients reach on AWS', () => {
     const config = from({});
-    expect(config).toEqual({ ...DEFAULT_CONFIG, params: { ...DEFAULT_PARAMS, ws_port: 443, ws_vc_port: 443 } });
+    expect(config).toEqual({ ...DEFAULT_CONFIG, params: { ...DEFAULT_PARAMS, max_video_bitrate: PAY_PER_USE_MAX_VIDEO_BITRATE, ws_port: 443, ws_vc_port: 443 } });
     // Voice on 443 at the node's own address: 445 (upstream's, and SMB's) is blocked on many networks.
     expect(config.mediaNode.voicePort).toBe(443);
     expect(config.domain).toBeUndefined();

@@ -75,6 +75,22 @@ describeMedia('voice in the whole system', {}, () => {
     expect(listed.vc_users).toHaveLength(1);
   }, 60_000);
 
+  test('a voice channel that becomes visible arrives by channel_created with who is in it', async () => {
+    const [owner, member, viewer] = [await system.user(), await system.user(), await system.user()];
+    const serverId = await system.server(owner, [member, viewer]);
+    const channelId = Number((await system.rest('POST', `/servers/${serverId}/channels`, { as: owner, json: { name: 'staff', type: 1, wl_users: [member.id] } })).text);
+    const [ownerSocket, viewerSocket] = [await system.connect(owner), await system.connect(viewer)];
+    await join(member, channelId);
+    const joined = await ownerSocket.next('user_joined_vc', () => true, 15_000);
+
+    expect(await system.rest('PUT', `/channels/${channelId}`, { as: owner, json: { wl_users: [] } })).toMatchObject({ status: 200 });
+    expect(await viewerSocket.next('channel_created')).toMatchObject({
+      id: channelId,
+      type: 1,
+      vc_users: [{ id: member.id, joined: joined.joined, mute: 0, deaf: 0, video: 0 }],
+    });
+  }, 60_000);
+
   /** An owner watching on the main socket while a member joins a fresh voice channel of their server. */
   async function memberInVoice() {
     const [owner, member] = [await system.user(), await system.user()];

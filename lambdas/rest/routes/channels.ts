@@ -20,18 +20,23 @@ import { audience, publish, publishTo, resolveAudience } from '../../domain/fano
 import { channelNotifications, readMarkersOf } from '../../domain/notifications';
 import { compiledPermissions, hasPermission, Perm, permissionChangeError } from '../../domain/permissions';
 import { membersOfServer, requireMember, requirePermission, type ServerContext, subjectOf } from '../../domain/servers';
-import { voiceStatesOf } from '../../domain/voice';
+import { type VoiceState, voiceStatesOf } from '../../domain/voice';
 import { closeVoiceChannel, endVoice } from '../../domain/voice-control';
 import { appContext } from '../../runtime';
 import { integerArrayField, integerField, jsonObject, pathInt, readJson, requireUser, stringField } from '../http';
 import { endVoiceQuietly, VOICE_REASONS } from './voice';
 
-/** The channel object of channel events: the view plus `server_id` and, when asked for, `prev_channel_id`. */
-function channelEventData(channel: Channel, options: { withRoles?: boolean; prevChannelId?: number } = {}) {
+/**
+ * The channel object of channel events: the view plus `server_id` and, when asked for, `prev_channel_id`.
+ * `vcUsers` is given for `channel_created`: the stock client lists a voice channel's users only from the
+ * `vc_users` it received with the channel, so without it nobody shows up in the channel until a reload.
+ */
+function channelEventData(channel: Channel, options: { withRoles?: boolean; prevChannelId?: number; vcUsers?: VoiceState[] } = {}) {
   return {
     ...channelView(channel, { withRoles: options.withRoles }),
     server_id: channel.serverId!,
     ...(options.prevChannelId !== undefined ? { prev_channel_id: options.prevChannelId } : {}),
+    ...(options.vcUsers !== undefined && channel.type === CHANNEL_TYPE.VOICE ? { vc_users: options.vcUsers } : {}),
   };
 }
 
@@ -99,7 +104,8 @@ export function channelRoutes(app: Hono): void {
       context.settings.params.max_channels_per_server,
     );
     const prevChannelId = before !== undefined && before >= 0 ? before : undefined;
-    await publish(context, event('channel_created', channelEventData(channel, { prevChannelId })), channelAudience(channel, server));
+    // A new channel is empty.
+    await publish(context, event('channel_created', channelEventData(channel, { prevChannelId, vcUsers: [] })), channelAudience(channel, server));
     return c.text(String(channel.id));
   });
 
@@ -138,6 +144,8 @@ export function channelRoutes(app: Hono): void {
     const sees = (which: Channel) => (member: number, roles: readonly number[]) =>
       canSeeChannel({ ownerId: server.server.owner_id, userId: member, roles: server.roles, userRoles: roles }, which);
     const [sawBefore, seesAfter] = [sees(channel), sees(updated)];
+    // Those who gain a voice channel learn who is in it already, as user_joined_vc would have told them.
+    const vcUsers = updated.type === CHANNEL_TYPE.VOICE ? await voiceStatesOf(context.db, updated.id) : undefined;
     await Promise.all([
       publish(
         context,
@@ -146,7 +154,7 @@ export function channelRoutes(app: Hono): void {
       ),
       publish(
         context,
-        event('channel_created', channelEventData(updated, { prevChannelId: before })),
+        event('channel_created', channelEventData(updated, { prevChannelId: before, vcUsers })),
         audience.server(updated.serverId!, { include: (u, r) => !sawBefore(u, r) && seesAfter(u, r) }),
       ),
       publish(

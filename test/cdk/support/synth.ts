@@ -15,8 +15,15 @@ export interface Synthesized {
   outdir: string;
 }
 
+/** The `"context"` of cdk.json (feature flags and any settings), which the CDK CLI hands to the app. */
+export function cdkJsonContext(): Record<string, unknown> {
+  const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
+  return cdkJson.context ?? {};
+}
+
 /**
- * Synthesizes the real app in-process, as `cdk synth` would, with the given context. Docker is made
+ * Synthesizes the real app in-process, as `cdk synth` would, with cdk.json's context (as the CLI passes
+ * it) and the given context on top. Docker is made
  * unusable (CDK_DOCKER points at nothing) so any attempt to bundle in a container fails the synth.
  * The output goes to a temporary directory outside the repository, so bundles cannot resolve the
  * repository's node_modules by walking up.
@@ -24,7 +31,7 @@ export interface Synthesized {
 export function synthesize(context: Record<string, unknown> = {}): Synthesized {
   process.env.CDK_DOCKER = '/nonexistent/docker-must-not-be-used';
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'zavodchat-cdk-'));
-  const { app, stack } = buildApp({ outdir, context });
+  const { app, stack } = buildApp({ outdir, context: { ...cdkJsonContext(), ...context } });
   const assembly = app.synth();
   return { stack, template: Template.fromStack(stack), assembly, outdir };
 }

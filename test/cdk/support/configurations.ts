@@ -1,0 +1,24 @@
+/**
+ * The deployment configurations the project supports (docs/deploy.md), as the CDK context `cdk deploy -c`
+ * would give. CI synthesizes each one and lints its template (test/cdk/cfn-lint.test.ts).
+ */
+export const SUPPORTED_CONFIGURATIONS: Record<string, Record<string, unknown>> = {
+  'no context': {},
+  'hosted zone': {
+    domain: 'chat.example.com',
+    hostedZoneId: 'Z0123456789EXAMPLE',
+    hostedZoneName: 'example.com',
+    clientOrigins: 'https://chat.example.com',
+  },
+  certificate: {
+    domain: 'chat.example.com',
+    certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
+    clientOrigins: 'https://chat.example.com',
+  },
+  'no media node': { deployMediaNode: 'false' },
+  'second stack name': { stackName: 'ZavodChatStaging' },
+  'API Gateway logging role created': { apiGatewayCloudWatchRole: 'create' },
+};
+
+/** Context that skips Lambda bundling: the template is the same apart from asset hashes, and synth takes a second. */
+export const SKIP_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
