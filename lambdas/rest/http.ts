@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { badRequest, forbidden } from '../domain/errors';
+import { badRequest, forbidden, HttpError } from '../domain/errors';
 import { authenticate, extractToken } from '../domain/sessions';
 import { parseExpiry } from '../domain/time';
 import type { Page } from '../domain/users';
@@ -26,8 +26,15 @@ export async function readArgs(c: Context): Promise<Args> {
   return args;
 }
 
-/** A JSON body, parsed whatever the Content-Type says (as upstream does). */
+const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
+
+/**
+ * A JSON body. Unlike upstream, only with a JSON Content-Type (415 otherwise): an HTML form can send
+ * `text/plain` or urlencoded bodies to another site without a preflight, but never `application/json`
+ * (docs/security.md, "CSRF").
+ */
 export async function readJson(c: Context): Promise<unknown> {
+  if (!JSON_TYPE.test(c.req.header('content-type') ?? '')) throw new HttpError(415, 'Expected a JSON body (Content-Type: application/json)');
   const text = await c.req.text();
   try {
     return JSON.parse(text);
