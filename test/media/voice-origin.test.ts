@@ -25,13 +25,14 @@ describeMedia('voice socket: upgrades from pages of other origins', {}, () => {
   }, 60_000);
   afterAll(() => system?.stop());
 
-  /** The upgrade's outcome: `open` (then closed again, waiting for the departure) or the refusal's status and body. */
+  /** The upgrade's outcome: `open` (admitted, then closed again) or the refusal's status and body. */
   function upgrade(headers: Record<string, string>): Promise<{ status: number; body: string } | 'open'> {
     const socket = new WebSocket(`${voiceUrl}/?channel=${channelId}`, { headers: { cookie: `zavodchat_token=${owner.token}`, ...headers } });
     return new Promise((resolve, reject) => {
+      // Admitted: closed once the node has set the peer up (its first frame, the SDP offer), not mid-setup.
       socket.once('open', () => {
         socket.once('close', () => resolve('open'));
-        socket.close();
+        socket.once('message', () => socket.close());
       });
       socket.once('unexpected-response', (_request, response) => {
         let body = '';
