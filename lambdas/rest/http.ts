@@ -29,13 +29,13 @@ export async function readArgs(c: Context): Promise<Args> {
 const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
 
 /**
- * A JSON body. Unlike upstream, only with a JSON Content-Type (415 otherwise): an HTML form can send
+ * A JSON body. Unlike upstream, a body under any other Content-Type is refused (415): an HTML form can send
  * `text/plain` or urlencoded bodies to another site without a preflight, but never `application/json`
- * (docs/security.md, "CSRF").
+ * (docs/security.md, "CSRF"). No body at all is simply no JSON (400), whatever the type.
  */
 export async function readJson(c: Context): Promise<unknown> {
-  if (!JSON_TYPE.test(c.req.header('content-type') ?? '')) throw new HttpError(415, 'Expected a JSON body (Content-Type: application/json)');
   const text = await c.req.text();
+  if (text.length > 0 && !JSON_TYPE.test(c.req.header('content-type') ?? '')) throw new HttpError(415, 'Expected a JSON body (Content-Type: application/json)');
   try {
     return JSON.parse(text);
   } catch {
