@@ -3,7 +3,9 @@
  * client's calls on an allowed origin, and attacker pages on two other origins: `http://127.0.0.1:<port>`
  * (another site) and `http://localhost:<other port>` (the same site as REST, so even a SameSite=Lax cookie
  * goes along and only the origin check stands in the way). The attacker pages hold plain HTML forms (no
- * script, no preflight) and, for the socket, one `new WebSocket(...)`.
+ * script, no preflight) and, for the socket, one `new WebSocket(...)`. Chromium itself withholds a
+ * SameSite=None cookie from another site's WebSocket (third-party cookie blocking), so the same-site page is
+ * the one that fails without our checks there; top-level form posts carried the cookie from both.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
