@@ -33,6 +33,8 @@ export function toHttpApiEvent(request: IncomingMessage, body: Buffer): APIGatew
     if (name === 'cookie' || value === undefined) continue;
     headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
+  // As API Gateway adds it; the session cookie's SameSite choice reads the scheme (docs/security.md).
+  headers['x-forwarded-proto'] = (request.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   const cookies = (request.headers.cookie ?? '')
     .split(';')
     .map((c) => c.trim())

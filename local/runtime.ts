@@ -12,6 +12,7 @@ import { handler as pingHandler } from '../lambdas/socket/ping';
 import { settingsFromEnv } from '../lambdas/domain/config';
 import { settleAfterConnect } from '../lambdas/runtime';
 import { type DynamoDbLocal, ensureTable, startDynamoDbLocal } from './dynamodb';
+import { guarded, keepServing } from './guard';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
 import { attachOrigin } from './origin';
 import { type GatewayLimits, WebSocketGateway } from './ws-gateway';
@@ -71,10 +72,15 @@ export class PortError extends Error {
   }
 }
 
-function listen(server: Server, port: number, host: string, what: string, variable: string): Promise<number> {
+function listen(server: Server, port: number, host: string, what: string, variable: string, log: (line: string) => void): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new PortError(what, port, variable, error.code)));
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+    const refused = (error: NodeJS.ErrnoException) => reject(new PortError(what, port, variable, error.code));
+    server.once('error', refused);
+    server.listen(port, host, () => {
+      server.off('error', refused);
+      keepServing(server, what, log);
+      resolve((server.address() as AddressInfo).port);
+    });
   });
 }
 
@@ -112,8 +118,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       log,
     });
     // The Management API listens on loopback only: on AWS it needs IAM credentials, here nobody else may reach it.
-    const management = createHttpServer((request, response) => gateway.handleManagementRequest(request, response));
-    const managementPort = await listen(management, 0, '127.0.0.1', 'Management API', 'MANAGEMENT_PORT');
+    const management = createHttpServer(guarded('Management API', log, (request, response) => gateway.handleManagementRequest(request, response)));
+    const managementPort = await listen(management, 0, '127.0.0.1', 'Management API', 'MANAGEMENT_PORT', log);
     started.push(() => closeServer(management));
     const managementEndpoint = `http://127.0.0.1:${managementPort}/local`;
 
@@ -140,7 +146,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     const wsServer = makeServer();
     gateway.attach(wsServer);
-    const wsPort = await listen(wsServer, options.wsPort ?? 444, host, 'Main socket', 'WS_PORT');
+    const wsPort = await listen(wsServer, options.wsPort ?? 444, host, 'Main socket', 'WS_PORT', log);
     started.push(async () => {
       await gateway.close();
       // Work after $connect still talks to the table, which stops after this.
@@ -149,14 +155,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
     process.env.WS_PORT = String(wsPort);
 
-    const serveRest = (request: IncomingMessage, response: ServerResponse) => {
-      serveHttpApi(restHandler as unknown as HttpApiHandler, request, response).catch((error) => {
-        log(`rest: ${String(error)}`);
-        if (!response.headersSent) response.writeHead(500).end();
-      });
-    };
+    const serveRest = guarded('rest', log, (request, response) => serveHttpApi(restHandler as unknown as HttpApiHandler, request, response));
     const restServer = makeServer(serveRest);
-    const restPort = await listen(restServer, options.restPort ?? 443, host, 'REST', 'REST_PORT');
+    const restPort = await listen(restServer, options.restPort ?? 443, host, 'REST', 'REST_PORT', log);
     started.push(() => closeServer(restServer));
 
     const scheme = tls ? 's' : '';
@@ -173,7 +174,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         clientDir: options.clientDir,
         log,
       });
-      const originPort = await listen(originServer, options.originPort, host, 'Origin', 'ORIGIN_PORT');
+      const originPort = await listen(originServer, options.originPort, host, 'Origin', 'ORIGIN_PORT', log);
       started.push(() => closeServer(originServer));
       originUrl = `http${scheme}://${shownHost}:${originPort}`;
       // Pages of the origin are allowed origins of REST and the sockets (before any handler reads its settings).

@@ -207,7 +207,13 @@ export class WebSocketGateway {
       response.writeHead(status, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': type }).end(JSON.stringify({ message }));
     };
     if (!match) return fail(404, 'NotFoundException', 'Not found');
-    const connectionId = decodeURIComponent(match[1]);
+    let connectionId: string;
+    try {
+      connectionId = decodeURIComponent(match[1]);
+    } catch {
+      // Malformed percent-encoding (`%E0%A4%A`): the caller's mistake, as API Gateway answers it.
+      return fail(400, 'BadRequestException', 'Invalid connection id');
+    }
     const connection = this.connections.get(connectionId);
     if (!connection || connection.socket.readyState !== WebSocket.OPEN) return fail(410, 'GoneException', `Connection ${connectionId} is gone`);
     switch (request.method) {

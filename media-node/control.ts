@@ -30,6 +30,13 @@ export async function startControlServer(options: {
       if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     });
     request.on('end', () => {
+      try {
+        execute();
+      } catch {
+        if (!response.headersSent) answer(500, { error: 'internal' });
+      }
+    });
+    const execute = () => {
       if (size > MAX_BODY_BYTES) return answer(413, { error: 'too large' });
       const body = Buffer.concat(chunks).toString('utf8');
       const verdict = verifyControl(options.secret, body, request.headers[SIGNATURE_HEADER] as string | undefined);
@@ -52,13 +59,23 @@ export async function startControlServer(options: {
         default:
           return answer(400, { error: 'unknown command' });
       }
-    });
+    };
   };
-  const server: Server = options.tls ? createHttpsServer(options.tls, handle) : createHttpServer(handle);
+  // A failure answers 500 and never ends the process (locally it also runs REST and the main socket).
+  const safeHandle = (request: IncomingMessage, response: ServerResponse) => {
+    try {
+      handle(request, response);
+    } catch {
+      if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal"}');
+    }
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, safeHandle) : createHttpServer(safeHandle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
   });
+  // Later server errors (EMFILE on accept, say) must not end the process: without a listener they would.
+  server.on('error', () => undefined);
   const port = (server.address() as AddressInfo).port;
   return {
     url: `${options.tls ? 'https' : 'http'}://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`,

@@ -3,6 +3,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { judgeOrigin } from '../lambdas/domain/origins';
 import { DEFAULT_MEDIA_SETTINGS, type MediaSettings } from './config';
 import { Peer } from './peer';
 import { type AdmissionResult, type VoiceAdmission, type VoicePresence } from './ports';
@@ -20,6 +21,12 @@ export interface MediaNodeOptions {
   admission: VoiceAdmission;
   presence: VoicePresence;
   settings?: Partial<MediaSettings>;
+  /**
+   * Page origins that may open the voice socket (the system's CORS_ORIGINS), or `any` for a node with no
+   * browser-facing deployment (tests of the node alone). An upgrade with another Origin gets 403; one without
+   * Origin (no browser) is judged by its credentials alone (docs/security.md, "Socket origins").
+   */
+  allowedOrigins: readonly string[] | 'any';
   log?: (line: string) => void;
 }
 
@@ -134,6 +141,11 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
 
   async function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
+    // Before admission: a page of another origin (even of the same site) must not join as the victim.
+    if (options.allowedOrigins !== 'any' && judgeOrigin({ origin: request.headers.origin }, options.allowedOrigins) === 'foreign') {
+      refuse(socket, 403, 'Origin not allowed');
+      return;
+    }
     let url: URL;
     try {
       url = new URL(request.url ?? '/', 'http://voice.invalid');
@@ -171,7 +183,13 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
     response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' }).end('The voice socket needs a WebSocket upgrade');
   };
   const server: Server = options.tls ? createHttpsServer(options.tls, onRequest) : createHttpServer(onRequest);
-  server.on('upgrade', (request, socket, head) => void upgrade(request, socket, head));
+  server.on('upgrade', (request, socket, head) => {
+    // An unexpected failure ends this upgrade, never the process (the local runtime shares it with REST).
+    upgrade(request, socket, head).catch((error: unknown) => {
+      log(`voice upgrade failed: ${(error as Error).message}`);
+      socket.destroy();
+    });
+  });
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -182,6 +200,8 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
     pool.close();
     throw error;
   }
+  // Later server errors (EMFILE on accept, say) are logged: without a listener Node would end the process.
+  server.on('error', (error) => log(`voice socket server: ${error.message}`));
   const port = (server.address() as AddressInfo).port;
 
   const heartbeat = setInterval(() => {

@@ -47,6 +47,8 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
     admission: new DynamoDbVoiceAdmission(context),
     presence: new DynamoDbVoicePresence(context, () => controlUrl),
     settings: { ...mediaSettingsFromEnv(), ...options.settings, heartbeatMs: HEARTBEAT_MS },
+    // The same list as REST's CORS and the main socket's $connect (CORS_ORIGINS).
+    allowedOrigins: context.settings.corsOrigins,
     log: options.log,
   });
   let control: Awaited<ReturnType<typeof startControlServer>>;

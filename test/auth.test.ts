@@ -23,7 +23,9 @@ describe('registration and login', () => {
   test('register, log in, and use the session by cookie, Bearer and on the socket by ?token=', async () => {
     const registered = await system.rest('POST', '/register', { json: { username: 'carol', displayname: 'Carol', password: 'password1' } });
     expect(registered).toMatchObject({ status: 200, text: 'Registered' });
-    const login = await system.rest('POST', '/auth', { json: { username: 'carol', password: 'password1' } });
+    // From the web client's dev server (a default allowed origin), another site than http://127.0.0.1: the
+    // cookie must cross sites (docs/security.md, "CSRF").
+    const login = await system.rest('POST', '/auth', { json: { username: 'carol', password: 'password1' }, headers: { origin: 'https://localhost:5173' } });
     expect(login.status).toBe(200);
     expect(login.text).toMatch(/^[0-9a-f-]{36}$/);
     const cookie = login.headers.get('set-cookie') ?? '';

@@ -84,6 +84,7 @@ describe('npm start', () => {
     const registered = await fetch(`http://127.0.0.1:${restPort}/register`, {
       method: 'POST',
       body: JSON.stringify({ username: 'persistent', displayname: 'P', password: 'password1' }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(registered.status).toBe(200);
     pressCtrlC(first);
@@ -94,6 +95,7 @@ describe('npm start', () => {
     const login = await fetch(`http://127.0.0.1:${restPort}/auth`, {
       method: 'POST',
       body: JSON.stringify({ username: 'persistent', password: 'password1' }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(login.status).toBe(200);
     // The same REST through the one origin, under /api/.

@@ -1,3 +1,5 @@
+import { parseAllowedOrigins, parseSameSite, type SameSite } from './origins';
+
 /**
  * Server limits and settings. Defaults are upstream ZavodChat's shipped configuration; every value can be
  * overridden by an environment variable of the same name in upper case (e.g. MAX_GET_COUNT=20).
@@ -50,11 +52,21 @@ export interface Settings {
   rateLimits: RateLimits;
   sessionLifetimeSeconds: number;
   sessionsPerUser: number;
-  /** Origins allowed to make credentialed CORS requests. */
+  /**
+   * The allowed origins (CORS_ORIGINS): the only pages that get credentialed CORS, may send state-changing
+   * REST requests and may open either socket (docs/security.md).
+   */
   corsOrigins: string[];
   /** Optional Domain attribute of the session cookie, so REST and both sockets on sub-domains share it. */
   cookieDomain?: string;
+  /** COOKIE_SAMESITE; unset (`auto`) chooses per login by the layout (docs/security.md, "CSRF"). */
+  cookieSameSite?: SameSite;
+  /** Largest REST request body outside the upload routes (MAX_REQUEST_BODY_BYTES), checked before parsing. */
+  maxRequestBodyBytes: number;
 }
+
+/** The default of MAX_REQUEST_BODY_BYTES: far above any valid JSON body (a 2,000-character message is < 13 KB). */
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 64 * 1024;
 
 export const DEFAULT_PARAMS: Params = {
   ws_port: 444,
@@ -152,10 +164,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     rateLimits: rateLimitsFromEnv(env),
     sessionLifetimeSeconds: intFromEnv(env, 'SESSION_LIFETIME_SECONDS', 2592000),
     sessionsPerUser: intFromEnv(env, 'SESSIONS_PER_USER', 8),
-    corsOrigins: (env.CORS_ORIGINS ?? 'https://localhost:5173,https://localhost:4173,http://localhost:5173')
-      .split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
+    corsOrigins: parseAllowedOrigins(env.CORS_ORIGINS ?? 'https://localhost:5173,https://localhost:4173,http://localhost:5173'),
     cookieDomain: env.COOKIE_DOMAIN || undefined,
+    cookieSameSite: parseSameSite(env.COOKIE_SAMESITE),
+    maxRequestBodyBytes: intFromEnv(env, 'MAX_REQUEST_BODY_BYTES', DEFAULT_MAX_REQUEST_BODY_BYTES),
   };
 }

@@ -35,12 +35,40 @@ export function contentTypeOf(fileName: string): string {
   return CONTENT_TYPES[fileName.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
 }
 
+/**
+ * How a stored file is handed to browsers (docs/security.md, "Uploaded files"): its type from the extension
+ * it was stored under, never from its bytes; images the client shows inline, everything else as a download,
+ * so an uploaded HTML or SVG file never renders as a page.
+ */
+export interface FilePresentation {
+  contentType: string;
+  disposition: string;
+}
+
+const INLINE_TYPES = new Set(['image/png', 'image/jpeg', 'image/bmp', 'image/gif', 'image/webp']);
+
+export function presentationOf(key: string): FilePresentation {
+  const name = key.split('/').pop()!;
+  const contentType = contentTypeOf(name);
+  // Names are generated ([0-9A-Za-z]+.ext, FILE_NAME), so they need no quoting beyond the quotes.
+  return { contentType, disposition: INLINE_TYPES.has(contentType) ? 'inline' : `attachment; filename="${name}"` };
+}
+
+/** Headers of every file response we send ourselves: no sniffing into a scriptable type, and no script or plugin even then. */
+export const FILE_SECURITY_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "default-src 'none'; sandbox",
+} as const;
+
 /** Where files live: a folder locally, an S3 bucket on AWS. Keys look like `avatar/user/<name>`. */
 export interface FileStore {
   put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
   delete(key: string): Promise<void>;
-  /** The bytes to send, or a URL to redirect the browser to (so large files never pass through Lambda). */
-  serve(key: string): Promise<{ bytes: Uint8Array; contentType: string } | { redirect: string } | undefined>;
+  /**
+   * The bytes to send, or a URL to redirect the browser to (so large files never pass through Lambda) that
+   * answers with `presentation`'s Content-Type and Content-Disposition.
+   */
+  serve(key: string, presentation: FilePresentation): Promise<{ bytes: Uint8Array; contentType: string } | { redirect: string } | undefined>;
 }
 
 export const fileKeys = {

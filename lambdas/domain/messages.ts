@@ -324,6 +324,8 @@ export interface MessageFilter {
 
 /** One page of a channel's messages by id (`order` 0 = newest first), hidden authors skipped, filters applied. */
 export async function listMessages(db: Db, channelId: number, page: Page, hiddenAuthors: Set<number>, filter: MessageFilter = {}): Promise<Message[]> {
+  // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
+  if (page.count === 0) return [];
   const out: Message[] = [];
   const conditions: string[] = [];
   const values: Record<string, unknown> = {

@@ -325,6 +325,8 @@ export async function listMembers(
   displayname: string | undefined,
   hidden: Set<number>,
 ): Promise<ServerUser[]> {
+  // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
+  if (page.count === 0) return [];
   const out: ServerUser[] = [];
   let startKey: Record<string, unknown> | undefined;
   const range =

@@ -51,6 +51,18 @@ export function validatePassword(password: string, minLength: number): void {
   if (password.length > 1024) throw badRequest('Password should be at most 1024 characters long');
 }
 
+export const MAX_PASSWORD_LENGTH = 1024;
+
+/**
+ * The bounds of a login's inputs, checked before the table sees them (docs/security.md, "Request bodies"). Only
+ * upper bounds: the minimum lengths apply to new accounts, and a short guess is simply a wrong password.
+ */
+export function validateLoginInput(username: string, password: string): void {
+  if (username.length === 0) throw badRequest('Username should not be empty');
+  if (username.length > MAX_NAME_LENGTH) throw badRequest(`Username should be at most ${MAX_NAME_LENGTH} characters long`);
+  if (password.length > MAX_PASSWORD_LENGTH) throw badRequest(`Password should be at most ${MAX_PASSWORD_LENGTH} characters long`);
+}
+
 export function validateDisplayName(name: string): void {
   if (name.length < 1) throw badRequest('Display name should not be empty');
   if (name.length > MAX_NAME_LENGTH) throw badRequest(`Display name should be at most ${MAX_NAME_LENGTH} characters long`);
@@ -196,6 +208,8 @@ export async function listUsers(
   displayname: string | undefined,
   hidden: Set<number>,
 ): Promise<User[]> {
+  // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
+  if (page.count === 0) return [];
   const users: User[] = [];
   let startKey: Record<string, unknown> | undefined;
   const comparison = page.order === 1 ? '>=' : '<=';

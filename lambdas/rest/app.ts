@@ -1,7 +1,9 @@
 import { Hono } from 'hono';
 import { HttpError } from '../domain/errors';
+import { judgeOrigin } from '../domain/origins';
 import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
 import { appContext, logError } from '../runtime';
+import { bodyLimit, originCheck } from './guards';
 import { normalizePath } from './http';
 import { rateLimit } from './rate-limit';
 import { accountRoutes } from './routes/account';
@@ -24,10 +26,10 @@ const ALLOWED_HEADERS = 'Origin, Content-Type, X-Auth-Token, X-Requested-With, A
 export function createApp(): Hono {
   const app = new Hono({ getPath: (request) => normalizePath(new URL(request.url).pathname) });
 
-  // CORS with credentials for the configured web-client origins (upstream `add_cors`).
+  // CORS with credentials for the allowed web-client origins (upstream `add_cors`; docs/security.md).
   app.use('*', async (c, next) => {
     const origin = c.req.header('origin');
-    const allowed = origin !== undefined && appContext().settings.corsOrigins.includes(origin);
+    const allowed = origin !== undefined && judgeOrigin({ origin }, appContext().settings.corsOrigins) === 'allowed';
     if (c.req.method === 'OPTIONS') {
       const headers: Record<string, string> = {
         'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, OPTIONS',
@@ -49,6 +51,9 @@ export function createApp(): Hono {
     }
   });
 
+  // Before the rate limit: a refused cross-site request or oversized body costs the victim none of his budget.
+  app.use('*', originCheck());
+  app.use('*', bodyLimit());
   app.use('*', rateLimit());
   accountRoutes(app);
   serverRoutes(app);

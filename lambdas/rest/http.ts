@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { badRequest, forbidden } from '../domain/errors';
+import { badRequest, forbidden, HttpError } from '../domain/errors';
 import { authenticate, extractToken } from '../domain/sessions';
 import { parseExpiry } from '../domain/time';
 import type { Page } from '../domain/users';
@@ -26,9 +26,16 @@ export async function readArgs(c: Context): Promise<Args> {
   return args;
 }
 
-/** A JSON body, parsed whatever the Content-Type says (as upstream does). */
+const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
+
+/**
+ * A JSON body. Unlike upstream, a body under any other Content-Type is refused (415): an HTML form can send
+ * `text/plain` or urlencoded bodies to another site without a preflight, but never `application/json`
+ * (docs/security.md, "CSRF"). No body at all is simply no JSON (400), whatever the type.
+ */
 export async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
+  if (text.length > 0 && !JSON_TYPE.test(c.req.header('content-type') ?? '')) throw new HttpError(415, 'Expected a JSON body (Content-Type: application/json)');
   try {
     return JSON.parse(text);
   } catch {

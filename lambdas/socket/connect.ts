@@ -1,5 +1,6 @@
 import { HttpError } from '../domain/errors';
 import { ensureMediaNodeRunning } from '../domain/media-node-lifecycle';
+import { judgeOrigin } from '../domain/origins';
 import { openConnection, parseStatus } from '../domain/presence';
 import { authenticate, extractToken } from '../domain/sessions';
 import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
@@ -8,10 +9,14 @@ import { header, type WebSocketEvent, type WebSocketResult } from './types';
 
 /**
  * `$connect` of the main socket. A non-2xx answer makes API Gateway refuse the upgrade with that status:
- * 401 for any credential problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13), 503 while the table
- * is unreachable.
+ * 403 for a page of an origin that is not allowed (docs/security.md, "Socket origins"), 401 for any credential
+ * problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13), 503 while the table is unreachable.
  */
 export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+  const context = appContext();
+  // Cross-site WebSocket hijacking: a page of another origin would open the socket with the victim's cookie.
+  // No Origin at all is no browser (native apps, our Node clients): its credentials are its own.
+  if (judgeOrigin({ origin: header(event, 'origin') }, context.settings.corsOrigins) === 'foreign') return { statusCode: 403, body: 'Origin not allowed' };
   const query = event.queryStringParameters ?? {};
   const token = extractToken({
     cookie: header(event, 'cookie'),
@@ -23,7 +28,6 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     status = parseStatus(query.status);
     if (status === undefined) return { statusCode: 400, body: 'Invalid status' };
   }
-  const context = appContext();
   try {
     const userId = await authenticate(context.db, token);
     const connection = { userId, connectionId: event.requestContext.connectionId };

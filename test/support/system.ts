@@ -141,7 +141,11 @@ export class TestSystem {
     const token = options.token ?? options.as?.token;
     if (token !== undefined) headers.cookie = `zavodchat_token=${token}`;
     let body: string | FormData | undefined;
-    if (options.json !== undefined) body = typeof options.json === 'string' ? options.json : JSON.stringify(options.json);
+    if (options.json !== undefined) {
+      body = typeof options.json === 'string' ? options.json : JSON.stringify(options.json);
+      // As the web client (axios) sends JSON; REST refuses JSON bodies under any other type (415).
+      if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    }
     if (options.form) {
       const form = new FormData();
       for (const [key, value] of Object.entries(options.form)) {

@@ -5,6 +5,7 @@ import { event } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { fileKeys, storeImage } from '../../domain/files';
 import { changeStatus } from '../../domain/presence';
+import { sessionCookieSameSite } from '../../domain/origins';
 import { createSession, SESSION_COOKIE } from '../../domain/sessions';
 import {
   checkCredentials,
@@ -13,6 +14,7 @@ import {
   registerUser,
   updateProfile,
   validateDisplayName,
+  validateLoginInput,
   validatePassword,
   validateUsername,
 } from '../../domain/users';
@@ -40,6 +42,8 @@ export function accountRoutes(app: Hono): void {
     const body = jsonObject(await readJson(c));
     const username = stringField(body, 'username');
     const password = stringField(body, 'password');
+    // Before any table call: a 3,000-character username would fail as a DynamoDB key (a 500), not as a login.
+    validateLoginInput(username, password);
     // Before the password check: a locked-out username is refused even with the right password.
     const attempt = await countLoginAttempt(username);
     if (attempt.refused) return tooManyRequests(c, attempt.refused);
@@ -51,7 +55,13 @@ export function accountRoutes(app: Hono): void {
       `${SESSION_COOKIE}=${token}`,
       `Max-Age=${settings.sessionLifetimeSeconds}`,
       'Path=/',
-      'SameSite=None',
+      `SameSite=${sessionCookieSameSite({
+        setting: settings.cookieSameSite,
+        origin: c.req.header('origin'),
+        host: c.req.header('host'),
+        scheme: c.req.header('x-forwarded-proto'),
+        cookieDomain: settings.cookieDomain,
+      })}`,
       'Secure',
       'HttpOnly',
       ...(settings.cookieDomain ? [`Domain=${settings.cookieDomain}`] : []),

@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { badRequest, notFound } from '../../domain/errors';
-import { deleteUpload, FILE_NAME, fileKeys, storeUpload } from '../../domain/files';
+import { deleteUpload, FILE_NAME, FILE_SECURITY_HEADERS, fileKeys, presentationOf, storeUpload } from '../../domain/files';
 import { appContext } from '../../runtime';
 import { pathInt, readArgs, requireUser, textArg } from '../http';
 
@@ -8,10 +8,16 @@ const FILE_NOT_FOUND = 'File does not exist';
 
 /** Sends a stored file: its bytes locally, a redirect to a short-lived S3 URL on AWS. */
 async function serveFile(c: Context, key: string) {
-  const served = await appContext().files.serve(key);
+  const presentation = presentationOf(key);
+  const served = await appContext().files.serve(key, presentation);
   if (!served) throw notFound(FILE_NOT_FOUND);
   if ('redirect' in served) return c.redirect(served.redirect, 302);
-  return c.body(served.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': served.contentType, 'Cache-Control': 'private, max-age=86400' });
+  return c.body(served.bytes as Uint8Array<ArrayBuffer>, 200, {
+    'Content-Type': presentation.contentType,
+    'Content-Disposition': presentation.disposition,
+    ...FILE_SECURITY_HEADERS,
+    'Cache-Control': 'private, max-age=86400',
+  });
 }
 
 function fileName(c: Context): string {

@@ -28,6 +28,8 @@ export async function startFixture(channels: Record<number, InMemoryChannel>, se
     admission,
     presence,
     settings: { workers: 1, rtcBasePort: 0, ...settings },
+    // The node alone: its pages come from test servers on any port (the whole system checks origins).
+    allowedOrigins: 'any',
     log: (line) => {
       logs.push(line);
       if (/died.*SIGSEGV/.test(line)) console.error(`${line}\n${SEGFAULT_HINT}`);
