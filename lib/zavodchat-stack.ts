@@ -12,8 +12,8 @@ import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET
 import { MediaNode } from './media-node';
 import { ChatTable, FilesBucket } from './storage';
 
-/** Management API calls the handlers make: post events (POST) and close connections (DELETE). */
-export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
+/** Management API calls the handlers make: post events (POST), close connections (DELETE) and probe them at a connection cap (GET). */
+export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE', 'GET'] as const;
 /** The media node only posts voice events to main-socket connections. */
 export const MEDIA_NODE_MANAGE_CONNECTIONS_METHODS = ['POST'] as const;
 

@@ -32,12 +32,19 @@ export interface RateLimits {
   rest?: RateLimit;
   /** `POST /channels/{cid}/messages` and `PUT /messages/{mid}`, per user. */
   messages?: RateLimit;
-  /** Failed `POST /auth` per username; beyond it every attempt is refused until the window ends. */
+  /** Failed `POST /auth` per username and source address; beyond it that source's attempts at that name are refused until the window ends. */
   loginFailures?: RateLimit;
   /** `POST /register` per source IP. */
   registrations?: RateLimit;
   /** Main-socket frames (`ping` and `$default`) per connection. */
   socketFrames?: RateLimit;
+  /** Main-socket `$connect` attempts per source address (refused ones included). */
+  connects?: RateLimit;
+  /**
+   * Failed `POST /auth` per username from all sources together; beyond it only sources without a failure
+   * of their own in the window may still try (see countLoginAttempt).
+   */
+  loginFailuresPerName?: RateLimit;
   /**
    * Frames per connection and window one handler instance admits from memory before counting in the
    * table: keeps the client's keepalive (one ping a minute) free of DynamoDB requests.
@@ -54,7 +61,17 @@ export interface Settings {
   corsOrigins: string[];
   /** Optional Domain attribute of the session cookie, so REST and both sockets on sub-domains share it. */
   cookieDomain?: string;
+  /** Open main-socket connections at once, per user and per source address; 0 = no cap. */
+  connectionCaps: { perUser: number; perAddress: number };
+  /**
+   * Items one request may evaluate for a filtered listing (`GET /users?displayname=`, `messages_search`):
+   * beyond it the page is answered as far as it got, with `X-Next-Start-Id` saying where to go on.
+   */
+  maxScanItems: number;
 }
+
+export const DEFAULT_CONNECTION_CAPS = { perUser: 20, perAddress: 200 };
+export const DEFAULT_MAX_SCAN_ITEMS = 1000;
 
 export const DEFAULT_PARAMS: Params = {
   ws_port: 444,
@@ -85,6 +102,8 @@ export const DEFAULT_RATE_LIMITS: Required<RateLimits> = {
   loginFailures: { requests: 10, windowSeconds: 300 },
   registrations: { requests: 20, windowSeconds: 3600 },
   socketFrames: { requests: 60, windowSeconds: 60 },
+  connects: { requests: 60, windowSeconds: 60 },
+  loginFailuresPerName: { requests: 100, windowSeconds: 300 },
   socketFreeFrames: 10,
 };
 
@@ -95,6 +114,8 @@ export const RATE_LIMIT_VARIABLES = {
   loginFailures: 'RATE_LIMIT_LOGIN',
   registrations: 'RATE_LIMIT_REGISTER',
   socketFrames: 'RATE_LIMIT_SOCKET',
+  connects: 'RATE_LIMIT_CONNECT',
+  loginFailuresPerName: 'RATE_LIMIT_LOGIN_NAME',
 } as const;
 
 function rateLimitFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: RateLimit): RateLimit | undefined {
@@ -148,5 +169,10 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
       .map((o) => o.trim())
       .filter(Boolean),
     cookieDomain: env.COOKIE_DOMAIN || undefined,
+    connectionCaps: {
+      perUser: intFromEnv(env, 'MAX_CONNECTIONS_PER_USER', DEFAULT_CONNECTION_CAPS.perUser),
+      perAddress: intFromEnv(env, 'MAX_CONNECTIONS_PER_ADDRESS', DEFAULT_CONNECTION_CAPS.perAddress),
+    },
+    maxScanItems: Math.max(1, intFromEnv(env, 'MAX_SCAN_ITEMS', DEFAULT_MAX_SCAN_ITEMS)),
   };
 }

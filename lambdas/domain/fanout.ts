@@ -1,6 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { blockersOf } from './blocks';
-import { connectionsOfServer, connectionsOfUser, type Recipient, removeConnection } from './connections';
+import { connectionsOfServer, connectionsOfUser, type Recipient, removeConnection, sessionExpired } from './connections';
 import type { Db } from './db';
 import { event, type SocketEvent } from './events';
 import { relationsOf } from './friends';
@@ -11,6 +11,10 @@ import { keys } from './table';
 /** Sends one serialized event to one connection. `gone` means the connection no longer exists (HTTP 410). */
 export interface ConnectionSender {
   post(connectionId: string, payload: string): Promise<'sent' | 'gone'>;
+  /** Closes a connection from the server's side (DeleteConnection); absent in senders that cannot. */
+  close?(connectionId: string): Promise<void>;
+  /** Whether the connection still exists (GetConnection); absent in senders that cannot tell. */
+  exists?(connectionId: string): Promise<boolean>;
 }
 
 export interface FanoutContext {
@@ -164,10 +168,34 @@ export async function publishTo(
   options: PublishOptions = {},
 ): Promise<void> {
   const payload = JSON.stringify(message);
-  const targets = options.exceptConnection ? recipients.filter((r) => r.connectionId !== options.exceptConnection) : recipients;
+  const now = Date.now();
+  const wanted = options.exceptConnection ? recipients.filter((r) => r.connectionId !== options.exceptConnection) : recipients;
+  // A connection whose session expired gets no more events: it is closed at this, its next delivery.
+  const expired = wanted.filter((r) => sessionExpired(r, now)).map((r) => r.connectionId);
+  const targets = expired.length > 0 ? wanted.filter((r) => !sessionExpired(r, now)) : wanted;
   const { gone } = await deliver(context.sender, payload, targets);
   // The connection being opened must stay untouched by whatever the pruning announces, too.
-  await Promise.all(gone.map((connectionId) => dropConnection(context, connectionId, options)));
+  await Promise.all([
+    ...gone.map((connectionId) => dropConnection(context, connectionId, options)),
+    expired.length > 0 ? closeConnections(context, expired, options) : undefined,
+  ]);
+}
+
+/**
+ * Ends connections from the server's side (a session ended or expired): forgets them first, so no event
+ * reaches them even if the close fails, then closes them. The `$disconnect` that follows finds nothing left.
+ */
+export async function closeConnections(context: FanoutContext, connectionIds: readonly string[], options: PublishOptions = {}): Promise<void> {
+  await Promise.all(
+    connectionIds.map(async (connectionId) => {
+      await dropConnection(context, connectionId, options);
+      try {
+        await context.sender.close?.(connectionId);
+      } catch (error) {
+        logError(`closing connection ${connectionId}`, error);
+      }
+    }),
+  );
 }
 
 /**

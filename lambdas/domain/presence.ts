@@ -1,5 +1,5 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Recipient, registerConnection, removeConnection, subscribe } from './connections';
+import { type ConnectionOrigin, type Recipient, registerConnection, removeConnection, subscribe } from './connections';
 import { queryPrefix } from './db';
 import { event } from './events';
 import { audience, type FanoutContext, publish } from './fanout';
@@ -25,9 +25,10 @@ export async function openConnection(
   connection: Recipient,
   requestedStatus: number | undefined,
   now = Date.now(),
+  origin: ConnectionOrigin = {},
 ): Promise<number> {
   const { db } = context;
-  await registerConnection(db, connection, now);
+  await registerConnection(db, connection, now, origin);
   // Connections that died without $disconnect and expired meanwhile no longer count.
   const stale = (await queryPrefix(db, `USER#${connection.userId}`, 'CONN#')).filter(
     (item) => Number(item[TTL_ATTRIBUTE]) <= epochSeconds(now),
