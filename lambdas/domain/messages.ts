@@ -381,6 +381,8 @@ export async function scanMessages(
     values[':sentUntil'] = filter.until;
   }
   const filtered = conditions.length > 0 || hiddenAuthors.size > 0;
+  // A full page must always be possible: the budget is never below the page size.
+  const budget = Math.max(maxScan, page.count);
   let scanned = 0;
   let startKey: Record<string, unknown> | undefined;
   do {
@@ -391,7 +393,7 @@ export async function scanMessages(
       ScanIndexForward: page.order === 1,
       ExclusiveStartKey: startKey,
       // A filter can drop most items: larger pages then save round trips, within what is left of the budget.
-      Limit: Math.min(maxScan - scanned, filtered ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
+      Limit: Math.min(budget - scanned, filtered ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
       ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
       ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
     };
@@ -404,7 +406,7 @@ export async function scanMessages(
       if (out.length >= page.count) return { items: out };
     }
     startKey = result.LastEvaluatedKey;
-  } while (startKey && out.length < page.count && scanned < maxScan);
+  } while (startKey && out.length < page.count && scanned < budget);
   const nextStartId = startKey && out.length < page.count ? nextStartAfter(startKey.sk, page.order) : undefined;
   return nextStartId === undefined ? { items: out } : { items: out, nextStartId };
 }

@@ -313,6 +313,8 @@ export async function listUsers(
   let startKey: Record<string, unknown> | undefined;
   const comparison = page.order === 1 ? '>=' : '<=';
   const filtered = displayname !== undefined || hidden.size > 0;
+  // A full page must always be possible: the budget is never below the page size.
+  const budget = Math.max(maxScan, page.count);
   let scanned = 0;
   do {
     const result = await db.doc.send(
@@ -323,7 +325,7 @@ export async function listUsers(
         ExpressionAttributeValues: { ':pk': keys.allUsersIndex(), ':start': padId(page.startId) },
         ScanIndexForward: page.order === 1,
         ExclusiveStartKey: startKey,
-        Limit: Math.min(maxScan - scanned, displayname !== undefined ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
+        Limit: Math.min(budget - scanned, displayname !== undefined ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
       }),
     );
     scanned += result.ScannedCount ?? result.Items?.length ?? 0;
@@ -335,7 +337,7 @@ export async function listUsers(
       if (users.length >= page.count) return { items: users };
     }
     startKey = result.LastEvaluatedKey;
-  } while (startKey && users.length < page.count && scanned < maxScan);
+  } while (startKey && users.length < page.count && scanned < budget);
   const nextStartId = filtered && startKey && users.length < page.count ? nextStartAfter(startKey[GSI1.sort], page.order) : undefined;
   return nextStartId === undefined ? { items: users } : { items: users, nextStartId };
 }
