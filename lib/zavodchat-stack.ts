@@ -150,7 +150,7 @@ export class ZavodChatStack extends Stack {
         reason: 'Wildcards only at the end of scoped ARNs: log streams of one log group, connections of this socket stage, objects of the files bucket.',
         appliesTo: [
           { regex: '/^Resource::<.*LogsLogGroup.*\\.Arn>:\\*$/g' },
-          { regex: '/^Resource::arn:<AWS::Partition>:execute-api:[a-z0-9-]+:<AWS::AccountId>:<MainSocketApi[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/g' },
+          { regex: '/^Resource::arn:<AWS::Partition>:execute-api:[a-z0-9-]+:<AWS::AccountId>:<MainSocketApi[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE|GET)\\/@connections\\/\\*$/g' },
           { regex: '/^Resource::<FilesBucket.*\\.Arn>\\/\\*$/g' },
         ],
       },
