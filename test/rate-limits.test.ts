@@ -175,6 +175,15 @@ describe('REST', () => {
     expect((await postFrom('127.0.0.4', '/auth', wrong)).status).toBe(429);
   });
 
+  test('a wrong current_password at PUT /register counts as a failed login of the account', async () => {
+    const owner = await user();
+    await freshWindow();
+    const change = (current: string) => system.rest('PUT', '/register', { as: owner, form: { password: 'password2', current_password: current } });
+    for (let i = 0; i < 3; i++) expect(await change('wrong-password')).toMatchObject({ status: 403, text: 'Wrong current password' });
+    expectTooMany(await change('password1'));
+    expect((await system.rest('POST', '/auth', { json: { username: owner.username, password: 'password1' } })).status).toBe(429);
+  });
+
   test('registrations are limited per source IP', async () => {
     const fresh = () => ({ username: `reg${++names}_${Date.now() % 100000}`, displayname: 'someone', password: 'password1' });
     await freshWindow();

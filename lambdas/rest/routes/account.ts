@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { blockedBy } from '../../domain/blocks';
 import { connectionsOfSessions } from '../../domain/connections';
-import { badRequest, forbidden, HttpError, notFound } from '../../domain/errors';
+import { badRequest, forbidden, notFound } from '../../domain/errors';
 import { event } from '../../domain/events';
 import { audience, closeConnections, type FanoutContext, publish } from '../../domain/fanout';
 import { fileKeys, storeImage } from '../../domain/files';
@@ -21,7 +21,8 @@ import {
   validateUsername,
 } from '../../domain/users';
 import { appContext } from '../../runtime';
-import { countLoginAttempt, sourceIp, TOO_MANY_REQUESTS, tooManyRequests } from '../rate-limit';
+import type { Verdict } from '../../domain/rate-limits';
+import { countLoginAttempt, sourceIp, tooManyRequests } from '../rate-limit';
 import { type Args, continuePage, fileArg, jsonObject, optionalUser, parseInteger, readArgs, readJson, readPage, requireUser, stringField, textArg } from '../http';
 
 /** The session cookie: a token with the session's lifetime, or an empty one that expires at once (logout). */
@@ -48,7 +49,7 @@ async function closeSessionConnections(context: FanoutContext, userId: number, s
  * never in the URL), so a stolen session cannot take the account over. A wrong one counts as a failed
  * login of the account from that source.
  */
-async function checkCurrentPassword(c: Context, userId: number, args: Args): Promise<void> {
+async function checkCurrentPassword(c: Context, userId: number, args: Args): Promise<Verdict | undefined> {
   const { db } = appContext();
   if (c.req.query('current_password') !== undefined) throw badRequest("'current_password' must be sent in the request body, not the URL");
   const current = textArg(args, 'current_password');
@@ -56,9 +57,10 @@ async function checkCurrentPassword(c: Context, userId: number, args: Args): Pro
   const record = await getUserRecord(db, userId);
   if (!record) throw notFound('User does not exist');
   const attempt = await countLoginAttempt(usernameKeyOrUndefined(record.username) ?? record.username, sourceIp(c));
-  if (attempt.refused) throw new HttpError(429, TOO_MANY_REQUESTS);
+  if (attempt.refused) return attempt.refused;
   if ((await checkCredentials(db, record.username, current)) !== userId) throw forbidden('Wrong current password');
   await attempt.succeeded();
+  return undefined;
 }
 
 /** Registration, login, logout, profile, presence and the user directory. */
@@ -118,7 +120,10 @@ export function accountRoutes(app: Hono): void {
     if (username !== undefined) validateUsername(username, context.settings.params.min_username_length);
     if (password !== undefined) validatePassword(password, context.settings.params.min_password_length);
     if (displayname !== undefined) validateDisplayName(displayname);
-    if (username !== undefined || password !== undefined) await checkCurrentPassword(c, userId, args);
+    if (username !== undefined || password !== undefined) {
+      const refused = await checkCurrentPassword(c, userId, args);
+      if (refused) return tooManyRequests(c, refused);
+    }
     const previous = avatarFile ? (await getUser(context.db, userId)).avatar : undefined;
     const avatar = avatarFile ? await storeImage(context.files, avatarFile, fileKeys.userAvatar) : undefined;
     const changed = await updateProfile(context.db, userId, { username, password, displayname, avatar });
