@@ -14,8 +14,8 @@ import { MediaNodeLifecycle, voiceAddressCommands } from './media-node-lifecycle
 import { SingleOrigin } from './single-origin';
 import { ChatTable, FilesBucket } from './storage';
 
-/** Management API calls the handlers make: post events (POST) and close connections (DELETE). */
-export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
+/** Management API calls the handlers make: post events (POST), close connections (DELETE) and probe them at a connection cap (GET). */
+export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE', 'GET'] as const;
 /** The media node only posts voice events to main-socket connections. */
 export const MEDIA_NODE_MANAGE_CONNECTIONS_METHODS = ['POST'] as const;
 
@@ -205,7 +205,7 @@ export class ZavodChatStack extends Stack {
         appliesTo: [
           { regex: '/^Resource::<.*LogsLogGroup.*\\.Arn>:\\*$/g' },
           // The partition is a literal (`arn:aws:`) with the partition-literals feature flag, a reference without.
-          { regex: '/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:[a-z0-9-]+:<AWS::AccountId>:<MainSocketApi[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE)\\/@connections\\/\\*$/g' },
+          { regex: '/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:[a-z0-9-]+:<AWS::AccountId>:<MainSocketApi[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE|GET)\\/@connections\\/\\*$/g' },
           { regex: '/^Resource::<FilesBucket.*\\.Arn>\\/\\*$/g' },
         ],
       },

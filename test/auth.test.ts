@@ -68,7 +68,7 @@ describe('registration and login', () => {
   test('PUT /register changes username and password; the old credentials stop working', async () => {
     const user = await system.user();
     const newName = `${user.username}_renamed`;
-    const changed = await system.rest('PUT', '/register', { as: user, form: { username: newName, password: 'password2' } });
+    const changed = await system.rest('PUT', '/register', { as: user, form: { username: newName, password: 'password2', current_password: 'password1' } });
     expect(changed).toMatchObject({ status: 200, text: 'Changed' });
     expect((await system.rest('POST', '/auth', { json: { username: user.username, password: 'password1' } })).status).toBe(404);
     expect((await system.rest('POST', '/auth', { json: { username: newName, password: 'password2' } })).status).toBe(200);

@@ -145,6 +145,30 @@ describe('what a block hides (PROTOCOL.md Part A item 12)', () => {
     expect(await blockerSocket.next('message_created')).toMatchObject({ text: 'again', channel_id: dmId });
   });
 
+  test('a blocked user raises no counters: no dm_notifications, not the last_message of GET /dms, no @u mention notifications', async () => {
+    const [blocker, blocked] = [await system.user(), await system.user()];
+    const serverId = await system.server(blocker, [blocked]);
+    const channelId = Number((await system.rest('POST', `/servers/${serverId}/channels`, { as: blocker, json: { name: 'quiet', type: 0 } })).text);
+    const [dmId] = (await system.rest('POST', `/dms/${blocker.id}`, { as: blocked })).json;
+    const mine = Number((await system.rest('POST', `/channels/${dmId}/messages`, { as: blocker, json: { text: 'before the block' } })).text);
+    expect((await system.rest('POST', `/blocked_users/${blocked.id}`, { as: blocker })).status).toBe(200);
+
+    expect((await system.rest('POST', `/channels/${dmId}/messages`, { as: blocked, json: { text: 'unwanted' } })).status).toBe(200);
+    expect((await system.rest('POST', `/channels/${channelId}/messages`, { as: blocked, json: { text: `hey @u${blocker.id}` } })).status).toBe(200);
+
+    expect((await system.rest('GET', '/notifications', { as: blocker })).json).toEqual({ dm_notifications: 0 });
+    const dms = (await system.rest('GET', '/dms?start_id=2147483647&count=10', { as: blocker })).json;
+    expect(dms).toHaveLength(1);
+    expect(dms[0].last_message).toMatchObject({ id: mine, text: 'before the block' });
+    expect('notifications' in dms[0]).toBe(false);
+    const channels = (await system.rest('GET', `/servers/${serverId}/channels`, { as: blocker })).json;
+    expect(channels.find((c: { id: number }) => c.id === channelId).notifications ?? 0).toBe(0);
+    // The blocked user's side is unchanged: the blocker's messages count for him.
+    expect((await system.rest('GET', '/notifications', { as: blocked })).json).toEqual({ dm_notifications: 0 });
+    await system.rest('POST', `/channels/${dmId}/messages`, { as: blocker, json: { text: 'still talking' } });
+    expect((await system.rest('GET', '/notifications', { as: blocked })).json).toEqual({ dm_notifications: 1 });
+  });
+
   test('GET /users and GET /servers/{sid}/users hide users the caller blocked', async () => {
     const [alice, bob, carol] = [await system.user('Hide Alice'), await system.user('Hide Bob'), await system.user('Hide Carol')];
     const serverId = await system.server(alice, [bob, carol]);

@@ -98,7 +98,8 @@ describe('connections that vanished without $disconnect', () => {
     expect(await aliceSocket.next('user_changed', (d) => d.id === ghost.id)).toEqual({ id: ghost.id, status: 0 });
     const item = await system.db.doc.send(new GetCommand({ TableName: system.db.table, Key: keys.connection(ghost.id, connectionId) }));
     expect(item.Item).toBeUndefined();
-    expect(await connectionsOfServer(system.db, serverId)).toEqual([{ userId: alice.id, connectionId: expect.any(String) }]);
+    // A connection remembers when its session expires (docs/security.md, "Sessions").
+    expect(await connectionsOfServer(system.db, serverId)).toEqual([{ userId: alice.id, connectionId: expect.any(String), sessionExpiresAt: expect.any(Number) }]);
   });
 
   test('are not pruned by a 410 while they may still be inside $connect, and are once older than that', async () => {

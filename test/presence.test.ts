@@ -112,7 +112,7 @@ describe('user_changed on connect, disconnect and PUT /user_status', () => {
     const watcher = await system.connect(bob);
     await system.rest('PUT', '/register', { as: alice, form: { displayname: 'Alice the Great' } });
     expect(await watcher.next('user_changed', (d) => d.id === alice.id)).toEqual({ id: alice.id, name: 'Alice the Great' });
-    await system.rest('PUT', '/register', { as: alice, form: { password: 'another-password' } });
+    expect((await system.rest('PUT', '/register', { as: alice, form: { password: 'another-password', current_password: 'password1' } })).status).toBe(200);
     await watcher.expectNothing('user_changed');
   });
 

@@ -12,6 +12,7 @@ const LIMITS = {
   RATE_LIMIT_REST: `6/${WINDOW_S}`,
   RATE_LIMIT_MESSAGES: `3/${WINDOW_S}`,
   RATE_LIMIT_LOGIN: `3/${WINDOW_S}`,
+  RATE_LIMIT_LOGIN_NAME: `5/${WINDOW_S}`,
   RATE_LIMIT_REGISTER: `3/${WINDOW_S}`,
   RATE_LIMIT_SOCKET: `5/${WINDOW_S}`,
   RATE_LIMIT_SOCKET_FREE: '2',
@@ -155,6 +156,32 @@ describe('REST', () => {
       expect((await system.rest('POST', '/auth', { json: { username: dave.username, password: 'password1' } })).status).toBe(200);
     }
     expect((await system.rest('POST', '/auth', { json: { username: dave.username, password: 'wrong-password' } })).status).toBe(404);
+  });
+
+  test('failures count per username and source: a guesser elsewhere does not lock the owner out; past the per-name budget only sources that failed are refused', async () => {
+    const owner = await user();
+    const wrong = { username: owner.username, password: 'wrong-password' };
+    await freshWindow();
+    for (let i = 0; i < 3; i++) expect((await postFrom('127.0.0.2', '/auth', wrong)).status).toBe(404);
+    expect((await postFrom('127.0.0.2', '/auth', { ...wrong, password: 'password1' })).status).toBe(429);
+    // The owner, at his own address, logs in with the right password.
+    expect((await system.rest('POST', '/auth', { json: { username: owner.username, password: 'password1' } })).status).toBe(200);
+    // Another address may fail too, until the name's budget over all sources (5) is spent ...
+    for (let i = 0; i < 2; i++) expect((await postFrom('127.0.0.3', '/auth', wrong)).status).toBe(404);
+    // ... then a source that failed is refused even with the right password, and one that did not still gets its attempt.
+    expect((await postFrom('127.0.0.3', '/auth', { ...wrong, password: 'password1' })).status).toBe(429);
+    expect((await system.rest('POST', '/auth', { json: { username: owner.username, password: 'password1' } })).status).toBe(200);
+    expect((await postFrom('127.0.0.4', '/auth', wrong)).status).toBe(404);
+    expect((await postFrom('127.0.0.4', '/auth', wrong)).status).toBe(429);
+  });
+
+  test('a wrong current_password at PUT /register counts as a failed login of the account', async () => {
+    const owner = await user();
+    await freshWindow();
+    const change = (current: string) => system.rest('PUT', '/register', { as: owner, form: { password: 'password2', current_password: current } });
+    for (let i = 0; i < 3; i++) expect(await change('wrong-password')).toMatchObject({ status: 403, text: 'Wrong current password' });
+    expectTooMany(await change('password1'));
+    expect((await system.rest('POST', '/auth', { json: { username: owner.username, password: 'password1' } })).status).toBe(429);
   });
 
   test('registrations are limited per source IP', async () => {

@@ -195,7 +195,8 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
         dynamoDbEndpoint: options.dynamoDbEndpoint,
         tableName: options.tableName,
         // The benchmarks post as fast as they can from few users: per-user rate limits would measure themselves.
-        env: { RATE_LIMITS: 'off' },
+        // Thousands of connections from one address and few users: the connection caps are off too.
+        env: { RATE_LIMITS: 'off', MAX_CONNECTIONS_PER_USER: '0', MAX_CONNECTIONS_PER_ADDRESS: '0' },
         log: (line) => console.error(`[runtime] ${line}`),
       });
       stop = runtime.stop;

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { type ConnectionSender, DELIVERY_CONCURRENCY } from '../domain/fanout';
 import { sha256Hex, SigV4Signer, type SigningCredentials } from './sigv4';
 
@@ -75,6 +75,16 @@ export class ManagementApiSender implements ConnectionSender {
       await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
     } catch (error) {
       if ((error as { name?: string }).name !== 'GoneException') throw error;
+    }
+  }
+
+  /** GetConnection: false only when API Gateway says the connection is gone (any other failure: assume it lives). */
+  async exists(connectionId: string): Promise<boolean> {
+    try {
+      await this.client.send(new GetConnectionCommand({ ConnectionId: connectionId }));
+      return true;
+    } catch (error) {
+      return (error as { name?: string }).name !== 'GoneException';
     }
   }
 

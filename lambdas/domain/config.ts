@@ -34,12 +34,19 @@ export interface RateLimits {
   rest?: RateLimit;
   /** `POST /channels/{cid}/messages` and `PUT /messages/{mid}`, per user. */
   messages?: RateLimit;
-  /** Failed `POST /auth` per username; beyond it every attempt is refused until the window ends. */
+  /** Failed `POST /auth` per username and source address; beyond it that source's attempts at that name are refused until the window ends. */
   loginFailures?: RateLimit;
   /** `POST /register` per source IP. */
   registrations?: RateLimit;
   /** Main-socket frames (`ping` and `$default`) per connection. */
   socketFrames?: RateLimit;
+  /** Main-socket `$connect` attempts per source address (refused ones included). */
+  connects?: RateLimit;
+  /**
+   * Failed `POST /auth` per username from all sources together; beyond it only sources without a failure
+   * of their own in the window may still try (see countLoginAttempt).
+   */
+  loginFailuresPerName?: RateLimit;
   /**
    * Frames per connection and window one handler instance admits from memory before counting in the
    * table: keeps the client's keepalive (one ping a minute) free of DynamoDB requests.
@@ -63,10 +70,19 @@ export interface Settings {
   cookieSameSite?: SameSite;
   /** Largest REST request body outside the upload routes (MAX_REQUEST_BODY_BYTES), checked before parsing. */
   maxRequestBodyBytes: number;
+  /** Open main-socket connections at once, per user and per source address; 0 = no cap. */
+  connectionCaps: { perUser: number; perAddress: number };
+  /**
+   * Items one request may evaluate for a filtered listing (`GET /users?displayname=`, `messages_search`):
+   * beyond it the page is answered as far as it got, with `X-Next-Start-Id` saying where to go on.
+   */
+  maxScanItems: number;
 }
 
 /** The default of MAX_REQUEST_BODY_BYTES: far above any valid JSON body (a 2,000-character message is < 13 KB). */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 64 * 1024;
+export const DEFAULT_CONNECTION_CAPS = { perUser: 20, perAddress: 200 };
+export const DEFAULT_MAX_SCAN_ITEMS = 1000;
 
 export const DEFAULT_PARAMS: Params = {
   ws_port: 444,
@@ -106,6 +122,8 @@ export const DEFAULT_RATE_LIMITS: Required<RateLimits> = {
   loginFailures: { requests: 10, windowSeconds: 300 },
   registrations: { requests: 20, windowSeconds: 3600 },
   socketFrames: { requests: 60, windowSeconds: 60 },
+  connects: { requests: 60, windowSeconds: 60 },
+  loginFailuresPerName: { requests: 100, windowSeconds: 300 },
   socketFreeFrames: 10,
 };
 
@@ -116,6 +134,8 @@ export const RATE_LIMIT_VARIABLES = {
   loginFailures: 'RATE_LIMIT_LOGIN',
   registrations: 'RATE_LIMIT_REGISTER',
   socketFrames: 'RATE_LIMIT_SOCKET',
+  connects: 'RATE_LIMIT_CONNECT',
+  loginFailuresPerName: 'RATE_LIMIT_LOGIN_NAME',
 } as const;
 
 function rateLimitFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: RateLimit): RateLimit | undefined {
@@ -168,5 +188,10 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     cookieDomain: env.COOKIE_DOMAIN || undefined,
     cookieSameSite: parseSameSite(env.COOKIE_SAMESITE),
     maxRequestBodyBytes: intFromEnv(env, 'MAX_REQUEST_BODY_BYTES', DEFAULT_MAX_REQUEST_BODY_BYTES),
+    connectionCaps: {
+      perUser: intFromEnv(env, 'MAX_CONNECTIONS_PER_USER', DEFAULT_CONNECTION_CAPS.perUser),
+      perAddress: intFromEnv(env, 'MAX_CONNECTIONS_PER_ADDRESS', DEFAULT_CONNECTION_CAPS.perAddress),
+    },
+    maxScanItems: Math.max(1, intFromEnv(env, 'MAX_SCAN_ITEMS', DEFAULT_MAX_SCAN_ITEMS)),
   };
 }

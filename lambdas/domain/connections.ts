@@ -3,6 +3,28 @@ import { batchWrite, type Db, isConditionFailure, queryIndexPrefix, queryPrefix 
 import { GSI1, keys, padId, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 
+/** gsi1sk of a connection-cap slot (connection-caps.ts): removed with its connection, conditionally. */
+export const SLOT_INDEX_PREFIX = 'SLOT#';
+
+/**
+ * Frees a slot only while this connection holds it: the index is eventually consistent, and the slot
+ * may have expired and been claimed by another connection meanwhile.
+ */
+export async function releaseSlot(db: Db, key: { pk: string; sk: string }, connectionId: string): Promise<void> {
+  try {
+    await db.doc.send(
+      new DeleteCommand({
+        TableName: db.table,
+        Key: key,
+        ConditionExpression: 'connectionId = :id',
+        ExpressionAttributeValues: { ':id': connectionId },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
+
 /** API Gateway closes every WebSocket after 2 hours; items live 15 minutes longer, then TTL removes them. */
 export const CONNECTION_TTL_SECONDS = 2 * 3600 + 15 * 60;
 
@@ -17,24 +39,45 @@ export const CONNECT_WINDOW_MS = 30_000;
 export interface Recipient {
   userId: number;
   connectionId: string;
+  /** When the session the connection was opened with expires: it receives nothing after (docs/security.md). */
+  sessionExpiresAt?: number;
+}
+
+/** What `$connect` knows of a new connection beyond its recipient: its session and source address. */
+export interface ConnectionOrigin {
+  /** sessionRefOf(token): lets a logout or password change find the session's connections. */
+  session?: string;
+  sourceIp?: string;
 }
 
 /** Only what a recipient needs: a fan-out reads one item per connected member, so each byte counts. */
 const RECIPIENT_PROJECTION = {
-  ProjectionExpression: '#userId, #connectionId, #ttl',
-  ExpressionAttributeNames: { '#userId': 'userId', '#connectionId': 'connectionId', '#ttl': TTL_ATTRIBUTE },
+  ProjectionExpression: '#userId, #connectionId, #ttl, #sessionExpiresAt',
+  ExpressionAttributeNames: { '#userId': 'userId', '#connectionId': 'connectionId', '#ttl': TTL_ATTRIBUTE, '#sessionExpiresAt': 'sessionExpiresAt' },
 };
 
 function live(items: Array<Record<string, unknown>>, now: number): Recipient[] {
   const nowSeconds = epochSeconds(now);
   return items
     .filter((item) => Number(item[TTL_ATTRIBUTE] ?? Infinity) > nowSeconds)
-    .map((item) => ({ userId: Number(item.userId), connectionId: String(item.connectionId) }));
+    .map((item) => ({
+      userId: Number(item.userId),
+      connectionId: String(item.connectionId),
+      ...(item.sessionExpiresAt !== undefined ? { sessionExpiresAt: Number(item.sessionExpiresAt) } : {}),
+    }));
+}
+
+/** The session this connection was opened with has expired: deliver nothing, close it instead. */
+export function sessionExpired(recipient: Recipient, now = Date.now()): boolean {
+  return recipient.sessionExpiresAt !== undefined && recipient.sessionExpiresAt <= now;
 }
 
 /** The item that stands for one live connection. */
-export function connectionItem(recipient: Recipient, now = Date.now()): Record<string, unknown> {
+export function connectionItem(recipient: Recipient, now = Date.now(), origin: ConnectionOrigin = {}): Record<string, unknown> {
   return {
+    ...(origin.session !== undefined ? { session: origin.session } : {}),
+    ...(origin.sourceIp !== undefined ? { sourceIp: origin.sourceIp } : {}),
+    ...(recipient.sessionExpiresAt !== undefined ? { sessionExpiresAt: recipient.sessionExpiresAt } : {}),
     ...keys.connection(recipient.userId, recipient.connectionId),
     [GSI1.partition]: keys.itemsOfConnectionIndex(recipient.connectionId),
     [GSI1.sort]: 'USER',
@@ -50,8 +93,8 @@ export function connectionItem(recipient: Recipient, now = Date.now()): Record<s
  * leads there is eventually consistent and may not show a connection that closes right after opening), then
  * the connection item that counts for presence and delivery.
  */
-export async function registerConnection(db: Db, recipient: Recipient, now = Date.now()): Promise<void> {
-  const item = connectionItem(recipient, now);
+export async function registerConnection(db: Db, recipient: Recipient, now = Date.now(), origin: ConnectionOrigin = {}): Promise<void> {
+  const item = connectionItem(recipient, now, origin);
   await db.doc.send(
     new PutCommand({
       TableName: db.table,
@@ -65,6 +108,21 @@ export async function registerConnection(db: Db, recipient: Recipient, now = Dat
     }),
   );
   await db.doc.send(new PutCommand({ TableName: db.table, Item: item }));
+}
+
+/**
+ * The connections of a user opened with one of the given sessions (by sessionRefOf). Strongly consistent,
+ * so a connection registered before its session was deleted is found (see the socket's `$connect`).
+ */
+export async function connectionsOfSessions(db: Db, userId: number, sessions: readonly string[]): Promise<string[]> {
+  if (sessions.length === 0) return [];
+  const wanted = new Set(sessions);
+  const items = await queryPrefix(db, `USER#${userId}`, 'CONN#', {
+    ConsistentRead: true,
+    ProjectionExpression: '#connectionId, #session',
+    ExpressionAttributeNames: { '#connectionId': 'connectionId', '#session': 'session' },
+  });
+  return items.filter((item) => typeof item.session === 'string' && wanted.has(item.session)).map((item) => String(item.connectionId));
 }
 
 /**
@@ -136,6 +194,7 @@ export async function subscribe(db: Db, connections: Recipient[], serverIds: num
           [GSI1.sort]: `SERVER#${padId(serverId)}`,
           userId: c.userId,
           connectionId: c.connectionId,
+          ...(c.sessionExpiresAt !== undefined ? { sessionExpiresAt: c.sessionExpiresAt } : {}),
           serverId,
           [TTL_ATTRIBUTE]: ttl,
         },
@@ -166,13 +225,13 @@ export async function unsubscribeUserFromServer(db: Db, userId: number, serverId
 export type Removal = { kind: 'closed' } | { kind: 'gone'; userId: number; postedAt: number };
 
 /**
- * Removes a connection and its subscriptions. Returns the owner's id when this call is the one that
- * removed the connection item (so `$disconnect` and a 410 prune racing each other count it once), and
- * `'young'` when a prune was refused because the connection may still be inside its `$connect`.
+ * Removes a connection, its subscriptions and its connection-cap slots. Returns the owner's id when this
+ * call is the one that removed the connection item (so `$disconnect` and a 410 prune racing each other count
+ * it once), and `'young'` when a prune was refused because the connection may still be inside its `$connect`.
  *
  * The connection item goes first, conditionally for a prune, so a refused prune leaves everything in place.
- * Subscriptions come from the index (eventually consistent): one it does not show yet answers 410 later,
- * and that prune finds the connection item gone and removes it.
+ * Subscriptions and slots come from the index (eventually consistent): one it does not show yet answers 410
+ * later (or expires), and that prune finds the connection item gone and removes it.
  */
 export async function removeConnection(db: Db, connectionId: string, removal: Removal = { kind: 'closed' }): Promise<number | 'young' | undefined> {
   const ownerKey = keys.connectionOwner(connectionId);
@@ -203,7 +262,12 @@ export async function removeConnection(db: Db, connectionId: string, removal: Re
       throw error;
     }
   }
-  const subscriptions = (await queryIndexPrefix(db, keys.itemsOfConnectionIndex(connectionId))).filter((item) => item[GSI1.sort] !== 'USER');
-  await batchWrite(db, [ownerKey, ...subscriptions.map((item) => ({ pk: String(item.pk), sk: String(item.sk) }))].map((key) => ({ delete: key })));
+  const items = (await queryIndexPrefix(db, keys.itemsOfConnectionIndex(connectionId))).filter((item) => item[GSI1.sort] !== 'USER');
+  const slots = items.filter((item) => String(item[GSI1.sort]).startsWith(SLOT_INDEX_PREFIX));
+  const subscriptions = items.filter((item) => !slots.includes(item));
+  await Promise.all([
+    batchWrite(db, [ownerKey, ...subscriptions.map((item) => ({ pk: String(item.pk), sk: String(item.sk) }))].map((key) => ({ delete: key }))),
+    ...slots.map((slot) => releaseSlot(db, { pk: String(slot.pk), sk: String(slot.sk) }, connectionId)),
+  ]);
   return removedUser;
 }

@@ -106,7 +106,7 @@ const NEWEST: Page = { startId: 2147483647, count: 1, order: 0 };
  * messages are (`order` 0 = most recent first), each with its newest message and unread count.
  * The order key is the channel's last message id, which a deletion of the newest message moves back.
  */
-export async function listDms(db: Db, userId: number, page: Page): Promise<DmListEntry[]> {
+export async function listDms(db: Db, userId: number, page: Page, hidden: Set<number> = new Set()): Promise<DmListEntry[]> {
   const [pairs, markers] = await Promise.all([dmPairsOf(db, userId), readMarkersOf(db, userId)]);
   const lastIds = await lastMessageIds(db, pairs.map((pair) => pair.textId));
   const inPage = (id: number) => id > 0 && (page.order === 1 ? id >= page.startId : id <= page.startId);
@@ -119,11 +119,12 @@ export async function listDms(db: Db, userId: number, page: Page): Promise<DmLis
   // Channels whose messages were all deleted drop out, so fetch in chunks until the page is full.
   for (let i = 0; i < candidates.length && entries.length < page.count; i += page.count) {
     const chunk = candidates.slice(i, i + page.count);
-    const newest = await Promise.all(chunk.map(({ pair }) => listMessages(db, pair.textId, NEWEST, new Set())));
-    chunk.forEach(({ pair, lastId }, index) => {
+    // Messages of a user the caller blocked are not his last message, nor do they make the DM unread.
+    const newest = await Promise.all(chunk.map(({ pair }) => listMessages(db, pair.textId, NEWEST, hidden)));
+    chunk.forEach(({ pair }, index) => {
       const lastMessage = newest[index][0];
       if (!lastMessage || entries.length >= page.count) return;
-      const channel: Channel = { id: pair.textId, type: CHANNEL_TYPE.TEXT, wlUsers: [], wlRoles: [], overrides: {}, lastMessageId: lastId };
+      const channel: Channel = { id: pair.textId, type: CHANNEL_TYPE.TEXT, wlUsers: [], wlRoles: [], overrides: {}, lastMessageId: lastMessage.id };
       const notifications = channelNotifications(channel, markers.get(pair.textId));
       entries.push({
         id: pair.textId,

@@ -1,16 +1,20 @@
 import { blockersOf } from './blocks';
-import { connectionsOfServer, connectionsOfUser, type Recipient } from './connections';
+import { connectionsOfServer, connectionsOfUser, type Recipient, sessionExpired } from './connections';
 import type { Db } from './db';
 import type { SocketEvent } from './events';
 import { relationsOf } from './friends';
 import { logError } from './log';
 import { membersOfServer, serverIdsOfUser } from './servers';
 // A cycle with presence.ts, which announces through publish: both only call each other inside functions.
-import { connectionGone } from './presence';
+import { closeConnections, connectionGone } from './presence';
 
 /** Sends one serialized event to one connection. `gone` means the connection no longer exists (HTTP 410). */
 export interface ConnectionSender {
   post(connectionId: string, payload: string): Promise<'sent' | 'gone'>;
+  /** Closes a connection from the server's side (DeleteConnection); absent in senders that cannot. */
+  close?(connectionId: string): Promise<void>;
+  /** Whether the connection still exists (GetConnection); absent in senders that cannot tell. */
+  exists?(connectionId: string): Promise<boolean>;
 }
 
 export interface FanoutContext {
@@ -152,13 +156,20 @@ export async function publish(context: FanoutContext, message: SocketEvent, targ
   }
 }
 
-/** Delivers to known recipients; those that answer 410 are pruned if that proves them gone (connectionGone). */
+/**
+ * Delivers to known recipients; those that answer 410 are pruned if that proves them gone (connectionGone).
+ * A connection whose session expired gets no more events: it is closed at this, its next delivery.
+ */
 export async function publishTo(context: FanoutContext, message: SocketEvent, recipients: readonly Recipient[]): Promise<void> {
   // Every post of this delivery is sent after this instant: a 410 proves death only for connections known
   // to be open before it.
   const postedAt = Date.now();
-  const { gone } = await deliver(context.sender, JSON.stringify(message), recipients);
-  if (gone.length === 0) return;
+  const expired = recipients.filter((r) => sessionExpired(r, postedAt)).map((r) => r.connectionId);
+  const targets = expired.length > 0 ? recipients.filter((r) => !sessionExpired(r, postedAt)) : recipients;
+  const { gone } = await deliver(context.sender, JSON.stringify(message), targets);
   const byId = new Map(recipients.map((r) => [r.connectionId, r]));
-  await Promise.all(gone.map((connectionId) => connectionGone(context, byId.get(connectionId)!, postedAt)));
+  await Promise.all([
+    ...gone.map((connectionId) => connectionGone(context, byId.get(connectionId)!, postedAt)),
+    expired.length > 0 ? closeConnections(context, expired) : undefined,
+  ]);
 }

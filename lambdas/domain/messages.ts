@@ -1,6 +1,7 @@
 import { GetCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BROADCAST_MENTION_PREFIX, BROADCAST_MENTIONS_KEPT, type Channel } from './channels';
 import { type Db, type Item, isConditionFailure, nextId } from './db';
+import { DEFAULT_MAX_SCAN_ITEMS } from './config';
 import { badRequest, forbidden, notFound } from './errors';
 import { logError } from './log';
 import { keys, padId } from './table';
@@ -324,8 +325,38 @@ export interface MessageFilter {
 
 /** One page of a channel's messages by id (`order` 0 = newest first), hidden authors skipped, filters applied. */
 export async function listMessages(db: Db, channelId: number, page: Page, hiddenAuthors: Set<number>, filter: MessageFilter = {}): Promise<Message[]> {
+  return (await scanMessages(db, channelId, page, hiddenAuthors, filter)).items;
+}
+
+/** A page that may have stopped at the scan budget: `nextStartId` is where the next request goes on. */
+export interface ScannedPage<T> {
+  items: T[];
+  /** Set when the budget ran out before the page was full and more items remain: the next `start_id`. */
+  nextStartId?: number;
+}
+
+/** The `start_id` right after an item of sort key `...#<padded id>` in the page's direction. */
+export function nextStartAfter(sortKey: unknown, order: 0 | 1): number | undefined {
+  const id = Number(/(\d+)$/.exec(String(sortKey))?.[1]);
+  if (!Number.isSafeInteger(id)) return undefined;
+  const next = order === 1 ? id + 1 : id - 1;
+  return next < 0 ? undefined : next;
+}
+
+/**
+ * listMessages evaluating at most `maxScan` stored messages (filters and hidden authors make a page cost
+ * up to the whole channel otherwise); when the budget ends first, the page is what was found so far.
+ */
+export async function scanMessages(
+  db: Db,
+  channelId: number,
+  page: Page,
+  hiddenAuthors: Set<number>,
+  filter: MessageFilter = {},
+  maxScan = DEFAULT_MAX_SCAN_ITEMS,
+): Promise<ScannedPage<Message>> {
   // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
-  if (page.count === 0) return [];
+  if (page.count === 0) return { items: [] };
   const out: Message[] = [];
   const conditions: string[] = [];
   const values: Record<string, unknown> = {
@@ -351,6 +382,10 @@ export async function listMessages(db: Db, channelId: number, page: Page, hidden
     conditions.push('sent <= :sentUntil');
     values[':sentUntil'] = filter.until;
   }
+  const filtered = conditions.length > 0 || hiddenAuthors.size > 0;
+  // A full page must always be possible: the budget is never below the page size.
+  const budget = Math.max(maxScan, page.count);
+  let scanned = 0;
   let startKey: Record<string, unknown> | undefined;
   do {
     const input: QueryCommandInput = {
@@ -359,18 +394,21 @@ export async function listMessages(db: Db, channelId: number, page: Page, hidden
       ExpressionAttributeValues: values,
       ScanIndexForward: page.order === 1,
       ExclusiveStartKey: startKey,
-      Limit: Math.max(page.count, 1) * 2,
+      // A filter can drop most items: larger pages then save round trips, within what is left of the budget.
+      Limit: Math.min(budget - scanned, filtered ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
       ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
       ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
     };
     const result = await db.doc.send(new QueryCommand(input));
+    scanned += result.ScannedCount ?? result.Items?.length ?? 0;
     for (const item of result.Items ?? []) {
       const message = messageFromItem(item);
       if (hiddenAuthors.has(message.author_id)) continue;
       out.push(messageView(message));
-      if (out.length >= page.count) return out;
+      if (out.length >= page.count) return { items: out };
     }
     startKey = result.LastEvaluatedKey;
-  } while (startKey && out.length < page.count);
-  return out;
+  } while (startKey && out.length < page.count && scanned < budget);
+  const nextStartId = startKey && out.length < page.count ? nextStartAfter(startKey.sk, page.order) : undefined;
+  return nextStartId === undefined ? { items: out } : { items: out, nextStartId };
 }

@@ -1,6 +1,16 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { CONNECT_WINDOW_MS, connectionsOfUser, markConnectionOpen, type Recipient, registerConnection, removeConnection, subscribe } from './connections';
+import {
+  CONNECT_WINDOW_MS,
+  type ConnectionOrigin,
+  connectionsOfUser,
+  markConnectionOpen,
+  type Recipient,
+  registerConnection,
+  removeConnection,
+  subscribe,
+} from './connections';
 import { isConditionFailure, queryPrefix } from './db';
+import { logError } from './log';
 import { event } from './events';
 import { type Audience, audience, type FanoutContext, publish, publishTo } from './fanout';
 import { serverIdsOfUser } from './servers';
@@ -63,9 +73,10 @@ export async function openConnection(
   connection: Recipient,
   requestedStatus: number | undefined,
   now = Date.now(),
+  origin: ConnectionOrigin = {},
 ): Promise<number> {
   const { db } = context;
-  await registerConnection(db, connection, now);
+  await registerConnection(db, connection, now, origin);
   // Connections that died without $disconnect and expired meanwhile: tidy up (they no longer count anyway).
   const stale = (await queryPrefix(db, `USER#${connection.userId}`, 'CONN#')).filter((item) => Number(item[TTL_ATTRIBUTE]) <= epochSeconds(now));
   await Promise.all(stale.map((item) => removeConnection(db, String(item.connectionId))));
@@ -170,6 +181,23 @@ async function leaveIfLast(context: FanoutContext, userId: number): Promise<void
 export async function closeConnection(context: FanoutContext, connectionId: string): Promise<void> {
   const userId = await removeConnection(context.db, connectionId);
   if (typeof userId === 'number') await leaveIfLast(context, userId);
+}
+
+/**
+ * Ends connections from the server's side (a session ended or expired): forgets them first, so no event
+ * reaches them even if the close fails, then closes them. The `$disconnect` that follows finds nothing left.
+ */
+export async function closeConnections(context: FanoutContext, connectionIds: readonly string[]): Promise<void> {
+  await Promise.all(
+    connectionIds.map(async (connectionId) => {
+      await closeConnection(context, connectionId);
+      try {
+        await context.sender.close?.(connectionId);
+      } catch (error) {
+        logError(`closing connection ${connectionId}`, error);
+      }
+    }),
+  );
 }
 
 /**

@@ -8,7 +8,7 @@ import type { RateLimit } from './config';
  */
 
 /** What a counter limits; part of the item's key (docs/data-model.md). */
-export type RateBucket = 'rest' | 'messages' | 'login' | 'register' | 'socket';
+export type RateBucket = 'rest' | 'messages' | 'login' | 'register' | 'socket' | 'connect';
 
 export interface Window {
   /** Epoch seconds. */

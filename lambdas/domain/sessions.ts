@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, queryIndexPrefix } from './db';
 import { badRequest, TEXT, unauthorized } from './errors';
@@ -47,15 +47,41 @@ export function extractToken(sources: CredentialSources): string | undefined {
   return sources.queryToken || undefined;
 }
 
+/** A session as a connection remembers it: which one (never the token itself) and when it expires. */
+export interface SessionRef {
+  userId: number;
+  /** A one-way digest of the token: connection items name their session by it. */
+  ref: string;
+  expiresAt: number;
+}
+
+/** Names a session without holding its secret: connection items and logs may carry this, never the token. */
+export function sessionRefOf(token: string): string {
+  return createHash('sha256').update(token).digest('base64url').slice(0, 22);
+}
+
 /**
- * Resolves a token to its user id. Missing or malformed -> 400 `Invalid token`; unknown or expired ->
- * 401 `Expired or invalid token` (the sockets turn both into a 401 on the upgrade).
+ * Resolves a token to its session. Missing or malformed -> 400 `Invalid token`; unknown or expired ->
+ * 401 `Expired or invalid token` (the sockets turn both into a 401 on the upgrade). `consistent` reads
+ * past a revocation that has just happened (the socket's `$connect` re-check).
  */
-export async function authenticate(db: Db, token: string | undefined, now = Date.now()): Promise<number> {
+export async function readSession(db: Db, token: string | undefined, options: { now?: number; consistent?: boolean } = {}): Promise<SessionRef> {
   if (!token || !isUuid(token)) throw badRequest(TEXT.invalidToken);
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.session(token) }));
+  const now = options.now ?? Date.now();
+  const { Item: item } = await db.doc.send(
+    new GetCommand({ TableName: db.table, Key: keys.session(token), ...(options.consistent ? { ConsistentRead: true } : {}) }),
+  );
   if (!item || Number(item.expiresAt) <= now) throw unauthorized(TEXT.expiredToken);
-  return Number(item.userId);
+  return { userId: Number(item.userId), ref: sessionRefOf(token), expiresAt: Number(item.expiresAt) };
+}
+
+/** Resolves a token to its user id (see readSession). */
+export async function authenticate(db: Db, token: string | undefined, now = Date.now()): Promise<number> {
+  return (await readSession(db, token, { now })).userId;
+}
+
+function tokenOfItem(item: Record<string, unknown>): string {
+  return String(item.pk).slice('SESSION#'.length);
 }
 
 /** Creates a session; drops the sessions that expire first when the user would exceed the limit. */
@@ -65,15 +91,25 @@ export async function createSession(
   settings: { sessionLifetimeSeconds: number; sessionsPerUser: number },
   now = Date.now(),
 ): Promise<string> {
+  return (await createSessionEvicting(db, userId, settings, now)).token;
+}
+
+/**
+ * createSession, also naming the sessions it evicted (SESSIONS_PER_USER), so the caller can close
+ * their sockets at once.
+ */
+export async function createSessionEvicting(
+  db: Db,
+  userId: number,
+  settings: { sessionLifetimeSeconds: number; sessionsPerUser: number },
+  now = Date.now(),
+): Promise<{ token: string; evicted: string[] }> {
   const existing = (await queryIndexPrefix(db, keys.sessionsOfUserIndex(userId)))
     .filter((s) => Number(s.expiresAt) > now)
     .sort((a, b) => Number(a.expiresAt) - Number(b.expiresAt));
   const excess = existing.length - (settings.sessionsPerUser - 1);
-  await Promise.all(
-    existing
-      .slice(0, Math.max(0, excess))
-      .map((s) => db.doc.send(new DeleteCommand({ TableName: db.table, Key: { pk: s.pk, sk: s.sk } }))),
-  );
+  const evicted = existing.slice(0, Math.max(0, excess));
+  await Promise.all(evicted.map((s) => db.doc.send(new DeleteCommand({ TableName: db.table, Key: { pk: s.pk, sk: s.sk } }))));
   const token = randomUUID();
   const expiresAt = now + settings.sessionLifetimeSeconds * 1000;
   await db.doc.send(
@@ -89,5 +125,21 @@ export async function createSession(
       },
     }),
   );
-  return token;
+  return { token, evicted: evicted.map((s) => sessionRefOf(tokenOfItem(s))) };
+}
+
+/**
+ * Ends sessions of a user: the given tokens, or every one but `except`. Returns the refs of the sessions
+ * ended, so their connections can be closed (closeSessionConnections).
+ */
+export async function endSessions(db: Db, userId: number, which: { tokens: string[] } | { except: string }): Promise<string[]> {
+  let tokens: string[];
+  if ('tokens' in which) {
+    tokens = which.tokens;
+  } else {
+    const all = (await queryIndexPrefix(db, keys.sessionsOfUserIndex(userId))).map(tokenOfItem);
+    tokens = all.filter((token) => token !== which.except);
+  }
+  await Promise.all(tokens.map((token) => db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.session(token) }))));
+  return tokens.map(sessionRefOf);
 }

@@ -2,6 +2,8 @@ import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dyn
 import { type Db, type Item, isConditionFailure, nextId } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password';
+import { DEFAULT_MAX_SCAN_ITEMS } from './config';
+import { nextStartAfter, type ScannedPage } from './messages';
 import { GSI1, keys, padId } from './table';
 
 export const MAX_NAME_LENGTH = 64;
@@ -41,9 +43,78 @@ export async function getUser(db: Db, userId: number): Promise<User> {
   return publicUser(record as unknown as Item);
 }
 
+/**
+ * Control, format (zero-width, bidi controls), private-use, unassigned and default-ignorable characters:
+ * invisible or reordering, so `ali\u200bce` or an RTL-override name would look like another user's.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Cs}\p{Default_Ignorable_Code_Point}]/u;
+/** Characters a display name may not contain: controls, line separators and bidi embeddings/overrides/isolates. */
+const DISPLAY_NAME_REFUSED = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
+
+/** Scripts told apart for the mixed-script rule; a letter of another script counts as `Other`. */
+const SCRIPTS = ['Latin', 'Cyrillic', 'Greek', 'Armenian', 'Hebrew', 'Arabic', 'Georgian', 'Han', 'Hiragana', 'Katakana', 'Hangul', 'Bopomofo', 'Thai', 'Devanagari'].map(
+  (name) => [name, new RegExp(`\\p{Script=${name}}`, 'u')] as const,
+);
+/** Scripts that are written together (UTS #39 "highly restrictive"): Japanese, Chinese and Korean with Latin. */
+const SCRIPT_COMBINATIONS = [
+  new Set(['Latin', 'Han', 'Hiragana', 'Katakana']),
+  new Set(['Latin', 'Han', 'Bopomofo']),
+  new Set(['Latin', 'Han', 'Hangul']),
+];
+
+function scriptsOf(text: string): Set<string> {
+  const scripts = new Set<string>();
+  for (const char of text) {
+    if (!/[\p{L}\p{N}]/u.test(char) || /[\p{Script=Common}\p{Script=Inherited}]/u.test(char)) continue;
+    scripts.add(SCRIPTS.find(([, pattern]) => pattern.test(char))?.[0] ?? 'Other');
+  }
+  return scripts;
+}
+
+/**
+ * Cyrillic and Greek letters that look like Latin ones (after case folding), folded into the Latin letter
+ * for uniqueness only: an all-Cyrillic `асе` would otherwise be a second account next to `ace`.
+ */
+const CONFUSABLES: Record<string, string> = {
+  а: 'a', с: 'c', ԁ: 'd', е: 'e', һ: 'h', і: 'i', ј: 'j', ӏ: 'l', о: 'o', р: 'p', ԛ: 'q', ѕ: 's', ԝ: 'w', х: 'x', у: 'y', ү: 'y',
+  α: 'a', ε: 'e', ι: 'i', κ: 'k', ν: 'v', ο: 'o', ρ: 'p', τ: 't', υ: 'u', χ: 'x',
+};
+
+/** NFKC, trimmed, inner whitespace runs as one space: the username as stored. */
+export function canonicalUsername(username: string): string {
+  return username.normalize('NFKC').trim().replace(/\s+/gu, ' ');
+}
+
+/**
+ * The key a username is unique by (docs/security.md, "Usernames"): NFKC, trimmed, case-folded (full
+ * folding, so `ß` = `ss`), look-alike Cyrillic and Greek letters folded to Latin. Names with invisible,
+ * control or bidi characters, or mixing scripts (`аlice` with a Cyrillic `а`), are refused (400).
+ */
+export function usernameKey(username: string): string {
+  const canonical = canonicalUsername(username);
+  if (INVISIBLE.test(canonical)) throw badRequest('Username should not contain control, invisible or direction-changing characters');
+  const scripts = scriptsOf(canonical);
+  if (scripts.size > 1 && !SCRIPT_COMBINATIONS.some((allowed) => [...scripts].every((script) => allowed.has(script)))) {
+    throw badRequest('Username should not mix scripts (such as Latin and Cyrillic letters)');
+  }
+  const folded = canonical.toUpperCase().toLowerCase().normalize('NFKC');
+  return Array.from(folded, (char) => CONFUSABLES[char] ?? char).join('');
+}
+
+/** The key of a name that may be anything (a login attempt): undefined when no account can have it. */
+export function usernameKeyOrUndefined(username: string): string | undefined {
+  try {
+    return usernameKey(username);
+  } catch {
+    return undefined;
+  }
+}
+
 export function validateUsername(username: string, minLength: number): void {
-  if (username.length < minLength) throw badRequest(`Username should be at least ${minLength} characters long`);
-  if (username.length > MAX_NAME_LENGTH) throw badRequest(`Username should be at most ${MAX_NAME_LENGTH} characters long`);
+  const canonical = canonicalUsername(username);
+  if (canonical.length < minLength) throw badRequest(`Username should be at least ${minLength} characters long`);
+  if (canonical.length > MAX_NAME_LENGTH) throw badRequest(`Username should be at most ${MAX_NAME_LENGTH} characters long`);
+  usernameKey(username);
 }
 
 export function validatePassword(password: string, minLength: number): void {
@@ -66,6 +137,7 @@ export function validateLoginInput(username: string, password: string): void {
 export function validateDisplayName(name: string): void {
   if (name.length < 1) throw badRequest('Display name should not be empty');
   if (name.length > MAX_NAME_LENGTH) throw badRequest(`Display name should be at most ${MAX_NAME_LENGTH} characters long`);
+  if (DISPLAY_NAME_REFUSED.test(name)) throw badRequest('Display name should not contain control or direction-override characters');
 }
 
 const USERNAME_TAKEN = 'Username already exists';
@@ -84,7 +156,7 @@ export async function registerUser(
           {
             Put: {
               TableName: db.table,
-              Item: { ...keys.credentials(input.username), userId: id, passwordHash },
+              Item: { ...keys.credentials(usernameKey(input.username)), userId: id, passwordHash },
               ConditionExpression: 'attribute_not_exists(pk)',
             },
           },
@@ -96,7 +168,7 @@ export async function registerUser(
                 [GSI1.partition]: keys.allUsersIndex(),
                 [GSI1.sort]: padId(id),
                 id,
-                username: input.username,
+                username: canonicalUsername(input.username),
                 name: input.displayname,
                 status: 0,
                 lastStatus: 1,
@@ -113,9 +185,24 @@ export async function registerUser(
   return id;
 }
 
+/**
+ * The credentials item of a username: by its key, else (accounts registered before usernames were
+ * normalised) by the name exactly as it was registered.
+ */
+async function findCredentials(db: Db, username: string): Promise<Item | undefined> {
+  const key = usernameKeyOrUndefined(username);
+  const candidates = [...new Set([...(key !== undefined ? [key] : []), username])];
+  for (const candidate of candidates) {
+    if (candidate.length === 0 || candidate.length > 4 * MAX_NAME_LENGTH) continue;
+    const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.credentials(candidate) }));
+    if (item) return item;
+  }
+  return undefined;
+}
+
 /** Returns the user id for valid credentials, undefined otherwise (in constant-ish time). */
 export async function checkCredentials(db: Db, username: string, password: string): Promise<number | undefined> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.credentials(username) }));
+  const item = await findCredentials(db, username);
   const ok = await verifyPassword(password, item ? String(item.passwordHash) : DUMMY_PASSWORD_HASH);
   return item && ok ? Number(item.userId) : undefined;
 }
@@ -135,24 +222,26 @@ export async function updateProfile(
   const sets: string[] = [];
   const values: Record<string, unknown> = {};
   const changed: { name?: string; avatar?: string } = {};
-  let credentialsKey = keys.credentials(current.username);
+  const old = await findCredentials(db, current.username);
+  const credentialsKey = old ? { pk: String(old.pk), sk: String(old.sk) } : keys.credentials(usernameKey(current.username));
+  const newKey = change.username !== undefined ? keys.credentials(usernameKey(change.username)) : credentialsKey;
 
-  if (change.username !== undefined && change.username !== current.username) {
-    const { Item: old } = await db.doc.send(new GetCommand({ TableName: db.table, Key: credentialsKey }));
+  if (change.username !== undefined && canonicalUsername(change.username) !== current.username) {
+    sets.push('username = :username');
+    values[':username'] = canonicalUsername(change.username);
+  }
+  if (newKey.pk !== credentialsKey.pk) {
     const passwordHash = change.password !== undefined ? await hashPassword(change.password) : old?.passwordHash;
     transact.push(
       { Delete: { TableName: db.table, Key: credentialsKey } },
       {
         Put: {
           TableName: db.table,
-          Item: { ...keys.credentials(change.username), userId, passwordHash },
+          Item: { ...newKey, userId, passwordHash },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
     );
-    sets.push('username = :username');
-    values[':username'] = change.username;
-    credentialsKey = keys.credentials(change.username);
   } else if (change.password !== undefined) {
     transact.push({
       Update: {
@@ -201,18 +290,27 @@ export interface Page {
   order: 0 | 1;
 }
 
-/** `GET /users`: one page of all users, optionally filtered by a case-sensitive display-name substring. */
+/**
+ * `GET /users`: one page of all users, optionally filtered by a case-sensitive display-name substring,
+ * evaluating at most `maxScan` users (a filter matching nobody would walk the whole table otherwise);
+ * when the budget ends first, `nextStartId` says where the next request goes on.
+ */
 export async function listUsers(
   db: Db,
   page: Page,
   displayname: string | undefined,
   hidden: Set<number>,
-): Promise<User[]> {
+  maxScan = DEFAULT_MAX_SCAN_ITEMS,
+): Promise<ScannedPage<User>> {
   // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
-  if (page.count === 0) return [];
+  if (page.count === 0) return { items: [] };
   const users: User[] = [];
   let startKey: Record<string, unknown> | undefined;
   const comparison = page.order === 1 ? '>=' : '<=';
+  const filtered = displayname !== undefined || hidden.size > 0;
+  // A full page must always be possible: the budget is never below the page size.
+  const budget = Math.max(maxScan, page.count);
+  let scanned = 0;
   do {
     const result = await db.doc.send(
       new QueryCommand({
@@ -222,17 +320,19 @@ export async function listUsers(
         ExpressionAttributeValues: { ':pk': keys.allUsersIndex(), ':start': padId(page.startId) },
         ScanIndexForward: page.order === 1,
         ExclusiveStartKey: startKey,
-        Limit: Math.max(page.count, 1) * 2,
+        Limit: Math.min(budget - scanned, displayname !== undefined ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
       }),
     );
+    scanned += result.ScannedCount ?? result.Items?.length ?? 0;
     for (const item of result.Items ?? []) {
       const user = publicUser(item);
       if (hidden.has(user.id)) continue;
       if (displayname !== undefined && !user.name.includes(displayname)) continue;
       users.push(user);
-      if (users.length >= page.count) return users;
+      if (users.length >= page.count) return { items: users };
     }
     startKey = result.LastEvaluatedKey;
-  } while (startKey && users.length < page.count);
-  return users;
+  } while (startKey && users.length < page.count && scanned < budget);
+  const nextStartId = filtered && startKey && users.length < page.count ? nextStartAfter(startKey[GSI1.sort], page.order) : undefined;
+  return nextStartId === undefined ? { items: users } : { items: users, nextStartId };
 }

@@ -139,6 +139,22 @@ export async function optionalUser(c: Context): Promise<number | undefined> {
   return token === undefined ? undefined : authenticate(appContext().db, token);
 }
 
+/** Names the response header of a page cut short by the scan budget (see `continuePage`). */
+export const NEXT_START_HEADER = 'X-Next-Start-Id';
+
+/**
+ * A filtered page that hit the scan budget (`MAX_SCAN_ITEMS`) before it was full: the body stays upstream's
+ * array, and `X-Next-Start-Id` is the `start_id` of the request that goes on where this one stopped
+ * (readable by the web client through CORS).
+ */
+export function continuePage<T>(c: Context, page: { items: T[]; nextStartId?: number }): Response {
+  if (page.nextStartId !== undefined) {
+    c.header(NEXT_START_HEADER, String(page.nextStartId));
+    c.header('Access-Control-Expose-Headers', NEXT_START_HEADER);
+  }
+  return c.json(page.items);
+}
+
 /** Collapses doubled slashes and drops a trailing one: the web client sends `//user_status` and `servers/`. */
 export function normalizePath(path: string): string {
   const collapsed = path.replace(/\/{2,}/g, '/');

@@ -15,7 +15,7 @@ export function tooManyRequests(c: Context, verdict: Verdict): Response {
 }
 
 /** The client's address as API Gateway HTTP API (and the local runtime) reports it. */
-function sourceIp(c: Context): string | undefined {
+export function sourceIp(c: Context): string | undefined {
   const env = c.env as { requestContext?: { http?: { sourceIp?: string } } } | undefined;
   return env?.requestContext?.http?.sourceIp || undefined;
 }
@@ -91,17 +91,33 @@ function usernameSubject(username: string): string {
 }
 
 /**
- * Counts a login attempt for `username` before the password is checked; over the budget the attempt is
- * refused whatever the password. `succeeded` takes a right attempt back, so only failures add up.
+ * Counts a login attempt for `username` (its uniqueness key: `Alice` and `alice ` share it) from `ip`
+ * before the password is checked; `succeeded` takes a right attempt back, so only failures add up.
+ * Failures count per username and source address: a guesser elsewhere cannot lock the owner out, only
+ * his own address (RATE_LIMIT_LOGIN). Across all sources a username has a larger budget
+ * (RATE_LIMIT_LOGIN_NAME) against guessing from many addresses; beyond it a source that already failed
+ * in this window is refused, while one without a failure (the owner, typically) still gets its attempt.
  */
-export async function countLoginAttempt(username: string): Promise<{ refused?: Verdict; succeeded(): Promise<void> }> {
+export async function countLoginAttempt(username: string, ip: string | undefined): Promise<{ refused?: Verdict; succeeded(): Promise<void> }> {
   const { db, settings } = appContext();
-  const limit = settings.rateLimits.loginFailures;
-  if (!limit) return { succeeded: async () => undefined };
-  const subject = usernameSubject(username);
-  const verdict = await countRequest(db, 'login', subject, limit);
-  return {
-    refused: verdict.allowed ? undefined : verdict,
-    succeeded: () => uncountRequest(db, 'login', subject, verdict),
+  const { loginFailures: perSource, loginFailuresPerName: perName } = settings.rateLimits;
+  const name = usernameSubject(username);
+  const counted: Array<{ subject: string; verdict: Verdict }> = [];
+  const succeeded = async () => {
+    await Promise.all(counted.map(({ subject, verdict }) => uncountRequest(db, 'login', subject, verdict)));
   };
+  let sourceFailures = 0;
+  if (perSource) {
+    const subject = ip ? `${name}|ip:${ip}` : name;
+    const verdict = await countRequest(db, 'login', subject, perSource);
+    counted.push({ subject, verdict });
+    if (!verdict.allowed) return { refused: verdict, succeeded };
+    sourceFailures = verdict.count - 1;
+  }
+  if (perName && ip) {
+    const verdict = await countRequest(db, 'login', name, perName);
+    counted.push({ subject: name, verdict });
+    if (!verdict.allowed && (sourceFailures > 0 || !perSource)) return { refused: verdict, succeeded };
+  }
+  return { succeeded };
 }

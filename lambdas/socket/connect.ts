@@ -1,16 +1,40 @@
+import { claimSlot, releaseSlot, type SlotClaim, slotPartitions } from '../domain/connection-caps';
 import { HttpError } from '../domain/errors';
 import { ensureMediaNodeRunning } from '../domain/media-node-lifecycle';
 import { judgeOrigin } from '../domain/origins';
-import { openConnection, parseStatus } from '../domain/presence';
-import { authenticate, extractToken } from '../domain/sessions';
+import { closeConnection, openConnection, parseStatus } from '../domain/presence';
+import { countRequest } from '../domain/rate-counters';
+import { extractToken, readSession } from '../domain/sessions';
 import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
-import { appContext, logError } from '../runtime';
+import { type AppContext, appContext, logError } from '../runtime';
 import { header, type WebSocketEvent, type WebSocketResult } from './types';
+
+export const TOO_MANY_CONNECTIONS = 'Too many connections';
+
+/** Claims the per-user and per-address slots (connection-caps.ts); undefined when either cap is reached. */
+async function claimSlots(context: AppContext, userId: number, sourceIp: string | undefined, connectionId: string): Promise<SlotClaim[] | undefined> {
+  const { db, settings, sender } = context;
+  const probe = { exists: (id: string) => sender.exists(id), drop: (id: string) => closeConnection(context, id) };
+  const wanted: Array<[string, number]> = [[slotPartitions.user(userId), settings.connectionCaps.perUser]];
+  if (sourceIp) wanted.push([slotPartitions.address(sourceIp), settings.connectionCaps.perAddress]);
+  const claims: SlotClaim[] = [];
+  for (const [pk, capacity] of wanted) {
+    if (capacity <= 0) continue;
+    const claim = await claimSlot(db, pk, capacity, connectionId, probe);
+    if (!claim) {
+      await Promise.all(claims.map((held) => releaseSlot(db, held, connectionId)));
+      return undefined;
+    }
+    claims.push(claim);
+  }
+  return claims;
+}
 
 /**
  * `$connect` of the main socket. A non-2xx answer makes API Gateway refuse the upgrade with that status:
  * 403 for a page of an origin that is not allowed (docs/security.md, "Socket origins"), 401 for any credential
- * problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13), 503 while the table is unreachable.
+ * problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13), 429 over the connect budget of the source
+ * address or a connection cap, 503 while the table is unreachable.
  */
 export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   const context = appContext();
@@ -18,6 +42,8 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   // No Origin at all is no browser (native apps, our Node clients): its credentials are its own.
   if (judgeOrigin({ origin: header(event, 'origin') }, context.settings.corsOrigins) === 'foreign') return { statusCode: 403, body: 'Origin not allowed' };
   const query = event.queryStringParameters ?? {};
+  const connectionId = event.requestContext.connectionId;
+  const sourceIp = event.requestContext.identity?.sourceIp || undefined;
   const token = extractToken({
     cookie: header(event, 'cookie'),
     authorization: header(event, 'authorization'),
@@ -28,13 +54,31 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     status = parseStatus(query.status);
     if (status === undefined) return { statusCode: 400, body: 'Invalid status' };
   }
+  let claims: SlotClaim[] | undefined;
   try {
-    const userId = await authenticate(context.db, token);
-    const connection = { userId, connectionId: event.requestContext.connectionId };
+    // Before anything else: every attempt counts, refused ones too, so a flood costs one UpdateItem each.
+    const connectLimit = context.settings.rateLimits.connects;
+    if (connectLimit && sourceIp) {
+      const verdict = await countRequest(context.db, 'connect', `ip:${sourceIp}`, connectLimit);
+      if (!verdict.allowed) return { statusCode: 429, body: 'Too many requests' };
+    }
+    const session = await readSession(context.db, token);
+    claims = await claimSlots(context, session.userId, sourceIp, connectionId);
+    if (!claims) return { statusCode: 429, body: TOO_MANY_CONNECTIONS };
+    const connection = { userId: session.userId, connectionId, sessionExpiresAt: session.expiresAt };
     const connectedAt = Date.now();
-    await openConnection(context, connection, status, connectedAt);
+    await openConnection(context, connection, status, connectedAt, { session: session.ref, sourceIp });
+    // A logout or password change that ended this session while we registered the connection may have
+    // looked for its connections before this one was stored: read the session again (strongly) now that it is.
+    try {
+      await readSession(context.db, token, { consistent: true });
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      await closeConnection(context, connectionId);
+      return { statusCode: 401, body: error.text };
+    }
     // Its own user_changed and the mark that it is open follow once this answer has let it open.
-    await context.afterConnect.schedule({ ...connection, connectedAt }).catch((error) => logError('main-socket $connect: after-connect', error));
+    await context.afterConnect.schedule({ userId: session.userId, connectionId, connectedAt }).catch((error) => logError('main-socket $connect: after-connect', error));
     // A member online may talk soon: start the on-demand media node (never throws, never refuses the socket).
     await ensureMediaNodeRunning(context);
     return { statusCode: 200 };
@@ -42,7 +86,8 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     if (error instanceof HttpError) return { statusCode: 401, body: error.text };
     logError('main-socket $connect', error);
     // Whatever was already written (the connection item) is what a lost $disconnect leaves: an event posted
-    // to this connection once it is older than any $connect answers 410 and prunes it.
+    // to this connection once it is older than any $connect answers 410 and prunes it. The slots are freed now.
+    await Promise.all((claims ?? []).map((claim) => releaseSlot(context.db, claim, connectionId))).catch(() => undefined);
     if (isStoreUnavailable(error)) return { statusCode: STORE_UNAVAILABLE.status, body: STORE_UNAVAILABLE.text };
     return { statusCode: 500, body: 'Internal server error' };
   }

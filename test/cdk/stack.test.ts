@@ -184,7 +184,8 @@ describe('IAM', () => {
         if (actions.includes('execute-api:ManageConnections')) {
           connectionStatements++;
           expect(text).toContain(`"${socketApiId}"`);
-          expect(text).toMatch(/\/live\/(POST|DELETE)\/@connections\/\*"/);
+          // GET: `$connect` probes the holders of a full connection cap (docs/security.md).
+          expect(text).toMatch(/\/live\/(POST|DELETE|GET)\/@connections\/\*"/);
         }
       }
     }

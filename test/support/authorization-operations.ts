@@ -569,4 +569,11 @@ export const OPERATIONS: Operation[] = [
     ],
     ok: { as: 'owner', expect: { status: 200, text: 'Changed' } },
   },
+
+  // Logout (our extension). Last in the table: its control ends the rival's session, which nothing after uses.
+  {
+    method: 'DELETE', path: '/auth', access: 'session', scope: 'user',
+    request: () => ({ url: '/auth' }),
+    ok: { as: 'rival', expect: { status: 200, text: 'Logged out' } },
+  },
 ];

@@ -78,6 +78,10 @@ export const GENEROUS_RATE_LIMITS: Record<string, string> = {
   RATE_LIMIT_LOGIN: '1000000/60',
   RATE_LIMIT_REGISTER: '1000000/60',
   RATE_LIMIT_SOCKET: '1000000/60',
+  RATE_LIMIT_CONNECT: '1000000/60',
+  RATE_LIMIT_LOGIN_NAME: '1000000/60',
+  // Every test connects from 127.0.0.1; the per-user cap stays at its default (suites open a few per user).
+  MAX_CONNECTIONS_PER_ADDRESS: '0',
 };
 
 /** The whole local runtime on ephemeral ports with its own table, plus client helpers. */

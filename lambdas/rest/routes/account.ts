@@ -1,28 +1,77 @@
-import type { Hono } from 'hono';
+import type { Context, Hono } from 'hono';
 import { blockedBy } from '../../domain/blocks';
-import { forbidden, notFound } from '../../domain/errors';
+import { connectionsOfSessions } from '../../domain/connections';
+import { badRequest, forbidden, notFound } from '../../domain/errors';
 import { event } from '../../domain/events';
-import { audience, publish } from '../../domain/fanout';
+import { audience, type FanoutContext, publish } from '../../domain/fanout';
 import { fileKeys, storeImage } from '../../domain/files';
-import { changeStatus } from '../../domain/presence';
+import { changeStatus, closeConnections } from '../../domain/presence';
+import type { Settings } from '../../domain/config';
 import { sessionCookieSameSite } from '../../domain/origins';
-import { createSession, SESSION_COOKIE } from '../../domain/sessions';
+import { createSessionEvicting, endSessions, extractToken, readSession, SESSION_COOKIE } from '../../domain/sessions';
 import {
   checkCredentials,
   getUser,
+  getUserRecord,
   listUsers,
   registerUser,
   updateProfile,
   validateDisplayName,
   validateLoginInput,
   validatePassword,
+  usernameKeyOrUndefined,
   validateUsername,
 } from '../../domain/users';
 import { appContext } from '../../runtime';
-import { countLoginAttempt, tooManyRequests } from '../rate-limit';
-import { fileArg, jsonObject, optionalUser, parseInteger, readArgs, readJson, readPage, requireUser, stringField, textArg } from '../http';
+import type { Verdict } from '../../domain/rate-limits';
+import { countLoginAttempt, sourceIp, tooManyRequests } from '../rate-limit';
+import { type Args, continuePage, fileArg, jsonObject, optionalUser, parseInteger, readArgs, readJson, readPage, requireUser, stringField, textArg } from '../http';
 
-/** Registration, login, profile, presence and the user directory. */
+/** The session cookie: a token with the session's lifetime, or an empty one that expires at once (logout). */
+function sessionCookie(settings: Settings, token: string | undefined, c: Context): string {
+  return [
+    `${SESSION_COOKIE}=${token ?? ''}`,
+    `Max-Age=${token ? settings.sessionLifetimeSeconds : 0}`,
+    'Path=/',
+    `SameSite=${sessionCookieSameSite({
+      setting: settings.cookieSameSite,
+      origin: c.req.header('origin'),
+      host: c.req.header('host'),
+      scheme: c.req.header('x-forwarded-proto'),
+      cookieDomain: settings.cookieDomain,
+    })}`,
+    'Secure',
+    'HttpOnly',
+    ...(settings.cookieDomain ? [`Domain=${settings.cookieDomain}`] : []),
+  ].join('; ');
+}
+
+/** Closes the main-socket connections opened with the given sessions (after those sessions were deleted). */
+async function closeSessionConnections(context: FanoutContext, userId: number, sessions: string[]): Promise<void> {
+  if (sessions.length === 0) return;
+  await closeConnections(context, await connectionsOfSessions(context.db, userId, sessions));
+}
+
+/**
+ * Changing the username or the password needs the current password (`current_password`, a form field:
+ * never in the URL), so a stolen session cannot take the account over. A wrong one counts as a failed
+ * login of the account from that source.
+ */
+async function checkCurrentPassword(c: Context, userId: number, args: Args): Promise<Verdict | undefined> {
+  const { db } = appContext();
+  if (c.req.query('current_password') !== undefined) throw badRequest("'current_password' must be sent in the request body, not the URL");
+  const current = textArg(args, 'current_password');
+  if (current === undefined) throw badRequest("Changing the username or password needs 'current_password'");
+  const record = await getUserRecord(db, userId);
+  if (!record) throw notFound('User does not exist');
+  const attempt = await countLoginAttempt(usernameKeyOrUndefined(record.username) ?? record.username, sourceIp(c));
+  if (attempt.refused) return attempt.refused;
+  if ((await checkCredentials(db, record.username, current)) !== userId) throw forbidden('Wrong current password');
+  await attempt.succeeded();
+  return undefined;
+}
+
+/** Registration, login, logout, profile, presence and the user directory. */
 export function accountRoutes(app: Hono): void {
   app.post('/register', async (c) => {
     const { db, settings } = appContext();
@@ -38,41 +87,41 @@ export function accountRoutes(app: Hono): void {
   });
 
   app.post('/auth', async (c) => {
-    const { db, settings } = appContext();
+    const context = appContext();
+    const { db, settings } = context;
     const body = jsonObject(await readJson(c));
     const username = stringField(body, 'username');
     const password = stringField(body, 'password');
     // Before any table call: a 3,000-character username would fail as a DynamoDB key (a 500), not as a login.
     validateLoginInput(username, password);
-    // Before the password check: a locked-out username is refused even with the right password.
-    const attempt = await countLoginAttempt(username);
+    // Before the password check: a source locked out of this username is refused even with the right password.
+    const attempt = await countLoginAttempt(usernameKeyOrUndefined(username) ?? username, sourceIp(c));
     if (attempt.refused) return tooManyRequests(c, attempt.refused);
     const userId = await checkCredentials(db, username, password);
     if (userId === undefined) throw notFound('Invalid username or password');
     await attempt.succeeded();
-    const token = await createSession(db, userId, settings);
-    const attributes = [
-      `${SESSION_COOKIE}=${token}`,
-      `Max-Age=${settings.sessionLifetimeSeconds}`,
-      'Path=/',
-      `SameSite=${sessionCookieSameSite({
-        setting: settings.cookieSameSite,
-        origin: c.req.header('origin'),
-        host: c.req.header('host'),
-        scheme: c.req.header('x-forwarded-proto'),
-        cookieDomain: settings.cookieDomain,
-      })}`,
-      'Secure',
-      'HttpOnly',
-      ...(settings.cookieDomain ? [`Domain=${settings.cookieDomain}`] : []),
-    ];
-    c.header('Set-Cookie', attributes.join('; '));
+    const { token, evicted } = await createSessionEvicting(db, userId, settings);
+    // A session dropped for SESSIONS_PER_USER ends everywhere: its sockets close now.
+    await closeSessionConnections(context, userId, evicted);
+    c.header('Set-Cookie', sessionCookie(settings, token, c));
     return c.text(token);
+  });
+
+  // Our extension (docs/api.md): ends the caller's session, clears the cookie, closes its sockets.
+  app.delete('/auth', async (c) => {
+    const context = appContext();
+    const token = extractToken({ cookie: c.req.header('cookie'), authorization: c.req.header('authorization') });
+    const session = await readSession(context.db, token);
+    const ended = await endSessions(context.db, session.userId, { tokens: [token!] });
+    await closeSessionConnections(context, session.userId, ended);
+    c.header('Set-Cookie', sessionCookie(context.settings, undefined, c));
+    return c.text('Logged out');
   });
 
   app.put('/register', async (c) => {
     const context = appContext();
-    const userId = await requireUser(c);
+    const token = extractToken({ cookie: c.req.header('cookie'), authorization: c.req.header('authorization') });
+    const { userId } = await readSession(context.db, token);
     const args = await readArgs(c);
     const username = textArg(args, 'username');
     const password = textArg(args, 'password');
@@ -81,10 +130,16 @@ export function accountRoutes(app: Hono): void {
     if (username !== undefined) validateUsername(username, context.settings.params.min_username_length);
     if (password !== undefined) validatePassword(password, context.settings.params.min_password_length);
     if (displayname !== undefined) validateDisplayName(displayname);
+    if (username !== undefined || password !== undefined) {
+      const refused = await checkCurrentPassword(c, userId, args);
+      if (refused) return tooManyRequests(c, refused);
+    }
     const previous = avatarFile ? (await getUser(context.db, userId)).avatar : undefined;
     const avatar = avatarFile ? await storeImage(context.files, avatarFile, fileKeys.userAvatar) : undefined;
     const changed = await updateProfile(context.db, userId, { username, password, displayname, avatar });
     if (avatar && previous) await context.files.delete(fileKeys.userAvatar(previous));
+    // A new password ends every other session (whoever else held one is out) and closes their sockets.
+    if (password !== undefined) await closeSessionConnections(context, userId, await endSessions(context.db, userId, { except: token! }));
     if (Object.keys(changed).length > 0) {
       await publish(context, event('user_changed', { id: userId, ...changed }), audience.observersOf(userId));
     }
@@ -104,7 +159,7 @@ export function accountRoutes(app: Hono): void {
     const args = await readArgs(c);
     const page = readPage(args, settings.params.max_get_count);
     const hidden = caller === undefined ? new Set<number>() : await blockedBy(db, caller);
-    return c.json(await listUsers(db, page, textArg(args, 'displayname'), hidden));
+    return continuePage(c, await listUsers(db, page, textArg(args, 'displayname'), hidden, settings.maxScanItems));
   });
 
   app.put('/user_status', async (c) => {

@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { accessChannel, type ChannelAccess, channelAudience } from '../../domain/access';
-import { blockedBy } from '../../domain/blocks';
+import { blockedBy, blockersOf } from '../../domain/blocks';
 import { canSeeChannel, overridesOf } from '../../domain/channels';
 import type { Db } from '../../domain/db';
 import { badRequest, forbidden, HttpError, notFound, TEXT } from '../../domain/errors';
@@ -11,13 +11,13 @@ import {
   deleteMessage,
   editMessage,
   findMessage,
-  listMessages,
   type Mention,
   MENTION_TYPE,
   MESSAGE_NOT_FOUND,
   messageView,
   parseMentions,
   postMessage,
+  scanMessages,
   type StoredMessage,
   validateContent,
 } from '../../domain/messages';
@@ -26,7 +26,7 @@ import { hasPermission, Perm } from '../../domain/permissions';
 import { membersAmong, subjectOf } from '../../domain/servers';
 import { parseExpiry } from '../../domain/time';
 import { appContext, logError } from '../../runtime';
-import { integerField, jsonObject, pathInt, readArgs, readJson, readPage, requireUser, stringField } from '../http';
+import { continuePage, integerField, jsonObject, pathInt, readArgs, readJson, readPage, requireUser, stringField } from '../http';
 
 const MAX_SEARCH_TERMS = 16;
 const MAX_NAMED_USERS = 100;
@@ -80,7 +80,7 @@ export function messageRoutes(app: Hono): void {
     const userId = await requireUser(c);
     const { channel } = await accessChannel(db, pathInt(c, 'cid'), userId);
     const page = readPage(await readArgs(c), settings.params.max_get_count);
-    return c.json(await listMessages(db, channel.id, page, await blockedBy(db, userId)));
+    return continuePage(c, await scanMessages(db, channel.id, page, await blockedBy(db, userId), {}, settings.maxScanItems));
   });
 
   app.post('/channels/:cid/messages', async (c) => {
@@ -95,6 +95,8 @@ export function messageRoutes(app: Hono): void {
     const named = await mentionsOf(context.db, access, userId, text);
     // In a DM every message counts for the other participant, as upstream's DM counters do.
     const notified = server ? named.notified : new Map(channel.participants?.filter((id) => id !== userId).map((id) => [id, 1]));
+    // A user who blocked the author is not notified by him: no mention count, no DM count.
+    if (notified.size > 0) for (const blocker of await blockersOf(context.db, userId)) notified.delete(blocker);
     const message = await postMessage(context.db, channel, userId, { text, attachments, mentions: named.mentions, notified });
     // The message is stored: answer with its id even if what follows fails (the table went away meanwhile),
     // since an error would make the client post it again. Readers find it in the history.
@@ -130,7 +132,7 @@ export function messageRoutes(app: Hono): void {
       return parsed;
     };
     const filter = { content, authorId: integerField(body, 'author_id', true), from: date('date_from'), until: date('date_until') };
-    return c.json(await listMessages(db, channel.id, page, await blockedBy(db, userId), filter));
+    return continuePage(c, await scanMessages(db, channel.id, page, await blockedBy(db, userId), filter, settings.maxScanItems));
   });
 
   app.get('/messages/:mid', async (c) => {

@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import { blockedUsersOf, blockUser, MAX_BLOCKED_PER_USER, unblockUser } from '../../domain/blocks';
+import { blockedBy, blockedUsersOf, blockUser, MAX_BLOCKED_PER_USER, unblockUser } from '../../domain/blocks';
 import { dmPairsOf, listDms, openDm } from '../../domain/dms';
 import { event } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
@@ -100,7 +100,7 @@ export function socialRoutes(app: Hono): void {
     const { db, settings } = appContext();
     const userId = await requireUser(c);
     const page = readPage(await readArgs(c), settings.params.max_get_count);
-    return c.json(await listDms(db, userId, page));
+    return c.json(await listDms(db, userId, page, await blockedBy(db, userId)));
   });
 
   app.post('/dms/:uid', async (c) => {
