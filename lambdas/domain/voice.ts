@@ -7,7 +7,7 @@ import { event } from './events';
 import { type FanoutContext, publish } from './fanout';
 import { readPair } from './friends';
 import { hasPermission, Perm } from './permissions';
-import { loadServerContext, subjectOf } from './servers';
+import { loadServerContext, type ServerContext, subjectOf } from './servers';
 import { authenticate } from './sessions';
 import { GSI1, padId, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
@@ -96,9 +96,23 @@ export async function admitToVoice(db: Db, token: string | undefined, rawChannel
     return { ok: true, userId, channel };
   }
   const [server, admin] = await Promise.all([loadServerContext(db, channel.serverId, userId), adminVoiceStateOf(db, channel.serverId, userId)]);
-  if (!server?.member || !canSeeChannel(subjectOf(server, userId), channel)) return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
-  if (!hasPermission(subjectOf(server, userId), Perm.JOIN_VC, overridesOf(channel))) return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.noPermission };
+  const refusal = serverVoiceRefusal(server, channel, userId);
+  if (refusal === 'hidden') return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
+  if (refusal === 'no-permission') return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.noPermission };
   return { ok: true, userId, channel, admin };
+}
+
+/**
+ * The rule for being in a server's voice channel, at admission and for as long as the connection lasts
+ * (voice-access.ts): a member who can see the channel and has JOIN_VC there, channel overrides included.
+ * `hidden` also covers a server or channel that is gone.
+ */
+export function serverVoiceRefusal(server: ServerContext | undefined, channel: Channel | undefined, userId: number): 'hidden' | 'no-permission' | undefined {
+  if (!server?.member || !channel || channel.type !== CHANNEL_TYPE.VOICE || channel.serverId !== server.server.id) return 'hidden';
+  const subject = subjectOf(server, userId);
+  if (!canSeeChannel(subject, channel)) return 'hidden';
+  if (!hasPermission(subject, Perm.JOIN_VC, overridesOf(channel))) return 'no-permission';
+  return undefined;
 }
 
 async function audienceOf(db: Db, participant: VoiceParticipant) {
@@ -280,8 +294,18 @@ export async function voiceLocationOf(db: Db, userId: number, now = Date.now()):
   return { channelId: Number(item.channelId), serverId: item.serverId === undefined ? undefined : Number(item.serverId), node: String(item.node) };
 }
 
-/** The nodes hosting a channel's voice users. */
-export async function voiceNodesOfChannel(db: Db, channelId: number): Promise<string[]> {
-  const items = await queryPrefix(db, `CHANNEL#${channelId}`, 'VOICE#');
-  return [...new Set(items.map((item) => String(item.node)))];
+/** A user in voice in a server channel, and the node hosting him. */
+export interface VoiceSession {
+  userId: number;
+  channelId: number;
+  serverId: number;
+  node: string;
+}
+
+/** Who is in a voice channel now, with their nodes (one Query). */
+export async function voiceSessionsOfChannel(db: Db, channel: { id: number; serverId: number }, now = Date.now()): Promise<VoiceSession[]> {
+  const items = await queryPrefix(db, `CHANNEL#${channel.id}`, 'VOICE#');
+  return items
+    .filter((item) => Number(item[TTL_ATTRIBUTE]) > epochSeconds(now))
+    .map((item) => ({ userId: Number(item.userId), channelId: channel.id, serverId: channel.serverId, node: String(item.node) }));
 }
