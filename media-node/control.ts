@@ -17,7 +17,7 @@ export async function startControlServer(options: {
   host?: string;
   /** With the node's certificate the endpoint is HTTPS, so commands are not readable on the way. */
   tls?: { cert: string | Buffer; key: string | Buffer };
-}): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+}): Promise<{ url: string; port: number; address: { address: string; port: number }; stop(): Promise<void> }> {
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const answer = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (request.method !== 'POST' || request.url !== '/control') return answer(404, { error: 'not found' });
@@ -54,8 +54,10 @@ export async function startControlServer(options: {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
+  const bound = server.address() as AddressInfo;
+  const port = bound.port;
   return {
+    address: { address: bound.address, port },
     url: `${options.tls ? 'https' : 'http'}://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`,
     port,
     stop: () => new Promise((resolve) => server.close(() => resolve())),

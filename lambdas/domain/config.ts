@@ -97,7 +97,7 @@ export const RATE_LIMIT_VARIABLES = {
   socketFrames: 'RATE_LIMIT_SOCKET',
 } as const;
 
-function rateLimitFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: RateLimit): RateLimit | undefined {
+export function rateLimitFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: RateLimit): RateLimit | undefined {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
   if (raw === 'off' || raw === '0') return undefined;
