@@ -37,7 +37,7 @@ function required(name: string): string {
  * invocations, so clients keep their connections warm.
  */
 export function appContext(): AppContext {
-  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR', 'MEDIA_CONTROL_SECRET'].map((name) => process.env[name]).join('|');
+  const key = ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'DYNAMODB_LOCAL_ACCESS_KEY_ID', 'WS_MANAGEMENT_ENDPOINT', 'FILES_BUCKET', 'S3_ENDPOINT', 'FILES_DIR', 'MEDIA_CONTROL_SECRET'].map((name) => process.env[name]).join('|');
   if (cached?.key !== key) {
     cached = {
       key,

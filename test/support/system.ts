@@ -78,6 +78,7 @@ export const GENEROUS_RATE_LIMITS: Record<string, string> = {
   RATE_LIMIT_LOGIN: '1000000/60',
   RATE_LIMIT_REGISTER: '1000000/60',
   RATE_LIMIT_SOCKET: '1000000/60',
+  RATE_LIMIT_VOICE_SOCKET: '1000000/60',
 };
 
 /** The whole local runtime on ephemeral ports with its own table, plus client helpers. */
@@ -100,12 +101,14 @@ export class TestSystem {
     const endpoint = options.dynamoDbEndpoint ?? process.env.TEST_DYNAMODB_ENDPOINT;
     if (!endpoint) throw new Error('TEST_DYNAMODB_ENDPOINT is not set: run through jest (global setup starts DynamoDB Local)');
     const tableName = `t${randomUUID().replace(/-/g, '')}`;
+    const accessKeyId = process.env.TEST_DYNAMODB_ACCESS_KEY_ID;
     const runtime = await startLocalRuntime({
       host: '127.0.0.1',
       restPort: 0,
       wsPort: 0,
       vcPort: options.voice ? 0 : false,
       dynamoDbEndpoint: endpoint,
+      dynamoDbAccessKeyId: accessKeyId,
       tableName,
       gatewayLimits: options.gatewayLimits,
       // Handler settings as environment variables (see local/runtime.ts); the rate limits generous by default.
@@ -113,7 +116,7 @@ export class TestSystem {
       // Failures inside the runtime (a handler, the media node) show up in the test output.
       log: (line) => console.error(line),
     });
-    return new TestSystem(runtime, createDb({ table: tableName, endpoint }));
+    return new TestSystem(runtime, createDb({ table: tableName, endpoint, accessKeyId: runtime.dynamoDbAccess.accessKeyId }));
   }
 
   async stop(): Promise<void> {
