@@ -1,7 +1,7 @@
-import type { AdminVoiceFlags, VoiceJoin, VoiceParticipant, VoicePresence, VoiceStateChange } from './ports';
+import type { JoinedAnswer, VoiceJoin, VoiceParticipant, VoicePresence, VoiceStateChange } from './ports';
 
 type Operation =
-  | { kind: 'joined'; state: VoiceJoin; applyAdmin: (flags: AdminVoiceFlags) => void }
+  | { kind: 'joined'; state: VoiceJoin; apply: (answer: JoinedAnswer) => void }
   | { kind: 'changed'; delta: VoiceStateChange }
   | { kind: 'left'; who: VoiceParticipant };
 
@@ -33,9 +33,9 @@ export class PresenceQueue {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** `applyAdmin` gets the administrator mute/deafen the port returns, if any. */
-  joined(state: VoiceJoin, applyAdmin: (flags: AdminVoiceFlags) => void): void {
-    this.add(state.userId, { kind: 'joined', state, applyAdmin });
+  /** `apply` gets what the port answers (administrator mute/deafen, or a refusal), if anything. */
+  joined(state: VoiceJoin, apply: (answer: JoinedAnswer) => void): void {
+    this.add(state.userId, { kind: 'joined', state, apply });
   }
 
   left(who: VoiceParticipant): void {
@@ -98,8 +98,8 @@ export class PresenceQueue {
   private async call(operation: Operation): Promise<void> {
     switch (operation.kind) {
       case 'joined': {
-        const admin = await this.presence.joined(operation.state);
-        if (admin) operation.applyAdmin(admin);
+        const answer = await this.presence.joined(operation.state);
+        if (answer) operation.apply(answer);
         return;
       }
       case 'changed':

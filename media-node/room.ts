@@ -107,9 +107,11 @@ export class Room implements PeerRoom {
   }
 
   connected(peer: Peer): void {
-    this.host.presence.joined({ ...peer.participant, joined: peer.joined, ...peer.flags }, (admin) => {
+    this.host.presence.joined({ ...peer.participant, joined: peer.joined, ...peer.flags }, (answer) => {
+      if (this.peers.get(peer.userId) !== peer) return;
+      if (answer.refused) peer.close(CLOSE_REASONS.noAccess);
       // Its announcement, if anything changes, queues behind `joined`.
-      if (this.peers.get(peer.userId) === peer) peer.setAdminState(admin);
+      else if (answer.admin) peer.setAdminState(answer.admin);
     });
   }
 

@@ -39,7 +39,7 @@ async function sessionsIn(context: FanoutContext, scope: VoiceAccessScope): Prom
 async function stillAllowed(context: FanoutContext, session: VoiceSession, channels: Map<number, Promise<Channel | undefined>>): Promise<boolean> {
   let channel = channels.get(session.channelId);
   if (!channel) channels.set(session.channelId, (channel = findChannel(context.db, session.channelId)));
-  const [found, server] = await Promise.all([channel, loadServerContext(context.db, session.serverId, session.userId)]);
+  const [found, server] = await Promise.all([channel, loadServerContext(context.db, session.serverId, session.userId, true)]);
   return serverVoiceRefusal(server, found, session.userId) === undefined;
 }
 

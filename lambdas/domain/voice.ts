@@ -131,13 +131,15 @@ function ids(participant: VoiceParticipant) {
  * channel, returns his admin mute/deafen as stored once his location is written. A change made since his
  * admission, while REST could not yet find his node, is in it: REST writes the state and then reads the
  * location, this writes the location and then reads the state, both strongly consistent.
+ * The same holds for access: a change since his admission that took the channel from him (found nobody
+ * to end, voice-access.ts) is seen here; then his state is forgotten unannounced and `refused` says so.
  */
 export async function voiceJoined(
   context: FanoutContext,
   node: string,
   state: VoiceParticipant & Omit<VoiceState, 'id'>,
   now = Date.now(),
-): Promise<AdminVoiceState | undefined> {
+): Promise<{ admin?: AdminVoiceState; refused?: boolean }> {
   const { db } = context;
   await db.doc.send(
     new PutCommand({
@@ -163,25 +165,37 @@ export async function voiceJoined(
       Item: { ...userVoiceKey(state.userId), channelId: state.channelId, serverId: state.serverId, node, ...expiry(now) },
     }),
   );
-  const [admin] = await Promise.all([
+  const [admin, allowed] = await Promise.all([
     state.serverId === undefined ? undefined : adminVoiceStateOf(db, state.serverId, state.userId, true),
     (async () => {
-      const target = await audienceOf(db, state);
-      if (!target) return;
+      const channel = await findChannel(db, state.channelId);
+      const server = channel?.serverId === undefined ? undefined : await loadServerContext(db, channel.serverId, state.userId, true);
+      if (!channel || (channel.serverId !== undefined && serverVoiceRefusal(server, channel, state.userId))) return false;
       const { userId: _u, channelId: _c, serverId: _s, ...vc } = state;
-      await publish(context, event('user_joined_vc', { ...ids(state), ...vc }), target);
+      await publish(context, event('user_joined_vc', { ...ids(state), ...vc }), channelAudience(channel, server, state.userId));
+      return true;
     })(),
   ]);
-  return admin;
+  if (!allowed) {
+    await forgetVoiceState(db, state);
+    return { refused: true };
+  }
+  return { admin };
 }
 
 /** The user's voice socket closed: forget his state and announce `user_left_vc` (only if he had joined). */
 export async function voiceLeft(context: FanoutContext, participant: VoiceParticipant): Promise<void> {
-  const { db } = context;
+  if (!(await forgetVoiceState(context.db, participant))) return;
+  const target = await audienceOf(context.db, participant);
+  if (target) await publish(context, event('user_left_vc', ids(participant)), target);
+}
+
+/** Deletes the user's state in the channel and his location if it is that channel; false when there was none. */
+async function forgetVoiceState(db: Db, participant: VoiceParticipant): Promise<boolean> {
   const removed = await db.doc.send(
     new DeleteCommand({ TableName: db.table, Key: stateKey(participant.channelId, participant.userId), ReturnValues: 'ALL_OLD' }),
   );
-  if (!removed.Attributes) return;
+  if (!removed.Attributes) return false;
   await db.doc
     .send(
       new DeleteCommand({
@@ -194,8 +208,7 @@ export async function voiceLeft(context: FanoutContext, participant: VoicePartic
     .catch((error) => {
       if (!isConditionFailure(error)) throw error;
     });
-  const target = await audienceOf(db, participant);
-  if (target) await publish(context, event('user_left_vc', ids(participant)), target);
+  return true;
 }
 
 /** Mute, deafen or video changed: store it, announce `user_changed_vc_state` with only the changed keys. */
@@ -304,7 +317,8 @@ export interface VoiceSession {
 
 /** Who is in a voice channel now, with their nodes (one Query). */
 export async function voiceSessionsOfChannel(db: Db, channel: { id: number; serverId: number }, now = Date.now()): Promise<VoiceSession[]> {
-  const items = await queryPrefix(db, `CHANNEL#${channel.id}`, 'VOICE#');
+  // Strongly consistent: a node that has written a state before this read is found (voiceJoined).
+  const items = await queryPrefix(db, `CHANNEL#${channel.id}`, 'VOICE#', { ConsistentRead: true });
   return items
     .filter((item) => Number(item[TTL_ATTRIBUTE]) > epochSeconds(now))
     .map((item) => ({ userId: Number(item.userId), channelId: channel.id, serverId: channel.serverId, node: String(item.node) }));

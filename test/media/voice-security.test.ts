@@ -144,6 +144,22 @@ describeMedia('voice access follows permissions', {}, () => {
     expect(await ownerSocket.next('server_deleted', (d) => d.id === serverId)).toEqual({ id: serverId });
   }, 60_000);
 
+  test('access lost while the connection is being set up: it ends as the transport connects, announced to nobody', async () => {
+    const { serverId, channelId, vip } = await setup(({ vip }) => ({ wl_roles: [vip] }));
+    await json('POST', `/servers/${serverId}/users/${member.id}/roles/${vip}`);
+    let connect!: () => void;
+    const peer = await WeriftVoicePeer.join(voiceUrl, channelId, { cookie: member.token }, {}, new Promise<void>((resolve) => (connect = resolve)));
+    peers.push(peer);
+    // Admitted, not connected: he has no voice state yet, so the removal finds nobody to end.
+    await json('DELETE', `/servers/${serverId}/users/${member.id}/roles/${vip}`);
+    connect();
+    expect((await peer.socket.closed).reason).toBe(NO_ACCESS);
+    // The refusal came before any announcement could: none for him, and nothing stored.
+    const about = ownerSocket.events.filter((e) => /^user_(joined|left)_vc$/.test(e.name) && (e.data as { id: number }).id === member.id);
+    expect(about).toEqual([]);
+    expect((await system.rest('GET', `/channels/${channelId}`, { as: owner })).json.vc_users).toEqual([]);
+  }, 60_000);
+
   test('1,000 change_state frames: one error at the 61st, closed at the 121st, a bounded few user_changed_vc_state', async () => {
     const { serverId, channelId } = await setup();
     const peer = await join(member, channelId);
