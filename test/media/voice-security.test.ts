@@ -128,6 +128,15 @@ describeMedia('voice access follows permissions', {}, () => {
     await expectEnded(peer, channelId, serverId, 'Removed from the server');
   }, 60_000);
 
+  test('ownership transferred: the former owner leaves a channel only the owner could see', async () => {
+    const { serverId, channelId } = await setup(() => ({ wl_users: [member.id] }));
+    const peer = await join(owner, channelId);
+    const transfer = await system.rest('PUT', `/servers/${serverId}`, { as: owner, form: { owner_id: String(member.id) } });
+    expect(transfer).toMatchObject({ status: 200, text: 'Changed' });
+    expect((await peer.socket.closed).reason).toBe(NO_ACCESS);
+    expect((await system.rest('GET', `/channels/${channelId}`, { as: member })).json.vc_users).toEqual([]);
+  }, 60_000);
+
   test('channel deleted: voice ends, user_left_vc comes before channel_deleted', async () => {
     const { serverId, channelId } = await setup();
     const peer = await join(member, channelId);
