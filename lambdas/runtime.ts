@@ -120,6 +120,7 @@ export function appContext(): AppContext {
   const key = [
     'TABLE_NAME',
     'DYNAMODB_ENDPOINT',
+    'DYNAMODB_LOCAL_ACCESS_KEY_ID',
     'WS_MANAGEMENT_ENDPOINT',
     'FILES_BUCKET',
     'S3_ENDPOINT',

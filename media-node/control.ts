@@ -18,7 +18,7 @@ export async function startControlServer(options: {
   host?: string;
   /** With the node's certificate the endpoint is HTTPS, so commands are not readable on the way. */
   tls?: { cert: string | Buffer; key: string | Buffer };
-}): Promise<{ url: string; port: number; setTls(tls: { cert: string | Buffer; key: string | Buffer }): void; stop(): Promise<void> }> {
+}): Promise<{ url: string; port: number; address: { address: string; port: number }; setTls(tls: { cert: string | Buffer; key: string | Buffer }): void; stop(): Promise<void> }> {
   const seen = new SeenNonces();
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const answer = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -76,8 +76,10 @@ export async function startControlServer(options: {
   });
   // Later server errors (EMFILE on accept, say) must not end the process: without a listener they would.
   server.on('error', () => undefined);
-  const port = (server.address() as AddressInfo).port;
+  const bound = server.address() as AddressInfo;
+  const port = bound.port;
   return {
+    address: { address: bound.address, port },
     url: `${options.tls ? 'https' : 'http'}://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`,
     port,
     // Only where it serves HTTPS (the node's certificate); a plain HTTP endpoint has nothing to reload.

@@ -1,6 +1,6 @@
 import type { FanoutContext } from '../lambdas/domain/fanout';
 import { admitToVoice, voiceChanged, voiceHeartbeat, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
-import { type AdminVoiceFlags, type AdmissionRequest, type AdmissionResult, parseFlagParam, type VoiceAdmission, type VoiceJoin, type VoiceParticipant, type VoicePresence, type VoiceStateChange } from './ports';
+import { type AdmissionRequest, type JoinedAnswer, type AdmissionResult, parseFlagParam, type VoiceAdmission, type VoiceJoin, type VoiceParticipant, type VoicePresence, type VoiceStateChange } from './ports';
 
 /** Admission from the shared domain code: sessions, channels, friendships, permissions and admin mute/deafen in DynamoDB. */
 export class DynamoDbVoiceAdmission implements VoiceAdmission {
@@ -26,7 +26,7 @@ export class DynamoDbVoicePresence implements VoicePresence {
     private readonly node: () => string,
   ) {}
 
-  joined(state: VoiceJoin): Promise<AdminVoiceFlags | undefined> {
+  joined(state: VoiceJoin): Promise<JoinedAnswer> {
     return voiceJoined(this.context, this.node(), state);
   }
 

@@ -88,6 +88,7 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
     pool,
     presence,
     maxVideoBitrate: settings.maxVideoBitrate,
+    frameLimit: settings.frameLimit,
     inactiveChannelMs: settings.inactiveChannelMs,
     log,
     roomClosed: (room) => {

@@ -2,6 +2,9 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { types } from 'mediasoup';
 import { WebSocket } from 'ws';
 import { CONSUMER_RTP_CAPABILITIES, isOfferedExtension, offeredExtensions, receiveCodec, type VideoCodecName } from './codecs';
+import type { RateLimit } from '../lambdas/domain/config';
+import { frameLimitText } from '../lambdas/domain/rate-limits';
+import { FrameBudget } from './frame-budget';
 import { type ClientCommand, ERRORS, parseClientMessage } from './messages';
 import type { VoiceFlag, VoiceParticipant, VoiceStateChange } from './ports';
 import { CLOSE_REASONS } from './reasons';
@@ -10,6 +13,8 @@ import { type AnswerSection, type OfferSection, parseAnswer, SdpError, writeOffe
 /** What a peer needs from its room (the room is the only implementation; tests go through the socket). */
 export interface PeerRoom {
   readonly maxVideoBitrate: number;
+  /** Frames per window this peer's socket may send (answers excepted); unlimited when absent. */
+  readonly frameLimit?: RateLimit;
   createTransport(peer: Peer): Promise<types.WebRtcTransport>;
   /** A new producer of this peer: every other peer consumes it. */
   producerAdded(peer: Peer, producer: types.Producer): void;
@@ -52,6 +57,7 @@ interface MediaSlot {
 
 const CLOSE_NORMAL = 1000;
 const CLOSE_UNSUPPORTED_DATA = 1003;
+const CLOSE_POLICY_VIOLATION = 1008;
 
 /**
  * One user's voice connection (the mediasoup-demo's Peer): the signalling socket, one WebRtcTransport
@@ -88,6 +94,7 @@ export class Peer {
 
   private queue: Promise<void> = Promise.resolve();
   private isClosed = false;
+  private readonly budget: FrameBudget;
 
   constructor(
     private readonly socket: WebSocket,
@@ -104,6 +111,7 @@ export class Peer {
     this.adminMute = flags.adminMute ?? false;
     this.adminDeaf = flags.adminDeaf ?? false;
     this.slots = [{ mid: 'my_voice', kind: 'audio', purpose: 'my_voice', revision: 0, settled: false }];
+    this.budget = new FrameBudget(room.frameLimit);
     socket.on('message', (data, isBinary) => {
       if (isBinary) this.close(CLOSE_REASONS.binaryFrame, CLOSE_UNSUPPORTED_DATA);
       else this.handleMessage(data.toString());
@@ -244,6 +252,15 @@ export class Peer {
   private handleMessage(text: string): void {
     if (this.isClosed) return;
     const parsed = parseClientMessage(text, this.room.maxVideoBitrate);
+    // An answer to the offer outstanding is the node's own request (at most one per offer): not counted,
+    // so renegotiations in a busy channel never spend the budget.
+    const requested = 'command' in parsed && parsed.command.name === 'answer' && this.offered !== undefined;
+    if (!requested) {
+      const decision = this.budget.admit();
+      if (decision === 'close') return this.close(CLOSE_REASONS.tooManyFrames, CLOSE_POLICY_VIOLATION);
+      if (decision === 'refuse') this.send('error', frameLimitText(this.room.frameLimit!));
+      if (decision !== 'handle') return;
+    }
     if ('error' in parsed) this.send('error', parsed.error);
     else this.execute(parsed.command);
   }

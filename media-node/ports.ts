@@ -46,6 +46,13 @@ export interface AdminVoiceFlags {
   deaf: boolean;
 }
 
+/** What `joined` may answer: the stored admin mute/deafen, or that the user may no longer be there. */
+export interface JoinedAnswer {
+  admin?: AdminVoiceFlags;
+  /** Access went between the admission and the connection: end it (nothing was announced). */
+  refused?: boolean;
+}
+
 export interface VoiceParticipant {
   userId: number;
   channelId: number;
@@ -71,9 +78,9 @@ export interface VoicePresence {
   /**
    * The user's WebRTC transport connected: `user_joined_vc`. An implementation that keeps administrator
    * mute/deafen returns it as stored now, and the node applies it: a change made after the admission, before
-   * this node could be found, must not be lost.
+   * this node could be found, must not be lost. Likewise a change of access: `refused` ends the connection.
    */
-  joined(state: VoiceJoin): Promise<AdminVoiceFlags | undefined | void>;
+  joined(state: VoiceJoin): Promise<JoinedAnswer | undefined | void>;
   /**
    * The voice socket of an admitted user closed, for any reason: `user_left_vc`. Also called when the
    * transport never connected (so `joined` was never called): the socket itself is the membership.

@@ -8,6 +8,10 @@ export const CLOSE_REASONS = {
   rtcClosed: 'RTC closed',
   mediaServerError: 'Media server error',
   shuttingDown: 'Server is shutting down',
+  /** Access to the channel went while the connection was being set up (the REST side says the same). */
+  noAccess: 'No access to the channel',
+  /** Close code 1008: twice the frame budget in one window (docs/voice.md, "Frame budget"). */
+  tooManyFrames: 'Too many frames',
   /** Close code 1003. */
   binaryFrame: 'Binary frames are not supported',
   /** The client closed the socket; never sent. */

@@ -1,4 +1,5 @@
 import type { types } from 'mediasoup';
+import type { RateLimit } from '../lambdas/domain/config';
 import { ROUTER_MEDIA_CODECS } from './codecs';
 import type { Peer, PeerRoom } from './peer';
 import type { PresenceQueue } from './presence-queue';
@@ -9,6 +10,7 @@ export interface RoomHost {
   pool: WorkerPool;
   presence: PresenceQueue;
   maxVideoBitrate: number;
+  frameLimit?: RateLimit;
   inactiveChannelMs: number;
   log(line: string): void;
   /** The room has no peers left and is gone. */
@@ -24,6 +26,7 @@ export class Room implements PeerRoom {
   readonly channelId: number;
   readonly serverId?: number;
   readonly maxVideoBitrate: number;
+  readonly frameLimit?: RateLimit;
   private readonly peers = new Map<number, Peer>();
   private readonly media: Promise<{ router: types.Router; worker: MediaWorker }>;
   private closingReason?: string;
@@ -37,6 +40,7 @@ export class Room implements PeerRoom {
     this.channelId = channel.channelId;
     this.serverId = channel.serverId;
     this.maxVideoBitrate = host.maxVideoBitrate;
+    this.frameLimit = host.frameLimit;
     this.media = this.createRouter();
     // Failures reach the peers through createTransport; this only keeps the rejection from going unhandled.
     this.media.catch(() => undefined);
@@ -103,9 +107,11 @@ export class Room implements PeerRoom {
   }
 
   connected(peer: Peer): void {
-    this.host.presence.joined({ ...peer.participant, joined: peer.joined, ...peer.flags }, (admin) => {
+    this.host.presence.joined({ ...peer.participant, joined: peer.joined, ...peer.flags }, (answer) => {
+      if (this.peers.get(peer.userId) !== peer) return;
+      if (answer.refused) peer.close(CLOSE_REASONS.noAccess);
       // Its announcement, if anything changes, queues behind `joined`.
-      if (this.peers.get(peer.userId) === peer) peer.setAdminState(admin);
+      else if (answer.admin) peer.setAdminState(answer.admin);
     });
   }
 

@@ -16,6 +16,8 @@ export interface VoiceServiceOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Control endpoint port (MEDIA_CONTROL_PORT) and the URL REST reaches it at (MEDIA_CONTROL_URL). */
   controlPort: number;
+  /** Where the control endpoint listens: `host` unless set (the local runtime: loopback, REST is in-process). */
+  controlHost?: string;
   controlUrl?: string;
   settings?: Partial<MediaSettings>;
   log?: (line: string) => void;
@@ -24,6 +26,8 @@ export interface VoiceServiceOptions {
 export interface VoiceService {
   url: string;
   controlUrl: string;
+  /** The address and port the control endpoint is bound to. */
+  controlAddress: { address: string; port: number };
   rtcPorts(): number[];
   /** A renewed certificate for the voice socket (and the control endpoint when it is HTTPS), without ending calls. */
   reloadTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
@@ -53,7 +57,7 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
   });
   let control: Awaited<ReturnType<typeof startControlServer>>;
   try {
-    control = await startControlServer({ node, secret: process.env.MEDIA_CONTROL_SECRET, port: options.controlPort, host: options.host,
+    control = await startControlServer({ node, secret: process.env.MEDIA_CONTROL_SECRET, port: options.controlPort, host: options.controlHost ?? options.host,
       // HTTPS only where REST can verify the certificate (a custom domain); otherwise HMAC alone protects it.
       tls: options.controlUrl?.startsWith('https:') ? options.tls : undefined });
   } catch (error) {
@@ -68,6 +72,7 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
   return {
     url: node.url,
     controlUrl,
+    controlAddress: control.address,
     rtcPorts: () => node.rtcPorts(),
     reloadTls(tls) {
       node.setTls(tls);

@@ -138,7 +138,7 @@ export const RATE_LIMIT_VARIABLES = {
   loginFailuresPerName: 'RATE_LIMIT_LOGIN_NAME',
 } as const;
 
-function rateLimitFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: RateLimit): RateLimit | undefined {
+export function rateLimitFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: RateLimit): RateLimit | undefined {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
   if (raw === 'off' || raw === '0') return undefined;

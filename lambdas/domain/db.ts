@@ -38,6 +38,11 @@ export interface DbOptions {
   table: string;
   /** DynamoDB Local or another compatible endpoint; unset on AWS. */
   endpoint?: string;
+  /**
+   * With `endpoint`: the access key id to sign with (DYNAMODB_LOCAL_ACCESS_KEY_ID, else `local`). DynamoDB
+   * Local keeps one database per key, so this chooses the database (docs/security.md, "Local database").
+   */
+  accessKeyId?: string;
   region?: string;
   /** Milliseconds to open a connection (DYNAMODB_CONNECT_TIMEOUT_MS, else 1500). */
   connectTimeoutMs?: number;
@@ -62,8 +67,11 @@ export function createDb(options: DbOptions): Db {
   const client = new DynamoDBClient({
     endpoint: options.endpoint,
     region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
-    // DynamoDB Local accepts any credentials; on AWS the Lambda role's credentials are found as usual.
-    ...(options.endpoint ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    // DynamoDB Local checks no secret, but its database is the key id's; on AWS the Lambda role's
+    // credentials are found as usual.
+    ...(options.endpoint
+      ? { credentials: { accessKeyId: options.accessKeyId ?? (process.env.DYNAMODB_LOCAL_ACCESS_KEY_ID || 'local'), secretAccessKey: 'local' } }
+      : {}),
     maxAttempts: DYNAMODB_CALL_LIMITS.attempts,
     // Without timeouts a hung DynamoDB holds a Lambda until its own timeout; with them a call gives up after
     // at most 3 attempts of 5 s (within the REST Lambda's 29 s) and the handler answers 503.

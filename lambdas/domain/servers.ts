@@ -42,14 +42,17 @@ export function validateServerName(name: string): void {
   if (name.length > MAX_NAME_LENGTH) throw badRequest(`Server name should be at most ${MAX_NAME_LENGTH} characters long`);
 }
 
-/** The server, its roles and (if any) the user's membership, in one BatchGetItem. */
-export async function loadServerContext(db: Db, serverId: number, userId: number): Promise<ServerContext | undefined> {
+/**
+ * The server, its roles and (if any) the user's membership, in one BatchGetItem; `consistent` when the
+ * answer must include every change that completed before the read.
+ */
+export async function loadServerContext(db: Db, serverId: number, userId: number, consistent = false): Promise<ServerContext | undefined> {
   const wanted = [keys.server(serverId), keys.roles(serverId), keys.member(serverId, userId)];
-  const result = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: wanted } } }));
+  const result = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: wanted, ConsistentRead: consistent || undefined } } }));
   let items = (result.Responses?.[db.table] ?? []) as Item[];
   const unprocessed = result.UnprocessedKeys?.[db.table]?.Keys;
   if (unprocessed && unprocessed.length > 0) {
-    const retry = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: unprocessed } } }));
+    const retry = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: unprocessed, ConsistentRead: consistent || undefined } } }));
     items = items.concat((retry.Responses?.[db.table] ?? []) as Item[]);
   }
   const find = (sk: string) => items.find((item) => item.sk === sk);

@@ -1,15 +1,14 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Db } from './db';
-import type { FanoutContext } from './fanout';
-import { voiceLeft, voiceLocationOf, voiceNodesOfChannel, voiceStatesOf } from './voice';
+import { voiceLocationOf } from './voice';
 
 /**
- * REST tells the media node hosting a user to end his voice connection (kick, ban, channel deleted or
- * hidden, DM call declined) or to apply an administrator mute/deafen. Nodes are reached over HTTP(S) on
- * their control port; every request carries an HMAC-SHA256 of its timestamp, a random request id (nonce)
- * and its body under a secret the Lambdas and the nodes share (MEDIA_CONTROL_SECRET). A node refuses a
- * request older than a minute, and one whose request id it has already accepted: a captured request can
- * be neither altered nor replayed. No IAM needed, nothing else accepted.
+ * REST tells the media node hosting a user to end his voice connection (a voice kick, a DM call declined,
+ * access to the channel lost: voice-access.ts) or to apply an administrator mute/deafen. Nodes are reached
+ * over HTTP(S) on their control port; every request carries an HMAC-SHA256 of its timestamp, a random request
+ * id (nonce) and its body under a secret the Lambdas and the nodes share (MEDIA_CONTROL_SECRET). A node
+ * refuses a request older than a minute, and one whose request id it has already accepted: a captured
+ * request can be neither altered nor replayed. No IAM needed, nothing else accepted.
  */
 export type ControlCommand =
   | { kind: 'kick'; userId: number; channelId?: number; reason: string }
@@ -138,16 +137,4 @@ export async function applyAdminVoiceState(
   const location = await voiceLocationOf(db, target.userId);
   if (!location || location.serverId !== target.serverId) return false;
   return control.send(location.node, { kind: 'admin-state', userId: target.userId, channelId: location.channelId, mute: state.mute, deaf: state.deaf });
-}
-
-/**
- * Empties a voice channel that is about to be deleted: its users' departures are announced while the
- * channel still exists (so its audience is known), then their nodes close the connections. The nodes'
- * own `left` reports then find nothing left to announce.
- */
-export async function closeVoiceChannel(context: FanoutContext, control: VoiceControl, channel: { id: number; serverId?: number }, reason: string): Promise<void> {
-  const nodes = await voiceNodesOfChannel(context.db, channel.id);
-  const states = await voiceStatesOf(context.db, channel.id);
-  await Promise.all(states.map((state) => voiceLeft(context, { userId: state.id, channelId: channel.id, serverId: channel.serverId })));
-  await Promise.all(nodes.map((node) => control.send(node, { kind: 'close-channel', channelId: channel.id, reason })));
 }

@@ -7,7 +7,7 @@ import { event } from './events';
 import { type FanoutContext, publish } from './fanout';
 import { readPair } from './friends';
 import { hasPermission, Perm } from './permissions';
-import { loadServerContext, subjectOf } from './servers';
+import { loadServerContext, type ServerContext, subjectOf } from './servers';
 import { authenticate } from './sessions';
 import { GSI1, padId, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
@@ -96,9 +96,23 @@ export async function admitToVoice(db: Db, token: string | undefined, rawChannel
     return { ok: true, userId, channel };
   }
   const [server, admin] = await Promise.all([loadServerContext(db, channel.serverId, userId), adminVoiceStateOf(db, channel.serverId, userId)]);
-  if (!server?.member || !canSeeChannel(subjectOf(server, userId), channel)) return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
-  if (!hasPermission(subjectOf(server, userId), Perm.JOIN_VC, overridesOf(channel))) return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.noPermission };
+  const refusal = serverVoiceRefusal(server, channel, userId);
+  if (refusal === 'hidden') return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
+  if (refusal === 'no-permission') return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.noPermission };
   return { ok: true, userId, channel, admin };
+}
+
+/**
+ * The rule for being in a server's voice channel, at admission and for as long as the connection lasts
+ * (voice-access.ts): a member who can see the channel and has JOIN_VC there, channel overrides included.
+ * `hidden` also covers a server or channel that is gone.
+ */
+export function serverVoiceRefusal(server: ServerContext | undefined, channel: Channel | undefined, userId: number): 'hidden' | 'no-permission' | undefined {
+  if (!server?.member || !channel || channel.type !== CHANNEL_TYPE.VOICE || channel.serverId !== server.server.id) return 'hidden';
+  const subject = subjectOf(server, userId);
+  if (!canSeeChannel(subject, channel)) return 'hidden';
+  if (!hasPermission(subject, Perm.JOIN_VC, overridesOf(channel))) return 'no-permission';
+  return undefined;
 }
 
 async function audienceOf(db: Db, participant: VoiceParticipant) {
@@ -117,13 +131,15 @@ function ids(participant: VoiceParticipant) {
  * channel, returns his admin mute/deafen as stored once his location is written. A change made since his
  * admission, while REST could not yet find his node, is in it: REST writes the state and then reads the
  * location, this writes the location and then reads the state, both strongly consistent.
+ * The same holds for access: a change since his admission that took the channel from him (found nobody
+ * to end, voice-access.ts) is seen here; then his state is forgotten unannounced and `refused` says so.
  */
 export async function voiceJoined(
   context: FanoutContext,
   node: string,
   state: VoiceParticipant & Omit<VoiceState, 'id'>,
   now = Date.now(),
-): Promise<AdminVoiceState | undefined> {
+): Promise<{ admin?: AdminVoiceState; refused?: boolean }> {
   const { db } = context;
   await db.doc.send(
     new PutCommand({
@@ -149,25 +165,37 @@ export async function voiceJoined(
       Item: { ...userVoiceKey(state.userId), channelId: state.channelId, serverId: state.serverId, node, ...expiry(now) },
     }),
   );
-  const [admin] = await Promise.all([
+  const [admin, allowed] = await Promise.all([
     state.serverId === undefined ? undefined : adminVoiceStateOf(db, state.serverId, state.userId, true),
     (async () => {
-      const target = await audienceOf(db, state);
-      if (!target) return;
+      const channel = await findChannel(db, state.channelId);
+      const server = channel?.serverId === undefined ? undefined : await loadServerContext(db, channel.serverId, state.userId, true);
+      if (!channel || (channel.serverId !== undefined && serverVoiceRefusal(server, channel, state.userId))) return false;
       const { userId: _u, channelId: _c, serverId: _s, ...vc } = state;
-      await publish(context, event('user_joined_vc', { ...ids(state), ...vc }), target);
+      await publish(context, event('user_joined_vc', { ...ids(state), ...vc }), channelAudience(channel, server, state.userId));
+      return true;
     })(),
   ]);
-  return admin;
+  if (!allowed) {
+    await forgetVoiceState(db, state);
+    return { refused: true };
+  }
+  return { admin };
 }
 
 /** The user's voice socket closed: forget his state and announce `user_left_vc` (only if he had joined). */
 export async function voiceLeft(context: FanoutContext, participant: VoiceParticipant): Promise<void> {
-  const { db } = context;
+  if (!(await forgetVoiceState(context.db, participant))) return;
+  const target = await audienceOf(context.db, participant);
+  if (target) await publish(context, event('user_left_vc', ids(participant)), target);
+}
+
+/** Deletes the user's state in the channel and his location if it is that channel; false when there was none. */
+async function forgetVoiceState(db: Db, participant: VoiceParticipant): Promise<boolean> {
   const removed = await db.doc.send(
     new DeleteCommand({ TableName: db.table, Key: stateKey(participant.channelId, participant.userId), ReturnValues: 'ALL_OLD' }),
   );
-  if (!removed.Attributes) return;
+  if (!removed.Attributes) return false;
   await db.doc
     .send(
       new DeleteCommand({
@@ -180,8 +208,7 @@ export async function voiceLeft(context: FanoutContext, participant: VoicePartic
     .catch((error) => {
       if (!isConditionFailure(error)) throw error;
     });
-  const target = await audienceOf(db, participant);
-  if (target) await publish(context, event('user_left_vc', ids(participant)), target);
+  return true;
 }
 
 /** Mute, deafen or video changed: store it, announce `user_changed_vc_state` with only the changed keys. */
@@ -301,8 +328,19 @@ export async function voiceLocationOf(db: Db, userId: number, now = Date.now()):
   return { channelId: Number(item.channelId), serverId: item.serverId === undefined ? undefined : Number(item.serverId), node: String(item.node) };
 }
 
-/** The nodes hosting a channel's voice users. */
-export async function voiceNodesOfChannel(db: Db, channelId: number): Promise<string[]> {
-  const items = await queryPrefix(db, `CHANNEL#${channelId}`, 'VOICE#');
-  return [...new Set(items.map((item) => String(item.node)))];
+/** A user in voice in a server channel, and the node hosting him. */
+export interface VoiceSession {
+  userId: number;
+  channelId: number;
+  serverId: number;
+  node: string;
+}
+
+/** Who is in a voice channel now, with their nodes (one Query). */
+export async function voiceSessionsOfChannel(db: Db, channel: { id: number; serverId: number }, now = Date.now()): Promise<VoiceSession[]> {
+  // Strongly consistent: a node that has written a state before this read is found (voiceJoined).
+  const items = await queryPrefix(db, `CHANNEL#${channel.id}`, 'VOICE#', { ConsistentRead: true });
+  return items
+    .filter((item) => Number(item[TTL_ATTRIBUTE]) > epochSeconds(now))
+    .map((item) => ({ userId: Number(item.userId), channelId: channel.id, serverId: channel.serverId, node: String(item.node) }));
 }

@@ -80,6 +80,7 @@ export const GENEROUS_RATE_LIMITS: Record<string, string> = {
   RATE_LIMIT_SOCKET: '1000000/60',
   RATE_LIMIT_CONNECT: '1000000/60',
   RATE_LIMIT_LOGIN_NAME: '1000000/60',
+  RATE_LIMIT_VOICE_SOCKET: '1000000/60',
   // Every test connects from 127.0.0.1; the per-user cap stays at its default (suites open a few per user).
   MAX_CONNECTIONS_PER_ADDRESS: '0',
 };
@@ -104,12 +105,14 @@ export class TestSystem {
     const endpoint = options.dynamoDbEndpoint ?? process.env.TEST_DYNAMODB_ENDPOINT;
     if (!endpoint) throw new Error('TEST_DYNAMODB_ENDPOINT is not set: run through jest (global setup starts DynamoDB Local)');
     const tableName = `t${randomUUID().replace(/-/g, '')}`;
+    const accessKeyId = process.env.TEST_DYNAMODB_ACCESS_KEY_ID;
     const runtime = await startLocalRuntime({
       host: '127.0.0.1',
       restPort: 0,
       wsPort: 0,
       vcPort: options.voice ? 0 : false,
       dynamoDbEndpoint: endpoint,
+      dynamoDbAccessKeyId: accessKeyId,
       tableName,
       gatewayLimits: options.gatewayLimits,
       // Handler settings as environment variables (see local/runtime.ts); the rate limits generous by default.
@@ -117,7 +120,7 @@ export class TestSystem {
       // Failures inside the runtime (a handler, the media node) show up in the test output.
       log: (line) => console.error(line),
     });
-    return new TestSystem(runtime, createDb({ table: tableName, endpoint }));
+    return new TestSystem(runtime, createDb({ table: tableName, endpoint, accessKeyId: runtime.dynamoDbAccess.accessKeyId }));
   }
 
   async stop(): Promise<void> {

@@ -7,10 +7,10 @@ import { Perm } from '../../domain/permissions';
 import { requireUserBelow } from '../../domain/roles';
 import { loadServerContext, requirePermission, subjectOf } from '../../domain/servers';
 import { getUser } from '../../domain/users';
-import { endVoice } from '../../domain/voice-control';
+import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { pathInt, readArgs, readExpiry, readPage, requireUser } from '../http';
-import { endVoiceQuietly, VOICE_REASONS } from './voice';
+import { VOICE_REASONS } from './voice';
 
 /** `expires`: an ISO-8601 timestamp with its zone (normalized to UTC) or `never`; required. */
 
@@ -39,7 +39,7 @@ export function banRoutes(app: Hono): void {
     requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
     const ban = await banMember(context.db, serverId, targetId, expires, server.server.owner_id);
     if (!ban) return c.text('Already banned', 202);
-    await endVoiceQuietly(() => endVoice(context.db, context.voice, { userId: targetId, serverId }, VOICE_REASONS.removedFromServer));
+    await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.removedFromServer);
     const user = await getUser(context.db, targetId);
     const banned = event('user_banned', { id: ban.id, user, expires: ban.expires, server_id: serverId });
     await publish(context, banned, [audience.server(serverId), audience.user(targetId)]);

@@ -21,10 +21,10 @@ import { channelNotifications, readMarkersOf } from '../../domain/notifications'
 import { compiledPermissions, hasPermission, Perm, permissionChangeError } from '../../domain/permissions';
 import { membersOfServer, requireMember, requirePermission, type ServerContext, subjectOf } from '../../domain/servers';
 import { type VoiceState, voiceStatesOf } from '../../domain/voice';
-import { closeVoiceChannel, endVoice } from '../../domain/voice-control';
+import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { integerArrayField, integerField, jsonObject, pathInt, readJson, requireUser, stringField } from '../http';
-import { endVoiceQuietly, VOICE_REASONS } from './voice';
+import { VOICE_REASONS } from './voice';
 
 /**
  * The channel object of channel events: the view plus `server_id` and, when asked for, `prev_channel_id`.
@@ -164,12 +164,8 @@ export function channelRoutes(app: Hono): void {
       ),
     ]);
     // Voice users who lost access leave the channel (PROTOCOL.md Part A item 10).
-    if (updated.type === CHANNEL_TYPE.VOICE) {
-      const [states, members] = await Promise.all([voiceStatesOf(context.db, updated.id), membersOfServer(context.db, server.server.id)]);
-      const lost = states.filter((state) => !seesAfter(state.id, members.get(state.id) ?? []));
-      await Promise.all(
-        lost.map((state) => endVoiceQuietly(() => endVoice(context.db, context.voice, { userId: state.id, channelId: updated.id }, VOICE_REASONS.noAccess))),
-      );
+    if (channel.type === CHANNEL_TYPE.VOICE) {
+      await revokeVoiceAccess(context, context.voice, { serverId: server.server.id, channelIds: [channel.id] }, VOICE_REASONS.noAccess);
     }
     return c.text('Changed');
   });
@@ -183,7 +179,7 @@ export function channelRoutes(app: Hono): void {
     // Those who could see it are told once it is gone.
     const recipients = await resolveAudience(context.db, channelAudience(channel, server));
     if (channel.type === CHANNEL_TYPE.VOICE) {
-      await endVoiceQuietly(() => closeVoiceChannel(context, context.voice, channel, VOICE_REASONS.channelDeleted));
+      await revokeVoiceAccess(context, context.voice, { serverId: server.server.id, channelIds: [channel.id], deleting: true }, VOICE_REASONS.channelDeleted);
     }
     await deleteChannel(context.db, channel);
     await publishTo(context, event('channel_deleted', { id: channel.id, server_id: channel.serverId! }), recipients);
@@ -211,6 +207,10 @@ export function channelRoutes(app: Hono): void {
     }
     const updated = await setChannelOverride(context.db, channel, roleId, perms1);
     await publish(context, event('channel_edited', channelEventData(updated, { withRoles: true })), channelAudience(updated, server));
+    // An override can take JOIN_VC away.
+    if (channel.type === CHANNEL_TYPE.VOICE) {
+      await revokeVoiceAccess(context, context.voice, { serverId: server.server.id, channelIds: [channel.id] }, VOICE_REASONS.noAccess);
+    }
     return c.text(remove ? 'Removed' : 'Changed');
   };
   app.post('/channels/:cid/roles/:rid', overrideRoute(false));

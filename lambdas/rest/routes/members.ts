@@ -6,10 +6,10 @@ import { removeMember } from '../../domain/members';
 import { Perm } from '../../domain/permissions';
 import { requireUserBelow } from '../../domain/roles';
 import { loadServerContext, requireMember, requirePermission, subjectOf } from '../../domain/servers';
-import { endVoice } from '../../domain/voice-control';
+import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { pathInt, requireUser } from '../http';
-import { endVoiceQuietly, VOICE_REASONS } from './voice';
+import { VOICE_REASONS } from './voice';
 
 /** Kicking members (leaving a server is kicking oneself, as upstream). */
 export function memberRoutes(app: Hono): void {
@@ -30,7 +30,7 @@ export function memberRoutes(app: Hono): void {
     if (targetId === server.server.owner_id) throw forbidden('Owner cannot be kicked');
     if (targetId !== callerId) requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
     if (!(await removeMember(context.db, serverId, targetId, server.server.owner_id))) throw notFound(TEXT.notMember);
-    await endVoiceQuietly(() => endVoice(context.db, context.voice, { userId: targetId, serverId }, VOICE_REASONS.removedFromServer));
+    await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.removedFromServer);
     const kicked = event('user_kicked', { id: targetId, server_id: serverId });
     await publish(context, kicked, [audience.server(serverId, { actor: targetId }), audience.user(targetId)]);
     return c.text('Kicked');

@@ -14,7 +14,9 @@ import {
   ROLE_NOT_FOUND,
 } from '../../domain/roles';
 import { loadServerContext, requireMember, requirePermission, subjectOf } from '../../domain/servers';
+import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
+import { VOICE_REASONS } from './voice';
 import { pathInt, readJson, requireUser } from '../http';
 
 /**
@@ -53,7 +55,11 @@ export function roleRoutes(app: Hono): void {
     const server = await requirePermission(context.db, serverId, callerId, Perm.MANAGE_ROLES);
     const desired = parseRoleList(await readJson(c));
     const roles = await replaceRoles(context.db, serverId, subjectOf(server, callerId), desired, context.settings.params.max_roles_per_server);
-    if (roles) await publish(context, event('roles_updated', { server_id: serverId, roles }), audience.server(serverId));
+    if (roles) {
+      await publish(context, event('roles_updated', { server_id: serverId, roles }), audience.server(serverId));
+      // Deleted roles, changed permissions and a new order can each take a voice channel from someone.
+      await revokeVoiceAccess(context, context.voice, { serverId }, VOICE_REASONS.noAccess);
+    }
     return c.text('');
   });
 
@@ -66,6 +72,8 @@ export function roleRoutes(app: Hono): void {
     if (result === 'no-role') throw notFound(ROLE_NOT_FOUND);
     const data = { server_id: serverId, user_id: targetId, role_id: roleId };
     await publish(context, event('role_assigned', data), audience.server(serverId, { actor: targetId }));
+    // A role can deny as well as allow (JOIN_VC denied above an allowing role).
+    await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.noAccess);
     return c.text('Assigned');
   });
 
@@ -79,6 +87,7 @@ export function roleRoutes(app: Hono): void {
     if (result === 'not-member') throw notFound(TEXT.notMember);
     const data = { server_id: serverId, user_id: targetId, role_id: roleId };
     await publish(context, event('role_disallowed', data), audience.server(serverId, { actor: targetId }));
+    await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.noAccess);
     return c.text('Removed');
   });
 }

@@ -19,8 +19,10 @@ import {
   usersByIds,
   validateServerName,
 } from '../../domain/servers';
+import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { fileArg, parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
+import { VOICE_REASONS } from './voice';
 
 /** Servers and their members. */
 export function serverRoutes(app: Hono): void {
@@ -74,7 +76,11 @@ export function serverRoutes(app: Hono): void {
     if (avatar && server.avatar) await context.files.delete(fileKeys.serverAvatar(server.avatar));
     if (updated) {
       await publish(context, event('server_edited', updated), audience.server(serverId));
-      if (ownerId !== undefined) await publish(context, event('got_server_owner', { id: serverId }), audience.user(ownerId));
+      if (ownerId !== undefined) {
+        await publish(context, event('got_server_owner', { id: serverId }), audience.user(ownerId));
+        // The former owner keeps only what his roles give him.
+        await revokeVoiceAccess(context, context.voice, { serverId, userId }, VOICE_REASONS.noAccess);
+      }
     }
     return c.text('Changed');
   });
@@ -86,6 +92,7 @@ export function serverRoutes(app: Hono): void {
     if (server.owner_id !== userId) throw forbidden('Only the owner can delete the server');
     // The members are gone once the server is; find who to tell first, tell them once it is deleted.
     const recipients = await resolveAudience(context.db, audience.server(server.id));
+    await revokeVoiceAccess(context, context.voice, { serverId: server.id, deleting: true }, VOICE_REASONS.serverDeleted);
     await deleteServer(context.db, server);
     await publishTo(context, event('server_deleted', { id: server.id }), recipients);
     return c.text('Deleted');

@@ -15,20 +15,9 @@ export const VOICE_REASONS = {
   declined: 'Call denied',
   removedFromServer: 'Removed from the server',
   channelDeleted: 'Channel was deleted',
+  serverDeleted: 'Server was deleted',
   noAccess: 'No access to the channel',
 } as const;
-
-/**
- * Ends a voice connection as a side effect of another change (kick, ban, access lost): that change has
- * already happened, so an unreachable node is logged, not reported as the request's failure.
- */
-export async function endVoiceQuietly(run: () => Promise<unknown>): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    logError('voice control', error);
-  }
-}
 
 const NODE_UNREACHABLE = 'Voice node is unreachable';
 
