@@ -157,6 +157,8 @@ describe('user_changed reaches friends and pending requests (AUD-OBS), once per 
     await system.rest('POST', `/friends/${subject.id}`, { as: asker });
     await system.rest('POST', `/friends/${coMember.id}`, { as: subject });
     await system.rest('POST', `/friends/${subject.id}`, { as: coMember });
+    // The subject is online: a status set without an open connection waits for his next connect.
+    await system.connect(subject);
     const [friend1, friend2, askedSocket, askerSocket, coMemberSocket, strangerSocket] = await system.connectAll(friend, friend, asked, asker, coMember, stranger);
 
     expect(await system.rest('PUT', '/user_status?status=2', { as: subject })).toMatchObject({ status: 200 });

@@ -42,7 +42,11 @@ describeMedia('one origin: /voice reaches the voice socket with the origin cooki
 
   test('the upgrade is handed to the voice node: admitted with the cookie, refused without', async () => {
     const call = async (method: string, path: string, headers: Record<string, string>, body?: unknown) => {
-      const response = await fetch(`${origin}/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const response = await fetch(`${origin}/api${path}`, {
+        method,
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       return { status: response.status, text: await response.text(), cookie: response.headers.get('set-cookie') };
     };
     const username = `voice_${randomUUID().slice(0, 8)}`;

@@ -190,8 +190,11 @@ export class TestSystem {
    */
   async connect(user: TestUser | undefined, options: { via?: Credential; query?: string; token?: string; welcome?: boolean } = {}): Promise<SocketClient> {
     const client = await this.open(user, options);
+    if (options.welcome === false) return client;
+    // A raw token: whose it is tells which user_changed is the welcome.
+    const userId = user?.id ?? (options.token !== undefined ? (await this.rest('GET', '/users/-1', { token: options.token })).json?.id : undefined);
     // Generous: in a storm of connects the welcome queues behind everybody's presence fan-out.
-    if (user && options.welcome !== false) await client.next('user_changed', (d) => d.id === user.id && d.name === undefined, 30_000);
+    if (userId !== undefined) await client.next('user_changed', (d) => d.id === userId && d.name === undefined, 30_000);
     return client;
   }
 
