@@ -112,7 +112,10 @@ describe('media node on demand', () => {
   test('never stops while a participant is in voice with nobody online', async () => {
     expect(await onlineUserCount(system.db)).toBe(0);
     const stops = instance.calls.stop;
-    const participant = { userId: users[1].id, channelId: 999_001, serverId: undefined };
+    // A real voice channel: the join re-checks access and forgets a state nobody may hold.
+    const serverId = await system.server(users[1]);
+    const channelId = Number((await system.rest('POST', `/servers/${serverId}/channels`, { as: users[1], json: { name: 'voice', type: 1 } })).text);
+    const participant = { userId: users[1].id, channelId, serverId };
     clock = Math.max(clock, Date.now());
     await voiceJoined(appContext(), 'http://node.test', { ...participant, joined: new Date(clock).toISOString(), mute: 0, deaf: 0, video: 0 }, clock);
     for (let minute = 0; minute <= 40; minute += 1) {
