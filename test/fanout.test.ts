@@ -83,14 +83,7 @@ describe('connections that vanished without $disconnect', () => {
     const [, connectionId] = [...system.runtime.gateway.connections.keys()];
     // Known to be open (its own status reached it): from now on a 410 proves it gone.
     for (let tries = 0; !(await openedAt(ghost.id, connectionId)) && tries < 100; tries++) await new Promise((r) => setTimeout(r, 10));
-    // Lose its $disconnect: the gateway forgets the socket without running the close handler (whose
-    // other work, stopping the idle and lifetime timers, is done here so they do not hold the process).
-    const lost = system.runtime.gateway.connections.get(connectionId)!;
-    lost.socket.removeAllListeners('close');
-    for (const timer of lost.timers) clearTimeout(timer);
-    system.runtime.gateway.connections.delete(connectionId);
-    ghostConnection.socket.terminate();
-    await ghostConnection.closed;
+    await system.loseDisconnect(ghostConnection, connectionId);
     expect((await system.rest('GET', `/users/${ghost.id}`)).json.status).toBe(1);
 
     // Alice's status change is posted to the ghost's connection: 410, pruned, the ghost goes offline.

@@ -133,16 +133,6 @@ test('a new connection learns its own status once it is open, also in a storm', 
   await Promise.all(opened.map((s) => s.close()));
 }, 60_000);
 
-/** Forgets a socket at the gateway without its $disconnect (a Lambda that never ran), then kills it. */
-async function loseDisconnect(socket: SocketClient, connectionId: string): Promise<void> {
-  const lost = system.runtime.gateway.connections.get(connectionId)!;
-  lost.socket.removeAllListeners('close');
-  for (const timer of lost.timers) clearTimeout(timer);
-  system.runtime.gateway.connections.delete(connectionId);
-  socket.socket.terminate();
-  await socket.closed;
-}
-
 interface Device {
   user: TestUser;
   socket: SocketClient;
@@ -186,7 +176,7 @@ describe.each([1, 2, 3])('model-based schedule, seed %i', (seed) => {
         } else if (roll < 0.75) {
           const d = pick(candidates);
           leaving.add(d);
-          actions.push(loseDisconnect(d.socket, d.connectionId));
+          actions.push(system.loseDisconnect(d.socket, d.connectionId));
         } else if (roll < 0.9) {
           const d = pick(devices);
           actions.push(system.rest('PUT', `/user_status?status=${1 + Math.floor(next() * 3)}`, { as: d.user }));

@@ -84,6 +84,29 @@ describeMedia('voice socket: admission, one channel per user, client frames', {}
     await eventually(() => fixture.presence.of('left', 3).length === 2, 'departure from channel 11');
   });
 
+  test('two devices of one user joining at the same instant: exactly one stays, the other is told why', async () => {
+    const outcome = async (sockets: VoiceSocket[]) => {
+      // Whichever closes first is the loser; the other must keep its place and get its offer.
+      const loser = await Promise.race(sockets.map((socket, i) => socket.closed.then((closed) => ({ i, closed }))));
+      const survivor = sockets[1 - loser.i];
+      await survivor.waitFor('offer');
+      return { survivor, reason: loser.closed.reason };
+    };
+    // Same channel: the second is refused, the first keeps its place.
+    const same = await outcome(await Promise.all([0, 1].map(() => VoiceSocket.open(fixture.node.url, { channel: '10' }, { token: tokenOf(28) }))));
+    expect(same.reason).toBe('User is already connected to this channel');
+    // Two channels: the later replaces the earlier, whichever order the node sees them in.
+    const two = await outcome(await Promise.all(['10', '11'].map((channel) => VoiceSocket.open(fixture.node.url, { channel }, { token: tokenOf(29) }))));
+    expect(two.reason).toBe('User is connecting to a different channel');
+    for (const { survivor } of [same, two]) {
+      survivor.close();
+      await survivor.closed;
+    }
+    // One departure per user who held a place: the refused duplicate never joined, the replaced one left once.
+    await eventually(() => fixture.presence.of('left', 28).length === 1 && fixture.presence.of('left', 29).length === 2, 'departures');
+    expect(fixture.presence.of('left', 28)).toHaveLength(1);
+  });
+
   test('bad frames get plain-string errors; binary and oversized frames close the socket', async () => {
     const socket = await VoiceSocket.open(fixture.node.url, { channel: '10' }, { token: tokenOf(4) });
     await socket.waitFor('offer');

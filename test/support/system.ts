@@ -221,6 +221,20 @@ export class TestSystem {
     });
   }
 
+  /**
+   * Loses a connection's `$disconnect` (a Lambda that never ran): the gateway forgets the socket without its
+   * close handler (whose other work, stopping the idle and lifetime timers, is done here so they do not hold
+   * the process), then the client socket is killed.
+   */
+  async loseDisconnect(client: SocketClient, connectionId: string): Promise<void> {
+    const lost = this.runtime.gateway.connections.get(connectionId)!;
+    lost.socket.removeAllListeners('close');
+    for (const timer of lost.timers) clearTimeout(timer);
+    this.runtime.gateway.connections.delete(connectionId);
+    client.socket.terminate();
+    await client.closed;
+  }
+
   /** Opens one connection per user and forgets the presence events their opening caused. */
   async connectAll(...users: TestUser[]): Promise<SocketClient[]> {
     const sockets: SocketClient[] = [];
