@@ -230,8 +230,8 @@ export type Removal = { kind: 'closed' } | { kind: 'gone'; userId: number; poste
  * it once), and `'young'` when a prune was refused because the connection may still be inside its `$connect`.
  *
  * The connection item goes first, conditionally for a prune, so a refused prune leaves everything in place.
- * Subscriptions and slots come from the index (eventually consistent): one it does not show yet answers 410
- * later (or expires), and that prune finds the connection item gone and removes it.
+ * Subscriptions and slots come from the index (eventually consistent): one it does not show yet stays until
+ * its TTL (each post to it then answers 410 and costs one refused write).
  */
 export async function removeConnection(db: Db, connectionId: string, removal: Removal = { kind: 'closed' }): Promise<number | 'young' | undefined> {
   const ownerKey = keys.connectionOwner(connectionId);
@@ -261,6 +261,10 @@ export async function removeConnection(db: Db, connectionId: string, removal: Re
       if (isConditionFailure(error)) return 'young';
       throw error;
     }
+    // A 410 for a connection already removed: its removal (a `$disconnect` that ran a moment earlier) takes
+    // its other items too. In a reconnect storm every closing user's announcement meets hundreds of these,
+    // so they must cost the one write above and nothing more.
+    if (removal.kind === 'gone' && removedUser === undefined) return undefined;
   }
   const items = (await queryIndexPrefix(db, keys.itemsOfConnectionIndex(connectionId))).filter((item) => item[GSI1.sort] !== 'USER');
   const slots = items.filter((item) => String(item[GSI1.sort]).startsWith(SLOT_INDEX_PREFIX));
