@@ -35,6 +35,27 @@ export const CONNECTION_TTL_SECONDS = 2 * 3600 + 15 * 60;
  */
 export const CONNECT_WINDOW_MS = 30_000;
 
+/**
+ * What this process has learned of connections without asking the table again: removed for good (an id is
+ * never reused), or young (inside its `$connect`) until a given time. A reconnect storm posts every user's
+ * announcement to hundreds of connections that are closing or still opening; without this, each of those
+ * 410s costs a table write. Bounded: the oldest entries go first.
+ */
+const LEARNED_LIMIT = 50_000;
+const knownGone = new Set<string>();
+const youngUntil = new Map<string, number>();
+function learn<T>(store: Set<string> | Map<string, T>, connectionId: string, value?: T): void {
+  store.delete(connectionId);
+  if (store instanceof Set) store.add(connectionId);
+  else store.set(connectionId, value as T);
+  if (store.size > LEARNED_LIMIT) store.delete(store.keys().next().value as string);
+}
+
+/** The connection was removed (by this process): posting to it is pointless. */
+export function isKnownGone(connectionId: string): boolean {
+  return knownGone.has(connectionId);
+}
+
 /** One live main-socket connection of one user: the unit events are delivered to. */
 export interface Recipient {
   userId: number;
@@ -140,6 +161,7 @@ export async function markConnectionOpen(db: Db, recipient: Recipient, now = Dat
         ExpressionAttributeValues: { ':now': now },
       }),
     );
+    youngUntil.delete(recipient.connectionId);
     return true;
   } catch (error) {
     if (isConditionFailure(error)) return false;
@@ -234,6 +256,10 @@ export type Removal = { kind: 'closed' } | { kind: 'gone'; userId: number; poste
  * its TTL (each post to it then answers 410 and costs one refused write).
  */
 export async function removeConnection(db: Db, connectionId: string, removal: Removal = { kind: 'closed' }): Promise<number | 'young' | undefined> {
+  if (removal.kind === 'gone') {
+    if (knownGone.has(connectionId)) return undefined;
+    if ((youngUntil.get(connectionId) ?? 0) > removal.postedAt) return 'young';
+  }
   const ownerKey = keys.connectionOwner(connectionId);
   const owner =
     removal.kind === 'gone'
@@ -254,12 +280,19 @@ export async function removeConnection(db: Db, connectionId: string, removal: Re
               }
             : {}),
           ReturnValues: 'ALL_OLD',
+          // A refusal shows when the connection began: it stays young (no more writes) until 30 s after.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       if (result.Attributes) removedUser = Number(result.Attributes.userId);
+      learn(knownGone, connectionId);
     } catch (error) {
-      if (isConditionFailure(error)) return 'young';
-      throw error;
+      if (!isConditionFailure(error)) throw error;
+      const item = (error as { Item?: Record<string, { N?: string }> }).Item;
+      const connectedAt = Number(item?.connectedAt?.N);
+      // Opened since the post was sent: a later 410 will be proof, so nothing to remember.
+      if (item?.openedAt === undefined) learn(youngUntil, connectionId, Number.isFinite(connectedAt) ? connectedAt + CONNECT_WINDOW_MS : Date.now() + 1000);
+      return 'young';
     }
     // A 410 for a connection already removed: its removal (a `$disconnect` that ran a moment earlier) takes
     // its other items too. In a reconnect storm every closing user's announcement meets hundreds of these,

@@ -1,5 +1,5 @@
 import { blockersOf } from './blocks';
-import { connectionsOfServer, connectionsOfUser, type Recipient, sessionExpired } from './connections';
+import { connectionsOfServer, connectionsOfUser, isKnownGone, type Recipient, sessionExpired } from './connections';
 import type { Db } from './db';
 import type { SocketEvent } from './events';
 import { relationsOf } from './friends';
@@ -165,7 +165,7 @@ export async function publishTo(context: FanoutContext, message: SocketEvent, re
   // to be open before it.
   const postedAt = Date.now();
   const expired = recipients.filter((r) => sessionExpired(r, postedAt)).map((r) => r.connectionId);
-  const targets = expired.length > 0 ? recipients.filter((r) => !sessionExpired(r, postedAt)) : recipients;
+  const targets = recipients.filter((r) => !isKnownGone(r.connectionId) && !sessionExpired(r, postedAt));
   const { gone } = await deliver(context.sender, JSON.stringify(message), targets);
   const byId = new Map(recipients.map((r) => [r.connectionId, r]));
   await Promise.all([
