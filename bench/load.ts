@@ -90,7 +90,12 @@ interface StormFigures {
   offlineAfter: number;
 }
 
-/** Users whose stored status is 0 (offline); the load's users are all connected when this is asked. */
+/** The users whose current socket is open (a reconnect that failed leaves its user rightly offline). */
+function connectedUsers(clients: Client[]): number[] {
+  return clients.filter((c) => c.lifetimes[c.lifetimes.length - 1]?.socket?.readyState === WebSocket.OPEN).map((c) => c.user.id);
+}
+
+/** Users whose stored status is 0 (offline), of users who are connected when this is asked. */
 async function usersOffline(db: Db, userIds: number[]): Promise<number[]> {
   const offline: number[] = [];
   await mapBounded(userIds, 32, async (id) => {
@@ -306,7 +311,7 @@ async function main(): Promise<void> {
       finish();
       // Presence after the storm settles (the last $disconnects and after-connect steps): everybody online.
       await sleep(3000);
-      const offline = await usersOffline(db, clients.map((c) => c.user.id));
+      const offline = await usersOffline(db, connectedUsers(clients));
       storm.figures = { closeMs: opening - closing, reopenMs: opened - opening, reopened: results.length, offlineAfter: offline.length };
       for (const id of offline.slice(0, 5)) failures.push(`user ${id} shown offline after the storm while connected`);
       console.log(
@@ -335,7 +340,7 @@ async function main(): Promise<void> {
       if (last.closingAt === Infinity) last.closingAt = performance.now();
     }
     const verdict = verify(posted, clients);
-    const offlineAtEnd = await usersOffline(db, clients.map((c) => c.user.id));
+    const offlineAtEnd = await usersOffline(db, connectedUsers(clients));
     for (const id of offlineAtEnd.slice(0, 5)) failures.push(`user ${id} shown offline at the end while connected`);
     const rssAfter = await runtime.memory(true);
     const messages = posted.reduce((n, p) => n + p.length, 0);

@@ -14,6 +14,8 @@ export interface GatewayLimits {
   maxMessageBytes: number;
   idleTimeoutMs: number;
   maxConnectionMs: number;
+  /** How long `$connect` may run before the upgrade is refused (API Gateway's integration timeout). */
+  connectTimeoutMs: number;
 }
 
 export const API_GATEWAY_LIMITS: GatewayLimits = {
@@ -21,6 +23,7 @@ export const API_GATEWAY_LIMITS: GatewayLimits = {
   maxMessageBytes: 128 * 1024,
   idleTimeoutMs: 10 * 60 * 1000,
   maxConnectionMs: 2 * 60 * 60 * 1000,
+  connectTimeoutMs: 29_000,
 };
 
 export const CLOSE = { GOING_AWAY: 1001, UNSUPPORTED_DATA: 1003, MESSAGE_TOO_BIG: 1009 } as const;
@@ -131,12 +134,20 @@ export class WebSocketGateway {
     const query = Object.fromEntries(new URLSearchParams(rawUrl.includes('?') ? rawUrl.slice(rawUrl.indexOf('?') + 1) : ''));
     const headers = singleHeaders(request);
     const identity = { sourceIp: request.socket.remoteAddress ?? '127.0.0.1', userAgent: request.headers['user-agent'] ?? '' };
-    const result = await this.invoke('$connect', {
-      ...this.baseEvent('$connect', 'CONNECT', connectionId, identity),
-      headers,
-      multiValueHeaders: multiHeaders(request),
-      queryStringParameters: Object.keys(query).length > 0 ? query : undefined,
-    } as WebSocketEvent);
+    // As API Gateway, give up on a $connect that outlasts the integration timeout (the handler runs on): a
+    // connection is thus never open more than CONNECT_WINDOW_MS after its $connect began.
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      this.invoke('$connect', {
+        ...this.baseEvent('$connect', 'CONNECT', connectionId, identity),
+        headers,
+        multiValueHeaders: multiHeaders(request),
+        queryStringParameters: Object.keys(query).length > 0 ? query : undefined,
+      } as WebSocketEvent),
+      new Promise<WebSocketResult>((resolve) => {
+        timer = setTimeout(() => resolve({ statusCode: 504, body: 'Endpoint request timed out' }), this.limits.connectTimeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
     if (result.statusCode < 200 || result.statusCode > 299) {
       const body = result.body ?? '';
       socket.end(

@@ -114,3 +114,39 @@ describe('the Management API, spoken to by the unmodified AWS SDK client', () =>
     await expect(management.send(new GetConnectionCommand({ ConnectionId: connectionId }))).rejects.toBeInstanceOf(GoneException);
   });
 });
+
+describe('integration timeout', () => {
+  test('a $connect that outlasts the integration timeout refuses the upgrade with 504, as API Gateway does', async () => {
+    const { createServer } = await import('node:http');
+    const { WebSocketGateway } = await import('../local/ws-gateway');
+    const { default: WebSocket } = await import('ws');
+    let finished = false;
+    const gateway = new WebSocketGateway({
+      routes: {
+        $connect: async () => {
+          await new Promise((r) => setTimeout(r, 600));
+          finished = true;
+          return { statusCode: 200 };
+        },
+        $disconnect: async () => ({ statusCode: 200 }),
+        $default: async () => ({ statusCode: 200 }),
+      },
+      limits: { connectTimeoutMs: 150 },
+    });
+    const server = createServer();
+    gateway.attach(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as { port: number };
+    const status = await new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+      socket.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+      socket.once('open', () => reject(new Error('the upgrade was accepted')));
+      socket.once('error', reject);
+    });
+    expect([status, finished]).toEqual([504, false]);
+    expect(gateway.connections.size).toBe(0);
+    await new Promise((r) => setTimeout(r, 600));
+    await gateway.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});

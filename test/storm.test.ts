@@ -237,3 +237,22 @@ test('kicks racing a connect storm: no kicked user receives the server\'s later 
   expect(stayingSockets.map((socket) => copiesOf(socket, text))).toEqual(staying.map(() => 0));
   await Promise.all([watcher, ...sockets].map((s) => s.close()));
 }, 120_000);
+
+test('a server deleted during a connect storm: every socket stays served, nobody is shown offline', async () => {
+  const c = await community(10);
+  const other = await system.server(c.owner, c.members, 'survivor');
+  const otherChannel = Number((await system.rest('POST', `/servers/${other}/channels`, { as: c.owner, json: { name: 'o', type: 0 } })).text);
+  const watcher = await system.connect(c.owner);
+  const [sockets, deleted] = await Promise.all([
+    Promise.all(c.members.map((user) => system.connect(user))),
+    system.rest('DELETE', `/servers/${c.serverId}`, { as: c.owner }),
+  ]);
+  expect(deleted.status).toBe(200);
+  await system.rest('POST', `/channels/${otherChannel}/messages`, { as: c.owner, json: { text: 'after the deletion' } });
+  await Promise.all([watcher, ...sockets].map((socket) => socket.next('message_created', (d) => d.text === 'after the deletion', 10_000)));
+  expect([watcher, ...sockets].map((socket) => copiesOf(socket, 'after the deletion'))).toEqual([watcher, ...sockets].map(() => 0));
+  const listed = await system.rest('GET', `/servers/${other}/users?start_id=0&count=50&order=1`, { as: c.owner });
+  expect((listed.json as Array<{ status: number }>).filter((u) => u.status === 0)).toEqual([]);
+  expect([...statusLog(watcher).values()].flat().filter((s) => s === 0)).toEqual([]);
+  await Promise.all([watcher, ...sockets].map((s) => s.close()));
+}, 120_000);
