@@ -127,11 +127,12 @@ if (!haveChromium) console.warn(`skipping the browser security tests: no Chromiu
   function attackHtml(): string {
     const action = (path: string) => `${rest}${path}`;
     return `<!doctype html><title>cute cats</title>
-      <form id="role" method="POST" action="${action(`/servers/${serverId}/users/${member.id}/roles/${adminRoleId}`)}"
+      <iframe name="sink"></iframe>
+      <form id="role" method="POST" target="sink" action="${action(`/servers/${serverId}/users/${member.id}/roles/${adminRoleId}`)}"
             enctype="application/x-www-form-urlencoded"><input type="hidden" name="x" value="1"><button>cats</button></form>
-      <form id="message" method="POST" action="${action(`/channels/${channelId}/messages`)}" enctype="text/plain">
+      <form id="message" method="POST" target="sink" action="${action(`/channels/${channelId}/messages`)}" enctype="text/plain">
         <input type="hidden" name='{"text":"posted by the attacker","x":"' value='"}'><button>more cats</button></form>
-      <form id="login" method="POST" action="${action('/auth')}" enctype="text/plain">
+      <form id="login" method="POST" target="sink" action="${action('/auth')}" enctype="text/plain">
         <input type="hidden" name='{"username":"${member.username}","password":"password1","x":"' value='"}'><button>even more</button></form>`;
   }
 
@@ -157,11 +158,8 @@ if (!haveChromium) console.warn(`skipping the browser security tests: no Chromiu
       const page = await browser.newPage();
       try {
         await page.goto(`http://${host}:${attacker.port}/cats.html`);
-        expect(await submit(page, 'role')).toBe(403);
-        await page.goBack();
-        expect(await submit(page, 'message')).toBe(403);
-        await page.goBack();
-        expect(await submit(page, 'login')).toBe(403);
+        // The forms post into a frame of the page, as a hidden attack would: the page itself stays put.
+        for (const form of ['role', 'message', 'login']) expect([form, await submit(page, form)]).toEqual([form, 403]);
       } finally {
         await page.close();
       }
