@@ -67,6 +67,23 @@ describe('user_changed on connect, disconnect and PUT /user_status', () => {
     await socket.expectNothing();
   });
 
+  test('two devices closing at the same instant: the status comes back at the next connect, not invisible', async () => {
+    const [alice, bob] = [await system.user(), await system.user()];
+    await system.server(alice, [bob]);
+    const watcher = await system.connect(bob);
+    for (let round = 0; round < 5; round++) {
+      const devices = await Promise.all([system.connect(alice, { query: 'status=2' }), system.connect(alice, { query: 'status=2' })]);
+      await Promise.all(devices.map((device) => device.close()));
+      await watcher.next('user_changed', (d) => d.id === alice.id && d.status === 0);
+      // Without ?status= the status he had when he last went offline comes back.
+      const again = await system.connect(alice, { welcome: false });
+      expect([round, await again.next('user_changed', (d) => d.id === alice.id)]).toEqual([round, { id: alice.id, status: 2 }]);
+      await again.close();
+      await watcher.next('user_changed', (d) => d.id === alice.id && d.status === 0);
+      watcher.events.length = 0;
+    }
+  });
+
   test('PUT /user_status without an open connection keeps the user offline and applies at his next connect', async () => {
     const [alice, bob] = [await system.user(), await system.user()];
     await system.server(alice, [bob]);

@@ -87,7 +87,7 @@ export async function openConnection(
     new UpdateCommand({
       TableName: db.table,
       Key: keys.user(connection.userId),
-      UpdateExpression: `SET #status = ${statusExpression} ADD presenceEpoch :one`,
+      UpdateExpression: `SET #status = ${statusExpression} REMOVE offlineAt ADD presenceEpoch :one`,
       ConditionExpression: 'attribute_exists(pk)',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: {
@@ -113,14 +113,9 @@ export async function openConnection(
  * a later 410 proof of its death. Posts are retried while the connection may still be inside `$connect`.
  * Returns whether the connection was reached.
  */
-export async function confirmConnectionOpen(
-  context: FanoutContext,
-  connection: Recipient,
-  connectedAt: number,
-  options: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
-): Promise<boolean> {
-  const clock = options.now ?? Date.now;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+export async function confirmConnectionOpen(context: FanoutContext, connection: Recipient, connectedAt: number): Promise<boolean> {
+  const clock = Date.now;
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
   const connectionKey = keys.connection(connection.userId, connection.connectionId);
   for (let delay = 10; ; delay = Math.min(delay * 2, 1000)) {
     // Closed meanwhile ($disconnect removed it): nothing to confirm.
@@ -161,11 +156,14 @@ async function leaveIfLast(context: FanoutContext, userId: number): Promise<void
       new UpdateCommand({
         TableName: db.table,
         Key: keys.user(userId),
-        UpdateExpression: 'SET lastStatus = #status, #status = :offline',
-        // A connect since `epochBefore` was read has stored a connection this Query may have missed.
-        ConditionExpression: 'attribute_exists(pk) AND (presenceEpoch = :epoch OR (attribute_not_exists(presenceEpoch) AND :epoch = :zero))',
+        UpdateExpression: 'SET lastStatus = #status, #status = :offline, offlineAt = :now',
+        // A connect since `epochBefore` was read has stored a connection this Query may have missed. And only
+        // the first removal after a connect goes offline (`offlineAt`, which a connect removes): a second one
+        // (two devices closing at once) would copy the offline status into lastStatus.
+        ConditionExpression:
+          'attribute_exists(pk) AND attribute_not_exists(offlineAt) AND (presenceEpoch = :epoch OR (attribute_not_exists(presenceEpoch) AND :epoch = :zero))',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':offline': STATUS.OFFLINE, ':epoch': epochBefore, ':zero': 0 },
+        ExpressionAttributeValues: { ':offline': STATUS.OFFLINE, ':epoch': epochBefore, ':zero': 0, ':now': Date.now() },
         ReturnValues: 'UPDATED_OLD',
       }),
     );
