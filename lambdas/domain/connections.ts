@@ -111,7 +111,8 @@ function live(items: Array<Record<string, unknown>>, now: number): Recipient[] {
       userId: Number(item.userId),
       connectionId: String(item.connectionId),
       ...(item.sessionExpiresAt !== undefined ? { sessionExpiresAt: Number(item.sessionExpiresAt) } : {}),
-      ...(item.protocol !== undefined ? { protocol: String(item.protocol) } : {}),
+      // Recipients of the default protocol carry none: most connections, and what an item without one means.
+      ...(item.protocol !== undefined && item.protocol !== DEFAULT_PROTOCOL ? { protocol: String(item.protocol) } : {}),
       ...(item.scope !== undefined ? { scope: String(item.scope) } : {}),
     }));
 }
