@@ -56,12 +56,31 @@ export function isKnownGone(connectionId: string): boolean {
   return knownGone.has(connectionId);
 }
 
-/** One live main-socket connection of one user: the unit events are delivered to. */
+/** The protocol of connection items stored without a `protocol` attribute (all of them before there were several). */
+export const DEFAULT_PROTOCOL = 'zavodchat';
+
+/** One live socket connection of one user: the unit events are delivered to. */
 export interface Recipient {
   userId: number;
   connectionId: string;
   /** When the session the connection was opened with expires: it receives nothing after (docs/security.md). */
   sessionExpiresAt?: number;
+  /** The socket protocol it speaks (lambdas/protocols/registry.ts); absent means DEFAULT_PROTOCOL. */
+  protocol?: string;
+  /** What the connection is bound to within its protocol (e.g. a workspace id); its adapter reads it. */
+  scope?: string;
+}
+
+export function protocolOf(recipient: Recipient): string {
+  return recipient.protocol ?? DEFAULT_PROTOCOL;
+}
+
+/** The protocol fields of a recipient as stored on its connection and subscription items. */
+function protocolFields(recipient: Recipient): Record<string, unknown> {
+  return {
+    protocol: protocolOf(recipient),
+    ...(recipient.scope !== undefined ? { scope: recipient.scope } : {}),
+  };
 }
 
 /** What `$connect` knows of a new connection beyond its recipient: its session and source address. */
@@ -73,8 +92,15 @@ export interface ConnectionOrigin {
 
 /** Only what a recipient needs: a fan-out reads one item per connected member, so each byte counts. */
 const RECIPIENT_PROJECTION = {
-  ProjectionExpression: '#userId, #connectionId, #ttl, #sessionExpiresAt',
-  ExpressionAttributeNames: { '#userId': 'userId', '#connectionId': 'connectionId', '#ttl': TTL_ATTRIBUTE, '#sessionExpiresAt': 'sessionExpiresAt' },
+  ProjectionExpression: '#userId, #connectionId, #ttl, #sessionExpiresAt, #protocol, #scope',
+  ExpressionAttributeNames: {
+    '#userId': 'userId',
+    '#connectionId': 'connectionId',
+    '#ttl': TTL_ATTRIBUTE,
+    '#sessionExpiresAt': 'sessionExpiresAt',
+    '#protocol': 'protocol',
+    '#scope': 'scope',
+  },
 };
 
 function live(items: Array<Record<string, unknown>>, now: number): Recipient[] {
@@ -85,6 +111,9 @@ function live(items: Array<Record<string, unknown>>, now: number): Recipient[] {
       userId: Number(item.userId),
       connectionId: String(item.connectionId),
       ...(item.sessionExpiresAt !== undefined ? { sessionExpiresAt: Number(item.sessionExpiresAt) } : {}),
+      // Recipients of the default protocol carry none: most connections, and what an item without one means.
+      ...(item.protocol !== undefined && item.protocol !== DEFAULT_PROTOCOL ? { protocol: String(item.protocol) } : {}),
+      ...(item.scope !== undefined ? { scope: String(item.scope) } : {}),
     }));
 }
 
@@ -99,6 +128,7 @@ export function connectionItem(recipient: Recipient, now = Date.now(), origin: C
     ...(origin.session !== undefined ? { session: origin.session } : {}),
     ...(origin.sourceIp !== undefined ? { sourceIp: origin.sourceIp } : {}),
     ...(recipient.sessionExpiresAt !== undefined ? { sessionExpiresAt: recipient.sessionExpiresAt } : {}),
+    ...protocolFields(recipient),
     ...keys.connection(recipient.userId, recipient.connectionId),
     [GSI1.partition]: keys.itemsOfConnectionIndex(recipient.connectionId),
     [GSI1.sort]: 'USER',
@@ -217,6 +247,7 @@ export async function subscribe(db: Db, connections: Recipient[], serverIds: num
           userId: c.userId,
           connectionId: c.connectionId,
           ...(c.sessionExpiresAt !== undefined ? { sessionExpiresAt: c.sessionExpiresAt } : {}),
+          ...protocolFields(c),
           serverId,
           [TTL_ATTRIBUTE]: ttl,
         },

@@ -1,23 +1,142 @@
+import type { Channel } from './channels';
+import type { Emoji } from './emojis';
+import type { StoredMessage } from './messages';
+import type { Role } from './permissions';
 import type { Server } from './servers';
 import type { User } from './users';
 
-/** The envelope of both sockets, both directions. */
-export interface SocketEvent<Name extends string = string, Data = unknown> {
-  name: Name;
-  data: Data;
+/*
+ * The catalog of domain events: what happened, in domain terms (camelCase fields, domain objects). It knows
+ * no wire format: each socket protocol renders an event its own way (lambdas/protocols/<name>/), or not at
+ * all. The `type` of an event is also its name on the ZavodChat main socket (docs/protocol.md, "Audiences",
+ * lists each one; test/protocol-doc.test.ts checks that). Build events with `events.*`, publish them with
+ * fanout.ts's `publish`.
+ */
+
+/** A user as the voice events name him. */
+export interface VoiceParticipantRef {
+  userId: number;
+  channelId: number;
+  /** Absent for a DM call. */
+  serverId?: number;
 }
 
-export type UserChanged = SocketEvent<'user_changed', { id: number; status?: number; name?: string; avatar?: string }>;
-export type UserJoined = SocketEvent<'user_joined', User & { server_id: number }>;
-export type ServerEdited = SocketEvent<'server_edited', Server>;
-export type GotServerOwner = SocketEvent<'got_server_owner', { id: number }>;
-export type ServerDeleted = SocketEvent<'server_deleted', { id: number }>;
-
-export function event<Name extends string, Data>(name: Name, data: Data): SocketEvent<Name, Data> {
-  return { name, data };
+/** The VC state of a participant; `joined` is ISO-8601 UTC. */
+export interface VoiceStateFields {
+  joined: string;
+  mute: number;
+  deaf: number;
+  video: number;
 }
 
-/** The main socket's only answer to client input: a plain string, like the voice socket's `error`. */
-export function errorEvent(text: string): SocketEvent<'error', string> {
-  return { name: 'error', data: text };
-}
+/** A friendship changed; `actorId` did it, the other user is told. */
+export type FriendEventType = 'friend_request_received' | 'friend_request_accepted' | 'friend_request_cancelled' | 'friend_request_denied' | 'friend_removed';
+
+export type DomainEvent =
+  /** Presence or profile: only the fields that changed, in the order given. */
+  | { type: 'user_changed'; userId: number; changes: { status?: number; name?: string; avatar?: string } }
+  | { type: 'user_joined'; serverId: number; user: User }
+  | { type: 'server_edited'; server: Server }
+  | { type: 'got_server_owner'; serverId: number }
+  | { type: 'server_deleted'; serverId: number }
+  /** `vcUsers`: who is in a voice channel already (a new one is empty; one made visible may not be). */
+  | { type: 'channel_created'; channel: Channel; prevChannelId?: number; vcUsers?: ReadonlyArray<{ id: number } & VoiceStateFields> }
+  | { type: 'channel_edited'; channel: Channel; prevChannelId?: number }
+  | { type: 'channel_deleted'; channelId: number; serverId: number }
+  | { type: 'message_created'; message: StoredMessage }
+  | { type: 'message_edited'; message: StoredMessage }
+  | { type: 'message_deleted'; messageId: number; channelId: number; serverId?: number }
+  | { type: FriendEventType; actorId: number }
+  | { type: 'roles_updated'; serverId: number; roles: readonly Role[] }
+  | { type: 'role_assigned'; serverId: number; userId: number; roleId: number }
+  | { type: 'role_disallowed'; serverId: number; userId: number; roleId: number }
+  | { type: 'user_kicked'; serverId: number; userId: number }
+  | { type: 'user_banned'; serverId: number; banId: number; user: User; expires: string }
+  | { type: 'ban_changed'; serverId: number; banId: number; expires: string }
+  | { type: 'user_unbanned'; serverId: number; banId: number }
+  | { type: 'emoji_created'; serverId: number; emoji: Emoji }
+  | { type: 'emoji_changed'; serverId: number; emoji: Emoji }
+  | { type: 'emoji_deleted'; serverId: number; emojiId: number }
+  | { type: 'user_joined_vc'; participant: VoiceParticipantRef; state: VoiceStateFields }
+  | { type: 'user_left_vc'; participant: VoiceParticipantRef }
+  /** Only the flags that changed. */
+  | { type: 'user_changed_vc_state'; participant: VoiceParticipantRef; changes: { mute?: number; deaf?: number; video?: number } };
+
+export type DomainEventType = DomainEvent['type'];
+export type DomainEventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
+
+/** Every event type of the catalog, once (the compiler checks the list is complete). */
+const TYPES: { [T in DomainEventType]: true } = {
+  user_changed: true,
+  user_joined: true,
+  server_edited: true,
+  got_server_owner: true,
+  server_deleted: true,
+  channel_created: true,
+  channel_edited: true,
+  channel_deleted: true,
+  message_created: true,
+  message_edited: true,
+  message_deleted: true,
+  friend_request_received: true,
+  friend_request_accepted: true,
+  friend_request_cancelled: true,
+  friend_request_denied: true,
+  friend_removed: true,
+  roles_updated: true,
+  role_assigned: true,
+  role_disallowed: true,
+  user_kicked: true,
+  user_banned: true,
+  ban_changed: true,
+  user_unbanned: true,
+  emoji_created: true,
+  emoji_changed: true,
+  emoji_deleted: true,
+  user_joined_vc: true,
+  user_left_vc: true,
+  user_changed_vc_state: true,
+};
+export const DOMAIN_EVENT_TYPES = Object.keys(TYPES) as DomainEventType[];
+
+/** The constructors of the catalog: what domain operations and routes publish. */
+export const events = {
+  userChanged: (userId: number, changes: DomainEventOf<'user_changed'>['changes']): DomainEvent => ({ type: 'user_changed', userId, changes }),
+  userJoined: (serverId: number, user: User): DomainEvent => ({ type: 'user_joined', serverId, user }),
+  serverEdited: (server: Server): DomainEvent => ({ type: 'server_edited', server }),
+  gotServerOwner: (serverId: number): DomainEvent => ({ type: 'got_server_owner', serverId }),
+  serverDeleted: (serverId: number): DomainEvent => ({ type: 'server_deleted', serverId }),
+  channelCreated: (channel: Channel, options: { prevChannelId?: number; vcUsers?: DomainEventOf<'channel_created'>['vcUsers'] } = {}): DomainEvent => ({
+    type: 'channel_created',
+    channel,
+    ...options,
+  }),
+  channelEdited: (channel: Channel, prevChannelId?: number): DomainEvent => ({ type: 'channel_edited', channel, prevChannelId }),
+  channelDeleted: (channelId: number, serverId: number): DomainEvent => ({ type: 'channel_deleted', channelId, serverId }),
+  messageCreated: (message: StoredMessage): DomainEvent => ({ type: 'message_created', message }),
+  messageEdited: (message: StoredMessage): DomainEvent => ({ type: 'message_edited', message }),
+  messageDeleted: (message: Pick<StoredMessage, 'id' | 'channelId' | 'serverId'>): DomainEvent => ({
+    type: 'message_deleted',
+    messageId: message.id,
+    channelId: message.channelId,
+    serverId: message.serverId,
+  }),
+  friendship: (type: FriendEventType, actorId: number): DomainEvent => ({ type, actorId }),
+  rolesUpdated: (serverId: number, roles: readonly Role[]): DomainEvent => ({ type: 'roles_updated', serverId, roles }),
+  roleAssigned: (serverId: number, userId: number, roleId: number): DomainEvent => ({ type: 'role_assigned', serverId, userId, roleId }),
+  roleDisallowed: (serverId: number, userId: number, roleId: number): DomainEvent => ({ type: 'role_disallowed', serverId, userId, roleId }),
+  userKicked: (serverId: number, userId: number): DomainEvent => ({ type: 'user_kicked', serverId, userId }),
+  userBanned: (serverId: number, banId: number, user: User, expires: string): DomainEvent => ({ type: 'user_banned', serverId, banId, user, expires }),
+  banChanged: (serverId: number, banId: number, expires: string): DomainEvent => ({ type: 'ban_changed', serverId, banId, expires }),
+  userUnbanned: (serverId: number, banId: number): DomainEvent => ({ type: 'user_unbanned', serverId, banId }),
+  emojiCreated: (serverId: number, emoji: Emoji): DomainEvent => ({ type: 'emoji_created', serverId, emoji }),
+  emojiChanged: (serverId: number, emoji: Emoji): DomainEvent => ({ type: 'emoji_changed', serverId, emoji }),
+  emojiDeleted: (serverId: number, emojiId: number): DomainEvent => ({ type: 'emoji_deleted', serverId, emojiId }),
+  userJoinedVc: (participant: VoiceParticipantRef, state: VoiceStateFields): DomainEvent => ({ type: 'user_joined_vc', participant, state }),
+  userLeftVc: (participant: VoiceParticipantRef): DomainEvent => ({ type: 'user_left_vc', participant }),
+  userChangedVcState: (participant: VoiceParticipantRef, changes: DomainEventOf<'user_changed_vc_state'>['changes']): DomainEvent => ({
+    type: 'user_changed_vc_state',
+    participant,
+    changes,
+  }),
+};

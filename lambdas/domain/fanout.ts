@@ -1,7 +1,9 @@
+import type { ProtocolRegistry, Rendering } from '../protocols/adapter';
+import { PROTOCOLS } from '../protocols/registry';
 import { blockersOf } from './blocks';
-import { connectionsOfServer, connectionsOfUser, isKnownGone, type Recipient, sessionExpired } from './connections';
+import { connectionsOfServer, connectionsOfUser, isKnownGone, protocolOf, type Recipient, sessionExpired } from './connections';
 import type { Db } from './db';
-import type { SocketEvent } from './events';
+import type { DomainEvent } from './events';
 import { relationsOf } from './friends';
 import { logError } from './log';
 import { membersOfServer, serverIdsOfUser } from './servers';
@@ -20,6 +22,8 @@ export interface ConnectionSender {
 export interface FanoutContext {
   db: Db;
   sender: ConnectionSender;
+  /** The socket protocols events are rendered for; PROTOCOLS (lambdas/protocols/registry.ts) when absent. */
+  protocols?: ProtocolRegistry;
 }
 
 /**
@@ -116,15 +120,25 @@ export async function deliver(
   recipients: readonly Recipient[],
   concurrency = DELIVERY_CONCURRENCY,
 ): Promise<{ sent: number; gone: string[]; failed: number }> {
+  return deliverAll(sender, [{ frame: payload, recipients }], concurrency);
+}
+
+/** Posts each rendering's frame to its recipients, all with one bound on concurrency. */
+async function deliverAll(
+  sender: ConnectionSender,
+  renderings: readonly Rendering[],
+  concurrency = DELIVERY_CONCURRENCY,
+): Promise<{ sent: number; gone: string[]; failed: number }> {
+  const posts = renderings.flatMap(({ frame, recipients }) => recipients.map(({ connectionId }) => ({ connectionId, frame })));
   let next = 0;
   let sent = 0;
   let failed = 0;
   const gone: string[] = [];
   const worker = async () => {
-    while (next < recipients.length) {
-      const { connectionId } = recipients[next++];
+    while (next < posts.length) {
+      const { connectionId, frame } = posts[next++];
       try {
-        if ((await sender.post(connectionId, payload)) === 'gone') gone.push(connectionId);
+        if ((await sender.post(connectionId, frame)) === 'gone') gone.push(connectionId);
         else sent++;
       } catch {
         // One unreachable connection must not stop delivery to the others.
@@ -132,8 +146,38 @@ export async function deliver(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, recipients.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency, posts.length) }, worker));
   return { sent, gone, failed };
+}
+
+/**
+ * The frames of one event for its recipients: recipients grouped by protocol, each protocol present renders
+ * the event once. An adapter may drop the event (no counterpart) or address only some of its recipients;
+ * a connection of a protocol no adapter is registered for gets nothing.
+ */
+export function renderFor(protocols: ProtocolRegistry, event: DomainEvent, recipients: readonly Recipient[]): Rendering[] {
+  const byProtocol = new Map<string, Recipient[]>();
+  for (const recipient of recipients) {
+    const name = protocolOf(recipient);
+    const group = byProtocol.get(name);
+    if (group) group.push(recipient);
+    else byProtocol.set(name, [recipient]);
+  }
+  const renderings: Rendering[] = [];
+  for (const [name, group] of byProtocol) {
+    const adapter = protocols.get(name);
+    if (!adapter) {
+      logError(`publish ${event.type}`, new Error(`no adapter for protocol '${name}' (${group.length} connections)`));
+      continue;
+    }
+    // An adapter may narrow its recipients, never add any.
+    const own = new Set(group.map((r) => r.connectionId));
+    for (const rendering of adapter.render(event, group)) {
+      const recipientsOfGroup = rendering.recipients.filter((r) => own.has(r.connectionId));
+      if (recipientsOfGroup.length > 0) renderings.push({ frame: rendering.frame, recipients: recipientsOfGroup });
+    }
+  }
+  return renderings;
 }
 
 /**
@@ -144,7 +188,7 @@ export async function deliver(
  * Management API unreachable) must not turn that change into an error the client would retry and
  * duplicate. What was missed is logged; clients catch up by reading when they reconnect.
  */
-export async function publish(context: FanoutContext, message: SocketEvent, target: Audience | Audience[]): Promise<void> {
+export async function publish(context: FanoutContext, message: DomainEvent, target: Audience | Audience[]): Promise<void> {
   try {
     const targets = Array.isArray(target) ? target : [target];
     const resolved = (await Promise.all(targets.map((t) => resolveAudience(context.db, t)))).flat();
@@ -152,7 +196,7 @@ export async function publish(context: FanoutContext, message: SocketEvent, targ
     const recipients = resolved.filter((r) => !seen.has(r.connectionId) && seen.add(r.connectionId));
     await publishTo(context, message, recipients);
   } catch (error) {
-    logError(`publish ${message.name}`, error);
+    logError(`publish ${message.type}`, error);
   }
 }
 
@@ -160,13 +204,13 @@ export async function publish(context: FanoutContext, message: SocketEvent, targ
  * Delivers to known recipients; those that answer 410 are pruned if that proves them gone (connectionGone).
  * A connection whose session expired gets no more events: it is closed at this, its next delivery.
  */
-export async function publishTo(context: FanoutContext, message: SocketEvent, recipients: readonly Recipient[]): Promise<void> {
+export async function publishTo(context: FanoutContext, message: DomainEvent, recipients: readonly Recipient[]): Promise<void> {
   // Every post of this delivery is sent after this instant: a 410 proves death only for connections known
   // to be open before it.
   const postedAt = Date.now();
   const expired = recipients.filter((r) => sessionExpired(r, postedAt)).map((r) => r.connectionId);
   const targets = recipients.filter((r) => !isKnownGone(r.connectionId) && !sessionExpired(r, postedAt));
-  const { gone } = await deliver(context.sender, JSON.stringify(message), targets);
+  const { gone } = await deliverAll(context.sender, renderFor(context.protocols ?? PROTOCOLS, message, targets));
   const byId = new Map(recipients.map((r) => [r.connectionId, r]));
   await Promise.all([
     ...gone.map((connectionId) => connectionGone(context, byId.get(connectionId)!, postedAt)),

@@ -11,8 +11,9 @@ import {
 } from './connections';
 import { isConditionFailure, queryPrefix } from './db';
 import { logError } from './log';
-import { event } from './events';
-import { type Audience, audience, type FanoutContext, publish, publishTo } from './fanout';
+import { events } from './events';
+import { type Audience, audience, type FanoutContext, publish, publishTo, renderFor } from './fanout';
+import { PROTOCOLS } from '../protocols/registry';
 import { serverIdsOfUser } from './servers';
 import { keys, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
@@ -54,7 +55,7 @@ async function presenceOf(context: FanoutContext, userId: number): Promise<{ sta
  */
 async function announceStatus(context: FanoutContext, userId: number, status: number, target: Audience | readonly Recipient[]): Promise<void> {
   const send = (value: number) => {
-    const message = event('user_changed', { id: userId, status: value });
+    const message = events.userChanged(userId, { status: value });
     return Array.isArray(target) ? publishTo(context, message, target as readonly Recipient[]) : publish(context, message, target as Audience);
   };
   await send(status);
@@ -122,8 +123,15 @@ export async function confirmConnectionOpen(context: FanoutContext, connection: 
     const { Item: stored } = await context.db.doc.send(new GetCommand({ TableName: context.db.table, Key: connectionKey, ConsistentRead: true }));
     const presence = stored && (await presenceOf(context, connection.userId));
     if (!presence) return false;
+    // Rendered in the connection's own protocol (stored with it); a protocol without the event posts nothing.
+    const recipient: Recipient = {
+      ...connection,
+      ...(stored.protocol !== undefined ? { protocol: String(stored.protocol) } : {}),
+      ...(stored.scope !== undefined ? { scope: String(stored.scope) } : {}),
+    };
+    const [rendering] = renderFor(context.protocols ?? PROTOCOLS, events.userChanged(connection.userId, { status: presence.status }), [recipient]);
     const postedAt = clock();
-    const outcome = await context.sender.post(connection.connectionId, JSON.stringify(event('user_changed', { id: connection.userId, status: presence.status })));
+    const outcome = rendering ? await context.sender.post(connection.connectionId, rendering.frame) : 'sent';
     if (outcome === 'sent') {
       if (!(await markConnectionOpen(context.db, connection, clock()))) return false;
       // A status change stored while this one travelled may have reached the connection first.

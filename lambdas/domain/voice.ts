@@ -3,7 +3,7 @@ import { channelAudience } from './access';
 import { CHANNEL_TYPE, canSeeChannel, type Channel, findChannel, overridesOf } from './channels';
 import { type Db, type Item, isConditionFailure, queryPrefix } from './db';
 import { HttpError } from './errors';
-import { event } from './events';
+import { events } from './events';
 import { type FanoutContext, publish } from './fanout';
 import { readPair } from './friends';
 import { hasPermission, Perm } from './permissions';
@@ -122,10 +122,6 @@ async function audienceOf(db: Db, participant: VoiceParticipant) {
   return channelAudience(channel, server, participant.userId);
 }
 
-function ids(participant: VoiceParticipant) {
-  return { id: participant.userId, channel_id: participant.channelId, ...(participant.serverId !== undefined ? { server_id: participant.serverId } : {}) };
-}
-
 /**
  * The user's WebRTC transport connected on `node`: store his state, announce `user_joined_vc`. In a server
  * channel, returns his admin mute/deafen as stored once his location is written. A change made since his
@@ -172,7 +168,7 @@ export async function voiceJoined(
       const server = channel?.serverId === undefined ? undefined : await loadServerContext(db, channel.serverId, state.userId, true);
       if (!channel || (channel.serverId !== undefined && serverVoiceRefusal(server, channel, state.userId))) return false;
       const { userId: _u, channelId: _c, serverId: _s, ...vc } = state;
-      await publish(context, event('user_joined_vc', { ...ids(state), ...vc }), channelAudience(channel, server, state.userId));
+      await publish(context, events.userJoinedVc(state, vc), channelAudience(channel, server, state.userId));
       return true;
     })(),
   ]);
@@ -187,7 +183,7 @@ export async function voiceJoined(
 export async function voiceLeft(context: FanoutContext, participant: VoiceParticipant): Promise<void> {
   if (!(await forgetVoiceState(context.db, participant))) return;
   const target = await audienceOf(context.db, participant);
-  if (target) await publish(context, event('user_left_vc', ids(participant)), target);
+  if (target) await publish(context, events.userLeftVc(participant), target);
 }
 
 /** Deletes the user's state in the channel and his location if it is that channel; false when there was none. */
@@ -235,7 +231,7 @@ export async function voiceChanged(
     throw error;
   }
   const target = await audienceOf(db, change);
-  if (target) await publish(context, event('user_changed_vc_state', { ...ids(change), ...changed }), target);
+  if (target) await publish(context, events.userChangedVcState(change, changed), target);
 }
 
 /** The node is alive and these users are still connected on it. */
@@ -295,7 +291,7 @@ export async function sweepExpiredVoiceStates(context: FanoutContext, now = Date
     }
     swept++;
     const target = await audienceOf(db, participant);
-    if (target) await publish(context, event('user_left_vc', ids(participant)), target);
+    if (target) await publish(context, events.userLeftVc(participant), target);
   }
   return swept;
 }

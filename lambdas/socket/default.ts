@@ -1,28 +1,21 @@
-import { errorEvent } from '../domain/events';
+import { zavodchat } from '../protocols/zavodchat';
 import { appContext, logError } from '../runtime';
 import { admitFrame } from './frame-limit';
 import type { WebSocketEvent, WebSocketResult } from './types';
 
-/** What the main socket says about input it does not handle; the connection stays open. */
-export function describeBadInput(body: string | null | undefined): string {
-  let frame: unknown;
-  try {
-    frame = JSON.parse(body ?? '');
-  } catch {
-    return 'invalid JSON data';
-  }
-  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'invalid event: expected {"name", "data"}';
-  const name = (frame as { name?: unknown }).name;
-  if (typeof name !== 'string') return 'invalid event: "name" should be a string';
-  return `unknown event '${name.length > 64 ? `${name.slice(0, 64)}...` : name}'`;
-}
+export { describeBadInput } from '../protocols/zavodchat/inbound';
 
-/** `$default`: anything that is not a known route gets an `error` event back, within the frame budget. */
+/**
+ * `$default`: the frame, decoded by the main socket's protocol adapter, within the frame budget. Every
+ * command the main socket takes has its own route (`ping`), so what lands here is refused with an `error` event.
+ */
 export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   if (!(await admitFrame(event.requestContext.connectionId))) return { statusCode: 200 };
+  const command = zavodchat.decode!(event.body ?? '');
+  if (command.type !== 'invalid') return { statusCode: 200 };
   const context = appContext();
   try {
-    await context.sender.post(event.requestContext.connectionId, JSON.stringify(errorEvent(describeBadInput(event.body))));
+    await context.sender.post(event.requestContext.connectionId, zavodchat.errorFrame!(command.reason));
   } catch (error) {
     logError('main-socket $default', error);
   }

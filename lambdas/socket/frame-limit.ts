@@ -1,6 +1,6 @@
 import { type RateLimit, rateLimitsFromEnv } from '../domain/config';
-import { errorEvent } from '../domain/events';
 import { FrameGate, frameLimitText, type Verdict } from '../domain/rate-limits';
+import { errorFrame } from '../protocols/zavodchat/inbound';
 
 /** One per handler instance (locally `ping` and `$default` share it, as they share the process). */
 const gate = new FrameGate();
@@ -41,7 +41,7 @@ export async function admitFrame(connectionId: string): Promise<boolean> {
   }
   if (decision === 'handle') return true;
   try {
-    if (decision === 'refuse') await (await context()).sender.post(connectionId, JSON.stringify(errorEvent(frameLimitText(limit!))));
+    if (decision === 'refuse') await (await context()).sender.post(connectionId, errorFrame(frameLimitText(limit!)));
     if (decision === 'close') await (await context()).sender.close(connectionId);
   } catch (error) {
     await log(error);

@@ -1,5 +1,5 @@
 import { createDb } from '../../lambdas/domain/db';
-import { event } from '../../lambdas/domain/events';
+import { events } from '../../lambdas/domain/events';
 import { audience, publish } from '../../lambdas/domain/fanout';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -13,7 +13,7 @@ describe('publish after a stored change', () => {
     const logged: string[] = [];
     const spy = jest.spyOn(console, 'error').mockImplementation((line: string) => void logged.push(line));
     try {
-      await expect(publish({ db, sender }, event('user_changed', { id: 1, status: 1 }), audience.observersOf(1))).resolves.toBeUndefined();
+      await expect(publish({ db, sender }, events.userChanged(1, { status: 1 }), audience.observersOf(1))).resolves.toBeUndefined();
     } finally {
       spy.mockRestore();
     }

@@ -2,7 +2,7 @@ import type { Context, Hono } from 'hono';
 import { blockedBy } from '../../domain/blocks';
 import { connectionsOfSessions } from '../../domain/connections';
 import { badRequest, forbidden, notFound } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { audience, type FanoutContext, publish } from '../../domain/fanout';
 import { fileKeys, storeImage } from '../../domain/files';
 import { changeStatus, closeConnections } from '../../domain/presence';
@@ -141,7 +141,7 @@ export function accountRoutes(app: Hono): void {
     // A new password ends every other session (whoever else held one is out) and closes their sockets.
     if (password !== undefined) await closeSessionConnections(context, userId, await endSessions(context.db, userId, { except: token! }));
     if (Object.keys(changed).length > 0) {
-      await publish(context, event('user_changed', { id: userId, ...changed }), audience.observersOf(userId));
+      await publish(context, events.userChanged(userId, changed), audience.observersOf(userId));
     }
     return c.text('Changed');
   });

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { banMember, changeBanExpiry, findBan, isBanned, liftBan, listBans } from '../../domain/bans';
 import { forbidden, notFound, TEXT } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { Perm } from '../../domain/permissions';
 import { requireUserBelow } from '../../domain/roles';
@@ -41,7 +41,7 @@ export function banRoutes(app: Hono): void {
     if (!ban) return c.text('Already banned', 202);
     await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.removedFromServer);
     const user = await getUser(context.db, targetId);
-    const banned = event('user_banned', { id: ban.id, user, expires: ban.expires, server_id: serverId });
+    const banned = events.userBanned(serverId, ban.id, user, ban.expires);
     await publish(context, banned, [audience.server(serverId), audience.user(targetId)]);
     return c.text('Banned');
   });
@@ -55,7 +55,7 @@ export function banRoutes(app: Hono): void {
     const ban = await findBan(context.db, serverId, banId);
     if (expires !== ban.expires) {
       await changeBanExpiry(context.db, ban, expires);
-      await publish(context, event('ban_changed', { id: banId, server_id: serverId, expires }), audience.server(serverId));
+      await publish(context, events.banChanged(serverId, banId, expires), audience.server(serverId));
     }
     return c.text('Changed');
   });
@@ -66,7 +66,7 @@ export function banRoutes(app: Hono): void {
     await requirePermission(context.db, serverId, await requireUser(c), Perm.BAN_MEMBERS);
     const ban = await findBan(context.db, serverId, pathInt(c, 'bid'));
     await liftBan(context.db, ban);
-    await publish(context, event('user_unbanned', { id: ban.id, server_id: serverId }), audience.server(serverId));
+    await publish(context, events.userUnbanned(serverId, ban.id), audience.server(serverId));
     return c.text('Unbanned');
   });
 }

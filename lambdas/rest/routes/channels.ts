@@ -15,30 +15,16 @@ import {
   validateChannelName,
 } from '../../domain/channels';
 import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { audience, publish, publishTo, resolveAudience } from '../../domain/fanout';
 import { channelNotifications, readMarkersOf } from '../../domain/notifications';
 import { compiledPermissions, hasPermission, Perm, permissionChangeError } from '../../domain/permissions';
 import { membersOfServer, requireMember, requirePermission, type ServerContext, subjectOf } from '../../domain/servers';
-import { type VoiceState, voiceStatesOf } from '../../domain/voice';
+import { voiceStatesOf } from '../../domain/voice';
 import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { integerArrayField, integerField, jsonObject, pathInt, readJson, requireUser, stringField } from '../http';
 import { VOICE_REASONS } from './voice';
-
-/**
- * The channel object of channel events: the view plus `server_id` and, when asked for, `prev_channel_id`.
- * `vcUsers` is given for `channel_created`: the stock client lists a voice channel's users only from the
- * `vc_users` it received with the channel, so without it nobody shows up in the channel until a reload.
- */
-function channelEventData(channel: Channel, options: { withRoles?: boolean; prevChannelId?: number; vcUsers?: VoiceState[] } = {}) {
-  return {
-    ...channelView(channel, { withRoles: options.withRoles }),
-    server_id: channel.serverId!,
-    ...(options.prevChannelId !== undefined ? { prev_channel_id: options.prevChannelId } : {}),
-    ...(options.vcUsers !== undefined && channel.type === CHANNEL_TYPE.VOICE ? { vc_users: options.vcUsers } : {}),
-  };
-}
 
 function channelType(body: Record<string, unknown>, optional: boolean): number | undefined {
   const type = optional ? integerField(body, 'type', true) : integerField(body, 'type');
@@ -105,7 +91,7 @@ export function channelRoutes(app: Hono): void {
     );
     const prevChannelId = before !== undefined && before >= 0 ? before : undefined;
     // A new channel is empty.
-    await publish(context, event('channel_created', channelEventData(channel, { prevChannelId, vcUsers: [] })), channelAudience(channel, server));
+    await publish(context, events.channelCreated(channel, { prevChannelId, vcUsers: [] }), channelAudience(channel, server));
     return c.text(String(channel.id));
   });
 
@@ -149,17 +135,17 @@ export function channelRoutes(app: Hono): void {
     await Promise.all([
       publish(
         context,
-        event('channel_edited', channelEventData(updated, { withRoles: true, prevChannelId: before })),
+        events.channelEdited(updated, before),
         audience.server(updated.serverId!, { include: (u, r) => sawBefore(u, r) && seesAfter(u, r) }),
       ),
       publish(
         context,
-        event('channel_created', channelEventData(updated, { prevChannelId: before, vcUsers })),
+        events.channelCreated(updated, { prevChannelId: before, vcUsers }),
         audience.server(updated.serverId!, { include: (u, r) => !sawBefore(u, r) && seesAfter(u, r) }),
       ),
       publish(
         context,
-        event('channel_deleted', { id: updated.id, server_id: updated.serverId! }),
+        events.channelDeleted(updated.id, updated.serverId!),
         audience.server(updated.serverId!, { include: (u, r) => sawBefore(u, r) && !seesAfter(u, r) }),
       ),
     ]);
@@ -182,7 +168,7 @@ export function channelRoutes(app: Hono): void {
       await revokeVoiceAccess(context, context.voice, { serverId: server.server.id, channelIds: [channel.id], deleting: true }, VOICE_REASONS.channelDeleted);
     }
     await deleteChannel(context.db, channel);
-    await publishTo(context, event('channel_deleted', { id: channel.id, server_id: channel.serverId! }), recipients);
+    await publishTo(context, events.channelDeleted(channel.id, channel.serverId!), recipients);
     return c.text('Deleted');
   });
 
@@ -206,7 +192,7 @@ export function channelRoutes(app: Hono): void {
       return c.text('Override does not exist', 202);
     }
     const updated = await setChannelOverride(context.db, channel, roleId, perms1);
-    await publish(context, event('channel_edited', channelEventData(updated, { withRoles: true })), channelAudience(updated, server));
+    await publish(context, events.channelEdited(updated), channelAudience(updated, server));
     // An override can take JOIN_VC away.
     if (channel.type === CHANNEL_TYPE.VOICE) {
       await revokeVoiceAccess(context, context.voice, { serverId: server.server.id, channelIds: [channel.id] }, VOICE_REASONS.noAccess);

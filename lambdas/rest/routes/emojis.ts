@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { badRequest } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { createEmoji, deleteEmoji, emojisOfServer, findEmoji, updateEmoji, validateEmojiName } from '../../domain/emojis';
 import { audience, publish } from '../../domain/fanout';
 import { fileKeys, storeImage } from '../../domain/files';
@@ -33,7 +33,7 @@ export function emojiRoutes(app: Hono): void {
       await context.files.delete(fileKeys.emoji(image));
       throw error;
     });
-    await publish(context, event('emoji_created', { ...emoji, server_id: serverId }), audience.server(serverId));
+    await publish(context, events.emojiCreated(serverId, emoji), audience.server(serverId));
     return c.text('Created');
   });
 
@@ -50,7 +50,7 @@ export function emojiRoutes(app: Hono): void {
     const image = file ? await storeImage(context.files, file, fileKeys.emoji) : undefined;
     const updated = await updateEmoji(context.db, serverId, emoji, { name, image });
     if (image) await context.files.delete(fileKeys.emoji(emoji.image));
-    await publish(context, event('emoji_changed', { ...updated, server_id: serverId }), audience.server(serverId));
+    await publish(context, events.emojiChanged(serverId, updated), audience.server(serverId));
     return c.text('Changed');
   });
 
@@ -61,7 +61,7 @@ export function emojiRoutes(app: Hono): void {
     const emoji = await findEmoji(context.db, serverId, pathInt(c, 'eid'));
     await deleteEmoji(context.db, serverId, emoji);
     await context.files.delete(fileKeys.emoji(emoji.image));
-    await publish(context, event('emoji_deleted', { id: emoji.id, server_id: serverId }), audience.server(serverId));
+    await publish(context, events.emojiDeleted(serverId, emoji.id), audience.server(serverId));
     return c.text('Deleted');
   });
 }

@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { isBanned } from '../../domain/bans';
 import { subscribeUserToServer } from '../../domain/connections';
 import { badRequest, forbidden, notFound } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import {
   changeInviteExpiry,
@@ -95,7 +95,7 @@ export function inviteRoutes(app: Hono): void {
     }
     await subscribeUserToServer(context.db, userId, invite.server_id);
     const user = await getUser(context.db, userId);
-    await publish(context, event('user_joined', { ...user, server_id: invite.server_id }), audience.server(invite.server_id, { actor: userId }));
+    await publish(context, events.userJoined(invite.server_id, user), audience.server(invite.server_id, { actor: userId }));
     return c.text('Joined');
   });
 }

@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { forbidden, notFound, TEXT } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { removeMember } from '../../domain/members';
 import { Perm } from '../../domain/permissions';
@@ -31,7 +31,7 @@ export function memberRoutes(app: Hono): void {
     if (targetId !== callerId) requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
     if (!(await removeMember(context.db, serverId, targetId, server.server.owner_id))) throw notFound(TEXT.notMember);
     await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.removedFromServer);
-    const kicked = event('user_kicked', { id: targetId, server_id: serverId });
+    const kicked = events.userKicked(serverId, targetId);
     await publish(context, kicked, [audience.server(serverId, { actor: targetId }), audience.user(targetId)]);
     return c.text('Kicked');
   });

@@ -4,7 +4,7 @@ import { blockedBy, blockersOf } from '../../domain/blocks';
 import { canSeeChannel, overridesOf } from '../../domain/channels';
 import type { Db } from '../../domain/db';
 import { badRequest, forbidden, HttpError, notFound, TEXT } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { publish } from '../../domain/fanout';
 import {
   type Attachment,
@@ -30,11 +30,6 @@ import { continuePage, integerField, jsonObject, pathInt, readArgs, readJson, re
 
 const MAX_SEARCH_TERMS = 16;
 const MAX_NAMED_USERS = 100;
-
-/** Message events carry the message plus `channel_id` and, for server channels only, `server_id`. */
-function messageEventData(message: StoredMessage) {
-  return { ...messageView(message), channel_id: message.channelId, ...(message.serverId !== undefined ? { server_id: message.serverId } : {}) };
-}
 
 /**
  * Mentions of a server message and who its @u mentions notify (members who can see the channel, never the author).
@@ -105,7 +100,7 @@ export function messageRoutes(app: Hono): void {
       await Promise.all([
         markRead(context.db, userId, channel, message.id),
         addMentions(context.db, channel, notified),
-        publish(context, event('message_created', messageEventData(message)), channelAudience(channel, server, userId)),
+        publish(context, events.messageCreated(message), channelAudience(channel, server, userId)),
       ]);
     } catch (error) {
       logError(`REST POST /channels/{cid}/messages after storing message ${message.id}`, error);
@@ -152,7 +147,7 @@ export function messageRoutes(app: Hono): void {
     const attachments = validateContent(text, body.attachments ?? message.attachments, context.settings.params.max_attachments);
     const { mentions } = await mentionsOf(context.db, access, userId, text);
     const edited = await editMessage(context.db, message, { text, attachments, mentions });
-    await publish(context, event('message_edited', messageEventData(edited)), channelAudience(access.channel, access.server, userId));
+    await publish(context, events.messageEdited(edited), channelAudience(access.channel, access.server, userId));
     return c.text('Changed');
   });
 
@@ -163,13 +158,12 @@ export function messageRoutes(app: Hono): void {
     const moderator = access.server !== undefined && hasPermission(subjectOf(access.server, userId), Perm.DELETE_MESSAGES);
     if (message.author_id !== userId && !moderator) throw forbidden(TEXT.noPermission);
     await deleteMessage(context.db, message, access.channel);
-    const data = { id: message.id, channel_id: message.channelId, ...(message.serverId !== undefined ? { server_id: message.serverId } : {}) };
     // The message is gone: a failing count is logged, not answered as a failure the client would retry.
     await Promise.all([
       takeBackMentions(context.db, message.channelId, message.id, message.notified ?? new Map()).catch((error) =>
         logError(`REST DELETE /messages/{mid} after deleting message ${message.id}`, error),
       ),
-      publish(context, event('message_deleted', data), channelAudience(access.channel, access.server, userId)),
+      publish(context, events.messageDeleted(message), channelAudience(access.channel, access.server, userId)),
     ]);
     return c.text('Deleted');
   });

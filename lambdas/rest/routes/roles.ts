@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { hasPermission, Perm } from '../../domain/permissions';
 import {
@@ -56,7 +56,7 @@ export function roleRoutes(app: Hono): void {
     const desired = parseRoleList(await readJson(c));
     const roles = await replaceRoles(context.db, serverId, subjectOf(server, callerId), desired, context.settings.params.max_roles_per_server);
     if (roles) {
-      await publish(context, event('roles_updated', { server_id: serverId, roles }), audience.server(serverId));
+      await publish(context, events.rolesUpdated(serverId, roles), audience.server(serverId));
       // Deleted roles, changed permissions and a new order can each take a voice channel from someone.
       await revokeVoiceAccess(context, context.voice, { serverId }, VOICE_REASONS.noAccess);
     }
@@ -70,8 +70,7 @@ export function roleRoutes(app: Hono): void {
     if (result === 'already') return c.text('User already has that role', 202);
     if (result === 'not-member') throw notFound(TEXT.notMember);
     if (result === 'no-role') throw notFound(ROLE_NOT_FOUND);
-    const data = { server_id: serverId, user_id: targetId, role_id: roleId };
-    await publish(context, event('role_assigned', data), audience.server(serverId, { actor: targetId }));
+    await publish(context, events.roleAssigned(serverId, targetId, roleId), audience.server(serverId, { actor: targetId }));
     // A role can deny as well as allow (JOIN_VC denied above an allowing role).
     await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.noAccess);
     return c.text('Assigned');
@@ -85,8 +84,7 @@ export function roleRoutes(app: Hono): void {
     const result = await removeRoleFromMember(context.db, serverId, targetId, roleId);
     if (result === 'absent') return c.text('User does not have that role', 202);
     if (result === 'not-member') throw notFound(TEXT.notMember);
-    const data = { server_id: serverId, user_id: targetId, role_id: roleId };
-    await publish(context, event('role_disallowed', data), audience.server(serverId, { actor: targetId }));
+    await publish(context, events.roleDisallowed(serverId, targetId, roleId), audience.server(serverId, { actor: targetId }));
     await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.noAccess);
     return c.text('Removed');
   });

@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { blockedBy } from '../../domain/blocks';
 import { subscribeUserToServer } from '../../domain/connections';
 import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { audience, publish, publishTo, resolveAudience } from '../../domain/fanout';
 import { withServerNotifications } from '../../domain/notifications';
 import { fileKeys, storeImage } from '../../domain/files';
@@ -75,9 +75,9 @@ export function serverRoutes(app: Hono): void {
     const updated = await updateServer(context.db, server, { name, ownerId, avatar }, context.settings.params.max_servers_owned_per_user);
     if (avatar && server.avatar) await context.files.delete(fileKeys.serverAvatar(server.avatar));
     if (updated) {
-      await publish(context, event('server_edited', updated), audience.server(serverId));
+      await publish(context, events.serverEdited(updated), audience.server(serverId));
       if (ownerId !== undefined) {
-        await publish(context, event('got_server_owner', { id: serverId }), audience.user(ownerId));
+        await publish(context, events.gotServerOwner(serverId), audience.user(ownerId));
         // The former owner keeps only what his roles give him.
         await revokeVoiceAccess(context, context.voice, { serverId, userId }, VOICE_REASONS.noAccess);
       }
@@ -94,7 +94,7 @@ export function serverRoutes(app: Hono): void {
     const recipients = await resolveAudience(context.db, audience.server(server.id));
     await revokeVoiceAccess(context, context.voice, { serverId: server.id, deleting: true }, VOICE_REASONS.serverDeleted);
     await deleteServer(context.db, server);
-    await publishTo(context, event('server_deleted', { id: server.id }), recipients);
+    await publishTo(context, events.serverDeleted(server.id), recipients);
     return c.text('Deleted');
   });
 

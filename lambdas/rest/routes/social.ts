@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { blockedBy, blockedUsersOf, blockUser, MAX_BLOCKED_PER_USER, unblockUser } from '../../domain/blocks';
 import { dmPairsOf, listDms, openDm } from '../../domain/dms';
-import { event } from '../../domain/events';
+import { events } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { endRelation, MAX_FRIENDS_PER_USER, relatedUsers, requestFriendship } from '../../domain/friends';
 import { voiceStatesOf } from '../../domain/voice';
@@ -47,10 +47,10 @@ export function socialRoutes(app: Hono): void {
       case 'already requested':
         return c.text('Friend request was already sent', 202);
       case 'accepted':
-        await publish(context, event('friend_request_accepted', { id: userId }), audience.user(otherId));
+        await publish(context, events.friendship('friend_request_accepted', userId), audience.user(otherId));
         return c.text('Friend request was accepted');
       case 'requested':
-        await publish(context, event('friend_request_received', { id: userId }), audience.user(otherId));
+        await publish(context, events.friendship('friend_request_received', userId), audience.user(otherId));
         return c.text('Friend request was sent');
     }
   });
@@ -62,11 +62,11 @@ export function socialRoutes(app: Hono): void {
     const ended = await endRelation(context.db, userId, otherId);
     const [name, text] =
       ended === 'outgoing'
-        ? ['friend_request_cancelled', 'Cancelled friend request']
+        ? (['friend_request_cancelled', 'Cancelled friend request'] as const)
         : ended === 'incoming'
-          ? ['friend_request_denied', 'Denied friend request']
-          : ['friend_removed', 'Removed from friends'];
-    await publish(context, event(name, { id: userId }), audience.user(otherId));
+          ? (['friend_request_denied', 'Denied friend request'] as const)
+          : (['friend_removed', 'Removed from friends'] as const);
+    await publish(context, events.friendship(name, userId), audience.user(otherId));
     return c.text(text);
   });
 
@@ -84,7 +84,7 @@ export function socialRoutes(app: Hono): void {
     if (!result) return c.text('User is already blocked', 202);
     if (result.endedRelation) {
       const name = result.endedRelation === 'friends' ? 'friend_removed' : 'friend_request_denied';
-      await publish(context, event(name, { id: userId }), audience.user(otherId));
+      await publish(context, events.friendship(name, userId), audience.user(otherId));
     }
     return c.json(result.blocked);
   });

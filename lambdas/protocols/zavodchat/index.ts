@@ -1,0 +1,11 @@
+import type { ProtocolAdapter } from '../adapter';
+import { decode, errorFrame } from './inbound';
+import { renderFrame } from './render';
+
+/** The ZavodChat main socket (docs/protocol.md): every connection without a `protocol` attribute speaks it. */
+export const zavodchat: ProtocolAdapter = {
+  name: 'zavodchat',
+  render: (event, recipients) => [{ frame: renderFrame(event), recipients }],
+  decode,
+  errorFrame,
+};
