@@ -4,18 +4,10 @@ import type { Db } from './db';
 import type { SocketEvent } from './events';
 import { relationsOf } from './friends';
 import { logError } from './log';
+import type { ConnectionSender } from './ports';
 import { membersOfServer, serverIdsOfUser } from './servers';
 // A cycle with presence.ts, which announces through publish: both only call each other inside functions.
 import { closeConnections, connectionGone } from './presence';
-
-/** Sends one serialized event to one connection. `gone` means the connection no longer exists (HTTP 410). */
-export interface ConnectionSender {
-  post(connectionId: string, payload: string): Promise<'sent' | 'gone'>;
-  /** Closes a connection from the server's side (DeleteConnection); absent in senders that cannot. */
-  close?(connectionId: string): Promise<void>;
-  /** Whether the connection still exists (GetConnection); absent in senders that cannot tell. */
-  exists?(connectionId: string): Promise<boolean>;
-}
 
 export interface FanoutContext {
   db: Db;
@@ -111,7 +103,7 @@ export const DELIVERY_CONCURRENCY = 64;
 
 /** Posts one payload to every recipient with bounded concurrency; returns the connections that are gone. */
 export async function deliver(
-  sender: ConnectionSender,
+  sender: Pick<ConnectionSender, 'post'>,
   payload: string,
   recipients: readonly Recipient[],
   concurrency = DELIVERY_CONCURRENCY,
