@@ -13,7 +13,7 @@ import { logError } from './domain/log';
 import { MediaNodeLifecycle } from './domain/media-node-lifecycle';
 import { type AfterConnect, type Clock, type ConnectionSender, type FileStore, type OpenedConnection, systemClock, type VoiceControl } from './domain/ports';
 import { confirmConnectionOpen } from './domain/presence';
-import { invocationScope } from './scope';
+import { installedContext } from './scope';
 import { type RuntimeSettings, runtimeSettingsFromEnv } from './settings';
 
 /** What every handler needs: the table, the ports (lambdas/domain/ports.ts) and the settings. */
@@ -100,22 +100,17 @@ export function createAppContext(settings: RuntimeSettings, parts: ContextParts 
   return context;
 }
 
-/** Runs `run` (a handler invocation and everything it starts) with `context` as its appContext(). */
-export function withAppContext<T>(context: AppContext, run: () => T): T {
-  return invocationScope.run(context, run);
-}
-
 /** The Lambda's context: one per execution environment, whose environment does not change. */
 let lambdaContext: AppContext | undefined;
 
 /**
- * The context of the handler running: the one its process runs it in (withAppContext: the local runtime),
- * else the Lambda's, built from the environment on first use (the Lambda's composition root, the only
- * reader of process.env) and kept for the life of the execution environment so clients stay warm.
+ * The handlers' context: the one their process installed (the local runtime: lambdas/scope.ts), else the
+ * Lambda's, built from the environment on first use (the Lambda's composition root, the only reader of
+ * process.env) and kept for the life of the execution environment so clients stay warm.
  */
 export function appContext(): AppContext {
-  const scoped = invocationScope.getStore();
-  if (scoped) return scoped;
+  const installed = installedContext();
+  if (installed) return installed;
   lambdaContext ??= createAppContext(runtimeSettingsFromEnv(process.env));
   return lambdaContext;
 }

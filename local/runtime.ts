@@ -11,7 +11,8 @@ import { handler as defaultHandler } from '../lambdas/socket/default';
 import { handler as disconnectHandler } from '../lambdas/socket/disconnect';
 import { handler as pingHandler } from '../lambdas/socket/ping';
 import { ManagementApiSender } from '../lambdas/aws/management-api-sender';
-import { type AppContext, createAppContext, settleAfterConnect, withAppContext } from '../lambdas/runtime';
+import { type AppContext, createAppContext, settleAfterConnect } from '../lambdas/runtime';
+import { installAppContext } from '../lambdas/scope';
 import { runtimeSettingsFromEnv, type SettingsSource } from '../lambdas/settings';
 import { mediaSettingsFromEnv } from '../media-node/config';
 import { type DynamoDbLocal, ensureTable, installationAccessKey, type LocalDbAccess, randomAccessKeyId, startDynamoDbLocal } from './dynamodb';
@@ -53,7 +54,7 @@ export interface LocalRuntimeOptions {
    * Settings, named as the environment variables of README "Configuration" (e.g. `RATE_LIMIT_REST: '5/2'`,
    * `RATE_LIMITS: 'off'`, `VOICE_HEARTBEAT_MS`); checked before anything starts. The runtime reads nothing
    * from its process's environment and writes nothing to it: `npm start` passes its environment here
-   * (local/main.ts), so several runtimes can run in one process, each with its own settings.
+   * (local/main.ts); a runtime started after another stopped has its own settings, nothing left over.
    */
   env?: SettingsSource;
   log?: (line: string) => void;
@@ -112,7 +113,7 @@ const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
  * Runs the whole system on one machine: DynamoDB Local, the REST Lambda behind an HTTP-API-compatible
  * server, and the main-socket Lambdas behind an API-Gateway-compatible WebSocket gateway with its
  * Management API. The handlers are the very modules deployed to Lambda; this is the process's composition
- * root: it builds their context from `options.env` and runs every invocation in it (withAppContext).
+ * root: it builds their context from `options.env` and installs it for them (one runtime per process at a time).
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const env = options.env ?? {};
@@ -162,12 +163,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const managementEndpoint = `http://127.0.0.1:${managementPort}/local`;
     settings.managementEndpoint = managementEndpoint;
     const context = createAppContext({ ...settings, region }, { sender: new ManagementApiSender(managementEndpoint, { region, credentials: async () => LOCAL_CREDENTIALS }) });
-    const inContext =
-      <A extends unknown[], R>(handler: (...args: A) => Promise<R>) =>
-      (...args: A): Promise<R> =>
-        withAppContext(context, () => handler(...args));
+    // The handlers below are the Lambdas' modules: they find this context instead of building one from the environment.
+    const uninstall = installAppContext(context);
+    started.push(async () => uninstall());
     const gateway = new WebSocketGateway({
-      routes: { $connect: inContext(connectHandler), $disconnect: inContext(disconnectHandler), $default: inContext(defaultHandler), ping: inContext(pingHandler) },
+      routes: { $connect: connectHandler, $disconnect: disconnectHandler, $default: defaultHandler, ping: pingHandler },
       limits: options.gatewayLimits,
       log,
     });
@@ -188,7 +188,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // The port the main socket really listens on is what clients are told (`GET /params`).
     settings.app.params.ws_port = wsPort;
 
-    const serveRest = guarded('rest', log, (request, response) => serveHttpApi(inContext(restHandler as unknown as HttpApiHandler), request, response));
+    const serveRest = guarded('rest', log, (request, response) => serveHttpApi(restHandler as unknown as HttpApiHandler, request, response));
     const restServer = makeServer(serveRest);
     const restPort = await listen(restServer, options.restPort ?? 443, host, 'REST', 'REST_PORT', log);
     started.push(() => closeServer(restServer));

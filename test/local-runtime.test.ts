@@ -1,13 +1,12 @@
 /**
- * The local runtime is a composition root: it builds its handlers' context from its `env` option and runs
- * every invocation in it, without writing its settings into the process's environment (which every other
- * runtime, test and library of the process would see). So two runtimes in one process keep their own
- * settings and their own table.
+ * The local runtime is a composition root: it builds its handlers' context from its `env` option and
+ * gives the handlers that context, without writing its settings into the process's environment (which every
+ * other runtime, test and library of the process would see, and which outlived the runtime).
  */
 import { randomUUID } from 'node:crypto';
 import { type LocalRuntime, startLocalRuntime } from '../local/runtime';
 
-const running: LocalRuntime[] = [];
+const running = new Set<LocalRuntime>();
 
 function start(env: Record<string, string>): Promise<LocalRuntime> {
   const endpoint = process.env.TEST_DYNAMODB_ENDPOINT;
@@ -22,11 +21,16 @@ function start(env: Record<string, string>): Promise<LocalRuntime> {
     dynamoDbAccessKeyId: process.env.TEST_DYNAMODB_ACCESS_KEY_ID,
     tableName: `t${randomUUID().replace(/-/g, '')}`,
     env,
-  }).then((runtime) => (running.push(runtime), runtime));
+  }).then((runtime) => {
+    running.add(runtime);
+    const stop = runtime.stop;
+    runtime.stop = () => (running.delete(runtime), stop());
+    return runtime;
+  });
 }
 
-afterAll(async () => {
-  await Promise.all(running.map((runtime) => runtime.stop()));
+afterEach(async () => {
+  await Promise.all([...running].map((runtime) => runtime.stop()));
 });
 
 async function params(runtime: LocalRuntime): Promise<{ max_get_count: number; ws_port: number }> {
@@ -45,22 +49,27 @@ async function register(runtime: LocalRuntime, username: string): Promise<number
   return response.status;
 }
 
-test('starting and serving leave the process environment as they found it', async () => {
+test('starting, serving and stopping leave the process environment as they found it', async () => {
   const before = { ...process.env };
   const runtime = await start({ MAX_GET_COUNT: '7', CORS_ORIGINS: 'https://app.example' });
   expect((await params(runtime)).max_get_count).toBe(7);
   expect(process.env).toEqual(before);
+  await runtime.stop();
+  expect(process.env).toEqual(before);
 }, 60_000);
 
-test('two runtimes in one process each answer with their own settings and their own table', async () => {
-  const [first, second] = await Promise.all([start({ MAX_GET_COUNT: '11' }), start({ MAX_GET_COUNT: '12' })]);
-  const [a, b] = await Promise.all([params(first), params(second)]);
-  expect(a).toMatchObject({ max_get_count: 11, ws_port: Number(new URL(first.wsUrl).port) });
-  expect(b).toMatchObject({ max_get_count: 12, ws_port: Number(new URL(second.wsUrl).port) });
-  // The same name registers in each: their tables are their own.
+test('one runtime per process at a time; the next one has its own settings and table, nothing left over', async () => {
+  const first = await start({ MAX_GET_COUNT: '11' });
+  expect(await params(first)).toMatchObject({ max_get_count: 11, ws_port: Number(new URL(first.wsUrl).port) });
   expect(await register(first, 'same')).toBe(200);
+  // The handlers are modules of the process: a second runtime now would serve from the first one's context.
+  await expect(start({ MAX_GET_COUNT: '12' })).rejects.toThrow(/a local runtime already runs in this process/);
+  await first.stop();
+
+  const second = await start({ MAX_GET_COUNT: '12' });
+  expect(await params(second)).toMatchObject({ max_get_count: 12, ws_port: Number(new URL(second.wsUrl).port) });
+  // The same name registers again: its table is its own.
   expect(await register(second, 'same')).toBe(200);
-  expect(await register(first, 'same')).not.toBe(200);
 }, 60_000);
 
 test('bad settings stop the start with every problem named, before anything runs', async () => {

@@ -1,7 +1,7 @@
 import { type RateLimit, rateLimitsFromEnv } from '../domain/config';
 import { errorEvent } from '../domain/events';
 import { FrameGate, frameLimitText, type Verdict } from '../domain/rate-limits';
-import { invocationScope } from '../scope';
+import { installedContext } from '../scope';
 
 /** One per handler instance (locally `ping` and `$default` share it, as they share the process). */
 const gate = new FrameGate();
@@ -32,7 +32,7 @@ async function log(error: unknown): Promise<void> {
  */
 export async function admitFrame(connectionId: string): Promise<boolean> {
   // The local runtime's own settings, else the Lambda's environment (read here, not through the runtime, to stay light).
-  const limits = invocationScope.getStore()?.settings.rateLimits ?? rateLimitsFromEnv(process.env);
+  const limits = installedContext()?.settings.rateLimits ?? rateLimitsFromEnv(process.env);
   const limit = limits.socketFrames;
   let decision;
   try {
