@@ -2,7 +2,8 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { ManagementApiSender } from '../lambdas/aws/management-api-sender';
-import { type ConnectionSender, deliver } from '../lambdas/domain/fanout';
+import { deliver } from '../lambdas/domain/fanout';
+import type { ConnectionSender } from '../lambdas/domain/ports';
 import { WebSocketGateway } from '../local/ws-gateway';
 import { ClientFleet } from './support/clients';
 import { formatTable, median, section } from './support/report';
@@ -23,7 +24,7 @@ export interface DeliveryPathRow {
 }
 
 /** The reference: a post through the SDK client's whole middleware stack, as the Lambdas did before. */
-function sdkSender(endpoint: string): ConnectionSender {
+function sdkSender(endpoint: string): Pick<ConnectionSender, 'post'> {
   const client = new ApiGatewayManagementApiClient({ endpoint, maxAttempts: 2 });
   return {
     post: async (connectionId, payload) => {
@@ -61,7 +62,7 @@ export async function runDeliveryPathBench(recipients = Number(process.env.BENCH
     const targets = [...gateway.connections.keys()].map((connectionId) => ({ userId: 1, connectionId }));
     const payload = JSON.stringify({ name: 'message_created', data: { id: 1, author_id: 1, text: 'x'.repeat(120), attachments: [], mentions: [] } });
 
-    const paths: Array<[string, ConnectionSender]> = [
+    const paths: Array<[string, Pick<ConnectionSender, 'post'>]> = [
       ['AWS SDK client, PostToConnectionCommand (the sender before 2026-11-26)', sdkSender(endpoint)],
       ['ManagementApiSender: own SigV4, keep-alive agent of 64 sockets', new ManagementApiSender(endpoint)],
       [

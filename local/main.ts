@@ -13,6 +13,8 @@ function port(name: string, fallback: number): number {
 }
 
 async function main(): Promise<void> {
+  // Node 20 is this project's runtime (mediasoup 3.19 caps it); the SDK's notice about Node 22 is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const certFile = process.env.TLS_CERT;
   const keyFile = process.env.TLS_KEY;
   if (Boolean(certFile) !== Boolean(keyFile)) {
@@ -30,6 +32,8 @@ async function main(): Promise<void> {
     clientDir,
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
+    // Every setting of README "Configuration" comes from this process's environment.
+    env: process.env,
     log: (line) => console.error(line),
   });
   console.log(`zavodchat-serverless is running (data in ${dataDir}/)`);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -9,8 +10,11 @@ import { handler as connectHandler } from '../lambdas/socket/connect';
 import { handler as defaultHandler } from '../lambdas/socket/default';
 import { handler as disconnectHandler } from '../lambdas/socket/disconnect';
 import { handler as pingHandler } from '../lambdas/socket/ping';
-import { settingsFromEnv } from '../lambdas/domain/config';
-import { settleAfterConnect } from '../lambdas/runtime';
+import { ManagementApiSender } from '../lambdas/aws/management-api-sender';
+import { type AppContext, createAppContext, settleAfterConnect } from '../lambdas/runtime';
+import { installAppContext } from '../lambdas/scope';
+import { runtimeSettingsFromEnv, type SettingsSource } from '../lambdas/settings';
+import { mediaSettingsFromEnv } from '../media-node/config';
 import { type DynamoDbLocal, ensureTable, installationAccessKey, type LocalDbAccess, randomAccessKeyId, startDynamoDbLocal } from './dynamodb';
 import { guarded, keepServing } from './guard';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
@@ -47,10 +51,12 @@ export interface LocalRuntimeOptions {
   tls?: { certFile: string; keyFile: string };
   gatewayLimits?: Partial<GatewayLimits>;
   /**
-   * Settings for the handlers, as the environment variables they read (e.g. `RATE_LIMIT_REST: '5/2'`,
-   * `RATE_LIMITS: 'off'`); set on this process, like the variables the runtime sets itself.
+   * Settings, named as the environment variables of README "Configuration" (e.g. `RATE_LIMIT_REST: '5/2'`,
+   * `RATE_LIMITS: 'off'`, `VOICE_HEARTBEAT_MS`); checked before anything starts. The runtime reads nothing
+   * from its process's environment and writes nothing to it: `npm start` passes its environment here
+   * (local/main.ts); a runtime started after another stopped has its own settings, nothing left over.
    */
-  env?: Record<string, string>;
+  env?: SettingsSource;
   log?: (line: string) => void;
 }
 
@@ -67,6 +73,8 @@ export interface LocalRuntime {
   dynamoDbAccess: LocalDbAccess;
   tableName: string;
   gateway: WebSocketGateway;
+  /** The context the runtime's handlers run in (its table, sender, settings, in-memory media node...). */
+  context: AppContext;
   stop(): Promise<void>;
 }
 
@@ -98,14 +106,35 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+/** The local gateway's Management API accepts any signature: these keys only let the client sign. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
 /**
  * Runs the whole system on one machine: DynamoDB Local, the REST Lambda behind an HTTP-API-compatible
  * server, and the main-socket Lambdas behind an API-Gateway-compatible WebSocket gateway with its
- * Management API. The handlers are the very modules deployed to Lambda, configured by environment.
+ * Management API. The handlers are the very modules deployed to Lambda; this is the process's composition
+ * root: it builds their context from `options.env` and installs it for them (one runtime per process at a time).
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
-  // Node 20 is this project's runtime (mediasoup 3.19 caps it); the SDK's notice about Node 22 is noise here.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const env = options.env ?? {};
+  const tableName = options.tableName ?? 'zavodchat';
+  // Checked before DynamoDB Local or any port starts. The values the runtime owns (the table, the Management
+  // API's endpoint, the listening ports, the origin) are filled in below as they become known.
+  const settings = runtimeSettingsFromEnv({
+    // Here one process runs every invocation at once, and the SDK's timers also count the wait for a free
+    // socket: a burst of thousands of $disconnects would time out in the queue with the AWS limits (1.5 s,
+    // 5 s), made for one invocation per Lambda instance. A stopped DynamoDB Local is refused at once anyway.
+    DYNAMODB_CONNECT_TIMEOUT_MS: '30000',
+    DYNAMODB_REQUEST_TIMEOUT_MS: '60000',
+    ...env,
+    TABLE_NAME: tableName,
+    WS_MANAGEMENT_ENDPOINT: 'http://127.0.0.1/local',
+    FILES_DIR: options.filesDir ?? (options.dataDir ? join(options.dataDir, 'files') : mkdtempSync(join(tmpdir(), 'zavodchat-files-'))),
+    // REST and the media node share the control key in this process: any fresh one will do.
+    MEDIA_CONTROL_SECRET: env.MEDIA_CONTROL_SECRET || randomBytes(32).toString('hex'),
+  });
+  // On one machine any free UDP/TCP ports do; a fixed range only matters behind a firewall (RTC_MIN_PORT).
+  const mediaSettings = options.vcPort === false ? undefined : { ...mediaSettingsFromEnv(env), ...(env.RTC_MIN_PORT ? {} : { rtcBasePort: 0 }) };
   const host = options.host ?? '0.0.0.0';
   const log = options.log ?? (() => undefined);
   const started: Array<() => Promise<void>> = [];
@@ -113,7 +142,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     for (const step of started.reverse()) await step().catch(() => undefined);
   };
   try {
-    const region = process.env.AWS_REGION ?? 'us-east-1';
+    const region = settings.region ?? 'us-east-1';
     // DynamoDB Local listens on every interface and checks no secret; a key id nobody else knows makes its
     // database unreadable from outside (docs/security.md, "Local database").
     const accessKeyId =
@@ -123,41 +152,29 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     let dynamo: DynamoDbLocal | undefined;
     const dynamoDbEndpoint = options.dynamoDbEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: options.dataDir })).endpoint;
     if (dynamo) started.push(() => dynamo!.stop());
-    const tableName = options.tableName ?? 'zavodchat';
     await ensureTable(dynamoDbEndpoint, tableName, dynamoDbAccess);
+    settings.table = { ...settings.table, endpoint: dynamoDbEndpoint, localAccessKeyId: accessKeyId };
 
+    // The Management API listens on loopback only: on AWS it needs IAM credentials, here nobody else may reach it.
+    // Only handlers post to it, and they run once the gateway below takes clients.
+    const management = createHttpServer(guarded('Management API', log, (request, response) => gateway.handleManagementRequest(request, response)));
+    const managementPort = await listen(management, 0, '127.0.0.1', 'Management API', 'MANAGEMENT_PORT', log);
+    started.push(() => closeServer(management));
+    const managementEndpoint = `http://127.0.0.1:${managementPort}/local`;
+    settings.managementEndpoint = managementEndpoint;
+    const context = createAppContext({ ...settings, region }, { sender: new ManagementApiSender(managementEndpoint, { region, credentials: async () => LOCAL_CREDENTIALS }) });
+    // The handlers below are the Lambdas' modules: they find this context instead of building one from the environment.
+    const uninstall = installAppContext(context);
+    started.push(async () => uninstall());
     const gateway = new WebSocketGateway({
       routes: { $connect: connectHandler, $disconnect: disconnectHandler, $default: defaultHandler, ping: pingHandler },
       limits: options.gatewayLimits,
       log,
     });
-    // The Management API listens on loopback only: on AWS it needs IAM credentials, here nobody else may reach it.
-    const management = createHttpServer(guarded('Management API', log, (request, response) => gateway.handleManagementRequest(request, response)));
-    const managementPort = await listen(management, 0, '127.0.0.1', 'Management API', 'MANAGEMENT_PORT', log);
-    started.push(() => closeServer(management));
-    const managementEndpoint = `http://127.0.0.1:${managementPort}/local`;
 
     const tls = options.tls ? { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } : undefined;
     const makeServer = (listener?: (request: IncomingMessage, response: ServerResponse) => void) =>
       tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
-
-    Object.assign(process.env, {
-      TABLE_NAME: tableName,
-      DYNAMODB_ENDPOINT: dynamoDbEndpoint,
-      DYNAMODB_LOCAL_ACCESS_KEY_ID: accessKeyId,
-      WS_MANAGEMENT_ENDPOINT: managementEndpoint,
-      FILES_DIR: options.filesDir ?? (options.dataDir ? join(options.dataDir, 'files') : mkdtempSync(join(tmpdir(), 'zavodchat-files-'))),
-      AWS_REGION: region,
-      // The Management API client signs its requests; the local gateway accepts any credentials.
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-      // Here one process runs every invocation at once, and the SDK's timers also count the wait for a free
-      // socket: a burst of thousands of $disconnects would time out in the queue with the AWS limits (1.5 s,
-      // 5 s), made for one invocation per Lambda instance. A stopped DynamoDB Local is refused at once anyway.
-      DYNAMODB_CONNECT_TIMEOUT_MS: process.env.DYNAMODB_CONNECT_TIMEOUT_MS ?? '30000',
-      DYNAMODB_REQUEST_TIMEOUT_MS: process.env.DYNAMODB_REQUEST_TIMEOUT_MS ?? '60000',
-      ...options.env,
-    });
 
     const wsServer = makeServer();
     gateway.attach(wsServer);
@@ -165,10 +182,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     started.push(async () => {
       await gateway.close();
       // Work after $connect still talks to the table, which stops after this.
-      await settleAfterConnect();
+      await settleAfterConnect(context);
       await closeServer(wsServer);
     });
-    process.env.WS_PORT = String(wsPort);
+    // The port the main socket really listens on is what clients are told (`GET /params`).
+    settings.app.params.ws_port = wsPort;
 
     const serveRest = guarded('rest', log, (request, response) => serveHttpApi(restHandler as unknown as HttpApiHandler, request, response));
     const restServer = makeServer(serveRest);
@@ -192,25 +210,26 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const originPort = await listen(originServer, options.originPort, host, 'Origin', 'ORIGIN_PORT', log);
       started.push(() => closeServer(originServer));
       originUrl = `http${scheme}://${shownHost}:${originPort}`;
-      // Pages of the origin are allowed origins of REST and the sockets (before any handler reads its settings).
+      // Pages of the origin are allowed origins of REST and the sockets.
       const own = [originUrl, `http${scheme}://localhost:${originPort}`, `http${scheme}://127.0.0.1:${originPort}`];
-      process.env.CORS_ORIGINS = [...new Set([...settingsFromEnv().corsOrigins, ...own])].join(',');
+      settings.app.corsOrigins = [...new Set([...settings.app.corsOrigins, ...own])];
     }
 
     let voice: LocalRuntime['voice'] = { disabled: 'not requested' };
-    if (options.vcPort !== false) {
+    if (mediaSettings && options.vcPort !== false) {
       try {
         // Loaded only when wanted: mediasoup is an optional dependency.
         const { startVoiceService } = await import('../media-node/service');
         const service = await startVoiceService({
+          context,
+          settings: mediaSettings,
+          controlSecret: 'secret' in settings.mediaControl ? settings.mediaControl.secret : '',
           port: options.vcPort ?? 445,
           host,
           tls,
           controlPort: options.controlPort ?? 0,
           // REST runs in this process: nobody else needs the control endpoint (signed, but why expose it).
           controlHost: '127.0.0.1',
-          // On one machine any free UDP/TCP ports do; a fixed range only matters behind a firewall (RTC_MIN_PORT).
-          settings: process.env.RTC_MIN_PORT ? {} : { rtcBasePort: 0 },
           log,
         });
         started.push(() => service.stop());
@@ -237,6 +256,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       dynamoDbAccess,
       tableName,
       gateway,
+      context,
       stop,
     };
   } catch (error) {

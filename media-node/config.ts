@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { type RateLimit, rateLimitFromEnv } from '../lambdas/domain/config';
+import { VOICE_STATE_TTL_SECONDS } from '../lambdas/domain/voice';
 
 /** How the node runs; docs/voice.md lists the environment variables that set these. */
 export interface MediaSettings {
@@ -15,7 +16,10 @@ export interface MediaSettings {
   maxVideoBitrate: number;
   /** An unanswered DM call is closed after this long alone (INACTIVE_CHANNEL_MS). */
   inactiveChannelMs: number;
-  /** Interval of VoicePresence.heartbeat (VOICE_HEARTBEAT_MS). */
+  /**
+   * Interval of VoicePresence.heartbeat (VOICE_HEARTBEAT_MS): it renews each user's voice state, which
+   * lives VOICE_STATE_TTL_SECONDS (30 s), so it must beat well inside that (at most half of it).
+   */
   heartbeatMs: number;
   /** Largest accepted client frame; bigger frames close the socket with 1009. */
   maxMessageBytes: number;
@@ -34,11 +38,14 @@ export const DEFAULT_MEDIA_SETTINGS: MediaSettings = {
   rtcBasePort: 40000,
   maxVideoBitrate: 10_240_000,
   inactiveChannelMs: 30_000,
-  heartbeatMs: 60_000,
+  heartbeatMs: 10_000,
   maxMessageBytes: 64 * 1024,
   keepaliveMs: 30_000,
   frameLimit: { requests: 60, windowSeconds: 60 },
 };
+
+/** Half the voice state's lifetime: one late beat must not make a user vanish from voice. */
+export const MAX_HEARTBEAT_MS = (VOICE_STATE_TTL_SECONDS * 1000) / 2;
 
 export class ConfigError extends Error {}
 
@@ -61,7 +68,7 @@ export function mediaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Medi
     rtcBasePort: integer(env, 'RTC_MIN_PORT', defaults.rtcBasePort, 0, 65535),
     maxVideoBitrate: integer(env, 'MAX_VIDEO_BITRATE', defaults.maxVideoBitrate, 1, 2 ** 31 - 1),
     inactiveChannelMs: integer(env, 'INACTIVE_CHANNEL_MS', defaults.inactiveChannelMs, 1, 2 ** 31 - 1),
-    heartbeatMs: integer(env, 'VOICE_HEARTBEAT_MS', defaults.heartbeatMs, 1000, 2 ** 31 - 1),
+    heartbeatMs: integer(env, 'VOICE_HEARTBEAT_MS', defaults.heartbeatMs, 1000, MAX_HEARTBEAT_MS),
     maxMessageBytes: defaults.maxMessageBytes,
     keepaliveMs: defaults.keepaliveMs,
     frameLimit: env.RATE_LIMITS?.trim() === 'off' ? undefined : voiceFrameLimit(env, defaults.frameLimit!),

@@ -1,7 +1,8 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { type ControlCommand, SeenNonces, SIGNATURE_HEADER, verifyControl } from '../lambdas/domain/voice-control';
+import { SeenNonces, SIGNATURE_HEADER, verifyControl } from '../lambdas/adapters/http-voice-control';
+import type { ControlCommand } from '../lambdas/domain/ports';
 import type { MediaNode } from './node';
 
 const MAX_BODY_BYTES = 4096;

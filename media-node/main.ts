@@ -1,21 +1,28 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, portFromEnv } from './config';
+import { createAppContext } from '../lambdas/runtime';
+import { runtimeSettingsFromEnv } from '../lambdas/settings';
+import { ConfigError, mediaSettingsFromEnv, portFromEnv } from './config';
 import { startVoiceService } from './service';
 
 /**
  * The media node on its own, until SIGINT/SIGTERM: on EC2 as `node main.js`, the esbuild bundle of this file
  * (lib/media-node-bundle.ts); in a checkout as `npx tsx media-node/main.ts`.
  * It needs the Lambdas' environment (TABLE_NAME, WS_MANAGEMENT_ENDPOINT, MEDIA_CONTROL_SECRET) and its own
- * (VC_PORT, MEDIA_CONTROL_PORT, MEDIA_CONTROL_URL, RTC_*, ...): docs/voice.md.
+ * (VC_PORT, MEDIA_CONTROL_PORT, MEDIA_CONTROL_URL, RTC_*, ...): docs/voice.md. The node process's
+ * composition root: the only place it reads its environment.
  */
 async function main(): Promise<void> {
   const certFile = process.env.TLS_CERT;
   const keyFile = process.env.TLS_KEY;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError('set both TLS_CERT and TLS_KEY for WSS, or neither for WS');
-  for (const name of ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT', 'MEDIA_CONTROL_SECRET']) {
-    if (!process.env[name]) throw new ConfigError(`${name} is not set`);
-  }
+  const controlSecret = process.env.MEDIA_CONTROL_SECRET;
+  if (!controlSecret) throw new ConfigError('MEDIA_CONTROL_SECRET is not set');
+  const settings = mediaSettingsFromEnv(process.env);
+  const context = createAppContext(runtimeSettingsFromEnv(process.env));
   const service = await startVoiceService({
+    context,
+    settings,
+    controlSecret,
     port: portFromEnv(process.env, 'VC_PORT', 445),
     host: process.env.VC_HOST || '0.0.0.0',
     tls: certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : undefined,

@@ -1,16 +1,19 @@
-import { randomBytes } from 'node:crypto';
 import { sweepExpiredVoiceStates } from '../lambdas/domain/voice';
-import { appContext, logError } from '../lambdas/runtime';
-import { type MediaSettings, mediaSettingsFromEnv } from './config';
+import { type AppContext, logError } from '../lambdas/runtime';
+import type { MediaSettings } from './config';
 import { startControlServer } from './control';
 import { DynamoDbVoiceAdmission, DynamoDbVoicePresence } from './dynamodb-ports';
 import { startMediaNode } from './node';
 
-/** The heartbeat must beat well inside the voice state's 30 s lifetime. */
-const HEARTBEAT_MS = 10_000;
 const SWEEP_MS = 5_000;
 
 export interface VoiceServiceOptions {
+  /** The table, the fan-out and the settings REST uses (its process's context: lambdas/runtime.ts). */
+  context: AppContext;
+  /** How the node runs (media-node/config.ts; VOICE_HEARTBEAT_MS and the others of docs/voice.md). */
+  settings: MediaSettings;
+  /** The key control commands are signed with (MEDIA_CONTROL_SECRET), shared with REST. */
+  controlSecret: string;
   port: number;
   host?: string;
   tls?: { cert: string | Buffer; key: string | Buffer };
@@ -19,7 +22,6 @@ export interface VoiceServiceOptions {
   /** Where the control endpoint listens: `host` unless set (the local runtime: loopback, REST is in-process). */
   controlHost?: string;
   controlUrl?: string;
-  settings?: Partial<MediaSettings>;
   log?: (line: string) => void;
 }
 
@@ -37,12 +39,12 @@ export interface VoiceService {
 /**
  * The media node as the system runs it (locally in-process, on EC2 alone): the voice socket with the
  * DynamoDB-backed admission and presence, the signed control endpoint REST uses, and the sweeper that
- * announces the departure of users whose node stopped beating. Configuration comes from the same
- * environment as the Lambdas' (TABLE_NAME, WS_MANAGEMENT_ENDPOINT, MEDIA_CONTROL_SECRET).
+ * announces the departure of users whose node stopped beating. Its process's composition root (local/runtime.ts,
+ * media-node/main.ts) gives it the context and the settings.
  */
 export async function startVoiceService(options: VoiceServiceOptions): Promise<VoiceService> {
-  process.env.MEDIA_CONTROL_SECRET ||= randomBytes(32).toString('hex');
-  const context = appContext();
+  const { context } = options;
+  if (!options.controlSecret) throw new Error('MEDIA_CONTROL_SECRET is not set: REST could not reach this node');
   let controlUrl = options.controlUrl ?? '';
   const node = await startMediaNode({
     port: options.port,
@@ -50,14 +52,14 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
     tls: options.tls,
     admission: new DynamoDbVoiceAdmission(context),
     presence: new DynamoDbVoicePresence(context, () => controlUrl),
-    settings: { ...mediaSettingsFromEnv(), ...options.settings, heartbeatMs: HEARTBEAT_MS },
+    settings: options.settings,
     // The same list as REST's CORS and the main socket's $connect (CORS_ORIGINS).
     allowedOrigins: context.settings.corsOrigins,
     log: options.log,
   });
   let control: Awaited<ReturnType<typeof startControlServer>>;
   try {
-    control = await startControlServer({ node, secret: process.env.MEDIA_CONTROL_SECRET, port: options.controlPort, host: options.controlHost ?? options.host,
+    control = await startControlServer({ node, secret: options.controlSecret, port: options.controlPort, host: options.controlHost ?? options.host,
       // HTTPS only where REST can verify the certificate (a custom domain); otherwise HMAC alone protects it.
       tls: options.controlUrl?.startsWith('https:') ? options.tls : undefined });
   } catch (error) {
@@ -66,7 +68,7 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
   }
   controlUrl ||= control.url;
   const sweeper = setInterval(() => {
-    sweepExpiredVoiceStates(context).catch((error) => logError('voice sweeper', error));
+    sweepExpiredVoiceStates(context, context.clock.now()).catch((error) => logError('voice sweeper', error));
   }, SWEEP_MS);
   sweeper.unref();
   return {

@@ -7,10 +7,6 @@ import { keys } from '../lambdas/domain/table';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../local/dynamodb';
 import { type SocketClient, TestSystem, type TestUser, UpgradeRefused } from './support/system';
 
-// A frozen table must fail a request within seconds here; read by the runtime's client when it is created.
-const requestTimeoutBefore = process.env.DYNAMODB_REQUEST_TIMEOUT_MS;
-process.env.DYNAMODB_REQUEST_TIMEOUT_MS = '1000';
-
 /** How long any request may take while the table is away (ECONNREFUSED fails in well under a second). */
 const BOUND_MS = 8000;
 /** A frozen table answers nothing: a request waits out the timeouts of each table call before it fails. */
@@ -97,7 +93,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'zavodchat-fault-'));
   // Its own DynamoDB Local on disk: the data must survive the JVM being killed.
   dynamo = await startDynamoDbLocal({ dataDir });
-  system = await TestSystem.start({ dynamoDbEndpoint: dynamo.endpoint });
+  // A frozen table must fail a request within seconds here.
+  system = await TestSystem.start({ dynamoDbEndpoint: dynamo.endpoint, env: { DYNAMODB_REQUEST_TIMEOUT_MS: '1000' } });
   [alice, bob, carol, dave] = await Promise.all([system.user(), system.user(), system.user(), system.user()]);
   serverId = await system.server(alice, [bob, carol, dave]);
   const created = await system.rest('POST', `/servers/${serverId}/channels`, { as: alice, json: { name: 'general', type: 0 } });
@@ -110,8 +107,6 @@ afterAll(async () => {
   dynamo?.resume();
   await dynamo?.stop();
   consoleError?.mockRestore();
-  if (requestTimeoutBefore === undefined) delete process.env.DYNAMODB_REQUEST_TIMEOUT_MS;
-  else process.env.DYNAMODB_REQUEST_TIMEOUT_MS = requestTimeoutBefore;
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 30_000);
 

@@ -141,11 +141,12 @@ fileBehaviour('files in S3 (an S3-compatible server), served by presigned redire
   const admin = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
   await admin.send(new CreateBucketCommand({ Bucket: 'zavodchat-files' }));
   admin.destroy();
-  const names = ['FILES_BUCKET', 'S3_ENDPOINT', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
+  const names = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
   const saved = names.map((name) => process.env[name]);
-  // The runtime's Lambdas find the bucket as on AWS; s3rver accepts only its own credentials.
-  Object.assign(process.env, { FILES_BUCKET: 'zavodchat-files', S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
-  const system = await TestSystem.start();
+  // s3rver accepts only its own credentials, which the S3 client finds where the SDK looks on AWS.
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
+  // The runtime's Lambdas find the bucket as on AWS.
+  const system = await TestSystem.start({ env: { FILES_BUCKET: 'zavodchat-files', S3_ENDPOINT: endpoint } });
   return {
     system,
     viaRedirect: true,
@@ -163,11 +164,9 @@ fileBehaviour('files in S3 (an S3-compatible server), served by presigned redire
 describe('upload quota: total storage divided by the number of users', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    process.env.TOTAL_FILE_STORAGE_SIZE = '40';
-    system = await TestSystem.start();
+    system = await TestSystem.start({ env: { TOTAL_FILE_STORAGE_SIZE: '40' } });
   });
   afterAll(async () => {
-    delete process.env.TOTAL_FILE_STORAGE_SIZE;
     await system.stop();
   });
 

@@ -1,5 +1,5 @@
 import { CONNECTION_TTL_SECONDS, registerConnection } from '../lambdas/domain/connections';
-import { InMemoryEc2 } from '../lambdas/domain/in-memory-ec2';
+import { InMemoryEc2 } from '../lambdas/adapters/in-memory-ec2';
 import {
   checkMediaNode,
   ensureMediaNodeRunning,
@@ -9,7 +9,6 @@ import {
   readNodeRecord,
 } from '../lambdas/domain/media-node-lifecycle';
 import { voiceHeartbeat, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
-import { appContext, inMemoryMediaInstance } from '../lambdas/runtime';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
 
 /**
@@ -29,7 +28,8 @@ const log: string[] = [];
 
 beforeAll(async () => {
   system = await TestSystem.start({ env: { MEDIA_NODE_LIFECYCLE: 'memory' } });
-  instance = inMemoryMediaInstance();
+  // The instance the runtime's handlers drive (MEDIA_NODE_LIFECYCLE=memory: one per runtime).
+  instance = system.runtime.context.mediaNode!.ec2 as InMemoryEc2;
   // The check's own view, as its Lambda has it: same table, same instance, its own process cache.
   context = { db: system.db, mediaNode: new MediaNodeLifecycle({ ec2: instance, idleMs: IDLE_MS, log: (line) => log.push(line) }) };
   users = [];
@@ -117,14 +117,14 @@ describe('media node on demand', () => {
     const channelId = Number((await system.rest('POST', `/servers/${serverId}/channels`, { as: users[1], json: { name: 'voice', type: 1 } })).text);
     const participant = { userId: users[1].id, channelId, serverId };
     clock = Math.max(clock, Date.now());
-    await voiceJoined(appContext(), 'http://node.test', { ...participant, joined: new Date(clock).toISOString(), mute: 0, deaf: 0, video: 0 }, clock);
+    await voiceJoined(system.runtime.context, 'http://node.test', { ...participant, joined: new Date(clock).toISOString(), mute: 0, deaf: 0, video: 0 }, clock);
     for (let minute = 0; minute <= 40; minute += 1) {
       // The node's heartbeat keeps the participant alive (every 10 s on the node; here every simulated minute).
       await voiceHeartbeat(system.db, [participant], clock + MINUTE);
       expect(await check(MINUTE)).toBe('running');
     }
     expect(instance.calls.stop).toBe(stops);
-    await voiceLeft(appContext(), participant);
+    await voiceLeft(system.runtime.context, participant);
   });
 
   test('stops after the idle time with nobody online and nobody in voice, not a minute before', async () => {
@@ -147,7 +147,7 @@ describe('media node on demand', () => {
   test('restarts on the next $connect after a stop, and comes back to running', async () => {
     // The simulated clock ran over an hour in a few real seconds; the handler's 30 s "known running" cache
     // is about real time (a stop needs a full idle time after it was last seen running), so it is reset here.
-    appContext().mediaNode!.knownRunningUntil = 0;
+    system.runtime.context.mediaNode!.knownRunningUntil = 0;
     const socket = await system.connect(users[2]);
     expect(instance.effective.start).toBe(2);
     expect(await state()).toBe('starting');
@@ -200,11 +200,12 @@ describe('media node on demand', () => {
 describe('start while the node is still stopping', () => {
   test('the start EC2 refuses is retried by the check once the instance has stopped', async () => {
     // Its own instance: the record of another instance id is not this one's.
-    const slow = new InMemoryEc2({ instanceId: 'i-0fedcba9876543210', stopMs: 60_000 });
-    const lifecycle = new MediaNodeLifecycle({ ec2: slow, idleMs: IDLE_MS, log: () => {} });
-    const own: LifecycleContext = { db: system.db, mediaNode: lifecycle };
     await untilNobodyOnline();
     let now = Math.max(clock, Date.now());
+    // EC2 on the same simulated clock as the checks: stopping takes three of its minutes.
+    const slow = new InMemoryEc2({ instanceId: 'i-0fedcba9876543210', stopMs: 3 * MINUTE, clock: { now: () => now } });
+    const lifecycle = new MediaNodeLifecycle({ ec2: slow, idleMs: IDLE_MS, log: () => {} });
+    const own: LifecycleContext = { db: system.db, mediaNode: lifecycle };
     expect(await checkMediaNode(own, now)).toBe('recorded');
     expect(await checkMediaNode(own, (now += MINUTE))).toBe('running');
     expect(await checkMediaNode(own, (now += MINUTE))).toBe('idle-countdown');
@@ -220,7 +221,7 @@ describe('start while the node is still stopping', () => {
     expect(await checkMediaNode(own, (now += MINUTE))).toBe('waiting');
 
     // EC2 finished stopping: the check starts it, and the next one finds it running.
-    slow.elapse(60_000);
+    now += 2 * MINUTE;
     expect(await checkMediaNode(own, (now += MINUTE))).toBe('started');
     expect(slow.effective.start).toBe(1);
     expect(await checkMediaNode(own, (now += MINUTE))).toBe('running');

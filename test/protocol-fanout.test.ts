@@ -1,7 +1,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { connectionItem, type Recipient, registerConnection, subscribe } from '../lambdas/domain/connections';
 import type { DomainEvent } from '../lambdas/domain/events';
-import type { ConnectionSender } from '../lambdas/domain/fanout';
+import type { ConnectionSender } from '../lambdas/domain/ports';
 import { type ProtocolAdapter, ProtocolRegistry } from '../lambdas/protocols/adapter';
 import { zavodchat } from '../lambdas/protocols/zavodchat';
 import { appContext } from '../lambdas/runtime';
@@ -66,6 +66,8 @@ test('each protocol present renders an event once; each connection gets its own 
       posted.set(connectionId, [...(posted.get(connectionId) ?? []), payload]);
       return 'sent';
     },
+    close: (connectionId) => realSender.close(connectionId),
+    exists: (connectionId) => realSender.exists(connectionId),
   };
   const mutable = context as { sender: ConnectionSender; protocols?: ProtocolRegistry };
   mutable.sender = recordingSender;

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { appContext } from '../../lambdas/runtime';
+import type { ConnectionSender } from '../../lambdas/domain/ports';
 import { startLocalRuntime } from '../../local/runtime';
 import type { WebSocketGateway } from '../../local/ws-gateway';
 
@@ -162,7 +162,7 @@ async function startBaseline(): Promise<{ url: string; stop: () => Promise<void>
 }
 
 /** What-if sender: the gateway's own socket, no HTTP, no SDK (the ConnectionSender contract, 410 as 'gone'). */
-function directSender(gateway: WebSocketGateway) {
+function directSender(gateway: WebSocketGateway): ConnectionSender {
   return {
     post(connectionId: string, payload: string): Promise<'sent' | 'gone'> {
       const connection = gateway.connections.get(connectionId);
@@ -171,6 +171,9 @@ function directSender(gateway: WebSocketGateway) {
     },
     async close(connectionId: string): Promise<void> {
       gateway.connections.get(connectionId)?.socket.close(1000, 'Closed by the server');
+    },
+    async exists(connectionId: string): Promise<boolean> {
+      return gateway.connections.has(connectionId);
     },
   };
 }
@@ -201,7 +204,7 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
       });
       stop = runtime.stop;
       // Bench-only instrumentation: how long the handlers wait for DynamoDB, by command.
-      appContext().db.doc.middlewareStack.add(
+      runtime.context.db.doc.middlewareStack.add(
         (next, context) => async (args) => {
           const started = performance.now();
           try {
@@ -216,8 +219,8 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
         { step: 'initialize', name: 'benchDynamoDbTimer' },
       );
       if (options.kind === 'runtime-direct') {
-        // The handlers' context is built once per process and cached: swapping its sender reroutes every post.
-        Object.assign(appContext(), { sender: directSender(runtime.gateway) });
+        // Every handler of the runtime runs in this context: swapping its sender reroutes every post.
+        Object.assign(runtime.context, { sender: directSender(runtime.gateway) });
       }
       send({ type: 'ready', restUrl: runtime.restUrl, wsUrl: runtime.wsUrl });
     }

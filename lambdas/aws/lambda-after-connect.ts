@@ -1,5 +1,5 @@
 import { request as httpsRequest } from 'node:https';
-import type { AfterConnect, OpenedConnection } from '../domain/after-connect';
+import type { AfterConnect, OpenedConnection } from '../domain/ports';
 import { SigV4Signer, type SigningCredentials } from './sigv4';
 
 /**

@@ -1,7 +1,8 @@
 import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { type ConnectionSender, DELIVERY_CONCURRENCY } from '../domain/fanout';
+import { DELIVERY_CONCURRENCY } from '../domain/fanout';
+import type { ConnectionSender } from '../domain/ports';
 import { sha256Hex, SigV4Signer, type SigningCredentials } from './sigv4';
 
 /** A post is tried twice at most (as the SDK client was configured before), on network errors, 429 and 5xx. */
@@ -33,15 +34,16 @@ export class ManagementApiSender implements ConnectionSender {
   /** The last payload and its bytes and hash: a fan-out posts one payload to many connections. */
   private encoded: { payload: string; body: Buffer; sha256: string } | undefined;
 
+  /** `credentials`: the SDK's provider chain when unset (the local runtime gives the ones its gateway accepts). */
   constructor(endpoint: string, options: { region?: string; credentials?: () => Promise<SigningCredentials> } = {}) {
-    this.client = new ApiGatewayManagementApiClient({ endpoint, maxAttempts: MAX_ATTEMPTS });
     this.endpoint = new URL(endpoint);
+    const region = options.region ?? process.env.AWS_REGION ?? regionOfEndpoint(this.endpoint.hostname) ?? 'us-east-1';
+    this.client = new ApiGatewayManagementApiClient({ endpoint, region, maxAttempts: MAX_ATTEMPTS, credentials: options.credentials });
     this.basePath = this.endpoint.pathname.replace(/\/+$/, '');
     const secure = this.endpoint.protocol === 'https:';
     // One socket per concurrent post of a fan-out; kept open between invocations of a warm Lambda.
     const agentOptions = { keepAlive: true, maxSockets: DELIVERY_CONCURRENCY };
     this.agent = secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
-    const region = options.region ?? process.env.AWS_REGION ?? regionOfEndpoint(this.endpoint.hostname) ?? 'us-east-1';
     this.signer = new SigV4Signer(region, 'execute-api');
     this.credentials = options.credentials ?? (() => this.client.config.credentials());
   }

@@ -1,6 +1,7 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { FilePresentation, FileStore } from '../domain/files';
+import type { FilePresentation } from '../domain/files';
+import type { FileStore } from '../domain/ports';
 
 /** Presigned download links live this long: long enough to load, too short to share. */
 const DOWNLOAD_URL_SECONDS = 300;
@@ -11,10 +12,11 @@ export class S3FileStore implements FileStore {
 
   constructor(
     private readonly bucket: string,
-    options: { endpoint?: string } = {},
+    options: { endpoint?: string; region?: string } = {},
   ) {
     this.client = new S3Client({
       endpoint: options.endpoint,
+      region: options.region,
       forcePathStyle: options.endpoint !== undefined,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',

@@ -1,4 +1,4 @@
-import type { ControlSecretSource } from '../domain/voice-control';
+import type { ControlSecretSource } from '../adapters/http-voice-control';
 import { SigV4Signer, type SigningCredentials } from './sigv4';
 
 const REQUEST_TIMEOUT_MS = 3000;

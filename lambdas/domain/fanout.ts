@@ -6,18 +6,10 @@ import type { Db } from './db';
 import type { DomainEvent } from './events';
 import { relationsOf } from './friends';
 import { logError } from './log';
+import type { ConnectionSender } from './ports';
 import { membersOfServer, serverIdsOfUser } from './servers';
 // A cycle with presence.ts, which announces through publish: both only call each other inside functions.
 import { closeConnections, connectionGone } from './presence';
-
-/** Sends one serialized event to one connection. `gone` means the connection no longer exists (HTTP 410). */
-export interface ConnectionSender {
-  post(connectionId: string, payload: string): Promise<'sent' | 'gone'>;
-  /** Closes a connection from the server's side (DeleteConnection); absent in senders that cannot. */
-  close?(connectionId: string): Promise<void>;
-  /** Whether the connection still exists (GetConnection); absent in senders that cannot tell. */
-  exists?(connectionId: string): Promise<boolean>;
-}
 
 export interface FanoutContext {
   db: Db;
@@ -115,7 +107,7 @@ export const DELIVERY_CONCURRENCY = 64;
 
 /** Posts one payload to every recipient with bounded concurrency; returns the connections that are gone. */
 export async function deliver(
-  sender: ConnectionSender,
+  sender: Pick<ConnectionSender, 'post'>,
   payload: string,
   recipients: readonly Recipient[],
   concurrency = DELIVERY_CONCURRENCY,
@@ -125,7 +117,7 @@ export async function deliver(
 
 /** Posts each rendering's frame to its recipients, all with one bound on concurrency. */
 async function deliverAll(
-  sender: ConnectionSender,
+  sender: Pick<ConnectionSender, 'post'>,
   renderings: readonly Rendering[],
   concurrency = DELIVERY_CONCURRENCY,
 ): Promise<{ sent: number; gone: string[]; failed: number }> {

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, queryPrefix } from './db';
 import { badRequest, forbidden, notFound } from './errors';
+import type { FileStore } from './ports';
 import { keys } from './table';
 
 /** Lambda takes at most 6 MB of request payload, base64 included: uploads above 4 MB are refused. */
@@ -59,17 +60,6 @@ export const FILE_SECURITY_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Content-Security-Policy': "default-src 'none'; sandbox",
 } as const;
-
-/** Where files live: a folder locally, an S3 bucket on AWS. Keys look like `avatar/user/<name>`. */
-export interface FileStore {
-  put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
-  delete(key: string): Promise<void>;
-  /**
-   * The bytes to send, or a URL to redirect the browser to (so large files never pass through Lambda) that
-   * answers with `presentation`'s Content-Type and Content-Disposition.
-   */
-  serve(key: string, presentation: FilePresentation): Promise<{ bytes: Uint8Array; contentType: string } | { redirect: string } | undefined>;
-}
 
 export const fileKeys = {
   userAvatar: (name: string) => `avatar/user/${name}`,

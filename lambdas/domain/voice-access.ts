@@ -3,7 +3,7 @@ import type { FanoutContext } from './fanout';
 import { logError } from './log';
 import { loadServerContext } from './servers';
 import { serverVoiceRefusal, voiceLeft, voiceLocationOf, type VoiceSession, voiceSessionsOfChannel } from './voice';
-import type { VoiceControl } from './voice-control';
+import type { VoiceControl } from './ports';
 
 /**
  * Which voice connections a change may have taken away: one member's (his roles changed, he was kicked or

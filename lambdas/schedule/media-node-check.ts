@@ -9,5 +9,5 @@ import { appContext } from '../runtime';
 export async function handler(): Promise<{ outcome: string }> {
   const context = appContext();
   if (!context.mediaNode) throw new Error('MEDIA_INSTANCE_ID is not set: nothing to check');
-  return { outcome: await checkMediaNode(context) };
+  return { outcome: await checkMediaNode(context, context.clock.now()) };
 }

@@ -66,7 +66,7 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     claims = await claimSlots(context, session.userId, sourceIp, connectionId);
     if (!claims) return { statusCode: 429, body: TOO_MANY_CONNECTIONS };
     const connection = { userId: session.userId, connectionId, sessionExpiresAt: session.expiresAt };
-    const connectedAt = Date.now();
+    const connectedAt = context.clock.now();
     await openConnection(context, connection, status, connectedAt, { session: session.ref, sourceIp });
     // A logout or password change that ended this session while we registered the connection may have
     // looked for its connections before this one was stored: read the session again (strongly) now that it is.
@@ -80,7 +80,7 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     // Its own user_changed and the mark that it is open follow once this answer has let it open.
     await context.afterConnect.schedule({ userId: session.userId, connectionId, connectedAt }).catch((error) => logError('main-socket $connect: after-connect', error));
     // A member online may talk soon: start the on-demand media node (never throws, never refuses the socket).
-    await ensureMediaNodeRunning(context);
+    await ensureMediaNodeRunning(context, context.clock.now());
     return { statusCode: 200 };
   } catch (error) {
     if (error instanceof HttpError) return { statusCode: 401, body: error.text };

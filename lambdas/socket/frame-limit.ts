@@ -1,6 +1,7 @@
 import { type RateLimit, rateLimitsFromEnv } from '../domain/config';
 import { FrameGate, frameLimitText, type Verdict } from '../domain/rate-limits';
 import { errorFrame } from '../protocols/zavodchat/inbound';
+import { installedContext } from '../scope';
 
 /** One per handler instance (locally `ping` and `$default` share it, as they share the process). */
 const gate = new FrameGate();
@@ -30,7 +31,8 @@ async function log(error: unknown): Promise<void> {
  * A failing counter lets the frame through: the limit protects the system, it must not take it down.
  */
 export async function admitFrame(connectionId: string): Promise<boolean> {
-  const limits = rateLimitsFromEnv();
+  // The local runtime's own settings, else the Lambda's environment (read here, not through the runtime, to stay light).
+  const limits = installedContext()?.settings.rateLimits ?? rateLimitsFromEnv(process.env);
   const limit = limits.socketFrames;
   let decision;
   try {

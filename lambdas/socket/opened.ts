@@ -1,4 +1,4 @@
-import type { OpenedConnection } from '../domain/after-connect';
+import type { OpenedConnection } from '../domain/ports';
 import { confirmConnectionOpen } from '../domain/presence';
 import { appContext, logError } from '../runtime';
 

@@ -9,7 +9,7 @@ describe('publish after a stored change', () => {
     // A real client against a closed port: the audience cannot be read.
     const db = createDb({ table: 'unreachable', endpoint: 'http://127.0.0.1:1', connectTimeoutMs: 200, requestTimeoutMs: 500 });
     const posted: string[] = [];
-    const sender = { post: async (connectionId: string) => (posted.push(connectionId), 'sent' as const) };
+    const sender = { post: async (connectionId: string) => (posted.push(connectionId), 'sent' as const), close: async () => {}, exists: async () => true };
     const logged: string[] = [];
     const spy = jest.spyOn(console, 'error').mockImplementation((line: string) => void logged.push(line));
     try {

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SecretsManagerSecret } from '../../lambdas/aws/secrets-manager';
 import { SigV4Signer } from '../../lambdas/aws/sigv4';
-import { HttpVoiceControl, MAX_SKEW_SECONDS, SeenNonces, SIGNATURE_HEADER, signControl } from '../../lambdas/domain/voice-control';
+import { HttpVoiceControl, MAX_SKEW_SECONDS, SeenNonces, SIGNATURE_HEADER, signControl } from '../../lambdas/adapters/http-voice-control';
 import { startControlServer } from '../../media-node/control';
 import type { MediaNode } from '../../media-node/node';
 

@@ -1,8 +1,9 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { contentTypeOf, type FileStore } from './files';
+import { contentTypeOf } from '../domain/files';
+import type { FileStore } from '../domain/ports';
 
-/** Files in a folder (the local runtime's data directory). */
+/** Files in a folder (the local runtime's data directory, or a temporary one). */
 export class FolderFileStore implements FileStore {
   private readonly root: string;
 

@@ -1,4 +1,5 @@
-import { type Ec2Port, IncorrectInstanceStateError, type InstanceState } from './media-node-lifecycle';
+import { type Ec2Port, IncorrectInstanceStateError, type InstanceState } from '../domain/media-node-lifecycle';
+import { type Clock, systemClock } from '../domain/ports';
 
 export interface InMemoryEc2Options {
   instanceId?: string;
@@ -8,6 +9,8 @@ export interface InMemoryEc2Options {
   stopMs?: number;
   /** Latency of every call (ms): widens the windows a storm of callers races in. */
   callMs?: number;
+  /** The time transitions complete by; a test's own clock lets it skip the minutes a stop takes. */
+  clock?: Clock;
 }
 
 /**
@@ -21,7 +24,8 @@ export class InMemoryEc2 implements Ec2Port {
   /** Calls that changed the state: the number of real starts and stops. */
   readonly effective = { start: 0, stop: 0 };
   private state: InstanceState;
-  private changedAt = Date.now();
+  private readonly clock: Clock;
+  private changedAt: number;
   private readonly startMs: number;
   private readonly stopMs: number;
   private readonly callMs: number;
@@ -33,19 +37,16 @@ export class InMemoryEc2 implements Ec2Port {
     this.startMs = options.startMs ?? 0;
     this.stopMs = options.stopMs ?? 0;
     this.callMs = options.callMs ?? 0;
+    this.clock = options.clock ?? systemClock;
+    this.changedAt = this.clock.now();
   }
 
   /** The state now, after the transitions their time has completed. */
   current(): InstanceState {
-    const elapsed = Date.now() - this.changedAt;
+    const elapsed = this.clock.now() - this.changedAt;
     if (this.state === 'pending' && elapsed >= this.startMs) this.set('running');
     if (this.state === 'stopping' && elapsed >= this.stopMs) this.set('stopped');
     return this.state;
-  }
-
-  /** Lets `ms` pass for the transition under way (tests with a simulated clock). */
-  elapse(ms: number): void {
-    this.changedAt -= ms;
   }
 
   async start(): Promise<InstanceState> {
@@ -74,7 +75,7 @@ export class InMemoryEc2 implements Ec2Port {
 
   private set(state: InstanceState): void {
     this.state = state;
-    this.changedAt = Date.now();
+    this.changedAt = this.clock.now();
   }
 
   private async latency(): Promise<void> {
