@@ -13,10 +13,19 @@ import type { FileStore } from './domain/files';
 import { FolderFileStore } from './domain/folder-file-store';
 import { type Db } from './domain/db';
 import { InMemoryEc2 } from './domain/in-memory-ec2';
-import { logError } from './domain/log';
+import { JsonLinesLogger, log, parseLogLevel, useLogger } from './domain/log';
 import { MEDIA_NODE_IDLE_MINUTES, MediaNodeLifecycle } from './domain/media-node-lifecycle';
 import { confirmConnectionOpen } from './domain/presence';
 import { HttpVoiceControl, type VoiceControl } from './domain/voice-control';
+
+// The Lambda handlers' logger: JSON lines at LOG_LEVEL (INFO), each naming the function (Powertools' field).
+useLogger(
+  new JsonLinesLogger({
+    service: 'zavodchat',
+    level: parseLogLevel(process.env.LOG_LEVEL),
+    fields: process.env.AWS_LAMBDA_FUNCTION_NAME ? { function_name: process.env.AWS_LAMBDA_FUNCTION_NAME } : {},
+  }),
+);
 
 /** What every handler needs: the table, the event sender and the settings, wired from the environment. */
 export interface AppContext extends FanoutContext {
@@ -40,7 +49,7 @@ class InProcessAfterConnect implements AfterConnect {
   async schedule(connection: OpenedConnection): Promise<void> {
     const task = new Promise((resolve) => setImmediate(resolve))
       .then(() => confirmConnectionOpen(this.context(), connection, connection.connectedAt))
-      .catch((error) => logError('connection opened', error))
+      .catch((error) => log().error('connection opened', error))
       .finally(() => this.pending.delete(task));
     this.pending.add(task);
   }
@@ -151,4 +160,3 @@ export function appContext(): AppContext {
   return cached.context;
 }
 
-export { logError } from './domain/log';

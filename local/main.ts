@@ -1,3 +1,4 @@
+import { log } from '../lambdas/domain/log';
 import { PortError, startLocalRuntime } from './runtime';
 
 /** `npm start`: the whole system on this machine, until Ctrl-C. */
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     clientDir,
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
-    log: (line) => console.error(line),
+    log: (line) => log().error(line),
   });
   console.log(`zavodchat-serverless is running (data in ${dataDir}/)`);
   console.log(`  REST         ${runtime.restUrl}`);

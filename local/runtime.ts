@@ -11,6 +11,7 @@ import { handler as disconnectHandler } from '../lambdas/socket/disconnect';
 import { handler as pingHandler } from '../lambdas/socket/ping';
 import { settingsFromEnv } from '../lambdas/domain/config';
 import { settleAfterConnect } from '../lambdas/runtime';
+import { JsonLinesLogger, parseLogLevel, useLogger } from '../lambdas/domain/log';
 import { type DynamoDbLocal, ensureTable, installationAccessKey, type LocalDbAccess, randomAccessKeyId, startDynamoDbLocal } from './dynamodb';
 import { guarded, keepServing } from './guard';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
@@ -108,6 +109,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const host = options.host ?? '0.0.0.0';
   const log = options.log ?? (() => undefined);
+  // One process serves every handler (and the media node): one logger for all of it.
+  useLogger(new JsonLinesLogger({ service: 'zavodchat-local', level: parseLogLevel(options.env?.LOG_LEVEL ?? process.env.LOG_LEVEL) }));
   const started: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const step of started.reverse()) await step().catch(() => undefined);

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { judgeOrigin } from '../lambdas/domain/origins';
+import { upgradeStatus } from '../lambdas/http-errors';
 import { DEFAULT_MEDIA_SETTINGS, type MediaSettings } from './config';
 import { Peer } from './peer';
 import { type AdmissionResult, type VoiceAdmission, type VoicePresence } from './ports';
@@ -168,7 +169,7 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
       return;
     }
     if (!admitted.ok) {
-      refuse(socket, admitted.httpStatus, admitted.reason);
+      refuse(socket, upgradeStatus(admitted.error), admitted.error.text);
       return;
     }
     if (socket.destroyed) return;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sweepExpiredVoiceStates } from '../lambdas/domain/voice';
-import { appContext, logError } from '../lambdas/runtime';
+import { log } from '../lambdas/domain/log';
+import { appContext } from '../lambdas/runtime';
 import { type MediaSettings, mediaSettingsFromEnv } from './config';
 import { startControlServer } from './control';
 import { DynamoDbVoiceAdmission, DynamoDbVoicePresence } from './dynamodb-ports';
@@ -66,7 +67,7 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
   }
   controlUrl ||= control.url;
   const sweeper = setInterval(() => {
-    sweepExpiredVoiceStates(context).catch((error) => logError('voice sweeper', error));
+    sweepExpiredVoiceStates(context).catch((error) => log().error('voice sweeper', error));
   }, SWEEP_MS);
   sweeper.unref();
   return {

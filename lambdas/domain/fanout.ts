@@ -3,7 +3,7 @@ import { connectionsOfServer, connectionsOfUser, isKnownGone, type Recipient, se
 import type { Db } from './db';
 import type { SocketEvent } from './events';
 import { relationsOf } from './friends';
-import { logError } from './log';
+import { log } from './log';
 import { membersOfServer, serverIdsOfUser } from './servers';
 // A cycle with presence.ts, which announces through publish: both only call each other inside functions.
 import { closeConnections, connectionGone } from './presence';
@@ -152,7 +152,7 @@ export async function publish(context: FanoutContext, message: SocketEvent, targ
     const recipients = resolved.filter((r) => !seen.has(r.connectionId) && seen.add(r.connectionId));
     await publishTo(context, message, recipients);
   } catch (error) {
-    logError(`publish ${message.name}`, error);
+    log().error(`publish ${message.name}`, error);
   }
 }
 

@@ -10,7 +10,7 @@ import {
   subscribe,
 } from './connections';
 import { isConditionFailure, queryPrefix } from './db';
-import { logError } from './log';
+import { log } from './log';
 import { event } from './events';
 import { type Audience, audience, type FanoutContext, publish, publishTo } from './fanout';
 import { serverIdsOfUser } from './servers';
@@ -192,7 +192,7 @@ export async function closeConnections(context: FanoutContext, connectionIds: re
       try {
         await context.sender.close?.(connectionId);
       } catch (error) {
-        logError(`closing connection ${connectionId}`, error);
+        log().error(`closing connection ${connectionId}`, error);
       }
     }),
   );

@@ -1,7 +1,8 @@
 import { errorEvent } from '../domain/events';
-import { appContext, logError } from '../runtime';
+import { log } from '../domain/log';
+import { appContext } from '../runtime';
 import { admitFrame } from './frame-limit';
-import type { WebSocketEvent, WebSocketResult } from './types';
+import { logScoped, type WebSocketEvent, type WebSocketResult } from './types';
 
 /** What the main socket says about input it does not handle; the connection stays open. */
 export function describeBadInput(body: string | null | undefined): string {
@@ -18,13 +19,13 @@ export function describeBadInput(body: string | null | undefined): string {
 }
 
 /** `$default`: anything that is not a known route gets an `error` event back, within the frame budget. */
-export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+export const handler = logScoped(async function defaultRoute(event: WebSocketEvent): Promise<WebSocketResult> {
   if (!(await admitFrame(event.requestContext.connectionId))) return { statusCode: 200 };
   const context = appContext();
   try {
     await context.sender.post(event.requestContext.connectionId, JSON.stringify(errorEvent(describeBadInput(event.body))));
   } catch (error) {
-    logError('main-socket $default', error);
+    log().error('main-socket $default', error);
   }
   return { statusCode: 200 };
-}
+});

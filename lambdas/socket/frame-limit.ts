@@ -1,5 +1,6 @@
 import { type RateLimit, rateLimitsFromEnv } from '../domain/config';
 import { errorEvent } from '../domain/events';
+import { log } from '../domain/log';
 import { FrameGate, frameLimitText, type Verdict } from '../domain/rate-limits';
 
 /** One per handler instance (locally `ping` and `$default` share it, as they share the process). */
@@ -19,9 +20,8 @@ async function countFrames(connectionId: string, limit: RateLimit, amount: numbe
   return countRequest(db, 'socket', connectionId, limit, { amount });
 }
 
-async function log(error: unknown): Promise<void> {
-  const { logError } = await import('../runtime');
-  logError('main-socket frame limit', error);
+function logFailure(error: unknown, connectionId: string): void {
+  log().error('main-socket frame limit', error, { connectionId });
 }
 
 /**
@@ -36,7 +36,7 @@ export async function admitFrame(connectionId: string): Promise<boolean> {
   try {
     decision = await gate.admit(connectionId, limit, limits.socketFreeFrames, (amount) => countFrames(connectionId, limit!, amount));
   } catch (error) {
-    await log(error);
+    logFailure(error, connectionId);
     return true;
   }
   if (decision === 'handle') return true;
@@ -44,7 +44,7 @@ export async function admitFrame(connectionId: string): Promise<boolean> {
     if (decision === 'refuse') await (await context()).sender.post(connectionId, JSON.stringify(errorEvent(frameLimitText(limit!))));
     if (decision === 'close') await (await context()).sender.close(connectionId);
   } catch (error) {
-    await log(error);
+    logFailure(error, connectionId);
   }
   return false;
 }

@@ -25,6 +25,7 @@ import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { integerArrayField, integerField, jsonObject, pathInt, readJson, requireUser, stringField } from '../http';
 import { VOICE_REASONS } from './voice';
+import type { RestEnv } from '../auth';
 
 /**
  * The channel object of channel events: the view plus `server_id` and, when asked for, `prev_channel_id`.
@@ -65,7 +66,7 @@ async function vcUsers(channel: Channel, hidden: Set<number>) {
 }
 
 /** Channels of a server: listing, creation, editing (with the audience split of whitelist changes), overrides. */
-export function channelRoutes(app: Hono): void {
+export function channelRoutes(app: Hono<RestEnv>): void {
   app.get('/servers/:sid/channels', async (c) => {
     const { db } = appContext();
     const userId = await requireUser(c);
@@ -194,7 +195,7 @@ export function channelRoutes(app: Hono): void {
     const subject = subjectOf(server, userId);
     if (!hasPermission(subject, Perm.MANAGE_CHANNELS)) throw forbidden(TEXT.noPermission);
     const roleId = pathInt(c, 'rid');
-    if (!server.roles.some((role) => role.id === roleId)) throw notFound('Role does not exist');
+    if (!server.roles.some((role) => role.id === roleId)) throw notFound(TEXT.roleNotFound);
     const previous = overridesOf(channel).get(roleId);
     let perms1: number | undefined;
     if (!remove) {
