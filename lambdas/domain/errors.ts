@@ -1,5 +1,5 @@
 /**
- * The one error model of the domain (docs/architecture.md, "Request pipeline"). Domain code refuses with a
+ * The one error model of the domain (docs/pipeline.md). Domain code refuses with a
  * `DomainError`: a kind (what went wrong, in domain terms) and the literal text the upstream server answers
  * with. It names no HTTP status: the edges map the kind, REST to a status (lambdas/rest/errors.ts), the
  * socket upgrades to theirs (`upgradeRefusal`, where every credential problem is a 401).

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 /**
- * The logger port (docs/architecture.md, "Request pipeline"). Records are structured, with the fields of
+ * The logger port (docs/pipeline.md). Records are structured, with the fields of
  * Powertools for AWS Lambda's Logger: `level`, `message`, `timestamp`, `service`, plus whatever the current
  * request, connection or user adds (`requestId`, `connectionId`, `userId`). Never pass tokens, passwords or
  * cookies: fields named like them are redacted anyway (`redact`).

@@ -4,7 +4,7 @@ import { matchedRoutes } from 'hono/route';
 /**
  * What a route costs and whether it looks at the caller, declared once on the route itself
  * (`app.post(path, policy({ budget: 'messages' }), handler)`) and read by the pipeline's middleware
- * (docs/architecture.md, "Request pipeline"). A route without a declaration has the default.
+ * (docs/pipeline.md). A route without a declaration has the default.
  */
 export interface RoutePolicy {
   /**
