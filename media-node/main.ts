@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     tls: certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : undefined,
     controlPort: portFromEnv(process.env, 'MEDIA_CONTROL_PORT', 446),
     controlUrl: process.env.MEDIA_CONTROL_URL || undefined,
-    log: (line) => log().error(line),
+    log: (line, fields) => log().error(line, undefined, fields),
   });
   log().info('media node started', { voiceSocket: service.url, control: service.controlUrl, rtcPorts: service.rtcPorts() });
   let stopping = false;

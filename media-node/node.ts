@@ -3,6 +3,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { type LogFields, log as processLog } from '../lambdas/domain/log';
 import { judgeOrigin } from '../lambdas/domain/origins';
 import { upgradeStatus } from '../lambdas/http-errors';
 import { DEFAULT_MEDIA_SETTINGS, type MediaSettings } from './config';
@@ -28,7 +29,7 @@ export interface MediaNodeOptions {
    * Origin (no browser) is judged by its credentials alone (docs/security.md, "Socket origins").
    */
   allowedOrigins: readonly string[] | 'any';
-  log?: (line: string) => void;
+  log?: (line: string, fields?: LogFields) => void;
 }
 
 export interface MediaNode {
@@ -79,7 +80,7 @@ function refuse(socket: Duplex, status: number, reason: string): void {
  */
 export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNode> {
   const settings: MediaSettings = { ...DEFAULT_MEDIA_SETTINGS, ...options.settings };
-  const log = options.log ?? ((line: string) => console.error(line));
+  const log = options.log ?? ((line: string, fields?: LogFields) => processLog().error(line, undefined, fields));
   const pool = await WorkerPool.start(settings, log);
   const presence = new PresenceQueue(options.presence, log);
   const rooms = new Map<number, Room>();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sweepExpiredVoiceStates } from '../lambdas/domain/voice';
-import { log } from '../lambdas/domain/log';
+import { type LogFields, log } from '../lambdas/domain/log';
 import { appContext } from '../lambdas/runtime';
 import { type MediaSettings, mediaSettingsFromEnv } from './config';
 import { startControlServer } from './control';
@@ -21,7 +21,7 @@ export interface VoiceServiceOptions {
   controlHost?: string;
   controlUrl?: string;
   settings?: Partial<MediaSettings>;
-  log?: (line: string) => void;
+  log?: (line: string, fields?: LogFields) => void;
 }
 
 export interface VoiceService {
