@@ -15,6 +15,9 @@ const REST_STATUS: Record<ErrorKind, ContentfulStatusCode> = {
   'dependency-unreachable': 502,
 };
 
+/** What REST and `$connect` answer while the table is unreachable (`isStoreUnavailable`): the client should retry. */
+export const STORE_UNAVAILABLE = { status: 503, text: 'Service unavailable', retryAfterSeconds: 5 } as const;
+
 export function restStatus(error: DomainError): ContentfulStatusCode {
   return REST_STATUS[error.kind];
 }

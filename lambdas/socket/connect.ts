@@ -5,8 +5,8 @@ import { judgeOrigin } from '../domain/origins';
 import { closeConnection, openConnection, parseStatus } from '../domain/presence';
 import { countRequest } from '../domain/rate-counters';
 import { extractToken, readSession } from '../domain/sessions';
-import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
-import { upgradeStatus } from '../http-errors';
+import { isStoreUnavailable } from '../domain/store-errors';
+import { STORE_UNAVAILABLE, upgradeStatus } from '../http-errors';
 import { appendLogFields, log } from '../domain/log';
 import { type AppContext, appContext } from '../runtime';
 import { header, logScoped, type WebSocketEvent, type WebSocketResult } from './types';
@@ -40,7 +40,7 @@ async function releaseSlots(context: AppContext, claims: SlotClaim[] | undefined
  * `$connect` of the main socket. A non-2xx answer makes API Gateway refuse the upgrade with that status:
  * 403 for a page of an origin that is not allowed (docs/security.md, "Socket origins"), 401 for any credential
  * problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13), 429 over the connect budget of the source
- * address or a connection cap, 503 while the table is unreachable.
+ * address or a connection cap, 503 while the table is unreachable; any other refusal its own status (docs/pipeline.md).
  */
 export const handler = logScoped(async function connect(event: WebSocketEvent): Promise<WebSocketResult> {
   const context = appContext();
