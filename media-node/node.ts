@@ -3,6 +3,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { TEXT } from '../lambdas/domain/errors';
 import { type LogFields, log as processLog } from '../lambdas/domain/log';
 import { judgeOrigin } from '../lambdas/domain/origins';
 import { upgradeStatus } from '../lambdas/http-errors';
@@ -146,7 +147,7 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
     socket.on('error', () => undefined);
     // Before admission: a page of another origin (even of the same site) must not join as the victim.
     if (options.allowedOrigins !== 'any' && judgeOrigin({ origin: request.headers.origin }, options.allowedOrigins) === 'foreign') {
-      refuse(socket, 403, 'Origin not allowed');
+      refuse(socket, 403, TEXT.originNotAllowed);
       return;
     }
     let url: URL;
@@ -166,7 +167,7 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
       });
     } catch (error) {
       log(`voice admission failed: ${(error as Error).message}`);
-      refuse(socket, 500, 'Internal server error');
+      refuse(socket, 500, TEXT.internalError);
       return;
     }
     if (!admitted.ok) {

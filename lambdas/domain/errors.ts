@@ -62,4 +62,8 @@ export const TEXT = {
   tooManyRequests: 'Too many requests',
   nothingToChange: 'Nothing to change',
   alreadyBanned: 'Already banned',
+  alreadyMember: 'User is already a member of the server',
+  invalidPermissionBits: 'Invalid permission bits',
+  originNotAllowed: 'Origin not allowed',
+  internalError: 'Internal server error',
 } as const;

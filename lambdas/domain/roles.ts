@@ -51,7 +51,7 @@ export function parseRoleList(body: unknown): Role[] {
 
 function refusePermissionChange(previous: number, next: number, editorCompiled: number, isDefault: boolean): void {
   const error = permissionChangeError(previous, next, editorCompiled, isDefault);
-  if (error !== undefined) throw error === 'Invalid permission bits' ? badRequest(error) : forbidden(error);
+  if (error !== undefined) throw error === TEXT.invalidPermissionBits ? badRequest(error) : forbidden(error);
 }
 
 interface RoleListPlan {

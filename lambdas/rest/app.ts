@@ -1,6 +1,6 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import { DomainError } from '../domain/errors';
+import { DomainError, TEXT } from '../domain/errors';
 import { judgeOrigin } from '../domain/origins';
 import { isStoreUnavailable } from '../domain/store-errors';
 import { log, withLogFields } from '../domain/log';
@@ -87,7 +87,7 @@ export function createApp(): Hono<RestEnv> {
     if (isStoreUnavailable(error)) {
       return c.text(STORE_UNAVAILABLE.text, STORE_UNAVAILABLE.status, { 'Retry-After': String(STORE_UNAVAILABLE.retryAfterSeconds) });
     }
-    return c.text('Internal server error', 500);
+    return c.text(TEXT.internalError, 500);
   });
   return app;
 }

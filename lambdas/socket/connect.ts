@@ -46,7 +46,7 @@ export const handler = logScoped(async function connect(event: WebSocketEvent): 
   const context = appContext();
   // Cross-site WebSocket hijacking: a page of another origin would open the socket with the victim's cookie.
   // No Origin at all is no browser (native apps, our Node clients): its credentials are its own.
-  if (judgeOrigin({ origin: header(event, 'origin') }, context.settings.corsOrigins) === 'foreign') return { statusCode: 403, body: 'Origin not allowed' };
+  if (judgeOrigin({ origin: header(event, 'origin') }, context.settings.corsOrigins) === 'foreign') return { statusCode: 403, body: TEXT.originNotAllowed };
   const query = event.queryStringParameters ?? {};
   const connectionId = event.requestContext.connectionId;
   const sourceIp = event.requestContext.identity?.sourceIp || undefined;
@@ -100,6 +100,6 @@ export const handler = logScoped(async function connect(event: WebSocketEvent): 
     // to this connection once it is older than any $connect answers 410 and prunes it. The slots are freed now.
     await releaseSlots(context, claims, connectionId);
     if (isStoreUnavailable(error)) return { statusCode: STORE_UNAVAILABLE.status, body: STORE_UNAVAILABLE.text };
-    return { statusCode: 500, body: 'Internal server error' };
+    return { statusCode: 500, body: TEXT.internalError };
   }
 });

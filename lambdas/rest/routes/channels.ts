@@ -201,7 +201,7 @@ export function channelRoutes(app: Hono<RestEnv>): void {
     if (!remove) {
       perms1 = integerField(jsonObject(await readJson(c)), 'perms1');
       const refusal = permissionChangeError(previous ?? 0, perms1, compiledPermissions(subject), false);
-      if (refusal) throw refusal === 'Invalid permission bits' ? badRequest(refusal) : forbidden(refusal);
+      if (refusal) throw refusal === TEXT.invalidPermissionBits ? badRequest(refusal) : forbidden(refusal);
       if (previous === perms1) return c.text('Override is already set', 202);
     } else if (previous === undefined) {
       return c.text('Override does not exist', 202);

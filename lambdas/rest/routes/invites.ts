@@ -88,11 +88,11 @@ export function inviteRoutes(app: Hono<RestEnv>): void {
     if (isExpired(invite.expires)) throw forbidden(TEXT.inviteExpired);
     const server = await loadServerContext(context.db, invite.server_id, userId);
     if (!server) throw notFound(INVITE_NOT_FOUND);
-    if (server.member) return c.text('User is already a member of the server', 202);
+    if (server.member) return c.text(TEXT.alreadyMember, 202);
     if (await isBanned(context.db, invite.server_id, userId)) throw forbidden('User is banned from the server');
     const defaultRole = server.roles[server.roles.length - 1];
     if (!(await addMember(context.db, invite.server_id, userId, defaultRole.id))) {
-      return c.text('User is already a member of the server', 202);
+      return c.text(TEXT.alreadyMember, 202);
     }
     await subscribeUserToServer(context.db, userId, invite.server_id);
     const user = await getUser(context.db, userId);
