@@ -4,7 +4,7 @@ import { appContext } from '../lambdas/runtime';
 import { TestSystem, type TestUser, UpgradeRefused } from './support/system';
 
 /**
- * The REST/socket pipeline (docs/architecture.md, "Request pipeline"): one session read per request, the
+ * The REST/socket pipeline (docs/pipeline.md): one session read per request, the
  * error model's statuses at the edges, and JSON logs that name the request but never its secrets.
  */
 
