@@ -9,12 +9,21 @@ import { InMemoryEc2 } from './adapters/in-memory-ec2';
 import type { Settings } from './domain/config';
 import { createDb } from './domain/db';
 import type { FanoutContext } from './domain/fanout';
-import { logError } from './domain/log';
+import { JsonLinesLogger, log, parseLogLevel, useLogger } from './domain/log';
 import { MediaNodeLifecycle } from './domain/media-node-lifecycle';
 import { type AfterConnect, type Clock, type ConnectionSender, type FileStore, type OpenedConnection, systemClock, type VoiceControl } from './domain/ports';
 import { confirmConnectionOpen } from './domain/presence';
 import { installedContext } from './scope';
 import { type RuntimeSettings, runtimeSettingsFromEnv } from './settings';
+
+// The Lambda handlers' logger: JSON lines at LOG_LEVEL (INFO), each naming the function (Powertools' field).
+useLogger(
+  new JsonLinesLogger({
+    service: 'zavodchat',
+    level: parseLogLevel(process.env.LOG_LEVEL),
+    fields: process.env.AWS_LAMBDA_FUNCTION_NAME ? { function_name: process.env.AWS_LAMBDA_FUNCTION_NAME } : {},
+  }),
+);
 
 /** What every handler needs: the table, the ports (lambdas/domain/ports.ts) and the settings. */
 export interface AppContext extends FanoutContext {
@@ -39,7 +48,7 @@ class InProcessAfterConnect implements AfterConnect {
   async schedule(connection: OpenedConnection): Promise<void> {
     const task = new Promise((resolve) => setImmediate(resolve))
       .then(() => confirmConnectionOpen(this.context(), connection, connection.connectedAt))
-      .catch((error) => logError('connection opened', error))
+      .catch((error) => log().error('connection opened', error))
       .finally(() => this.pending.delete(task));
     this.pending.add(task);
   }
@@ -115,4 +124,3 @@ export function appContext(): AppContext {
   return lambdaContext;
 }
 
-export { logError } from './domain/log';

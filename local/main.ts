@@ -1,3 +1,4 @@
+import { log } from '../lambdas/domain/log';
 import { PortError, startLocalRuntime } from './runtime';
 
 /** `npm start`: the whole system on this machine, until Ctrl-C. */
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
     // Every setting of README "Configuration" comes from this process's environment.
     env: process.env,
-    log: (line) => console.error(line),
+    log: (line) => log().error(line),
   });
   console.log(`zavodchat-serverless is running (data in ${dataDir}/)`);
   console.log(`  REST         ${runtime.restUrl}`);

@@ -15,6 +15,7 @@ import { type AppContext, createAppContext, settleAfterConnect } from '../lambda
 import { installAppContext } from '../lambdas/scope';
 import { runtimeSettingsFromEnv, type SettingsSource } from '../lambdas/settings';
 import { mediaSettingsFromEnv } from '../media-node/config';
+import { JsonLinesLogger, parseLogLevel, useLogger } from '../lambdas/domain/log';
 import { type DynamoDbLocal, ensureTable, installationAccessKey, type LocalDbAccess, randomAccessKeyId, startDynamoDbLocal } from './dynamodb';
 import { guarded, keepServing } from './guard';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
@@ -137,6 +138,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const mediaSettings = options.vcPort === false ? undefined : { ...mediaSettingsFromEnv(env), ...(env.RTC_MIN_PORT ? {} : { rtcBasePort: 0 }) };
   const host = options.host ?? '0.0.0.0';
   const log = options.log ?? (() => undefined);
+  // One process serves every handler (and the media node): one logger for all of it.
+  useLogger(new JsonLinesLogger({ service: 'zavodchat-local', level: parseLogLevel(options.env?.LOG_LEVEL ?? process.env.LOG_LEVEL) }));
   const started: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const step of started.reverse()) await step().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -106,6 +106,7 @@ export class WebSocketGateway {
         routeKey,
         eventType,
         connectionId,
+        requestId: randomUUID(),
         domainName: this.options.domainName ?? 'localhost',
         stage: this.stage,
         requestTimeEpoch: Date.now(),

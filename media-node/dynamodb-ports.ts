@@ -1,3 +1,4 @@
+import { badRequest } from '../lambdas/domain/errors';
 import type { FanoutContext } from '../lambdas/domain/fanout';
 import { admitToVoice, voiceChanged, voiceHeartbeat, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
 import { type AdmissionRequest, type JoinedAnswer, type AdmissionResult, parseFlagParam, type VoiceAdmission, type VoiceJoin, type VoiceParticipant, type VoicePresence, type VoiceStateChange } from './ports';
@@ -10,9 +11,9 @@ export class DynamoDbVoiceAdmission implements VoiceAdmission {
     const admission = await admitToVoice(this.context.db, request.token, request.channel);
     if (!admission.ok) return admission;
     const mute = parseFlagParam(request.mute);
-    if (mute === undefined) return { ok: false, httpStatus: 400, reason: `Invalid mute state '${request.mute}'` };
+    if (mute === undefined) return { ok: false, error: badRequest(`Invalid mute state '${request.mute}'`) };
     const deaf = parseFlagParam(request.deaf);
-    if (deaf === undefined) return { ok: false, httpStatus: 400, reason: `Invalid deaf state '${request.deaf}'` };
+    if (deaf === undefined) return { ok: false, error: badRequest(`Invalid deaf state '${request.deaf}'`) };
     const { userId, channel, admin } = admission;
     // The stored admin mute/deafen applies from the first packet (a producer starts paused).
     return { ok: true, userId, channelId: channel.id, serverId: channel.serverId, mute, deaf, adminMute: admin?.mute, adminDeaf: admin?.deaf };

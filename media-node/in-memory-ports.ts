@@ -1,3 +1,4 @@
+import { badRequest, forbidden, notFound, TEXT, unauthorized } from '../lambdas/domain/errors';
 import {
   type AdmissionRequest,
   type AdmissionResult,
@@ -32,18 +33,18 @@ export class InMemoryAdmission implements VoiceAdmission {
 
   async admit(request: AdmissionRequest): Promise<AdmissionResult> {
     const userId = request.token === undefined ? undefined : this.tokens.get(request.token);
-    if (userId === undefined) return { ok: false, httpStatus: 401, reason: 'Invalid or expired token' };
+    if (userId === undefined) return { ok: false, error: unauthorized('Invalid or expired token') };
     const channelId = parseChannelParam(request.channel);
-    if (channelId === undefined) return { ok: false, httpStatus: 400, reason: `Couldn't parse channel ID, got '${request.channel}'` };
+    if (channelId === undefined) return { ok: false, error: badRequest(`Couldn't parse channel ID, got '${request.channel}'`) };
     const channel = this.channels.get(channelId);
     if (!channel || (channel.type ?? 1) !== 1) {
-      return { ok: false, httpStatus: 404, reason: 'User has no access to the channel or it does not exist' };
+      return { ok: false, error: notFound(TEXT.noVoiceAccess) };
     }
-    if (channel.allowed && !channel.allowed.includes(userId)) return { ok: false, httpStatus: 403, reason: 'No permission' };
+    if (channel.allowed && !channel.allowed.includes(userId)) return { ok: false, error: forbidden(TEXT.noPermission) };
     const mute = parseFlagParam(request.mute);
-    if (mute === undefined) return { ok: false, httpStatus: 400, reason: `Invalid mute state '${request.mute}'` };
+    if (mute === undefined) return { ok: false, error: badRequest(`Invalid mute state '${request.mute}'`) };
     const deaf = parseFlagParam(request.deaf);
-    if (deaf === undefined) return { ok: false, httpStatus: 400, reason: `Invalid deaf state '${request.deaf}'` };
+    if (deaf === undefined) return { ok: false, error: badRequest(`Invalid deaf state '${request.deaf}'`) };
     return { ok: true, userId, channelId, ...(channel.serverId === undefined ? {} : { serverId: channel.serverId }), mute, deaf };
   }
 }

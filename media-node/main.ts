@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { JsonLinesLogger, log, parseLogLevel, useLogger } from '../lambdas/domain/log';
 import { createAppContext } from '../lambdas/runtime';
 import { runtimeSettingsFromEnv } from '../lambdas/settings';
 import { ConfigError, mediaSettingsFromEnv, portFromEnv } from './config';
@@ -12,6 +13,7 @@ import { startVoiceService } from './service';
  * composition root: the only place it reads its environment.
  */
 async function main(): Promise<void> {
+  useLogger(new JsonLinesLogger({ service: 'zavodchat-media-node', level: parseLogLevel(process.env.LOG_LEVEL) }));
   const certFile = process.env.TLS_CERT;
   const keyFile = process.env.TLS_KEY;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError('set both TLS_CERT and TLS_KEY for WSS, or neither for WS');
@@ -28,9 +30,9 @@ async function main(): Promise<void> {
     tls: certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : undefined,
     controlPort: portFromEnv(process.env, 'MEDIA_CONTROL_PORT', 446),
     controlUrl: process.env.MEDIA_CONTROL_URL || undefined,
-    log: (line) => console.error(line),
+    log: (line, fields) => log().error(line, undefined, fields),
   });
-  console.log(`media node: voice socket ${service.url}, control ${service.controlUrl}, WebRTC UDP/TCP ports ${service.rtcPorts().join(', ')}`);
+  log().info('media node started', { voiceSocket: service.url, control: service.controlUrl, rtcPorts: service.rtcPorts() });
   let stopping = false;
   const shutdown = () => {
     if (stopping) return;
@@ -45,9 +47,9 @@ async function main(): Promise<void> {
     if (!certFile || !keyFile) return;
     try {
       service.reloadTls({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
-      console.log(`media node: reloaded the TLS certificate from ${certFile}`);
+      log().info('media node: reloaded the TLS certificate', { certFile });
     } catch (error) {
-      console.error(`media node: could not reload the TLS certificate, keeping the old one: ${(error as Error).message}`);
+      log().error('media node: could not reload the TLS certificate, keeping the old one', error);
     }
   });
   process.on('SIGINT', shutdown);
@@ -56,6 +58,6 @@ async function main(): Promise<void> {
 
 main().catch((error: Error & { code?: string }) => {
   const hint = error.code === 'EACCES' ? ' (ports below 1024 need root: set VC_PORT)' : error.code === 'EADDRINUSE' ? ' (set VC_PORT / MEDIA_CONTROL_PORT)' : '';
-  console.error(`media node failed to start: ${error.message}${hint}`);
+  log().error(`media node failed to start${hint}`, error);
   process.exit(1);
 });

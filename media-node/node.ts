@@ -3,7 +3,10 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { TEXT } from '../lambdas/domain/errors';
+import { type LogFields, log as processLog } from '../lambdas/domain/log';
 import { judgeOrigin } from '../lambdas/domain/origins';
+import { upgradeStatus } from '../lambdas/http-errors';
 import { DEFAULT_MEDIA_SETTINGS, type MediaSettings } from './config';
 import { Peer } from './peer';
 import { type AdmissionResult, type VoiceAdmission, type VoicePresence } from './ports';
@@ -27,7 +30,7 @@ export interface MediaNodeOptions {
    * Origin (no browser) is judged by its credentials alone (docs/security.md, "Socket origins").
    */
   allowedOrigins: readonly string[] | 'any';
-  log?: (line: string) => void;
+  log?: (line: string, fields?: LogFields) => void;
 }
 
 export interface MediaNode {
@@ -78,7 +81,7 @@ function refuse(socket: Duplex, status: number, reason: string): void {
  */
 export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNode> {
   const settings: MediaSettings = { ...DEFAULT_MEDIA_SETTINGS, ...options.settings };
-  const log = options.log ?? ((line: string) => console.error(line));
+  const log = options.log ?? ((line: string, fields?: LogFields) => processLog().error(line, undefined, fields));
   const pool = await WorkerPool.start(settings, log);
   const presence = new PresenceQueue(options.presence, log);
   const rooms = new Map<number, Room>();
@@ -144,7 +147,7 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
     socket.on('error', () => undefined);
     // Before admission: a page of another origin (even of the same site) must not join as the victim.
     if (options.allowedOrigins !== 'any' && judgeOrigin({ origin: request.headers.origin }, options.allowedOrigins) === 'foreign') {
-      refuse(socket, 403, 'Origin not allowed');
+      refuse(socket, 403, TEXT.originNotAllowed);
       return;
     }
     let url: URL;
@@ -164,11 +167,11 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
       });
     } catch (error) {
       log(`voice admission failed: ${(error as Error).message}`);
-      refuse(socket, 500, 'Internal server error');
+      refuse(socket, 500, TEXT.internalError);
       return;
     }
     if (!admitted.ok) {
-      refuse(socket, admitted.httpStatus, admitted.reason);
+      refuse(socket, upgradeStatus(admitted.error), admitted.error.text);
       return;
     }
     if (socket.destroyed) return;

@@ -2,6 +2,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { types } from 'mediasoup';
 import { WebSocket } from 'ws';
 import { CONSUMER_RTP_CAPABILITIES, isOfferedExtension, offeredExtensions, receiveCodec, type VideoCodecName } from './codecs';
+import type { LogFields } from '../lambdas/domain/log';
 import type { RateLimit } from '../lambdas/domain/config';
 import { frameLimitText } from '../lambdas/domain/rate-limits';
 import { FrameBudget } from './frame-budget';
@@ -22,7 +23,8 @@ export interface PeerRoom {
   connected(peer: Peer): void;
   stateChanged(peer: Peer, delta: Omit<VoiceStateChange, keyof VoiceParticipant>): void;
   departed(peer: Peer): void;
-  log(line: string): void;
+  /** `fields`: the user and channel the line is about, for the node's JSON log records. */
+  log(line: string, fields?: LogFields): void;
 }
 
 export interface PeerIdentity extends VoiceParticipant {
@@ -117,7 +119,7 @@ export class Peer {
       else this.handleMessage(data.toString());
     });
     socket.on('close', () => this.close(CLOSE_REASONS.socketClosed));
-    socket.on('error', (error) => room.log(`voice socket of user ${this.userId}: ${error.message}`));
+    socket.on('error', (error) => room.log(`voice socket of user ${this.userId}: ${error.message}`, { userId: this.userId, channelId: this.channelId }));
   }
 
   /** Whether the transport has connected (and `joined` was announced). */
@@ -243,7 +245,7 @@ export class Peer {
     this.queue = this.queue.then(step).then(
       () => undefined,
       (error: Error) => {
-        this.room.log(`voice peer ${this.userId} in channel ${this.channelId}: ${error.message}`);
+        this.room.log(`voice peer ${this.userId} in channel ${this.channelId}: ${error.message}`, { userId: this.userId, channelId: this.channelId });
         if (closeReasonOnFailure) this.close(closeReasonOnFailure);
       },
     );
@@ -416,7 +418,7 @@ export class Peer {
       try {
         await transport.connect({ dtlsParameters: { role: answer.dtlsRole, fingerprints: [answer.fingerprint] } });
       } catch (error) {
-        this.room.log(`voice peer ${this.userId}: DTLS parameters refused: ${(error as Error).message}`);
+        this.room.log(`voice peer ${this.userId}: DTLS parameters refused: ${(error as Error).message}`, { userId: this.userId, channelId: this.channelId });
         this.send('error', ERRORS.invalidAnswer);
         return;
       }

@@ -3,6 +3,8 @@
  * who may join, and who hears about it on the main socket, are decided by these two ports.
  */
 
+import type { DomainError } from '../lambdas/domain/errors';
+
 /** 0 = off, 1 = set by the user, 2 = set by an administrator (PROTOCOL.md §3.10, Part A item 11). */
 export type VoiceFlag = 0 | 1 | 2;
 
@@ -29,7 +31,8 @@ export type AdmissionResult =
       adminMute?: boolean;
       adminDeaf?: boolean;
     }
-  | { ok: false; httpStatus: 400 | 401 | 403 | 404; reason: string };
+  /** Refused: the node answers the upgrade with the error's status (lambdas/http-errors.ts) and text. */
+  | { ok: false; error: DomainError };
 
 export interface VoiceAdmission {
   /**

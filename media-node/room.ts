@@ -1,4 +1,5 @@
 import type { types } from 'mediasoup';
+import type { LogFields } from '../lambdas/domain/log';
 import type { RateLimit } from '../lambdas/domain/config';
 import { ROUTER_MEDIA_CODECS } from './codecs';
 import type { Peer, PeerRoom } from './peer';
@@ -12,7 +13,7 @@ export interface RoomHost {
   maxVideoBitrate: number;
   frameLimit?: RateLimit;
   inactiveChannelMs: number;
-  log(line: string): void;
+  log(line: string, fields?: LogFields): void;
   /** The room has no peers left and is gone. */
   roomClosed(room: Room): void;
   peerDeparted(peer: Peer): void;
@@ -128,8 +129,8 @@ export class Room implements PeerRoom {
     else if (this.isDirectMessage && this.closingReason === undefined && this.peers.size < 2) this.closeAll(CLOSE_REASONS.callEnded);
   }
 
-  log(line: string): void {
-    this.host.log(line);
+  log(line: string, fields?: LogFields): void {
+    this.host.log(line, fields);
   }
 
   private close(): void {

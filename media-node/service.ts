@@ -1,5 +1,6 @@
 import { sweepExpiredVoiceStates } from '../lambdas/domain/voice';
-import { type AppContext, logError } from '../lambdas/runtime';
+import { type LogFields, log } from '../lambdas/domain/log';
+import type { AppContext } from '../lambdas/runtime';
 import type { MediaSettings } from './config';
 import { startControlServer } from './control';
 import { DynamoDbVoiceAdmission, DynamoDbVoicePresence } from './dynamodb-ports';
@@ -22,7 +23,7 @@ export interface VoiceServiceOptions {
   /** Where the control endpoint listens: `host` unless set (the local runtime: loopback, REST is in-process). */
   controlHost?: string;
   controlUrl?: string;
-  log?: (line: string) => void;
+  log?: (line: string, fields?: LogFields) => void;
 }
 
 export interface VoiceService {
@@ -68,7 +69,7 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
   }
   controlUrl ||= control.url;
   const sweeper = setInterval(() => {
-    sweepExpiredVoiceStates(context, context.clock.now()).catch((error) => logError('voice sweeper', error));
+    sweepExpiredVoiceStates(context, context.clock.now()).catch((error) => log().error('voice sweeper', error));
   }, SWEEP_MS);
   sweeper.unref();
   return {

@@ -208,7 +208,7 @@ describe('message events and their audiences', () => {
       spy.mockRestore();
     }
     expect(await findMessage(system.db, id)).toBeUndefined();
-    expect(logged.map((line) => JSON.parse(line))).toEqual([expect.objectContaining({ level: 'error', message: 'table went away' })]);
+    expect(logged.map((line) => JSON.parse(line))).toEqual([expect.objectContaining({ level: 'ERROR', error: expect.objectContaining({ message: 'table went away' }) })]);
   });
 
   test('concurrent posts to one channel all land once, and the channel ends on the newest message', async () => {

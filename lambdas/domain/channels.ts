@@ -1,12 +1,12 @@
 import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWrite, type Db, type Item, isConditionFailure, nextId, queryPrefix } from './db';
-import { badRequest, forbidden, notFound } from './errors';
+import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { hasPermission, Perm, type PermissionSubject } from './permissions';
 import { keys } from './table';
 import { MAX_NAME_LENGTH } from './users';
 
 export const CHANNEL_TYPE = { TEXT: 0, VOICE: 1 } as const;
-export const CHANNEL_NOT_FOUND = 'Channel does not exist';
+export const CHANNEL_NOT_FOUND = TEXT.channelNotFound;
 
 /** A channel as stored. Server channels have `serverId`; DM channels have `participants` instead. */
 export interface Channel {

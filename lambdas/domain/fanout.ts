@@ -5,7 +5,7 @@ import { connectionsOfServer, connectionsOfUser, isKnownGone, protocolOf, type R
 import type { Db } from './db';
 import type { DomainEvent } from './events';
 import { relationsOf } from './friends';
-import { logError } from './log';
+import { log } from './log';
 import type { ConnectionSender } from './ports';
 import { membersOfServer, serverIdsOfUser } from './servers';
 // A cycle with presence.ts, which announces through publish: both only call each other inside functions.
@@ -159,7 +159,7 @@ export function renderFor(protocols: ProtocolRegistry, event: DomainEvent, recip
   for (const [name, group] of byProtocol) {
     const adapter = protocols.get(name);
     if (!adapter) {
-      logError(`publish ${event.type}`, new Error(`no adapter for protocol '${name}' (${group.length} connections)`));
+      log().error(`publish ${event.type}`, new Error(`no adapter for protocol '${name}' (${group.length} connections)`));
       continue;
     }
     // An adapter may narrow its recipients, never add any.
@@ -188,7 +188,7 @@ export async function publish(context: FanoutContext, message: DomainEvent, targ
     const recipients = resolved.filter((r) => !seen.has(r.connectionId) && seen.add(r.connectionId));
     await publishTo(context, message, recipients);
   } catch (error) {
-    logError(`publish ${message.type}`, error);
+    log().error(`publish ${message.type}`, error);
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, queryPrefix } from './db';
-import { badRequest, forbidden, notFound } from './errors';
+import { badRequest, forbidden, notFound, TEXT } from './errors';
 import type { FileStore } from './ports';
 import { keys } from './table';
 
@@ -126,6 +126,6 @@ async function removeUpload(db: Db, store: FileStore, userId: number, upload: Up
 export async function deleteUpload(db: Db, store: FileStore, userId: number, name: string): Promise<void> {
   const uploads = await queryPrefix(db, `USER#${userId}`, 'UPLOAD#');
   const upload = uploads.find((item) => item.name === name);
-  if (!upload) throw notFound('File does not exist');
+  if (!upload) throw notFound(TEXT.fileNotFound);
   await removeUpload(db, store, userId, { name, size: Number(upload.size), sk: String(upload.sk) });
 }

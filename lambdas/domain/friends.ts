@@ -219,7 +219,7 @@ export function relationRemovalItems(db: Db, actorId: number, otherId: number, s
 export async function endRelation(db: Db, actorId: number, otherId: number): Promise<FriendState> {
   return withRetries(async () => {
     const { Item: relation } = await db.doc.send(new GetCommand({ TableName: db.table, Key: friendKey(actorId, otherId), ConsistentRead: true }));
-    if (!relation) throw forbidden('User is not a friend');
+    if (!relation) throw forbidden(TEXT.notFriend);
     const state = relation.state as FriendState;
     await db.doc.send(
       new TransactWriteCommand({

@@ -1,7 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { anyLiveConnection } from './connections';
 import { type Db, type Item, isConditionFailure } from './db';
-import { logError } from './log';
+import { log } from './log';
 import { keys } from './table';
 import { liveVoiceStateCount } from './voice';
 
@@ -249,7 +249,7 @@ export async function ensureMediaNodeRunning(context: LifecycleContext, now = Da
   try {
     return await ensure(context.db, lifecycle, reason, now);
   } catch (error) {
-    logError('media node lifecycle: start', error);
+    log().error('media node lifecycle: start', error);
     return notYet('unknown', undefined, now);
   }
 }

@@ -2,8 +2,8 @@ import { GetCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand,
 import { BROADCAST_MENTION_PREFIX, BROADCAST_MENTIONS_KEPT, type Channel } from './channels';
 import { type Db, type Item, isConditionFailure, nextId } from './db';
 import { DEFAULT_MAX_SCAN_ITEMS } from './config';
-import { badRequest, forbidden, notFound } from './errors';
-import { logError } from './log';
+import { badRequest, forbidden, notFound, TEXT } from './errors';
+import { log } from './log';
 import { keys, padId } from './table';
 import { isoNow } from './time';
 import type { Page } from './users';
@@ -197,7 +197,7 @@ export async function postMessage(
     try {
       await write(false);
     } catch (retryError) {
-      if (isConditionFailure(retryError)) throw notFound('Channel does not exist');
+      if (isConditionFailure(retryError)) throw notFound(TEXT.channelNotFound);
       throw retryError;
     }
   }
@@ -279,7 +279,7 @@ export async function deleteMessage(db: Db, message: StoredMessage, channel: Cha
   });
   if (message.id < channel.lastMessageId) return;
   // The message is gone: a failure here leaves the channel placed as before, it does not fail the deletion.
-  await rewindLastMessageId(db, channel.id, message.id).catch((error) => logError(`rewinding channel ${channel.id} after deleting message ${message.id}`, error));
+  await rewindLastMessageId(db, channel.id, message.id).catch((error) => log().error(`rewinding channel ${channel.id} after deleting message ${message.id}`, error));
 }
 
 /**

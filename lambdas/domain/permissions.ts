@@ -1,3 +1,5 @@
+import { TEXT } from './errors';
+
 /**
  * ZavodChat's permission model (PROTOCOL.md Part B §5): `perms1` holds one two-bit pair per permission,
  * 00 = unset (defer to lower roles), 01 = allow, 10 = deny, 11 = invalid.
@@ -111,10 +113,10 @@ export function permissionChangeError(
   editorCompiled: number,
   isDefaultRole: boolean,
 ): string | undefined {
-  if (!Number.isSafeInteger(next) || next < 0 || next >= 4 ** PERM_COUNT) return 'Invalid permission bits';
+  if (!Number.isSafeInteger(next) || next < 0 || next >= 4 ** PERM_COUNT) return TEXT.invalidPermissionBits;
   for (let i = 0; i < PERM_COUNT; i++) {
     const p = pair(next, i);
-    if (p === PAIR.INVALID) return 'Invalid permission bits';
+    if (p === PAIR.INVALID) return TEXT.invalidPermissionBits;
     if (isDefaultRole && p === PAIR.UNSET) return 'Default role should have every permission set';
     if (p === PAIR.ALLOW && pair(previous, i) !== PAIR.ALLOW && pair(editorCompiled, i) !== PAIR.ALLOW) {
       return 'Cannot set permission bit to 1 while not having this permission';

@@ -1,6 +1,6 @@
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, isConditionFailure } from './db';
-import { badRequest, forbidden } from './errors';
+import { badRequest, forbidden, TEXT } from './errors';
 
 export const MAX_PREFERENCE_KEY_LENGTH = 64;
 export const MAX_PREFERENCE_VALUE_LENGTH = 128;
@@ -24,7 +24,7 @@ function preferencesKey(userId: number) {
  * 400 for anything that is not an object, and for keys or values that are too long.
  */
 export function parsePreferences(body: unknown): Preferences {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Expected a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(TEXT.expectedJsonObject);
   const out: Preferences = new Map();
   for (const [key, raw] of Object.entries(body)) {
     const value = typeof raw === 'string' ? raw : JSON.stringify(raw);

@@ -10,7 +10,7 @@ import {
   subscribe,
 } from './connections';
 import { isConditionFailure, queryPrefix } from './db';
-import { logError } from './log';
+import { log } from './log';
 import { events } from './events';
 import { type Audience, audience, type FanoutContext, publish, publishTo, renderFor } from './fanout';
 import { PROTOCOLS } from '../protocols/registry';
@@ -200,7 +200,7 @@ export async function closeConnections(context: FanoutContext, connectionIds: re
       try {
         await context.sender.close?.(connectionId);
       } catch (error) {
-        logError(`closing connection ${connectionId}`, error);
+        log().error(`closing connection ${connectionId}`, error);
       }
     }),
   );

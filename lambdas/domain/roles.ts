@@ -7,7 +7,7 @@ import { membersOfServer } from './servers';
 import { keys } from './table';
 import { MAX_NAME_LENGTH } from './users';
 
-export const ROLE_NOT_FOUND = 'Role does not exist';
+export const ROLE_NOT_FOUND = TEXT.roleNotFound;
 export const ROLE_IS_DEFAULT = 'The role is default';
 const ROLE_NOT_BELOW_USER = 'The role is higher or equal to that of user';
 const TOP_IS_OWNERS = 'Only the server owner can edit the highest role';
@@ -51,7 +51,7 @@ export function parseRoleList(body: unknown): Role[] {
 
 function refusePermissionChange(previous: number, next: number, editorCompiled: number, isDefault: boolean): void {
   const error = permissionChangeError(previous, next, editorCompiled, isDefault);
-  if (error !== undefined) throw error === 'Invalid permission bits' ? badRequest(error) : forbidden(error);
+  if (error !== undefined) throw error === TEXT.invalidPermissionBits ? badRequest(error) : forbidden(error);
 }
 
 interface RoleListPlan {

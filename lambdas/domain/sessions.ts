@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, queryIndexPrefix } from './db';
-import { badRequest, TEXT, unauthorized } from './errors';
+import { DomainError, TEXT, unauthorized } from './errors';
 import { GSI1, keys, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 
@@ -66,7 +66,7 @@ export function sessionRefOf(token: string): string {
  * past a revocation that has just happened (the socket's `$connect` re-check).
  */
 export async function readSession(db: Db, token: string | undefined, options: { now?: number; consistent?: boolean } = {}): Promise<SessionRef> {
-  if (!token || !isUuid(token)) throw badRequest(TEXT.invalidToken);
+  if (!token || !isUuid(token)) throw new DomainError('malformed-credentials', TEXT.invalidToken);
   const now = options.now ?? Date.now();
   const { Item: item } = await db.doc.send(
     new GetCommand({ TableName: db.table, Key: keys.session(token), ...(options.consistent ? { ConsistentRead: true } : {}) }),

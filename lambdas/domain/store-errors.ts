@@ -29,9 +29,6 @@ const RETRY_LATER_NAMES = new Set([
   'RequestLimitExceeded',
 ]);
 
-/** What REST and `$connect` answer while the table is unreachable. */
-export const STORE_UNAVAILABLE = { status: 503, text: 'Service unavailable', retryAfterSeconds: 5 } as const;
-
 export function isStoreUnavailable(error: unknown, depth = 0): boolean {
   if (typeof error !== 'object' || error === null || depth > 5) return false;
   const { name, code, message, $metadata, cause, errors } = error as {

@@ -1,6 +1,6 @@
 import { CHANNEL_TYPE, type Channel, channelsOfServer, findChannel } from './channels';
 import type { FanoutContext } from './fanout';
-import { logError } from './log';
+import { log } from './log';
 import { loadServerContext } from './servers';
 import { serverVoiceRefusal, voiceLeft, voiceLocationOf, type VoiceSession, voiceSessionsOfChannel } from './voice';
 import type { VoiceControl } from './ports';
@@ -57,7 +57,7 @@ export async function revokeVoiceAccess(context: FanoutContext, control: VoiceCo
   try {
     sessions = await sessionsIn(context, scope);
   } catch (error) {
-    logError('voice access', error);
+    log().error('voice access', error);
     return 0;
   }
   const channels = new Map<number, Promise<Channel | undefined>>();
@@ -69,7 +69,7 @@ export async function revokeVoiceAccess(context: FanoutContext, control: VoiceCo
         await control.send(session.node, { kind: 'kick', userId: session.userId, channelId: session.channelId, reason });
         return true;
       } catch (error) {
-        logError('voice access', error);
+        log().error('voice access', error);
         return false;
       }
     }),

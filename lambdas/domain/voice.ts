@@ -2,7 +2,7 @@ import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } fr
 import { channelAudience } from './access';
 import { CHANNEL_TYPE, canSeeChannel, type Channel, findChannel, overridesOf } from './channels';
 import { type Db, type Item, isConditionFailure, queryPrefix } from './db';
-import { HttpError } from './errors';
+import { badRequest, DomainError, forbidden, notFound, TEXT } from './errors';
 import { events } from './events';
 import { type FanoutContext, publish } from './fanout';
 import { readPair } from './friends';
@@ -56,18 +56,10 @@ export async function voiceStatesOf(db: Db, channelId: number, now = Date.now())
   return items.filter((item) => Number(item[TTL_ATTRIBUTE]) > epochSeconds(now)).map(stateFromItem);
 }
 
-export const ADMISSION_TEXT = {
-  noAccess: 'User has no access to the channel or it does not exist',
-  notFound: 'Channel does not exist',
-  yourself: 'Cannot call yourself',
-  notFriend: 'User is not a friend',
-  noPermission: 'No permission',
-} as const;
-
 export type Admission =
   /** `admin`: the stored admin mute/deafen, for server channels. */
   | { ok: true; userId: number; channel: Channel; admin?: AdminVoiceState }
-  | { ok: false; httpStatus: 400 | 401 | 403 | 404; reason: string };
+  | { ok: false; error: DomainError };
 
 /**
  * Who may open a voice socket to which channel (PROTOCOL.md Part B §4.2, refusals as HTTP statuses per
@@ -80,25 +72,25 @@ export async function admitToVoice(db: Db, token: string | undefined, rawChannel
   try {
     userId = await authenticate(db, token);
   } catch (error) {
-    if (error instanceof HttpError) return { ok: false, httpStatus: 401, reason: error.text };
+    if (error instanceof DomainError) return { ok: false, error };
     throw error;
   }
-  if (!/^\d{1,15}$/.test(rawChannel)) return { ok: false, httpStatus: 400, reason: `Couldn't parse channel ID, got '${rawChannel.slice(0, 32)}'` };
+  if (!/^\d{1,15}$/.test(rawChannel)) return { ok: false, error: badRequest(`Couldn't parse channel ID, got '${rawChannel.slice(0, 32)}'`) };
   const channelId = Number(rawChannel);
   const channel = await findChannel(db, channelId);
-  if (!channel || channel.type !== CHANNEL_TYPE.VOICE) return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.noAccess };
+  if (!channel || channel.type !== CHANNEL_TYPE.VOICE) return { ok: false, error: notFound(TEXT.noVoiceAccess) };
   if (channel.serverId === undefined) {
     const participants: readonly number[] = channel.participants ?? [];
-    if (!participants.includes(userId)) return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
+    if (!participants.includes(userId)) return { ok: false, error: notFound(TEXT.channelNotFound) };
     const other = participants.find((id) => id !== userId);
-    if (other === undefined) return { ok: false, httpStatus: 400, reason: ADMISSION_TEXT.yourself };
-    if ((await readPair(db, userId, other)).relation !== 'friends') return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.notFriend };
+    if (other === undefined) return { ok: false, error: badRequest('Cannot call yourself') };
+    if ((await readPair(db, userId, other)).relation !== 'friends') return { ok: false, error: forbidden(TEXT.notFriend) };
     return { ok: true, userId, channel };
   }
   const [server, admin] = await Promise.all([loadServerContext(db, channel.serverId, userId), adminVoiceStateOf(db, channel.serverId, userId)]);
   const refusal = serverVoiceRefusal(server, channel, userId);
-  if (refusal === 'hidden') return { ok: false, httpStatus: 404, reason: ADMISSION_TEXT.notFound };
-  if (refusal === 'no-permission') return { ok: false, httpStatus: 403, reason: ADMISSION_TEXT.noPermission };
+  if (refusal === 'hidden') return { ok: false, error: notFound(TEXT.channelNotFound) };
+  if (refusal === 'no-permission') return { ok: false, error: forbidden(TEXT.noPermission) };
   return { ok: true, userId, channel, admin };
 }
 

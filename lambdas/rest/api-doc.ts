@@ -8,7 +8,7 @@ export function routeKey(method: string, path: string): string {
 }
 
 /** Method and path of every route the REST app serves, in registration order. */
-export function servedRoutes(app: Hono): Array<{ method: string; path: string }> {
+export function servedRoutes(app: Pick<Hono, 'routes'>): Array<{ method: string; path: string }> {
   const seen = new Set<string>();
   return app.routes
     .filter((route) => route.method !== 'ALL')
@@ -49,7 +49,7 @@ function rateLimitSection(): string[] {
  * docs/api.md: every route the server really serves (read from the app itself, so the document cannot
  * drift; `test/rest-surface.test.ts` fails when it differs), marked where upstream's OpenAPI lacks it.
  */
-export function renderApiDoc(app: Hono, upstream: Set<string>): string {
+export function renderApiDoc(app: Pick<Hono, 'routes'>, upstream: Set<string>): string {
   const rows = servedRoutes(app).map(({ method, path }) => {
     const documented = upstream.has(routeKey(method, path)) ? 'yes' : 'no';
     return `| ${method} | \`${path}\` | ${documented} |`;

@@ -1,8 +1,12 @@
-import { Hono } from 'hono';
-import { HttpError } from '../domain/errors';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { cors } from 'hono/cors';
+import { DomainError, TEXT } from '../domain/errors';
 import { judgeOrigin } from '../domain/origins';
-import { isStoreUnavailable, STORE_UNAVAILABLE } from '../domain/store-errors';
-import { appContext, logError } from '../runtime';
+import { isStoreUnavailable } from '../domain/store-errors';
+import { log, withLogFields } from '../domain/log';
+import { appContext } from '../runtime';
+import { restStatus, STORE_UNAVAILABLE } from '../http-errors';
+import { authenticateRequest, type RestEnv } from './auth';
 import { bodyLimit, originCheck } from './guards';
 import { normalizePath } from './http';
 import { rateLimit } from './rate-limit';
@@ -20,40 +24,46 @@ import { serverRoutes } from './routes/servers';
 import { socialRoutes } from './routes/social';
 import { voiceRoutes } from './routes/voice';
 
-const ALLOWED_HEADERS = 'Origin, Content-Type, X-Auth-Token, X-Requested-With, Accept, Username, Password, DisplayName, Authorization';
+const ALLOWED_HEADERS = ['Origin', 'Content-Type', 'X-Auth-Token', 'X-Requested-With', 'Accept', 'Username', 'Password', 'DisplayName', 'Authorization'];
+
+/**
+ * CORS with credentials for the allowed web-client origins (upstream `add_cors`; docs/security.md), by
+ * `hono/cors`. Two parts stay ours: which origins are allowed is `judgeOrigin` (the `CORS_ORIGINS` list the
+ * origin check and both sockets share, with origins normalised as browsers send them), and a preflight is
+ * answered 200 as upstream does (hono answers 204). hono sends `Access-Control-Allow-Credentials` to every
+ * origin; without a matching `Access-Control-Allow-Origin` a browser ignores it.
+ */
+function corsForAllowedOrigins(): MiddlewareHandler {
+  const handle = cors({
+    origin: (origin) => (origin && judgeOrigin({ origin }, appContext().settings.corsOrigins) === 'allowed' ? origin : null),
+    allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowHeaders: ALLOWED_HEADERS,
+    maxAge: 600,
+    credentials: true,
+  });
+  return async (c, next) => {
+    const answer = await handle(c, next);
+    return answer instanceof Response && answer.status === 204 ? new Response(null, { status: 200, headers: answer.headers }) : answer;
+  };
+}
+
+/** API Gateway's request id (the local runtime makes one up the same way). */
+function requestIdOf(c: Context): string | undefined {
+  return (c.env as { requestContext?: { requestId?: string } } | undefined)?.requestContext?.requestId;
+}
 
 /** The REST API: one Hono app, run by the Lambda adapter on AWS and by the local runtime. */
-export function createApp(): Hono {
-  const app = new Hono({ getPath: (request) => normalizePath(new URL(request.url).pathname) });
+export function createApp(): Hono<RestEnv> {
+  const app = new Hono<RestEnv>({ getPath: (request) => normalizePath(new URL(request.url).pathname) });
 
-  // CORS with credentials for the allowed web-client origins (upstream `add_cors`; docs/security.md).
-  app.use('*', async (c, next) => {
-    const origin = c.req.header('origin');
-    const allowed = origin !== undefined && judgeOrigin({ origin }, appContext().settings.corsOrigins) === 'allowed';
-    if (c.req.method === 'OPTIONS') {
-      const headers: Record<string, string> = {
-        'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, OPTIONS',
-        'Access-Control-Allow-Headers': ALLOWED_HEADERS,
-        'Access-Control-Max-Age': '600',
-      };
-      if (allowed) {
-        headers['Access-Control-Allow-Origin'] = origin;
-        headers['Access-Control-Allow-Credentials'] = 'true';
-        headers.Vary = 'Origin';
-      }
-      return c.body(null, 200, headers);
-    }
-    await next();
-    if (allowed) {
-      c.res.headers.set('Access-Control-Allow-Origin', origin);
-      c.res.headers.set('Access-Control-Allow-Credentials', 'true');
-      c.res.headers.append('Vary', 'Origin');
-    }
-  });
-
+  // Every record logged while this request is served names it (the path without its query: `?token=`).
+  app.use('*', (c, next) => withLogFields({ requestId: requestIdOf(c), method: c.req.method, path: c.req.path }, next));
+  app.use('*', corsForAllowedOrigins());
   // Before the rate limit: a refused cross-site request or oversized body costs the victim none of his budget.
   app.use('*', originCheck());
   app.use('*', bodyLimit());
+  // One session read per request, for the rate limit and the route (auth.ts).
+  app.use('*', authenticateRequest());
   app.use('*', rateLimit());
   accountRoutes(app);
   serverRoutes(app);
@@ -71,13 +81,13 @@ export function createApp(): Hono {
 
   app.notFound((c) => c.text('Not found', 404));
   app.onError((error, c) => {
-    if (error instanceof HttpError) return c.text(error.text, error.status as 400);
-    logError(`REST ${c.req.method} ${normalizePath(new URL(c.req.url).pathname)}`, error);
+    if (error instanceof DomainError) return c.text(error.text, restStatus(error));
+    log().error('REST request failed', error);
     // The table is unreachable: a temporary condition the client should retry, not a bug in its request.
     if (isStoreUnavailable(error)) {
       return c.text(STORE_UNAVAILABLE.text, STORE_UNAVAILABLE.status, { 'Retry-After': String(STORE_UNAVAILABLE.retryAfterSeconds) });
     }
-    return c.text('Internal server error', 500);
+    return c.text(TEXT.internalError, 500);
   });
   return app;
 }

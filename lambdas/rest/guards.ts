@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
+import { TEXT } from '../domain/errors';
 import { MAX_FILE_BYTES } from '../domain/files';
 import { judgeOrigin } from '../domain/origins';
 import { appContext } from '../runtime';
@@ -16,7 +17,7 @@ export function originCheck(): MiddlewareHandler {
   return async (c, next) => {
     if (!SAFE_METHODS.has(c.req.method)) {
       const verdict = judgeOrigin({ origin: c.req.header('origin'), referer: c.req.header('referer') }, appContext().settings.corsOrigins);
-      if (verdict === 'foreign') return c.text('Origin not allowed', 403);
+      if (verdict === 'foreign') return c.text(TEXT.originNotAllowed, 403);
     }
     await next();
   };

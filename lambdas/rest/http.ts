@@ -1,9 +1,8 @@
 import type { Context } from 'hono';
-import { badRequest, forbidden, HttpError } from '../domain/errors';
-import { authenticate, extractToken } from '../domain/sessions';
+import { badRequest, DomainError, forbidden, TEXT } from '../domain/errors';
 import { parseExpiry } from '../domain/time';
 import type { Page } from '../domain/users';
-import { appContext } from '../runtime';
+import { callerId, requireSession, type RestEnv } from './auth';
 
 export type Args = Record<string, string | File>;
 
@@ -35,7 +34,7 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
  */
 export async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
-  if (text.length > 0 && !JSON_TYPE.test(c.req.header('content-type') ?? '')) throw new HttpError(415, 'Expected a JSON body (Content-Type: application/json)');
+  if (text.length > 0 && !JSON_TYPE.test(c.req.header('content-type') ?? '')) throw new DomainError('unsupported-media-type', 'Expected a JSON body (Content-Type: application/json)');
   try {
     return JSON.parse(text);
   } catch {
@@ -44,7 +43,7 @@ export async function readJson(c: Context): Promise<unknown> {
 }
 
 export function jsonObject(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Expected a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(TEXT.expectedJsonObject);
   return body as Record<string, unknown>;
 }
 
@@ -124,19 +123,14 @@ export function readPage(args: Args, maxCount: number): Page {
   return { startId, count, order };
 }
 
-function tokenOf(c: Context): string | undefined {
-  return extractToken({ cookie: c.req.header('cookie'), authorization: c.req.header('authorization') });
-}
-
-/** The caller's user id (400 `Invalid token` / 401 `Expired or invalid token` otherwise). */
-export async function requireUser(c: Context): Promise<number> {
-  return authenticate(appContext().db, tokenOf(c));
+/** The caller's user id (400 `Invalid token` / 401 `Expired or invalid token` otherwise), read once per request (auth.ts). */
+export async function requireUser(c: Context<RestEnv>): Promise<number> {
+  return requireSession(c).userId;
 }
 
 /** The caller's user id when a session is presented, undefined for anonymous calls. */
-export async function optionalUser(c: Context): Promise<number | undefined> {
-  const token = tokenOf(c);
-  return token === undefined ? undefined : authenticate(appContext().db, token);
+export async function optionalUser(c: Context<RestEnv>): Promise<number | undefined> {
+  return callerId(c);
 }
 
 /** Names the response header of a page cut short by the scan budget (see `continuePage`). */

@@ -1,17 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { RateLimit } from '../domain/config';
-import { HttpError } from '../domain/errors';
+import { TEXT } from '../domain/errors';
 import { countRequest, uncountRequest } from '../domain/rate-counters';
 import type { RateBucket, Verdict } from '../domain/rate-limits';
-import { authenticate, extractToken, isUuid } from '../domain/sessions';
 import { appContext } from '../runtime';
-
-export const TOO_MANY_REQUESTS = 'Too many requests';
+import { rateSubjectUser, type RestEnv } from './auth';
+import { policyOf } from './route-policy';
 
 /** 429 with the seconds until the caller's window ends. */
 export function tooManyRequests(c: Context, verdict: Verdict): Response {
-  return c.text(TOO_MANY_REQUESTS, 429, { 'Retry-After': String(verdict.retryAfterSeconds) });
+  return c.text(TEXT.tooManyRequests, 429, { 'Retry-After': String(verdict.retryAfterSeconds) });
 }
 
 /** The client's address as API Gateway HTTP API (and the local runtime) reports it. */
@@ -21,55 +20,27 @@ export function sourceIp(c: Context): string | undefined {
 }
 
 /**
- * Token -> user id, per instance. The middleware must know the caller before the route runs, and reading
- * the session on every request would double the route's own read; a session never changes its user, so
- * a cached answer is only ever stale for a deleted session, which the route itself then refuses.
- */
-const SESSION_CACHE_MS = 5 * 60 * 1000;
-const SESSION_CACHE_SIZE = 10_000;
-const sessionUsers = new Map<string, { userId: number | undefined; until: number }>();
-
-async function userOf(c: Context, now: number): Promise<number | undefined> {
-  const token = extractToken({ cookie: c.req.header('cookie'), authorization: c.req.header('authorization') });
-  if (!token || !isUuid(token)) return undefined;
-  const cached = sessionUsers.get(token);
-  if (cached && cached.until > now) return cached.userId;
-  let userId: number | undefined;
-  try {
-    userId = await authenticate(appContext().db, token, now);
-  } catch (error) {
-    if (!(error instanceof HttpError)) throw error;
-    // Unknown or expired: counted by address; a token never becomes valid later, so this may be cached too.
-  }
-  if (sessionUsers.size >= SESSION_CACHE_SIZE) sessionUsers.delete(sessionUsers.keys().next().value!);
-  sessionUsers.set(token, { userId, until: now + SESSION_CACHE_MS });
-  return userId;
-}
-
-const MESSAGE_WRITE = [/^POST \/channels\/[^/]+\/messages$/, /^PUT \/messages\/[^/]+$/];
-
-/**
  * Per-caller budgets of every REST request (docs/api.md, "Rate limits"). A refused request gets 429 and
- * `Retry-After` before any route code runs. Message writes count against their own budget only;
- * registrations against a per-address one; login failures are counted by the `/auth` route itself.
- * `GET /params` reads no table and is not counted: counting would cost more than answering. A failing
- * counter fails the request like any other table call (503 while the table is unreachable): every other
- * route needs the table too, and failing here spares it a second wait.
+ * `Retry-After` before any route code runs. Each route declares its budget (route-policy.ts): message writes
+ * count against their own budget only, registrations against a per-address one, `GET /params` (which reads
+ * no table, so counting would cost more than answering) against none; login failures are counted by the
+ * `/auth` route itself. The caller is the one `authenticateRequest` read for this request. A failing counter
+ * fails the request like any other table call (503 while the table is unreachable): every other route needs
+ * the table too, and failing here spares it a second wait.
  */
-export function rateLimit(): MiddlewareHandler {
+export function rateLimit(): MiddlewareHandler<RestEnv> {
   return async (c, next) => {
     const { db, settings } = appContext();
     const limits = settings.rateLimits;
-    const route = `${c.req.method} ${c.req.path}`;
-    const now = Date.now();
+    const { budget } = policyOf(c);
     let counter: { bucket: RateBucket; subject: string; limit: RateLimit } | undefined;
-    if (route === 'POST /register') {
+    if (budget === 'register') {
       const ip = sourceIp(c);
       if (limits.registrations && ip) counter = { bucket: 'register', subject: `ip:${ip}`, limit: limits.registrations };
-    } else if (route !== 'GET /params') {
-      const userId = limits.rest || limits.messages ? await userOf(c, now) : undefined;
+    } else if (budget !== 'none') {
+      const userId = rateSubjectUser(c);
       const ip = sourceIp(c);
-      if (limits.messages && userId !== undefined && MESSAGE_WRITE.some((pattern) => pattern.test(route))) {
+      if (budget === 'messages' && limits.messages && userId !== undefined) {
         counter = { bucket: 'messages', subject: `user:${userId}`, limit: limits.messages };
       } else if (limits.rest && userId !== undefined) {
         counter = { bucket: 'rest', subject: `user:${userId}`, limit: limits.rest };
@@ -78,7 +49,7 @@ export function rateLimit(): MiddlewareHandler {
       }
     }
     if (counter) {
-      const verdict = await countRequest(db, counter.bucket, counter.subject, counter.limit, { now });
+      const verdict = await countRequest(db, counter.bucket, counter.subject, counter.limit);
       if (!verdict.allowed) return tooManyRequests(c, verdict);
     }
     await next();

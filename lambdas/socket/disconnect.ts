@@ -1,14 +1,15 @@
 import { closeConnection } from '../domain/presence';
-import { appContext, logError } from '../runtime';
-import type { WebSocketEvent, WebSocketResult } from './types';
+import { log } from '../domain/log';
+import { appContext } from '../runtime';
+import { logScoped, type WebSocketEvent, type WebSocketResult } from './types';
 
 /** `$disconnect` (best effort on API Gateway: 410 prunes and TTL cover the rest). */
-export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+export const handler = logScoped(async function disconnect(event: WebSocketEvent): Promise<WebSocketResult> {
   try {
     await closeConnection(appContext(), event.requestContext.connectionId);
     return { statusCode: 200 };
   } catch (error) {
-    logError('main-socket $disconnect', error);
+    log().error('main-socket $disconnect', error);
     return { statusCode: 500 };
   }
-}
+});

@@ -1,4 +1,5 @@
 import { type RateLimit, rateLimitsFromEnv } from '../domain/config';
+import { log } from '../domain/log';
 import { FrameGate, frameLimitText, type Verdict } from '../domain/rate-limits';
 import { errorFrame } from '../protocols/zavodchat/inbound';
 import { installedContext } from '../scope';
@@ -20,9 +21,8 @@ async function countFrames(connectionId: string, limit: RateLimit, amount: numbe
   return countRequest(db, 'socket', connectionId, limit, { amount });
 }
 
-async function log(error: unknown): Promise<void> {
-  const { logError } = await import('../runtime');
-  logError('main-socket frame limit', error);
+function logFailure(error: unknown, connectionId: string): void {
+  log().error('main-socket frame limit', error, { connectionId });
 }
 
 /**
@@ -38,7 +38,7 @@ export async function admitFrame(connectionId: string): Promise<boolean> {
   try {
     decision = await gate.admit(connectionId, limit, limits.socketFreeFrames, (amount) => countFrames(connectionId, limit!, amount));
   } catch (error) {
-    await log(error);
+    logFailure(error, connectionId);
     return true;
   }
   if (decision === 'handle') return true;
@@ -46,7 +46,7 @@ export async function admitFrame(connectionId: string): Promise<boolean> {
     if (decision === 'refuse') await (await context()).sender.post(connectionId, errorFrame(frameLimitText(limit!)));
     if (decision === 'close') await (await context()).sender.close(connectionId);
   } catch (error) {
-    await log(error);
+    logFailure(error, connectionId);
   }
   return false;
 }

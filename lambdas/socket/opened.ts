@@ -1,6 +1,7 @@
 import type { OpenedConnection } from '../domain/ports';
 import { confirmConnectionOpen } from '../domain/presence';
-import { appContext, logError } from '../runtime';
+import { log, withLogFields } from '../domain/log';
+import { appContext } from '../runtime';
 
 /**
  * Invoked asynchronously by `$connect` (not a route of the socket API): tells the new connection its own
@@ -9,13 +10,13 @@ import { appContext, logError } from '../runtime';
 export async function handler(event: OpenedConnection): Promise<{ reached: boolean }> {
   const { userId, connectionId, connectedAt } = event;
   if (!Number.isSafeInteger(userId) || typeof connectionId !== 'string' || !Number.isFinite(connectedAt)) {
-    logError('connection opened', new Error('malformed event'));
+    log().error('connection opened', new Error('malformed event'));
     return { reached: false };
   }
   try {
-    return { reached: await confirmConnectionOpen(appContext(), { userId, connectionId }, connectedAt) };
+    return { reached: await withLogFields({ userId, connectionId }, () => confirmConnectionOpen(appContext(), { userId, connectionId }, connectedAt)) };
   } catch (error) {
-    logError('connection opened', error);
+    log().error('connection opened', error, { userId, connectionId });
     return { reached: false };
   }
 }

@@ -1,9 +1,13 @@
+import { withLogFields } from '../domain/log';
+
 /** The subset of API Gateway's WebSocket Lambda event the handlers read (same shape from the local gateway). */
 export interface WebSocketEvent {
   requestContext: {
     routeKey: string;
     eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
     connectionId: string;
+    /** API Gateway's id of this event (absent from the local gateway's events before it named one). */
+    requestId?: string;
     domainName: string;
     stage: string;
     requestTimeEpoch: number;
@@ -27,4 +31,9 @@ export function header(event: WebSocketEvent, name: string): string | undefined 
     if (key.toLowerCase() === wanted) return value;
   }
   return undefined;
+}
+
+/** A socket handler whose log records, wherever they are written below it, carry the event's request and connection ids. */
+export function logScoped<R>(handle: (event: WebSocketEvent) => Promise<R>): (event: WebSocketEvent) => Promise<R> {
+  return (event) => withLogFields({ requestId: event.requestContext.requestId, connectionId: event.requestContext.connectionId }, () => handle(event));
 }

@@ -277,7 +277,7 @@ describeMedia('voice in the whole system', {}, () => {
     } finally {
       consoleError.mockRestore();
     }
-    expect(logged).toEqual([expect.stringContaining('"where":"voice control"')]);
+    expect(logged).toEqual([expect.stringContaining('"message":"voice control"')]);
     expect(await storedAdminState(serverId, member.id)).toMatchObject({ mute: true, deaf: false });
     await system.db.doc.send(new DeleteCommand({ TableName: system.db.table, Key: location }));
     // Once he is gone from voice, repeating it is a plain no-op.

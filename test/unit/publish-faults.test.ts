@@ -19,6 +19,6 @@ describe('publish after a stored change', () => {
     }
     expect(posted).toEqual([]);
     expect(logged).toHaveLength(1);
-    expect(JSON.parse(logged[0])).toMatchObject({ level: 'error', where: 'publish user_changed', message: expect.stringMatching(/ECONNREFUSED/) });
+    expect(JSON.parse(logged[0])).toMatchObject({ level: 'ERROR', message: 'publish user_changed', error: { message: expect.stringMatching(/ECONNREFUSED/) } });
   });
 });

@@ -1,14 +1,14 @@
 import type { Context, Hono } from 'hono';
 import { blockedBy } from '../../domain/blocks';
 import { connectionsOfSessions } from '../../domain/connections';
-import { badRequest, forbidden, notFound } from '../../domain/errors';
+import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
 import { events } from '../../domain/events';
 import { audience, type FanoutContext, publish } from '../../domain/fanout';
 import { fileKeys, storeImage } from '../../domain/files';
 import { changeStatus, closeConnections } from '../../domain/presence';
 import type { Settings } from '../../domain/config';
 import { sessionCookieSameSite } from '../../domain/origins';
-import { createSessionEvicting, endSessions, extractToken, readSession, SESSION_COOKIE } from '../../domain/sessions';
+import { createSessionEvicting, endSessions, SESSION_COOKIE } from '../../domain/sessions';
 import {
   checkCredentials,
   getUser,
@@ -26,6 +26,8 @@ import { appContext } from '../../runtime';
 import type { Verdict } from '../../domain/rate-limits';
 import { countLoginAttempt, sourceIp, tooManyRequests } from '../rate-limit';
 import { type Args, continuePage, fileArg, jsonObject, optionalUser, parseInteger, readArgs, readJson, readPage, requireUser, stringField, textArg } from '../http';
+import { requireSession, type RestEnv } from '../auth';
+import { policy } from '../route-policy';
 
 /** The session cookie: a token with the session's lifetime, or an empty one that expires at once (logout). */
 function sessionCookie(settings: Settings, token: string | undefined, c: Context): string {
@@ -63,7 +65,7 @@ async function checkCurrentPassword(c: Context, userId: number, args: Args): Pro
   const current = textArg(args, 'current_password');
   if (current === undefined) throw badRequest("Changing the username or password needs 'current_password'");
   const record = await getUserRecord(db, userId);
-  if (!record) throw notFound('User does not exist');
+  if (!record) throw notFound(TEXT.userNotFound);
   const attempt = await countLoginAttempt(usernameKeyOrUndefined(record.username) ?? record.username, sourceIp(c));
   if (attempt.refused) return attempt.refused;
   if ((await checkCredentials(db, record.username, current)) !== userId) throw forbidden('Wrong current password');
@@ -72,8 +74,8 @@ async function checkCurrentPassword(c: Context, userId: number, args: Args): Pro
 }
 
 /** Registration, login, logout, profile, presence and the user directory. */
-export function accountRoutes(app: Hono): void {
-  app.post('/register', async (c) => {
+export function accountRoutes(app: Hono<RestEnv>): void {
+  app.post('/register', policy({ budget: 'register', session: false }), async (c) => {
     const { db, settings } = appContext();
     const body = jsonObject(await readJson(c));
     const username = stringField(body, 'username');
@@ -110,18 +112,16 @@ export function accountRoutes(app: Hono): void {
   // Our extension (docs/api.md): ends the caller's session, clears the cookie, closes its sockets.
   app.delete('/auth', async (c) => {
     const context = appContext();
-    const token = extractToken({ cookie: c.req.header('cookie'), authorization: c.req.header('authorization') });
-    const session = await readSession(context.db, token);
-    const ended = await endSessions(context.db, session.userId, { tokens: [token!] });
-    await closeSessionConnections(context, session.userId, ended);
+    const { userId, token } = requireSession(c);
+    const ended = await endSessions(context.db, userId, { tokens: [token] });
+    await closeSessionConnections(context, userId, ended);
     c.header('Set-Cookie', sessionCookie(context.settings, undefined, c));
     return c.text('Logged out');
   });
 
   app.put('/register', async (c) => {
     const context = appContext();
-    const token = extractToken({ cookie: c.req.header('cookie'), authorization: c.req.header('authorization') });
-    const { userId } = await readSession(context.db, token);
+    const { userId, token } = requireSession(c);
     const args = await readArgs(c);
     const username = textArg(args, 'username');
     const password = textArg(args, 'password');
@@ -139,7 +139,7 @@ export function accountRoutes(app: Hono): void {
     const changed = await updateProfile(context.db, userId, { username, password, displayname, avatar });
     if (avatar && previous) await context.files.delete(fileKeys.userAvatar(previous));
     // A new password ends every other session (whoever else held one is out) and closes their sockets.
-    if (password !== undefined) await closeSessionConnections(context, userId, await endSessions(context.db, userId, { except: token! }));
+    if (password !== undefined) await closeSessionConnections(context, userId, await endSessions(context.db, userId, { except: token }));
     if (Object.keys(changed).length > 0) {
       await publish(context, events.userChanged(userId, changed), audience.observersOf(userId));
     }
@@ -173,5 +173,5 @@ export function accountRoutes(app: Hono): void {
     return c.text('Changed');
   });
 
-  app.get('/params', (c) => c.json(appContext().settings.params));
+  app.get('/params', policy({ budget: 'none', session: false }), (c) => c.json(appContext().settings.params));
 }

@@ -11,11 +11,12 @@ import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { pathInt, readArgs, readExpiry, readPage, requireUser } from '../http';
 import { VOICE_REASONS } from './voice';
+import type { RestEnv } from '../auth';
 
 /** `expires`: an ISO-8601 timestamp with its zone (normalized to UTC) or `never`; required. */
 
 /** Bans (BAN_MEMBERS): banning takes a user id, changing and lifting take a ban id. */
-export function banRoutes(app: Hono): void {
+export function banRoutes(app: Hono<RestEnv>): void {
   app.get('/servers/:sid/bans', async (c) => {
     const { db, settings } = appContext();
     const serverId = pathInt(c, 'sid');
@@ -31,14 +32,14 @@ export function banRoutes(app: Hono): void {
     const targetId = pathInt(c, 'uid');
     const server = await requirePermission(context.db, serverId, callerId, Perm.BAN_MEMBERS);
     const expires = readExpiry(await readArgs(c));
-    if (await isBanned(context.db, serverId, targetId)) return c.text('Already banned', 202);
+    if (await isBanned(context.db, serverId, targetId)) return c.text(TEXT.alreadyBanned, 202);
     const target = (await loadServerContext(context.db, serverId, targetId))?.member;
     if (!target) throw notFound(TEXT.notMember);
     if (targetId === server.server.owner_id) throw forbidden('Owner cannot be banned');
     // Unlike kicking, banning oneself is no exception to the hierarchy.
     requireUserBelow(subjectOf(server, callerId), targetId, target.roles);
     const ban = await banMember(context.db, serverId, targetId, expires, server.server.owner_id);
-    if (!ban) return c.text('Already banned', 202);
+    if (!ban) return c.text(TEXT.alreadyBanned, 202);
     await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.removedFromServer);
     const user = await getUser(context.db, targetId);
     const banned = events.userBanned(serverId, ban.id, user, ban.expires);

@@ -25,6 +25,7 @@ import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { integerArrayField, integerField, jsonObject, pathInt, readJson, requireUser, stringField } from '../http';
 import { VOICE_REASONS } from './voice';
+import type { RestEnv } from '../auth';
 
 function channelType(body: Record<string, unknown>, optional: boolean): number | undefined {
   const type = optional ? integerField(body, 'type', true) : integerField(body, 'type');
@@ -51,7 +52,7 @@ async function vcUsers(channel: Channel, hidden: Set<number>) {
 }
 
 /** Channels of a server: listing, creation, editing (with the audience split of whitelist changes), overrides. */
-export function channelRoutes(app: Hono): void {
+export function channelRoutes(app: Hono<RestEnv>): void {
   app.get('/servers/:sid/channels', async (c) => {
     const { db } = appContext();
     const userId = await requireUser(c);
@@ -180,13 +181,13 @@ export function channelRoutes(app: Hono): void {
     const subject = subjectOf(server, userId);
     if (!hasPermission(subject, Perm.MANAGE_CHANNELS)) throw forbidden(TEXT.noPermission);
     const roleId = pathInt(c, 'rid');
-    if (!server.roles.some((role) => role.id === roleId)) throw notFound('Role does not exist');
+    if (!server.roles.some((role) => role.id === roleId)) throw notFound(TEXT.roleNotFound);
     const previous = overridesOf(channel).get(roleId);
     let perms1: number | undefined;
     if (!remove) {
       perms1 = integerField(jsonObject(await readJson(c)), 'perms1');
       const refusal = permissionChangeError(previous ?? 0, perms1, compiledPermissions(subject), false);
-      if (refusal) throw refusal === 'Invalid permission bits' ? badRequest(refusal) : forbidden(refusal);
+      if (refusal) throw refusal === TEXT.invalidPermissionBits ? badRequest(refusal) : forbidden(refusal);
       if (previous === perms1) return c.text('Override is already set', 202);
     } else if (previous === undefined) {
       return c.text('Override does not exist', 202);

@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import { badRequest } from '../../domain/errors';
+import { badRequest, TEXT } from '../../domain/errors';
 import { events } from '../../domain/events';
 import { createEmoji, deleteEmoji, emojisOfServer, findEmoji, updateEmoji, validateEmojiName } from '../../domain/emojis';
 import { audience, publish } from '../../domain/fanout';
@@ -8,9 +8,10 @@ import { Perm } from '../../domain/permissions';
 import { requireMember, requirePermission } from '../../domain/servers';
 import { appContext } from '../../runtime';
 import { fileArg, pathInt, readArgs, requireUser, textArg } from '../http';
+import type { RestEnv } from '../auth';
 
 /** A server's custom emojis (MANAGE_EMOJIS to change them, also to delete: PROTOCOL.md Part A item 5). */
-export function emojiRoutes(app: Hono): void {
+export function emojiRoutes(app: Hono<RestEnv>): void {
   app.get('/servers/:sid/emojis', async (c) => {
     const { db } = appContext();
     const serverId = pathInt(c, 'sid');
@@ -46,7 +47,7 @@ export function emojiRoutes(app: Hono): void {
     const name = textArg(args, 'name');
     if (name !== undefined) validateEmojiName(name);
     const file = fileArg(args, 'image');
-    if (name === undefined && file === undefined) return c.text('Nothing to change', 202);
+    if (name === undefined && file === undefined) return c.text(TEXT.nothingToChange, 202);
     const image = file ? await storeImage(context.files, file, fileKeys.emoji) : undefined;
     const updated = await updateEmoji(context.db, serverId, emoji, { name, image });
     if (image) await context.files.delete(fileKeys.emoji(emoji.image));

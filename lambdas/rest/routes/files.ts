@@ -1,10 +1,11 @@
 import type { Context, Hono } from 'hono';
-import { badRequest, notFound } from '../../domain/errors';
+import { badRequest, notFound, TEXT } from '../../domain/errors';
 import { deleteUpload, FILE_NAME, FILE_SECURITY_HEADERS, fileKeys, presentationOf, storeUpload } from '../../domain/files';
 import { appContext } from '../../runtime';
 import { pathInt, readArgs, requireUser, textArg } from '../http';
+import type { RestEnv } from '../auth';
 
-const FILE_NOT_FOUND = 'File does not exist';
+const FILE_NOT_FOUND = TEXT.fileNotFound;
 
 /** Sends a stored file: its bytes locally, a redirect to a short-lived S3 URL on AWS. */
 async function serveFile(c: Context, key: string) {
@@ -27,7 +28,7 @@ function fileName(c: Context): string {
 }
 
 /** Avatars and emoji images (public) and user uploads (any signed-in user). */
-export function fileRoutes(app: Hono): void {
+export function fileRoutes(app: Hono<RestEnv>): void {
   app.get('/files/avatar/user/:f', (c) => serveFile(c, fileKeys.userAvatar(fileName(c))));
   app.get('/files/avatar/server/:f', (c) => serveFile(c, fileKeys.serverAvatar(fileName(c))));
   app.get('/files/emoji/:f', (c) => serveFile(c, fileKeys.emoji(fileName(c))));

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { isBanned } from '../../domain/bans';
 import { subscribeUserToServer } from '../../domain/connections';
-import { badRequest, forbidden, notFound } from '../../domain/errors';
+import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
 import { events } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import {
@@ -20,6 +20,7 @@ import { isExpired } from '../../domain/time';
 import { getUser } from '../../domain/users';
 import { appContext } from '../../runtime';
 import { pathInt, readArgs, readExpiry, requireUser } from '../http';
+import type { RestEnv } from '../auth';
 
 
 function inviteIdOf(raw: string): string {
@@ -28,7 +29,7 @@ function inviteIdOf(raw: string): string {
 }
 
 /** Invites: managing them (MANAGE_INVITES) and using them to join. */
-export function inviteRoutes(app: Hono): void {
+export function inviteRoutes(app: Hono<RestEnv>): void {
   app.get('/servers/:sid/invites', async (c) => {
     const { db } = appContext();
     const serverId = pathInt(c, 'sid');
@@ -73,7 +74,7 @@ export function inviteRoutes(app: Hono): void {
     const { db } = appContext();
     const invite = await findInvite(db, inviteIdOf(c.req.param('iid')));
     if (!invite) throw notFound(INVITE_NOT_FOUND);
-    if (isExpired(invite.expires)) throw forbidden('Invite has expired');
+    if (isExpired(invite.expires)) throw forbidden(TEXT.inviteExpired);
     const server = await loadServerContext(db, invite.server_id, -1);
     if (!server) throw notFound(INVITE_NOT_FOUND);
     return c.json(server.server);
@@ -84,14 +85,14 @@ export function inviteRoutes(app: Hono): void {
     const userId = await requireUser(c);
     const invite = await findInvite(context.db, inviteIdOf(c.req.param('iid')));
     if (!invite) throw notFound(INVITE_NOT_FOUND);
-    if (isExpired(invite.expires)) throw forbidden('Invite has expired');
+    if (isExpired(invite.expires)) throw forbidden(TEXT.inviteExpired);
     const server = await loadServerContext(context.db, invite.server_id, userId);
     if (!server) throw notFound(INVITE_NOT_FOUND);
-    if (server.member) return c.text('User is already a member of the server', 202);
+    if (server.member) return c.text(TEXT.alreadyMember, 202);
     if (await isBanned(context.db, invite.server_id, userId)) throw forbidden('User is banned from the server');
     const defaultRole = server.roles[server.roles.length - 1];
     if (!(await addMember(context.db, invite.server_id, userId, defaultRole.id))) {
-      return c.text('User is already a member of the server', 202);
+      return c.text(TEXT.alreadyMember, 202);
     }
     await subscribeUserToServer(context.db, userId, invite.server_id);
     const user = await getUser(context.db, userId);

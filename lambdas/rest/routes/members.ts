@@ -10,9 +10,10 @@ import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { pathInt, requireUser } from '../http';
 import { VOICE_REASONS } from './voice';
+import type { RestEnv } from '../auth';
 
 /** Kicking members (leaving a server is kicking oneself, as upstream). */
-export function memberRoutes(app: Hono): void {
+export function memberRoutes(app: Hono<RestEnv>): void {
   app.delete('/servers/:sid/users/:uid', async (c) => {
     const context = appContext();
     const callerId = await requireUser(c);

@@ -3,7 +3,7 @@ import { accessChannel, type ChannelAccess, channelAudience } from '../../domain
 import { blockedBy, blockersOf } from '../../domain/blocks';
 import { canSeeChannel, overridesOf } from '../../domain/channels';
 import type { Db } from '../../domain/db';
-import { badRequest, forbidden, HttpError, notFound, TEXT } from '../../domain/errors';
+import { badRequest, DomainError, forbidden, notFound, TEXT } from '../../domain/errors';
 import { events } from '../../domain/events';
 import { publish } from '../../domain/fanout';
 import {
@@ -25,8 +25,11 @@ import { addMentions, markRead, readMarkersOf, takeBackMentions } from '../../do
 import { hasPermission, Perm } from '../../domain/permissions';
 import { membersAmong, subjectOf } from '../../domain/servers';
 import { parseExpiry } from '../../domain/time';
-import { appContext, logError } from '../../runtime';
+import { log } from '../../domain/log';
+import { appContext } from '../../runtime';
 import { continuePage, integerField, jsonObject, pathInt, readArgs, readJson, readPage, requireUser, stringField } from '../http';
+import type { RestEnv } from '../auth';
+import { policy } from '../route-policy';
 
 const MAX_SEARCH_TERMS = 16;
 const MAX_NAMED_USERS = 100;
@@ -63,13 +66,13 @@ async function accessMessage(db: Db, messageId: number, userId: number): Promise
     return { message, access: await accessChannel(db, message.channelId, userId) };
   } catch (error) {
     // A refusal reads as a missing message (no existence leak); a failing table stays a 503.
-    if (error instanceof HttpError) throw notFound(MESSAGE_NOT_FOUND);
+    if (error instanceof DomainError) throw notFound(MESSAGE_NOT_FOUND);
     throw error;
   }
 }
 
 /** Messages, search and unread markers. */
-export function messageRoutes(app: Hono): void {
+export function messageRoutes(app: Hono<RestEnv>): void {
   app.get('/channels/:cid/messages', async (c) => {
     const { db, settings } = appContext();
     const userId = await requireUser(c);
@@ -78,7 +81,7 @@ export function messageRoutes(app: Hono): void {
     return continuePage(c, await scanMessages(db, channel.id, page, await blockedBy(db, userId), {}, settings.maxScanItems));
   });
 
-  app.post('/channels/:cid/messages', async (c) => {
+  app.post('/channels/:cid/messages', policy({ budget: 'messages' }), async (c) => {
     const context = appContext();
     const userId = await requireUser(c);
     const access = await accessChannel(context.db, pathInt(c, 'cid'), userId);
@@ -103,7 +106,7 @@ export function messageRoutes(app: Hono): void {
         publish(context, events.messageCreated(message), channelAudience(channel, server, userId)),
       ]);
     } catch (error) {
-      logError(`REST POST /channels/{cid}/messages after storing message ${message.id}`, error);
+      log().error(`REST POST /channels/{cid}/messages after storing message ${message.id}`, error);
     }
     return c.text(String(message.id));
   });
@@ -137,7 +140,7 @@ export function messageRoutes(app: Hono): void {
     return c.json(messageView(message));
   });
 
-  app.put('/messages/:mid', async (c) => {
+  app.put('/messages/:mid', policy({ budget: 'messages' }), async (c) => {
     const context = appContext();
     const userId = await requireUser(c);
     const { message, access } = await accessMessage(context.db, pathInt(c, 'mid'), userId);
@@ -161,7 +164,7 @@ export function messageRoutes(app: Hono): void {
     // The message is gone: a failing count is logged, not answered as a failure the client would retry.
     await Promise.all([
       takeBackMentions(context.db, message.channelId, message.id, message.notified ?? new Map()).catch((error) =>
-        logError(`REST DELETE /messages/{mid} after deleting message ${message.id}`, error),
+        log().error(`REST DELETE /messages/{mid} after deleting message ${message.id}`, error),
       ),
       publish(context, events.messageDeleted(message), channelAudience(access.channel, access.server, userId)),
     ]);

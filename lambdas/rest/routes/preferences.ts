@@ -2,9 +2,10 @@ import type { Hono } from 'hono';
 import { getPreferences, mergePreferences, parsePreferences, replacePreferences } from '../../domain/preferences';
 import { appContext } from '../../runtime';
 import { readJson, requireUser } from '../http';
+import type { RestEnv } from '../auth';
 
 /** The client's key-value preferences: read, merge (PUT), replace (POST). */
-export function preferenceRoutes(app: Hono): void {
+export function preferenceRoutes(app: Hono<RestEnv>): void {
   app.get('/preferences', async (c) => {
     const { db } = appContext();
     const userId = await requireUser(c);

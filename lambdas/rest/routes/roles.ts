@@ -18,6 +18,7 @@ import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { VOICE_REASONS } from './voice';
 import { pathInt, readJson, requireUser } from '../http';
+import type { RestEnv } from '../auth';
 
 /**
  * The checks shared by assigning and removing a member's role (upstream order): the target is a member,
@@ -42,7 +43,7 @@ async function authorizeMemberRoleChange(c: Context) {
 }
 
 /** The server's role list and members' roles. */
-export function roleRoutes(app: Hono): void {
+export function roleRoutes(app: Hono<RestEnv>): void {
   app.get('/servers/:sid/roles', async (c) => {
     const { roles } = await requireMember(appContext().db, pathInt(c, 'sid'), await requireUser(c));
     return c.json(roles);

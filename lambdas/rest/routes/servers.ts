@@ -23,9 +23,10 @@ import { revokeVoiceAccess } from '../../domain/voice-access';
 import { appContext } from '../../runtime';
 import { fileArg, parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
 import { VOICE_REASONS } from './voice';
+import type { RestEnv } from '../auth';
 
 /** Servers and their members. */
-export function serverRoutes(app: Hono): void {
+export function serverRoutes(app: Hono<RestEnv>): void {
   app.get('/servers', async (c) => {
     const { db } = appContext();
     const userId = await requireUser(c);

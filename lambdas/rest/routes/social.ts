@@ -7,9 +7,10 @@ import { endRelation, MAX_FRIENDS_PER_USER, relatedUsers, requestFriendship } fr
 import { voiceStatesOf } from '../../domain/voice';
 import { appContext } from '../../runtime';
 import { parseInteger, pathInt, readArgs, readPage, requireUser, textArg } from '../http';
+import type { RestEnv } from '../auth';
 
 /** Friends and friend requests, blocks, and DM channels. */
-export function socialRoutes(app: Hono): void {
+export function socialRoutes(app: Hono<RestEnv>): void {
   app.get('/friends', async (c) => {
     const { db } = appContext();
     const userId = await requireUser(c);

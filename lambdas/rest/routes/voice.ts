@@ -1,14 +1,16 @@
 import type { Hono } from 'hono';
 import { accessChannel } from '../../domain/access';
 import { CHANNEL_TYPE } from '../../domain/channels';
-import { badRequest, forbidden, HttpError, notFound, TEXT } from '../../domain/errors';
+import { badRequest, DomainError, forbidden, notFound, TEXT } from '../../domain/errors';
 import { hasPermission, Perm } from '../../domain/permissions';
 import { subjectOf } from '../../domain/servers';
 import { voiceLocationOf } from '../../domain/voice';
 import { type AdminVoiceState, changeAdminVoiceState, sameAdminVoiceState } from '../../domain/voice-admin';
 import { applyAdminVoiceState, endVoice } from '../../domain/voice-control';
-import { appContext, logError } from '../../runtime';
+import { log } from '../../domain/log';
+import { appContext } from '../../runtime';
 import { type Args, parseInteger, pathInt, readArgs, requireUser, textArg } from '../http';
+import type { RestEnv } from '../auth';
 
 export const VOICE_REASONS = {
   kicked: 'Kicked by administrator',
@@ -39,13 +41,13 @@ function readAdminVoiceChange(args: Args): Partial<AdminVoiceState> {
  * Voice kick from a server channel, declining a DM call (PROTOCOL.md Part B §4.6), and administrator
  * mute/deafen (our extension of Part A item 11).
  */
-export function voiceRoutes(app: Hono): void {
+export function voiceRoutes(app: Hono<RestEnv>): void {
   app.delete('/channels/:cid/users/:uid', async (c) => {
     const context = appContext();
     const userId = await requireUser(c);
     const targetId = pathInt(c, 'uid');
     const { channel, server } = await accessChannel(context.db, pathInt(c, 'cid'), userId);
-    if (channel.type !== CHANNEL_TYPE.VOICE) throw badRequest('Not a voice channel');
+    if (channel.type !== CHANNEL_TYPE.VOICE) throw badRequest(TEXT.notVoiceChannel);
     let reason: string;
     if (server) {
       // MANAGE_VC, server-level, and no hierarchy check: even the owner can be moved out of voice.
@@ -59,8 +61,8 @@ export function voiceRoutes(app: Hono): void {
     try {
       ended = await endVoice(context.db, context.voice, { userId: targetId, channelId: channel.id }, reason);
     } catch (error) {
-      logError('voice control', error);
-      throw new HttpError(502, NODE_UNREACHABLE);
+      log().error('voice control', error);
+      throw new DomainError('dependency-unreachable', NODE_UNREACHABLE);
     }
     if (!ended) return c.text('User is not in this voice channel', 404);
     return c.text('Kicked');
@@ -73,7 +75,7 @@ export function voiceRoutes(app: Hono): void {
     const userId = await requireUser(c);
     const targetId = pathInt(c, 'uid');
     const { channel, server } = await accessChannel(context.db, pathInt(c, 'cid'), userId);
-    if (channel.type !== CHANNEL_TYPE.VOICE) throw badRequest('Not a voice channel');
+    if (channel.type !== CHANNEL_TYPE.VOICE) throw badRequest(TEXT.notVoiceChannel);
     if (!server) throw badRequest('Not a server voice channel');
     // As the voice kick: MANAGE_VC, server-level, no hierarchy check.
     if (!hasPermission(subjectOf(server, userId), Perm.MANAGE_VC)) throw forbidden(TEXT.noPermission);
@@ -85,9 +87,9 @@ export function voiceRoutes(app: Hono): void {
     try {
       await applyAdminVoiceState(context.db, context.voice, { userId: targetId, serverId }, result.after);
     } catch (error) {
-      logError('voice control', error);
-      throw new HttpError(502, NODE_UNREACHABLE);
+      log().error('voice control', error);
+      throw new DomainError('dependency-unreachable', NODE_UNREACHABLE);
     }
-    return sameAdminVoiceState(result.before, result.after) ? c.text('Nothing to change', 202) : c.text('Changed');
+    return sameAdminVoiceState(result.before, result.after) ? c.text(TEXT.nothingToChange, 202) : c.text('Changed');
   });
 }
