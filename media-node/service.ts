@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sweepExpiredVoiceStates } from '../lambdas/domain/voice';
+import { controlBaseUrl, pinnedControlAddress } from '../lambdas/domain/voice-control';
 import { appContext, logError } from '../lambdas/runtime';
 import { type MediaSettings, mediaSettingsFromEnv } from './config';
 import { startControlServer } from './control';
@@ -14,10 +15,14 @@ export interface VoiceServiceOptions {
   port: number;
   host?: string;
   tls?: { cert: string | Buffer; key: string | Buffer };
-  /** Control endpoint port (MEDIA_CONTROL_PORT) and the URL REST reaches it at (MEDIA_CONTROL_URL). */
+  /** Control endpoint port (MEDIA_CONTROL_PORT). */
   controlPort: number;
   /** Where the control endpoint listens: `host` unless set (the local runtime: loopback, REST is in-process). */
   controlHost?: string;
+  /**
+   * The URL REST reaches the control endpoint at, `https://<host>[:<port>]` (MEDIA_CONTROL_URL); the
+   * bound address when unset. The node adds its certificate's pin (`#sha256=...`) to it.
+   */
   controlUrl?: string;
   settings?: Partial<MediaSettings>;
   log?: (line: string) => void;
@@ -25,11 +30,12 @@ export interface VoiceServiceOptions {
 
 export interface VoiceService {
   url: string;
+  /** The pinned control address stored in this node's voice states: `https://<host>:<port>#sha256=<hex>`. */
   controlUrl: string;
   /** The address and port the control endpoint is bound to. */
   controlAddress: { address: string; port: number };
   rtcPorts(): number[];
-  /** A renewed certificate for the voice socket (and the control endpoint when it is HTTPS), without ending calls. */
+  /** A renewed certificate for the voice socket, without ending calls (the control endpoint keeps its own). */
   reloadTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
   stop(): Promise<void>;
 }
@@ -41,9 +47,11 @@ export interface VoiceService {
  * environment as the Lambdas' (TABLE_NAME, WS_MANAGEMENT_ENDPOINT, MEDIA_CONTROL_SECRET).
  */
 export async function startVoiceService(options: VoiceServiceOptions): Promise<VoiceService> {
+  // Checked before anything starts: an http:// control URL is a configuration error, not a downgrade.
+  if (options.controlUrl) controlBaseUrl(options.controlUrl);
   process.env.MEDIA_CONTROL_SECRET ||= randomBytes(32).toString('hex');
   const context = appContext();
-  let controlUrl = options.controlUrl ?? '';
+  let controlUrl = '';
   const node = await startMediaNode({
     port: options.port,
     host: options.host,
@@ -57,14 +65,14 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
   });
   let control: Awaited<ReturnType<typeof startControlServer>>;
   try {
-    control = await startControlServer({ node, secret: process.env.MEDIA_CONTROL_SECRET, port: options.controlPort, host: options.controlHost ?? options.host,
-      // HTTPS only where REST can verify the certificate (a custom domain); otherwise HMAC alone protects it.
-      tls: options.controlUrl?.startsWith('https:') ? options.tls : undefined });
+    // Always TLS, with the node's own certificate (not the voice socket's): REST pins it, so it needs no
+    // domain and no CA, and a voice certificate renewal does not change it.
+    control = await startControlServer({ node, secret: process.env.MEDIA_CONTROL_SECRET, port: options.controlPort, host: options.controlHost ?? options.host });
   } catch (error) {
     await node.stop();
     throw error;
   }
-  controlUrl ||= control.url;
+  controlUrl = options.controlUrl ? pinnedControlAddress(options.controlUrl, control.fingerprint) : control.url;
   const sweeper = setInterval(() => {
     sweepExpiredVoiceStates(context).catch((error) => logError('voice sweeper', error));
   }, SWEEP_MS);
@@ -76,7 +84,6 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
     rtcPorts: () => node.rtcPorts(),
     reloadTls(tls) {
       node.setTls(tls);
-      control.setTls(tls);
     },
     async stop() {
       clearInterval(sweeper);
