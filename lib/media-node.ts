@@ -59,7 +59,7 @@ export interface MediaNodeProps {
   bootCommands?: string[];
 }
 
-/** The node's control endpoint (REST -> node, HMAC-signed, TLS with the node's certificate). */
+/** The node's control endpoint (REST -> node, HMAC-signed, TLS with the node's own pinned certificate). */
 export const MEDIA_CONTROL_PORT = 446;
 
 /**
@@ -169,8 +169,9 @@ export class MediaNode extends Construct {
           // Worker i listens on UDP and TCP port RTC_MIN_PORT + i.
           RTC_MIN_PORT: String(config.rtcFirstPort),
           MEDIA_CONTROL_PORT: String(MEDIA_CONTROL_PORT),
-          // HTTPS where the certificate is a real one (custom domain); the self-signed fallback cannot be verified by REST.
-          MEDIA_CONTROL_URL: props.voiceHost ? `https://${props.voiceHost}:${MEDIA_CONTROL_PORT}` : `http://${announcedAddress}:${MEDIA_CONTROL_PORT}`,
+          // Always HTTPS, with or without a domain: the node serves its own certificate there and writes its
+          // fingerprint next to this URL in each voice state; REST pins it (docs/security.md, "Media node control path").
+          MEDIA_CONTROL_URL: `https://${props.voiceHost ?? announcedAddress}:${MEDIA_CONTROL_PORT}`,
         },
         tls,
         signal: { stackName: Aws.STACK_NAME, logicalId: Lazy.string({ produce: () => signalled.instance?.logicalId }) },

@@ -1,25 +1,44 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { SeenNonces, SIGNATURE_HEADER, verifyControl } from '../lambdas/adapters/http-voice-control';
+import { pinnedControlAddress, SeenNonces, SIGNATURE_HEADER, verifyControl } from '../lambdas/adapters/http-voice-control';
 import type { ControlCommand } from '../lambdas/domain/ports';
+import { type ControlIdentity, createControlIdentity } from './control-identity';
 import type { MediaNode } from './node';
 
 const MAX_BODY_BYTES = 4096;
 
+/** The host REST would use on this machine: the bound one, or loopback for "every interface". */
+function shownHost(host: string | undefined): string {
+  if (!host || host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /**
  * The node's control endpoint (`POST /control`): REST's signed commands to end voice connections or set
- * administrator mute/deafen. Anything unsigned, stale, replayed (a request id already accepted) or
- * malformed is refused before it touches the node.
+ * administrator mute/deafen. HTTPS only, always, with the node's own control identity (a self-signed
+ * certificate REST pins by its fingerprint: control-identity.ts), in every configuration: with or without a
+ * domain, on EC2 and in `npm start`. Plain HTTP is not spoken at all (its bytes fail the TLS handshake).
+ * Anything unsigned, stale, replayed (a request id already accepted) or malformed is refused before it
+ * touches the node.
  */
 export async function startControlServer(options: {
   node: MediaNode;
   secret: string;
   port: number;
   host?: string;
-  /** With the node's certificate the endpoint is HTTPS, so commands are not readable on the way. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
-}): Promise<{ url: string; port: number; address: { address: string; port: number }; setTls(tls: { cert: string | Buffer; key: string | Buffer }): void; stop(): Promise<void> }> {
+  /** The TLS identity; a new one by default (one per process). */
+  identity?: ControlIdentity;
+}): Promise<{
+  /** The pinned address of this endpoint on its bound host: `https://<host>:<port>#sha256=<hex>`. */
+  url: string;
+  /** SHA-256 (hex) of the certificate served: the pin. */
+  fingerprint: string;
+  port: number;
+  address: { address: string; port: number };
+  stop(): Promise<void>;
+}> {
+  const identity = options.identity ?? createControlIdentity();
   const seen = new SeenNonces();
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const answer = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -70,7 +89,7 @@ export async function startControlServer(options: {
       if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal"}');
     }
   };
-  const server: Server = options.tls ? createHttpsServer(options.tls, safeHandle) : createHttpServer(safeHandle);
+  const server = createServer({ cert: identity.cert, key: identity.key, minVersion: 'TLSv1.2' }, safeHandle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
@@ -81,12 +100,9 @@ export async function startControlServer(options: {
   const port = bound.port;
   return {
     address: { address: bound.address, port },
-    url: `${options.tls ? 'https' : 'http'}://${options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1'}:${port}`,
+    url: pinnedControlAddress(`https://${shownHost(options.host)}:${port}`, identity.fingerprint),
+    fingerprint: identity.fingerprint,
     port,
-    // Only where it serves HTTPS (the node's certificate); a plain HTTP endpoint has nothing to reload.
-    setTls: (tls) => {
-      if (options.tls) (server as HttpsServer).setSecureContext(tls);
-    },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -1,4 +1,5 @@
 import { sweepExpiredVoiceStates } from '../lambdas/domain/voice';
+import { controlBaseUrl, pinnedControlAddress } from '../lambdas/adapters/http-voice-control';
 import { type LogFields, log } from '../lambdas/domain/log';
 import type { AppContext } from '../lambdas/runtime';
 import type { MediaSettings } from './config';
@@ -18,21 +19,26 @@ export interface VoiceServiceOptions {
   port: number;
   host?: string;
   tls?: { cert: string | Buffer; key: string | Buffer };
-  /** Control endpoint port (MEDIA_CONTROL_PORT) and the URL REST reaches it at (MEDIA_CONTROL_URL). */
+  /** Control endpoint port (MEDIA_CONTROL_PORT). */
   controlPort: number;
   /** Where the control endpoint listens: `host` unless set (the local runtime: loopback, REST is in-process). */
   controlHost?: string;
+  /**
+   * The URL REST reaches the control endpoint at, `https://<host>[:<port>]` (MEDIA_CONTROL_URL); the
+   * bound address when unset. The node adds its certificate's pin (`#sha256=...`) to it.
+   */
   controlUrl?: string;
   log?: (line: string, fields?: LogFields) => void;
 }
 
 export interface VoiceService {
   url: string;
+  /** The pinned control address stored in this node's voice states: `https://<host>:<port>#sha256=<hex>`. */
   controlUrl: string;
   /** The address and port the control endpoint is bound to. */
   controlAddress: { address: string; port: number };
   rtcPorts(): number[];
-  /** A renewed certificate for the voice socket (and the control endpoint when it is HTTPS), without ending calls. */
+  /** A renewed certificate for the voice socket, without ending calls (the control endpoint keeps its own). */
   reloadTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
   stop(): Promise<void>;
 }
@@ -46,7 +52,9 @@ export interface VoiceService {
 export async function startVoiceService(options: VoiceServiceOptions): Promise<VoiceService> {
   const { context } = options;
   if (!options.controlSecret) throw new Error('MEDIA_CONTROL_SECRET is not set: REST could not reach this node');
-  let controlUrl = options.controlUrl ?? '';
+  // Checked before anything starts: an http:// control URL is a configuration error, not a downgrade.
+  if (options.controlUrl) controlBaseUrl(options.controlUrl);
+  let controlUrl = '';
   const node = await startMediaNode({
     port: options.port,
     host: options.host,
@@ -60,14 +68,14 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
   });
   let control: Awaited<ReturnType<typeof startControlServer>>;
   try {
-    control = await startControlServer({ node, secret: options.controlSecret, port: options.controlPort, host: options.controlHost ?? options.host,
-      // HTTPS only where REST can verify the certificate (a custom domain); otherwise HMAC alone protects it.
-      tls: options.controlUrl?.startsWith('https:') ? options.tls : undefined });
+    // Always TLS, with the node's own certificate (not the voice socket's): REST pins it, so it needs no
+    // domain and no CA, and a voice certificate renewal does not change it.
+    control = await startControlServer({ node, secret: options.controlSecret, port: options.controlPort, host: options.controlHost ?? options.host });
   } catch (error) {
     await node.stop();
     throw error;
   }
-  controlUrl ||= control.url;
+  controlUrl = options.controlUrl ? pinnedControlAddress(options.controlUrl, control.fingerprint) : control.url;
   const sweeper = setInterval(() => {
     sweepExpiredVoiceStates(context, context.clock.now()).catch((error) => log().error('voice sweeper', error));
   }, SWEEP_MS);
@@ -79,7 +87,6 @@ export async function startVoiceService(options: VoiceServiceOptions): Promise<V
     rtcPorts: () => node.rtcPorts(),
     reloadTls(tls) {
       node.setTls(tls);
-      control.setTls(tls);
     },
     async stop() {
       clearInterval(sweeper);

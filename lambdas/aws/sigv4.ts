@@ -32,7 +32,9 @@ function uriEscape(segment: string): string {
  * AWS Signature Version 4 for one request without a query string, for services other than S3 (whose path
  * segments are escaped once more in the canonical request). Signs host and x-amz-date (and the session token).
  * A thin replacement for the SDK's middleware stack on the hot path of fan-out, where the SDK costs ~1 ms of
- * CPU per post; `test/unit/sigv4.test.ts` checks it against the SDK's own signer.
+ * CPU per post; `test/unit/sigv4.test.ts` checks it against the SDK's own signer for every request shape we
+ * sign. Kept rather than `@smithy/signature-v4` alone: that signer costs 3-6x the CPU per signature, one
+ * per recipient of every event (bench/sigv4.ts; docs/performance.md, "SigV4: our signer or the SDK's").
  */
 export class SigV4Signer {
   private signingKey: { scope: string; secret: string; key: Buffer } | undefined;

@@ -91,6 +91,17 @@ describe.each(Object.keys(configurations))('%s configuration', (name) => {
     expect(script).toContain('the mediasoup worker is missing');
   });
 
+  test('the control endpoint is HTTPS in every configuration, with or without a domain, and no key or certificate for it is in the user data', () => {
+    const script = userDataText(s().template);
+    const urls = script.match(/MEDIA_CONTROL_URL=[^']*/g) ?? [];
+    expect(urls).toHaveLength(1);
+    const expected = name === 'default' ? /^MEDIA_CONTROL_URL=https:\/\/\$\{\{"Fn::GetAtt":\["MediaAddress[0-9A-F]+","PublicIp"\]\}\}:446$/ : /^MEDIA_CONTROL_URL=https:\/\/voice\.chat\.example\.com:446$/;
+    expect(urls[0]).toMatch(expected);
+    expect(script).not.toMatch(/http:\/\/[^'\s]*:446/);
+    // The node makes its control identity in memory at each start (media-node/control-identity.ts): nothing on disk.
+    expect(script).not.toMatch(/MEDIA_CONTROL_(TLS|CERT|KEY)/);
+  });
+
   test('cdk-nag stays clean', () => {
     const annotations = Annotations.fromStack(s().stack);
     expect(annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);

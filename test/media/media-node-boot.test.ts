@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import { HttpVoiceControl } from '../../lambdas/adapters/http-voice-control';
 import { REPOSITORY_ROOT } from '../../lib/lambda-functions';
 import { buildMediaNodeBundle, MEDIA_NODE_BUNDLE_FILE } from '../../lib/media-node-bundle';
 import { MEDIA_NODE_PATHS, MEDIA_SERVICE, mediaNodeUserData } from '../../lib/media-node-user-data';
@@ -187,6 +188,12 @@ describeMedia('media node bundle, started from an empty folder', {}, () => {
     expect(await exited(node.child)).toBe(0);
   }, 30_000);
 
+  test('refuses a plain http:// control URL at start: the control endpoint is TLS only', async () => {
+    const node = await start({ MEDIA_CONTROL_URL: 'http://127.0.0.1:446' });
+    expect(await exited(node.child)).toBe(1);
+    expect(node.output()).toContain("media node failed to start: MEDIA_CONTROL_URL must be https://<host>[:<port>] (the control endpoint always serves TLS), got 'http://127.0.0.1:446'");
+  }, 30_000);
+
   test('fails loudly, at once, when the mediasoup worker is missing', async () => {
     const node = await start({ MEDIASOUP_WORKER_BIN: path.join(work, 'no-such-worker') });
     expect(await exited(node.child)).toBe(1);
@@ -264,7 +271,7 @@ describeMedia('first-boot script in a scratch root', {}, () => {
       maxWorkers: 1,
       controlSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:control',
       voicePort,
-      environment: { ...offlineAws, RTC_MIN_PORT: '0', MEDIA_CONTROL_PORT: String(controlPort), MEDIA_CONTROL_URL: `http://127.0.0.1:${controlPort}` },
+      environment: { ...offlineAws, RTC_MIN_PORT: '0', MEDIA_CONTROL_PORT: String(controlPort), MEDIA_CONTROL_URL: `https://127.0.0.1:${controlPort}` },
       tls: { kind: 'self-signed' },
       signal: { stackName: 'Boot', logicalId: 'MediaInstance' },
       healthTimeoutSeconds: 60,
@@ -330,6 +337,13 @@ describeMedia('first-boot script in a scratch root', {}, () => {
     expect(fs.readFileSync(environmentFile, 'utf8')).toContain(`\nMEDIA_CONTROL_SECRET=${CANARY_SECRET}\n`);
     expect(fs.statSync(environmentFile).mode & 0o777).toBe(0o640);
     expect(fs.statSync(path.join(result.paths.ZC_ETC, 'tls', 'privkey.pem')).mode & 0o777).toBe(0o600);
+
+    // REST's control path to the node the boot started: TLS to the certificate it announced, signed with the
+    // secret the boot read. Nobody is in voice, so the kick finds no one (done: false) but is answered 200.
+    const announced = /control (https:\/\/127\.0\.0\.1:\d+#sha256=[0-9a-f]{64})/.exec(result.service());
+    expect(announced).not.toBeNull();
+    expect(await new HttpVoiceControl(CANARY_SECRET).send(announced![1], { kind: 'kick', userId: 1, reason: 'Kicked' })).toBe(false);
+    expect(result.service()).not.toContain(CANARY_SECRET);
   }, 90_000);
 
   test('a missing mediasoup worker fails the boot with a signal that says so, before starting anything', async () => {

@@ -268,7 +268,7 @@ describeMedia('voice in the whole system', {}, () => {
     // The member's location names a node that is gone (within its 30 s, so REST believes it).
     const location = { pk: `USER#${member.id}`, sk: 'VOICE' };
     await system.db.doc.send(
-      new PutCommand({ TableName: system.db.table, Item: { ...location, channelId, serverId, node: 'http://127.0.0.1:9', ttl: epochSeconds() + 30 } }),
+      new PutCommand({ TableName: system.db.table, Item: { ...location, channelId, serverId, node: `https://127.0.0.1:9#sha256=${'0'.repeat(64)}`, ttl: epochSeconds() + 30 } }),
     );
     const logged: string[] = [];
     const consoleError = jest.spyOn(console, 'error').mockImplementation((line: string) => void logged.push(line));

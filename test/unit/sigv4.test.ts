@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { ManagementApiSender } from '../../lambdas/aws/management-api-sender';
-import { SigV4Signer, type SigningCredentials } from '../../lambdas/aws/sigv4';
+import { sha256Hex, SigV4Signer, type SigningCredentials } from '../../lambdas/aws/sigv4';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -25,15 +25,70 @@ describe('SigV4Signer agrees with the AWS SDK', () => {
 });
 
 /**
+ * Every request shape the Lambdas sign with it (lambdas/aws: Secrets Manager, EC2, Lambda's Invoke with its
+ * invocation-type header, the Management API with a precomputed payload hash), and the cached signing key
+ * across a change of credentials and of day, each against the SDK's signer. docs/performance.md, "SigV4:
+ * our signer or the SDK's", says why the signer is ours.
+ */
+describe('SigV4Signer agrees with the AWS SDK for every service it signs', () => {
+  const credentials: SigningCredentials = { accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'IQoJb3JpZ2lu/+=' };
+  const date = new Date('2026-12-07T23:59:59Z');
+  const cases: Array<{ service: string; region: string; host: string; path: string; body: string; headers?: Record<string, string> }> = [
+    { service: 'secretsmanager', region: 'eu-west-1', host: 'secretsmanager.eu-west-1.amazonaws.com', path: '/', body: '{"SecretId":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:MediaControlSecret-AbCdEf"}' },
+    { service: 'ec2', region: 'eu-north-1', host: 'ec2.eu-north-1.amazonaws.com', path: '/', body: 'Action=StartInstances&Version=2016-11-15&InstanceId.1=i-0123456789abcdef0' },
+    {
+      service: 'lambda',
+      region: 'us-east-1',
+      host: 'lambda.us-east-1.amazonaws.com',
+      path: `/2015-03-31/functions/${encodeURIComponent('arn:aws:lambda:us-east-1:123456789012:function:ZavodChat-AfterConnect')}/invocations`,
+      body: '{"connectionId":"L0SM9cOFvHcCIhw="}',
+      headers: { 'x-amz-invocation-type': 'Event' },
+    },
+  ];
+
+  test.each(cases)('$service', async ({ service, region, host, path, body, headers }) => {
+    const ours = new SigV4Signer(region, service).sign({ method: 'POST', host, path, body: Buffer.from(body), headers }, credentials, date);
+    expect(ours.authorization).toBe(await sdkAuthorization({ host, path, body: Buffer.from(body), headers }, credentials, date, { region, service }));
+    if (headers) expect(ours.authorization).toContain('SignedHeaders=host;x-amz-date;x-amz-invocation-type;x-amz-security-token,');
+  });
+
+  test('a precomputed payload hash signs as the body would', async () => {
+    const host = 'abc123.execute-api.eu-west-1.amazonaws.com';
+    const body = Buffer.from('{"name":"message_created","data":{}}');
+    const signer = new SigV4Signer('eu-west-1', 'execute-api');
+    const given = signer.sign({ method: 'POST', host, path: '/live/@connections/a%3D', body, bodySha256: sha256Hex(body) }, credentials, date);
+    expect(given.authorization).toBe(signer.sign({ method: 'POST', host, path: '/live/@connections/a%3D', body }, credentials, date).authorization);
+    expect(given.authorization).toBe(await sdkAuthorization({ host, path: '/live/@connections/a%3D', body }, credentials, date));
+  });
+
+  test('the cached signing key follows the credentials and the day', async () => {
+    const host = 'abc123.execute-api.eu-west-1.amazonaws.com';
+    const body = Buffer.from('x');
+    const rotated: SigningCredentials = { accessKeyId: 'ASIAOTHER', secretAccessKey: 'another-secret', sessionToken: 'other' };
+    const nextDay = new Date('2026-12-08T00:00:01Z');
+    const signer = new SigV4Signer('eu-west-1', 'execute-api');
+    for (const [creds, when] of [[credentials, date], [rotated, date], [rotated, nextDay], [credentials, nextDay]] as const) {
+      const ours = signer.sign({ method: 'POST', host, path: '/live/@connections/c', body }, creds, when);
+      expect(ours.authorization).toBe(await sdkAuthorization({ host, path: '/live/@connections/c', body }, creds, when));
+    }
+  });
+});
+
+/**
  * The reference: the SDK's SigV4 signer with the Management API client's hash, told not to add
  * x-amz-content-sha256 (API Gateway does not need it), so both sign host, x-amz-date (and the token).
  */
-async function sdkAuthorization(request: { host: string; path: string; body: Buffer }, credentials: SigningCredentials, date: Date) {
+async function sdkAuthorization(
+  request: { host: string; path: string; body: Buffer; headers?: Record<string, string> },
+  credentials: SigningCredentials,
+  date: Date,
+  scope: { region: string; service: string } = { region: 'eu-west-1', service: 'execute-api' },
+) {
   const { SignatureV4 } = await import('@smithy/signature-v4');
-  const client = new ApiGatewayManagementApiClient({ endpoint: `https://${request.host}`, region: 'eu-west-1', credentials });
-  const signer = new SignatureV4({ credentials, region: 'eu-west-1', service: 'execute-api', sha256: client.config.sha256, applyChecksum: false });
+  const client = new ApiGatewayManagementApiClient({ endpoint: `https://${request.host}`, region: scope.region, credentials });
+  const signer = new SignatureV4({ credentials, region: scope.region, service: scope.service, sha256: client.config.sha256, applyChecksum: false });
   const signed = await signer.sign(
-    { method: 'POST', protocol: 'https:', hostname: request.host, path: request.path, query: {}, headers: { host: request.host }, body: request.body },
+    { method: 'POST', protocol: 'https:', hostname: request.host, path: request.path, query: {}, headers: { ...request.headers, host: request.host }, body: request.body },
     { signingDate: date },
   );
   return signed.headers.authorization;

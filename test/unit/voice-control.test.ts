@@ -5,10 +5,12 @@
  * reach it, and Secrets Manager is a loopback endpoint that checks the SigV4 signature of each call.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { SecretsManagerSecret } from '../../lambdas/aws/secrets-manager';
 import { SigV4Signer } from '../../lambdas/aws/sigv4';
-import { HttpVoiceControl, MAX_SKEW_SECONDS, SeenNonces, SIGNATURE_HEADER, signControl } from '../../lambdas/adapters/http-voice-control';
+import { HttpVoiceControl, MAX_SKEW_SECONDS, parseControlAddress, postPinned, SeenNonces, SIGNATURE_HEADER, signControl } from '../../lambdas/adapters/http-voice-control';
+import { createControlIdentity } from '../../media-node/control-identity';
 import { startControlServer } from '../../media-node/control';
 import type { MediaNode } from '../../media-node/node';
 
@@ -46,22 +48,31 @@ async function listen(server: Server): Promise<string> {
 
 const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
 
-/** A network tap in front of the node: forwards each request and keeps a copy, as an eavesdropper would. */
+/**
+ * A tap in front of the node that forwards each request and keeps a copy. On the network that is no longer
+ * possible (TLS pinned to the node: test/unit/control-tls.test.ts); here REST is handed the tap's own pinned
+ * address, as if the tap had written a voice state, so the single-use rule is still tested on its own.
+ */
 async function startTap(target: string): Promise<{ url: string; captured: Array<{ signature: string; body: string }>; stop(): Promise<void> }> {
   const captured: Array<{ signature: string; body: string }> = [];
-  const server = createServer(async (request, response) => {
+  const identity = createControlIdentity();
+  const server = createHttpsServer({ cert: identity.cert, key: identity.key }, async (request, response) => {
     const body = (await readBody(request)).toString('utf8');
     const signature = request.headers[SIGNATURE_HEADER] as string;
     captured.push({ signature, body });
-    const forwarded = await fetch(`${target}${request.url}`, { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature }, body });
-    response.writeHead(forwarded.status, { 'content-type': 'application/json' }).end(await forwarded.text());
+    const forwarded = await postPinned(parseControlAddress(target)!, { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature }, body);
+    response.writeHead(forwarded.status, { 'content-type': 'application/json' }).end(forwarded.body);
   });
-  const url = await listen(server);
-  return { url, captured, stop: () => close(server) };
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}#sha256=${identity.fingerprint}`;
+  return { url, captured, stop: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-const post = (url: string, signature: string, body: string) =>
-  fetch(`${url}/control`, { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature }, body });
+/** A signed request straight to the node's pinned address; the answer's status and JSON body. */
+const post = async (url: string, signature: string, body: string) => {
+  const answer = await postPinned(parseControlAddress(url)!, { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature }, body);
+  return { status: answer.status, json: async () => JSON.parse(answer.body) as unknown };
+};
 
 describe('control commands are single-use', () => {
   test('a captured command replayed to the node is refused and does not reach the node again', async () => {
@@ -95,7 +106,7 @@ describe('control commands are single-use', () => {
     try {
       const body = JSON.stringify({ kind: 'kick', userId: 1, reason: 'Kicked' });
       const signature = signControl(SECRET, body);
-      const answer = async (response: Response) => ({ status: response.status, body: await response.json() });
+      const answer = async (response: { status: number; json(): Promise<unknown> }) => ({ status: response.status, body: await response.json() });
 
       expect(await answer(await post(control.url, signature, body.replace('"userId":1', '"userId":2')))).toEqual({ status: 401, body: { error: 'bad signature' } });
       const otherId = signature.replace(/n=[^,]+/, 'n=00000000-0000-4000-8000-000000000000');
