@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     vcPort: port('VC_PORT', 445),
     controlPort: port('MEDIA_CONTROL_PORT', 0),
     originPort: port('ORIGIN_PORT', 446),
+    workspacePort: port('WORKSPACE_PORT', 447),
     clientDir,
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   console.log(`  main socket  ${runtime.wsUrl}`);
   // The cloud's layout on one port: a client built with the relative bases /api/ and /socket works here and there.
   console.log(`  one origin   ${runtime.originUrl}  (/api/ REST, /socket main socket, /voice voice, / ${clientDir ? `client from ${clientDir}` : 'no client: CLIENT_BUILD_DIR'})`);
+  console.log(`  workspace    ${runtime.workspaceUrl}  (socket.io, path /socket.io/, transports ['websocket'])`);
   console.log('url' in runtime.voice ? `  voice socket ${runtime.voice.url}` : `  voice socket off: ${runtime.voice.disabled}`);
   if (!certFile) {
     // The session cookie is Secure: browsers keep it over plain HTTP only for localhost and 127.0.0.1.

@@ -16,6 +16,11 @@ import { installAppContext } from '../lambdas/scope';
 import { runtimeSettingsFromEnv, type SettingsSource } from '../lambdas/settings';
 import { mediaSettingsFromEnv } from '../media-node/config';
 import { JsonLinesLogger, parseLogLevel, useLogger } from '../lambdas/domain/log';
+import { handler as workspaceConnectHandler } from '../lambdas/socket-workspace/connect';
+import { handler as workspaceDefaultHandler } from '../lambdas/socket-workspace/default';
+import { handler as workspaceDisconnectHandler } from '../lambdas/socket-workspace/disconnect';
+import { handler as workspaceHeartbeatHandler } from '../lambdas/socket-workspace/heartbeat';
+import { installWorkspaceSettings, settleWorkspaceOpen, workspaceSettingsFromEnv } from '../lambdas/protocols/workspace/context';
 import { type DynamoDbLocal, ensureTable, installationAccessKey, type LocalDbAccess, randomAccessKeyId, startDynamoDbLocal } from './dynamodb';
 import { guarded, keepServing } from './guard';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
@@ -33,6 +38,11 @@ export interface LocalRuntimeOptions {
    * off when unset or `false`. `npm start` turns it on (ORIGIN_PORT).
    */
   originPort?: number | false;
+  /**
+   * The workspace socket (socket.io clients of seed 003, docs/workspace-protocol.md) on its own gateway;
+   * off when unset or `false`. `npm start` turns it on (WORKSPACE_PORT).
+   */
+  workspacePort?: number | false;
   /** A web client build served at `/` of the origin port. */
   clientDir?: string;
   /** The media node's signed control endpoint (REST -> node); 0 picks a free port. */
@@ -66,6 +76,10 @@ export interface LocalRuntime {
   wsUrl: string;
   /** The single origin (`/api/`, `/socket`, `/voice`, `/`), when `originPort` was given. */
   originUrl?: string;
+  /** The workspace socket's URL as socket.io-client takes it (the path is socket.io's default `/socket.io/`). */
+  workspaceUrl?: string;
+  /** Its gateway, when it runs. */
+  workspaceGateway?: WebSocketGateway;
   /** The voice socket (and the media node's control endpoint), or why voice is off (no mediasoup worker, say). */
   voice: { url: string; control: { address: string; port: number } } | { disabled: string };
   managementEndpoint: string;
@@ -191,6 +205,44 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // The port the main socket really listens on is what clients are told (`GET /params`).
     settings.app.params.ws_port = wsPort;
 
+    let workspaceUrl: string | undefined;
+    let workspaceGateway: WebSocketGateway | undefined;
+    if (options.workspacePort !== undefined && options.workspacePort !== false) {
+      // Its own API as on AWS: its own connections and Management API, and no route but the three (socket.io
+      // frames are not JSON objects: each reaches $default).
+      const gateway = new WebSocketGateway({
+        routes: { $connect: workspaceConnectHandler, $disconnect: workspaceDisconnectHandler, $default: workspaceDefaultHandler },
+        limits: options.gatewayLimits,
+        log,
+      });
+      workspaceGateway = gateway;
+      const workspaceManagement = createHttpServer(guarded('Workspace Management API', log, (request, response) => gateway.handleManagementRequest(request, response)));
+      const workspaceManagementPort = await listen(workspaceManagement, 0, '127.0.0.1', 'Workspace Management API', 'WORKSPACE_PORT', log);
+      started.push(() => closeServer(workspaceManagement));
+      const uninstallWorkspace = installWorkspaceSettings({ ...env, WORKSPACE_MANAGEMENT_ENDPOINT: `http://127.0.0.1:${workspaceManagementPort}/local` });
+      started.push(async () => uninstallWorkspace());
+      const server = makeServer();
+      gateway.attach(server);
+      const port = await listen(server, options.workspacePort, host, 'Workspace socket', 'WORKSPACE_PORT', log);
+      // The scheduled function of the cloud (every minute there) as a timer: one round per ping interval,
+      // never two at once.
+      let beating = false;
+      const heartbeat = setInterval(() => {
+        if (beating) return;
+        beating = true;
+        void workspaceHeartbeatHandler().finally(() => {
+          beating = false;
+        });
+      }, workspaceSettingsFromEnv(env).pingIntervalMs);
+      started.push(async () => {
+        clearInterval(heartbeat);
+        await gateway.close();
+        await settleWorkspaceOpen();
+        await closeServer(server);
+      });
+      workspaceUrl = `ws${tls ? 's' : ''}://${host === '0.0.0.0' ? 'localhost' : host}:${port}`;
+    }
+
     const serveRest = guarded('rest', log, (request, response) => serveHttpApi(restHandler as unknown as HttpApiHandler, request, response));
     const restServer = makeServer(serveRest);
     const restPort = await listen(restServer, options.restPort ?? 443, host, 'REST', 'REST_PORT', log);
@@ -253,6 +305,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       restUrl: `http${scheme}://${shownHost}:${restPort}`,
       wsUrl: `ws${scheme}://${shownHost}:${wsPort}`,
       originUrl,
+      workspaceUrl,
+      workspaceGateway,
       voice,
       managementEndpoint,
       dynamoDbEndpoint,

@@ -30,6 +30,18 @@ export interface MediaSettings {
    * (RATE_LIMIT_VOICE_SOCKET, off with RATE_LIMITS=off). docs/voice.md, "Frame budget".
    */
   frameLimit?: RateLimit;
+  /** Speaking detection: mediasoup's AudioLevelObserver per room, and how long silence lasts before it counts. */
+  speaking: SpeakingSettings;
+}
+
+/**
+ * `intervalMs`: the observer's averaging window; `thresholdDb`: dBov above which a producer is loud;
+ * `holdMs`: a speaker who has not been loud for this long stops speaking (pauses between words do not flap).
+ */
+export interface SpeakingSettings {
+  intervalMs: number;
+  thresholdDb: number;
+  holdMs: number;
 }
 
 export const DEFAULT_MEDIA_SETTINGS: MediaSettings = {
@@ -42,6 +54,7 @@ export const DEFAULT_MEDIA_SETTINGS: MediaSettings = {
   maxMessageBytes: 64 * 1024,
   keepaliveMs: 30_000,
   frameLimit: { requests: 60, windowSeconds: 60 },
+  speaking: { intervalMs: 200, thresholdDb: -55, holdMs: 800 },
 };
 
 /** Half the voice state's lifetime: one late beat must not make a user vanish from voice. */
@@ -72,6 +85,7 @@ export function mediaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Medi
     maxMessageBytes: defaults.maxMessageBytes,
     keepaliveMs: defaults.keepaliveMs,
     frameLimit: env.RATE_LIMITS?.trim() === 'off' ? undefined : voiceFrameLimit(env, defaults.frameLimit!),
+    speaking: { ...defaults.speaking, holdMs: integer(env, 'SPEAKING_HOLD_MS', defaults.speaking.holdMs, 100, 60_000) },
   };
 }
 

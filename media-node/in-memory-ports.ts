@@ -8,6 +8,7 @@ import {
   type VoiceJoin,
   type VoiceParticipant,
   type VoicePresence,
+  type VoiceSpeaking,
   type VoiceStateChange,
 } from './ports';
 
@@ -54,6 +55,7 @@ interface PresencePayloads {
   left: VoiceParticipant;
   changed: VoiceStateChange;
   heartbeat: VoiceParticipant[];
+  speaking: VoiceSpeaking;
 }
 
 export type PresenceCall = { [K in keyof PresencePayloads]: { kind: K; payload: PresencePayloads[K] } }[keyof PresencePayloads];
@@ -79,6 +81,10 @@ export class RecordingPresence implements VoicePresence {
 
   async heartbeat(payload: VoiceParticipant[]): Promise<void> {
     this.record({ kind: 'heartbeat', payload });
+  }
+
+  async speaking(payload: VoiceSpeaking): Promise<void> {
+    this.record({ kind: 'speaking', payload });
   }
 
   /** Payloads of one kind (for one user), in order. */

@@ -93,6 +93,7 @@ export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNo
     maxVideoBitrate: settings.maxVideoBitrate,
     frameLimit: settings.frameLimit,
     inactiveChannelMs: settings.inactiveChannelMs,
+    speaking: settings.speaking,
     log,
     roomClosed: (room) => {
       if (rooms.get(room.channelId) === room) rooms.delete(room.channelId);

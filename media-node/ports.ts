@@ -77,6 +77,11 @@ export interface VoiceStateChange extends VoiceParticipant {
   video?: 0 | 1;
 }
 
+/** A participant started or stopped speaking (the room's audio-level observer, debounced). */
+export interface VoiceSpeaking extends VoiceParticipant {
+  speaking: boolean;
+}
+
 export interface VoicePresence {
   /**
    * The user's WebRTC transport connected: `user_joined_vc`. An implementation that keeps administrator
@@ -93,6 +98,12 @@ export interface VoicePresence {
   changed(delta: VoiceStateChange): Promise<void>;
   /** Every heartbeat interval: the users whose transport is connected on this node (e.g. to refresh TTLs). */
   heartbeat?(participants: VoiceParticipant[]): Promise<void>;
+  /**
+   * The user started or stopped speaking, on change only (debounced: `MediaSettings.speaking`); only for
+   * users `joined` was called for, and never after `left` (which implies not speaking). The ZavodChat protocol
+   * has no such event: only the workspace protocol (seed 003's `userMediaState.speaking`) uses it.
+   */
+  speaking?(change: VoiceSpeaking): Promise<void>;
 }
 
 /** Parses `?channel=`: a decimal integer id, else undefined (-> 400). */

@@ -1,9 +1,10 @@
-import type { JoinedAnswer, VoiceJoin, VoiceParticipant, VoicePresence, VoiceStateChange } from './ports';
+import type { JoinedAnswer, VoiceJoin, VoiceParticipant, VoicePresence, VoiceSpeaking, VoiceStateChange } from './ports';
 
 type Operation =
   | { kind: 'joined'; state: VoiceJoin; apply: (answer: JoinedAnswer) => void }
   | { kind: 'changed'; delta: VoiceStateChange }
-  | { kind: 'left'; who: VoiceParticipant };
+  | { kind: 'left'; who: VoiceParticipant }
+  | { kind: 'speaking'; change: VoiceSpeaking };
 
 interface UserQueue {
   /** Calls not started yet, in order. */
@@ -56,6 +57,15 @@ export class PresenceQueue {
     this.add(delta.userId, { kind: 'changed', delta: { ...delta } });
   }
 
+  /** A speaking change; one not started yet is replaced by a later one (only the latest matters). */
+  speaking(change: VoiceSpeaking): void {
+    if (!this.presence.speaking) return;
+    const queue = this.queues.get(change.userId);
+    const waiting = queue?.pending.findIndex((op) => op.kind === 'speaking' && sameConnection(op.change, change)) ?? -1;
+    if (waiting >= 0) queue!.pending.splice(waiting, 1);
+    this.add(change.userId, { kind: 'speaking', change: { ...change } });
+  }
+
   /** How many calls of the user wait behind the one in flight (tests, and the bound above). */
   waiting(userId: number): number {
     return this.queues.get(userId)?.pending.length ?? 0;
@@ -106,6 +116,8 @@ export class PresenceQueue {
         return this.presence.changed(operation.delta);
       case 'left':
         return this.presence.left(operation.who);
+      case 'speaking':
+        return this.presence.speaking?.(operation.change);
     }
   }
 }

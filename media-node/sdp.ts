@@ -1,8 +1,9 @@
 import type { types } from 'mediasoup';
+import { type MediaDescription, parse, type SessionDescription, write } from 'sdp-transform';
 
 /**
- * SDP for a server that always offers (PROTOCOL.md §4.4): the offer is written from the mediasoup
- * transport (ICE-lite, candidates embedded, DTLS fingerprint) plus one section per media slot; the
+ * SDP for a server that always offers (PROTOCOL.md §4.4), read and written with sdp-transform: the offer is
+ * written from the mediasoup transport (ICE-lite, candidates embedded, DTLS fingerprint) plus one section per media slot; the
  * client's answer is read back only for what mediasoup needs (DTLS role and fingerprint, and per section
  * the direction, codecs, extension ids and SSRC the client sends with).
  */
@@ -40,57 +41,85 @@ function formatParameters(parameters: Record<string, unknown> | undefined): stri
     .join(';');
 }
 
-function writeSection(lines: string[], section: OfferSection, transport: OfferTransport): void {
-  const payloadTypes = section.codecs.map((codec) => codec.payloadType);
-  // Port and address are placeholders: with embedded candidates and ICE the client ignores them.
-  lines.push(`m=${section.kind} 7 UDP/TLS/RTP/SAVPF ${payloadTypes.join(' ')}`, 'c=IN IP4 127.0.0.1');
+function writeSection(section: OfferSection, transport: OfferTransport): MediaDescription {
+  const media: MediaDescription = {
+    type: section.kind,
+    // Port and address are placeholders: with embedded candidates and ICE the client ignores them.
+    port: 7,
+    protocol: 'UDP/TLS/RTP/SAVPF',
+    payloads: section.codecs.map((codec) => codec.payloadType).join(' '),
+    connection: { version: 4, ip: '127.0.0.1' },
+    iceUfrag: transport.iceParameters.usernameFragment,
+    icePwd: transport.iceParameters.password,
+    candidates: transport.iceCandidates.map((candidate) => ({
+      foundation: candidate.foundation,
+      component: 1,
+      transport: candidate.protocol,
+      priority: candidate.priority,
+      ip: candidate.address,
+      port: candidate.port,
+      type: candidate.type,
+      ...(candidate.protocol === 'tcp' ? { tcptype: candidate.tcpType ?? 'passive' } : {}),
+    })),
+    endOfCandidates: 'end-of-candidates',
+    setup: 'actpass',
+    mid: section.mid,
+    direction: section.direction,
+    rtcpMux: 'rtcp-mux',
+    rtcpRsize: 'rtcp-rsize',
+    rtp: section.codecs.map((codec) => ({
+      payload: codec.payloadType,
+      codec: codecName(codec.mimeType),
+      rate: codec.clockRate,
+      ...(codec.channels && codec.channels > 1 ? { encoding: codec.channels } : {}),
+    })),
+    fmtp: section.codecs.flatMap((codec) => {
+      const config = formatParameters(codec.parameters);
+      return config ? [{ payload: codec.payloadType, config }] : [];
+    }),
+    rtcpFb: section.codecs.flatMap((codec) =>
+      (codec.rtcpFeedback ?? []).map((feedback) => ({
+        payload: codec.payloadType,
+        type: feedback.type,
+        ...(feedback.parameter ? { subtype: feedback.parameter } : {}),
+      })),
+    ),
+    ext: section.headerExtensions.map((extension) => ({ value: extension.id, uri: extension.uri })),
+    // Our own attribute (PROTOCOL.md §4.4): sdp-transform writes unknown attributes from `invalid`.
+    ...(section.userId !== undefined ? { invalid: [{ value: `user:${section.userId}` }] } : {}),
+  };
   if (section.maxBitrate !== undefined) {
-    lines.push(`b=AS:${Math.ceil(section.maxBitrate / 1000)}`, `b=TIAS:${section.maxBitrate}`);
+    media.bandwidth = [
+      { type: 'AS', limit: Math.ceil(section.maxBitrate / 1000) },
+      { type: 'TIAS', limit: section.maxBitrate },
+    ];
   }
-  lines.push(`a=ice-ufrag:${transport.iceParameters.usernameFragment}`, `a=ice-pwd:${transport.iceParameters.password}`);
-  for (const candidate of transport.iceCandidates) {
-    const tcpType = candidate.protocol === 'tcp' ? ` tcptype ${candidate.tcpType ?? 'passive'}` : '';
-    lines.push(
-      `a=candidate:${candidate.foundation} 1 ${candidate.protocol} ${candidate.priority} ${candidate.address} ${candidate.port} typ ${candidate.type}${tcpType}`,
-    );
-  }
-  lines.push('a=end-of-candidates', 'a=setup:actpass', `a=mid:${section.mid}`);
-  if (section.userId !== undefined) lines.push(`a=user:${section.userId}`);
-  lines.push(`a=${section.direction}`);
-  if (section.outgoing) lines.push(`a=msid:${section.outgoing.streamId} ${section.outgoing.trackId}`);
-  lines.push('a=rtcp-mux', 'a=rtcp-rsize');
-  for (const codec of section.codecs) {
-    const channels = codec.channels && codec.channels > 1 ? `/${codec.channels}` : '';
-    lines.push(`a=rtpmap:${codec.payloadType} ${codecName(codec.mimeType)}/${codec.clockRate}${channels}`);
-    const fmtp = formatParameters(codec.parameters);
-    if (fmtp) lines.push(`a=fmtp:${codec.payloadType} ${fmtp}`);
-    for (const feedback of codec.rtcpFeedback ?? []) {
-      lines.push(`a=rtcp-fb:${codec.payloadType} ${feedback.type}${feedback.parameter ? ` ${feedback.parameter}` : ''}`);
-    }
-  }
-  for (const extension of section.headerExtensions) lines.push(`a=extmap:${extension.id} ${extension.uri}`);
   if (section.outgoing) {
     const { ssrc, cname, streamId, trackId } = section.outgoing;
-    lines.push(`a=ssrc:${ssrc} cname:${cname}`, `a=ssrc:${ssrc} msid:${streamId} ${trackId}`);
+    media.msid = [{ id: streamId, appdata: trackId }];
+    media.ssrcs = [
+      { id: ssrc, attribute: 'cname', value: cname },
+      { id: ssrc, attribute: 'msid', value: `${streamId} ${trackId}` },
+    ];
   }
+  return media;
 }
 
 /** The whole offer; `version` must grow with every offer of a session (RFC 3264 §8). */
 export function writeOffer(session: { id: string; version: number }, transport: OfferTransport, sections: OfferSection[]): string {
   const fingerprint =
     transport.dtlsParameters.fingerprints.find((f) => f.algorithm === 'sha-256') ?? transport.dtlsParameters.fingerprints[0];
-  const lines = [
-    'v=0',
-    `o=- ${session.id} ${session.version} IN IP4 0.0.0.0`,
-    's=-',
-    't=0 0',
-    'a=ice-lite',
-    `a=fingerprint:${fingerprint.algorithm} ${fingerprint.value}`,
-    'a=msid-semantic: WMS *',
-    `a=group:BUNDLE ${sections.map((section) => section.mid).join(' ')}`,
-  ];
-  for (const section of sections) writeSection(lines, section, transport);
-  return `${lines.join('\r\n')}\r\n`;
+  return write({
+    version: 0,
+    origin: { username: '-', sessionId: session.id, sessionVersion: session.version, netType: 'IN', ipVer: 4, address: '0.0.0.0' },
+    name: '-',
+    timing: { start: 0, stop: 0 },
+    icelite: 'ice-lite',
+    fingerprint: { type: fingerprint.algorithm, hash: fingerprint.value },
+    msidSemantic: { semantic: 'WMS', token: '*' },
+    groups: [{ type: 'BUNDLE', mids: sections.map((section) => section.mid).join(' ') }],
+    media: sections.map((section) => writeSection(section, transport)),
+  });
 }
 
 export class SdpError extends Error {}
@@ -125,7 +154,6 @@ export interface Answer {
 }
 
 const FINGERPRINT_ALGORITHMS: ReadonlySet<string> = new Set(['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512']);
-const DIRECTIONS: ReadonlySet<string> = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
 
 /** Values of fmtp parameters as mediasoup expects them: numbers where numeric, except H264 profile ids. */
 function parseParameters(text: string): Record<string, string | number> {
@@ -140,107 +168,95 @@ function parseParameters(text: string): Record<string, string | number> {
   return parameters;
 }
 
-interface SectionDraft extends AnswerSection {
-  setup?: string;
-  fingerprint?: types.DtlsFingerprint;
-  retransmissionSsrcs: Set<number>;
-  ssrcs: Array<{ ssrc: number; cname?: string }>;
+/** A line sdp-transform could not read, by attribute name: the lines we need must not be malformed. */
+function refuseMalformed(invalid: Array<{ value: string }> | undefined): void {
+  for (const { value } of invalid ?? []) {
+    if (value.startsWith('fingerprint:')) throw new SdpError('bad fingerprint');
+    if (value.startsWith('rtpmap:')) throw new SdpError(`bad rtpmap '${value.slice('rtpmap:'.length)}'`);
+  }
+}
+
+function readFingerprint(fingerprint: { type: string; hash: string } | undefined): types.DtlsFingerprint | undefined {
+  if (!fingerprint) return undefined;
+  const algorithm = fingerprint.type.toLowerCase();
+  if (!FINGERPRINT_ALGORITHMS.has(algorithm) || !fingerprint.hash) throw new SdpError('bad fingerprint');
+  return { algorithm: algorithm as types.FingerprintAlgorithm, value: fingerprint.hash };
+}
+
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+
+function readCodecs(media: MediaDescription): AnswerCodec[] {
+  const codecs = media.rtp.map((rtp): AnswerCodec => {
+    const channels = rtp.encoding === undefined ? undefined : Number(rtp.encoding);
+    if (!isCount(rtp.payload) || !rtp.codec || !isCount(rtp.rate) || (channels !== undefined && !isCount(channels))) {
+      throw new SdpError(`bad rtpmap '${rtp.payload} ${rtp.codec}/${rtp.rate}'`);
+    }
+    return { payloadType: rtp.payload, name: rtp.codec, clockRate: rtp.rate, channels, parameters: {}, rtcpFeedback: [] };
+  });
+  const byPayload = (payload: unknown) => codecs.find((codec) => codec.payloadType === Number(payload));
+  for (const fmtp of media.fmtp) {
+    const codec = byPayload(fmtp.payload);
+    if (codec) Object.assign(codec.parameters, parseParameters(String(fmtp.config ?? '')));
+  }
+  for (const feedback of media.rtcpFb ?? []) {
+    // `*` (every payload type) names no codec of ours.
+    const codec = byPayload(feedback.payload);
+    if (codec) codec.rtcpFeedback.push({ type: feedback.type, parameter: feedback.subtype?.split(' ')[0] ?? '' });
+  }
+  return codecs;
+}
+
+/** The client's outgoing stream: its first SSRC that is not a retransmission (FID) SSRC. */
+function readStream(media: MediaDescription): { ssrc?: number; cname?: string } {
+  const retransmission = new Set(
+    (media.ssrcGroups ?? []).filter((group) => group.semantics === 'FID').flatMap((group) => group.ssrcs.split(' ').slice(1).map(Number)),
+  );
+  const ssrcs: Array<{ ssrc: number; cname?: string }> = [];
+  for (const line of media.ssrcs ?? []) {
+    const ssrc = Number(line.id);
+    let entry = ssrcs.find((s) => s.ssrc === ssrc);
+    if (!entry) ssrcs.push((entry = { ssrc }));
+    if (line.attribute === 'cname') entry.cname = line.value;
+  }
+  const primary = ssrcs.find((s) => !retransmission.has(s.ssrc));
+  return { ssrc: primary?.ssrc, cname: primary?.cname ?? ssrcs.find((s) => s.cname)?.cname };
 }
 
 /** Reads the client's answer; throws SdpError when it lacks what the transport or producers need. */
 export function parseAnswer(sdp: string): Answer {
-  let sessionSetup: string | undefined;
-  let sessionFingerprint: types.DtlsFingerprint | undefined;
-  const sections: SectionDraft[] = [];
-  let current: SectionDraft | undefined;
-  for (const rawLine of sdp.split(/\r?\n/)) {
-    const line = rawLine.trim();
-    if (line.startsWith('m=')) {
-      const [kind, port] = line.slice(2).split(' ');
-      current = {
-        mid: '',
-        kind,
-        port: Number(port),
-        direction: 'sendrecv',
-        codecs: [],
-        headerExtensions: [],
-        retransmissionSsrcs: new Set(),
-        ssrcs: [],
-      };
-      sections.push(current);
-      continue;
-    }
-    if (!line.startsWith('a=')) continue;
-    const colon = line.indexOf(':');
-    const name = colon < 0 ? line.slice(2) : line.slice(2, colon);
-    const value = colon < 0 ? '' : line.slice(colon + 1);
-    if (name === 'setup') {
-      if (current) current.setup = value;
-      else sessionSetup = value;
-      continue;
-    }
-    if (name === 'fingerprint') {
-      const [algorithm, hash] = value.split(' ');
-      if (!FINGERPRINT_ALGORITHMS.has(algorithm?.toLowerCase()) || !hash) throw new SdpError('bad fingerprint');
-      const fingerprint = { algorithm: algorithm.toLowerCase() as types.FingerprintAlgorithm, value: hash };
-      if (current) current.fingerprint = fingerprint;
-      else sessionFingerprint = fingerprint;
-      continue;
-    }
-    if (!current) continue;
-    if (DIRECTIONS.has(name)) {
-      current.direction = name as Direction;
-    } else if (name === 'mid') {
-      current.mid = value;
-    } else if (name === 'rtpmap') {
-      const match = /^(\d+) ([^/]+)\/(\d+)(?:\/(\d+))?$/.exec(value);
-      if (!match) throw new SdpError(`bad rtpmap '${value}'`);
-      current.codecs.push({
-        payloadType: Number(match[1]),
-        name: match[2],
-        clockRate: Number(match[3]),
-        channels: match[4] ? Number(match[4]) : undefined,
-        parameters: {},
-        rtcpFeedback: [],
-      });
-    } else if (name === 'fmtp' || name === 'rtcp-fb') {
-      const space = value.indexOf(' ');
-      const codec = current.codecs.find((c) => c.payloadType === Number(value.slice(0, space)));
-      if (!codec) continue;
-      const rest = value.slice(space + 1);
-      if (name === 'fmtp') {
-        Object.assign(codec.parameters, parseParameters(rest));
-      } else {
-        const [type, parameter] = rest.split(' ');
-        codec.rtcpFeedback.push({ type, parameter: parameter ?? '' });
-      }
-    } else if (name === 'extmap') {
-      const match = /^(\d+)(?:\/\w+)? (\S+)/.exec(value);
-      if (match) current.headerExtensions.push({ id: Number(match[1]), uri: match[2] });
-    } else if (name === 'ssrc') {
-      const match = /^(\d+) (\S+?)(?::(.*))?$/.exec(value);
-      if (!match) continue;
-      const ssrc = Number(match[1]);
-      let entry = current.ssrcs.find((s) => s.ssrc === ssrc);
-      if (!entry) current.ssrcs.push((entry = { ssrc }));
-      if (match[2] === 'cname') entry.cname = match[3];
-    } else if (name === 'ssrc-group') {
-      const [semantics, , ...secondary] = value.split(' ');
-      if (semantics === 'FID') for (const ssrc of secondary) current.retransmissionSsrcs.add(Number(ssrc));
-    }
+  let parsed: SessionDescription;
+  try {
+    parsed = parse(sdp);
+  } catch {
+    throw new SdpError('unreadable SDP');
   }
-  if (sections.length === 0) throw new SdpError('no media sections');
-  const setup = sections.find((s) => s.setup)?.setup ?? sessionSetup;
-  const fingerprint = sessionFingerprint ?? sections.find((s) => s.fingerprint)?.fingerprint;
+  refuseMalformed((parsed as { invalid?: Array<{ value: string }> }).invalid);
+  const media = parsed.media ?? [];
+  if (media.length === 0) throw new SdpError('no media sections');
+  const sections = media.map((section) => {
+    refuseMalformed(section.invalid);
+    return {
+      setup: section.setup,
+      fingerprint: readFingerprint(section.fingerprint),
+      section: {
+        mid: section.mid === undefined ? '' : String(section.mid),
+        kind: section.type,
+        port: Number(section.port),
+        direction: (section.direction ?? 'sendrecv') as Direction,
+        codecs: readCodecs(section),
+        headerExtensions: (section.ext ?? []).map((extension) => ({ id: Number(extension.value), uri: extension.uri })),
+        ...readStream(section),
+      } satisfies AnswerSection,
+    };
+  });
+  const setup = sections.find((s) => s.setup)?.setup ?? parsed.setup;
+  const fingerprint = readFingerprint(parsed.fingerprint) ?? sections.find((s) => s.fingerprint)?.fingerprint;
   if (setup !== 'active' && setup !== 'passive') throw new SdpError(`an answer must choose a DTLS role, got '${setup}'`);
   if (!fingerprint) throw new SdpError('no DTLS fingerprint');
   return {
     // Whoever is `active` opens the DTLS handshake, i.e. acts as the DTLS client.
     dtlsRole: setup === 'active' ? 'client' : 'server',
     fingerprint,
-    sections: sections.map(({ setup: _setup, fingerprint: _fingerprint, retransmissionSsrcs, ssrcs, ...section }) => {
-      const primary = ssrcs.find((s) => !retransmissionSsrcs.has(s.ssrc));
-      return { ...section, ssrc: primary?.ssrc, cname: primary?.cname ?? ssrcs.find((s) => s.cname)?.cname };
-    }),
+    sections: sections.map(({ section }) => section),
   };
 }

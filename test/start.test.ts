@@ -67,14 +67,22 @@ describe('npm start', () => {
 
   test('brings the system up, prints the URLs, keeps data across restarts and stops cleanly on Ctrl-C', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'zavodchat-data-'));
-    const [restPort, wsPort, vcPort, originPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const env = { REST_PORT: String(restPort), WS_PORT: String(wsPort), VC_PORT: String(vcPort), ORIGIN_PORT: String(originPort), DATA_DIR: dataDir };
+    const [restPort, wsPort, vcPort, originPort, workspacePort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const env = {
+      REST_PORT: String(restPort),
+      WS_PORT: String(wsPort),
+      VC_PORT: String(vcPort),
+      ORIGIN_PORT: String(originPort),
+      WORKSPACE_PORT: String(workspacePort),
+      DATA_DIR: dataDir,
+    };
 
     const first = npmStart(env);
     await until(() => first.stdout().includes('Press Ctrl-C'), 60_000, 'the start banner');
     expect(first.stdout()).toContain(`REST         http://localhost:${restPort}`);
     expect(first.stdout()).toContain(`main socket  ws://localhost:${wsPort}`);
     expect(first.stdout()).toContain(`one origin   http://localhost:${originPort}  (/api/ REST, /socket main socket`);
+    expect(first.stdout()).toContain(`workspace    ws://localhost:${workspacePort}  (socket.io, path /socket.io/`);
     // Voice needs a mediasoup worker; where CI provides one (REQUIRE_MEDIASOUP=1) it must be up.
     // The same host name as REST's: the cookie REST sets belongs to that one host.
     const voice = process.env.REQUIRE_MEDIASOUP === '1' ? `ws://localhost:${vcPort}` : `(ws://localhost:${vcPort}|off: )`;
@@ -115,6 +123,7 @@ describe('npm start', () => {
         WS_PORT: String(await freePort()),
         VC_PORT: String(await freePort()),
         ORIGIN_PORT: String(await freePort()),
+        WORKSPACE_PORT: String(await freePort()),
         DATA_DIR: dataDir,
       });
       expect(await started.exited).toBe(1);

@@ -97,10 +97,11 @@ export class TestSystem {
 
   /**
    * `dynamoDbEndpoint`: a DynamoDB Local of the test's own (fault tests stop it); the shared one otherwise.
-   * `env`: handler settings (e.g. `RATE_LIMIT_REST: '5/2'`) over GENEROUS_RATE_LIMITS.
+   * `env`: handler settings (e.g. `RATE_LIMIT_REST: '5/2'`) over GENEROUS_RATE_LIMITS. `workspace`: start the
+   * workspace (socket.io) socket too, at `runtime.workspaceUrl`.
    */
   static async start(
-    options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean; dynamoDbEndpoint?: string; env?: Record<string, string> } = {},
+    options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean; workspace?: boolean; dynamoDbEndpoint?: string; env?: Record<string, string> } = {},
   ): Promise<TestSystem> {
     const endpoint = options.dynamoDbEndpoint ?? process.env.TEST_DYNAMODB_ENDPOINT;
     if (!endpoint) throw new Error('TEST_DYNAMODB_ENDPOINT is not set: run through jest (global setup starts DynamoDB Local)');
@@ -111,6 +112,8 @@ export class TestSystem {
       restPort: 0,
       wsPort: 0,
       vcPort: options.voice ? 0 : false,
+      // The socket.io socket of seed 003 (test/workspace-*.test.ts) on its own ephemeral port.
+      workspacePort: options.workspace ? 0 : false,
       dynamoDbEndpoint: endpoint,
       dynamoDbAccessKeyId: accessKeyId,
       tableName,

@@ -53,7 +53,11 @@ export class WeriftVoicePeer {
     bundlePolicy: 'max-bundle',
     iceUseIpv6: false,
     headerExtensions: {
-      audio: [new RTCRtpHeaderExtensionParameters({ id: 1, uri: 'urn:ietf:params:rtp-hdrext:sdes:mid' })],
+      audio: [
+        new RTCRtpHeaderExtensionParameters({ id: 1, uri: 'urn:ietf:params:rtp-hdrext:sdes:mid' }),
+        // As browsers send it: the node's speaking detection reads it (media-node/room.ts).
+        new RTCRtpHeaderExtensionParameters({ id: 10, uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level' }),
+      ],
       video: [new RTCRtpHeaderExtensionParameters({ id: 1, uri: 'urn:ietf:params:rtp-hdrext:sdes:mid' })],
     },
     codecs: {
@@ -142,17 +146,33 @@ export class WeriftVoicePeer {
     this.socket.send('offer', { type: 'answer', sdp: this.pc.localDescription!.sdp });
   }
 
-  /** Starts a 50 packets/s Opus stream on `my_voice`. */
-  startMicrophone(): void {
+  /** The audio level the microphone's packets carry (ssrc-audio-level: 0 is loudest, 127 silence). */
+  micLevel = 127;
+  private micTimer?: NodeJS.Timeout;
+
+  /** Starts a 50 packets/s Opus stream on `my_voice`, at `level` (-dBov, default silence). */
+  startMicrophone(level = 127): void {
+    this.micLevel = level;
     let sequenceNumber = 1;
     let timestamp = 0;
     this.timers.push(
-      setInterval(() => {
-        const header = new RtpHeader({ payloadType: 96, sequenceNumber: sequenceNumber++ & 0xffff, timestamp, marker: false });
+      (this.micTimer = setInterval(() => {
+        const header = new RtpHeader({
+          payloadType: 96,
+          sequenceNumber: sequenceNumber++ & 0xffff,
+          timestamp,
+          marker: false,
+          extensions: [{ id: 10, payload: Buffer.from([this.micLevel & 0x7f]) }],
+        });
         timestamp = (timestamp + 960) >>> 0;
         this.mic.writeRtp(new RtpPacket(header, OPUS_PAYLOAD));
-      }, OPUS_FRAME_MS),
+      }, OPUS_FRAME_MS)),
     );
+  }
+
+  /** Stops sending microphone packets. */
+  stopMicrophone(): void {
+    clearInterval(this.micTimer);
   }
 
   /** Asks to share the screen and starts a video stream (every packet a keyframe) for `my_video`. */

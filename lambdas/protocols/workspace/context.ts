@@ -1,0 +1,120 @@
+import { LambdaAfterConnect } from '../../aws/lambda-after-connect';
+import { ManagementApiSender } from '../../aws/management-api-sender';
+import type { ConnectionSender, OpenedConnection } from '../../domain/ports';
+import type { Db } from '../../domain/db';
+import { log } from '../../domain/log';
+import { appContext } from '../../runtime';
+import type { EngineSettings } from './engineio';
+
+/** API Gateway's frame limit: what the open packet announces as `maxPayload`. */
+export const WORKSPACE_MAX_PAYLOAD = 32 * 1024;
+
+/**
+ * The defaults suit the cloud's heartbeat: a scheduled function pings every minute, so the client must
+ * tolerate a gap of a minute plus the schedule's jitter (pingInterval + pingTimeout = 2 minutes).
+ */
+export const DEFAULT_WORKSPACE_SETTINGS: EngineSettings = { pingIntervalMs: 60_000, pingTimeoutMs: 60_000, maxPayload: WORKSPACE_MAX_PAYLOAD };
+
+function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 50 || value > 600_000) throw new Error(`${name} must be a number of milliseconds between 50 and 600000`);
+  return value;
+}
+
+/** WORKSPACE_PING_INTERVAL_MS and WORKSPACE_PING_TIMEOUT_MS (README, "Configuration"). */
+export function workspaceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): EngineSettings {
+  return {
+    pingIntervalMs: milliseconds(env, 'WORKSPACE_PING_INTERVAL_MS', DEFAULT_WORKSPACE_SETTINGS.pingIntervalMs),
+    pingTimeoutMs: milliseconds(env, 'WORKSPACE_PING_TIMEOUT_MS', DEFAULT_WORKSPACE_SETTINGS.pingTimeoutMs),
+    maxPayload: WORKSPACE_MAX_PAYLOAD,
+  };
+}
+
+/** What the open packet's delivery needs: which connection, and when its `$connect` stored it. */
+export interface WorkspaceOpened {
+  connectionId: string;
+  connectedAt: number;
+  /** The Engine.IO session id the open packet announces (read from the table when absent). */
+  sid?: string;
+}
+
+/** The after-connect step of the workspace socket (as AfterConnect in lambdas/domain/ports.ts for the main one). */
+export interface WorkspaceAfterConnect {
+  schedule(opened: WorkspaceOpened): Promise<void>;
+}
+
+export interface WorkspaceContext {
+  db: Db;
+  /** Posts to this socket's connections: its own API (WORKSPACE_MANAGEMENT_ENDPOINT). */
+  sender: ConnectionSender & { close(connectionId: string): Promise<void> };
+  settings: EngineSettings;
+  afterConnect: WorkspaceAfterConnect;
+}
+
+/** The in-process after-connect (local runtime): a task of this process, awaited by the runtime's shutdown. */
+class InProcessOpen implements WorkspaceAfterConnect {
+  readonly pending = new Set<Promise<unknown>>();
+  constructor(private readonly run: (opened: WorkspaceOpened) => Promise<unknown>) {}
+  async schedule(opened: WorkspaceOpened): Promise<void> {
+    const task = new Promise((resolve) => setImmediate(resolve))
+      .then(() => this.run(opened))
+      .catch((error) => log().error('workspace open packet', error))
+      .finally(() => this.pending.delete(task));
+    this.pending.add(task);
+  }
+}
+
+let cached: { key: string; context: WorkspaceContext } | undefined;
+
+/**
+ * The settings a process that hosts these handlers installed (the local runtime, which never writes
+ * process.env); a Lambda has none and reads its environment.
+ */
+let installedEnv: NodeJS.ProcessEnv | undefined;
+
+/** Makes `env` this socket's settings until the returned function is called. */
+export function installWorkspaceSettings(env: NodeJS.ProcessEnv): () => void {
+  installedEnv = env;
+  cached = undefined;
+  return () => {
+    if (installedEnv !== env) return;
+    installedEnv = undefined;
+    cached = undefined;
+  };
+}
+
+/**
+ * Built once per process from the environment, sharing the table client of the main handlers.
+ * `deliverOpen` is the open packet's delivery (session.ts), passed in to keep this module free of it.
+ */
+export function workspaceContext(deliverOpen: (context: WorkspaceContext, opened: WorkspaceOpened) => Promise<unknown>): WorkspaceContext {
+  const env = installedEnv ?? process.env;
+  const key = [env.WORKSPACE_MANAGEMENT_ENDPOINT, env.WORKSPACE_PING_INTERVAL_MS, env.WORKSPACE_PING_TIMEOUT_MS, env.WORKSPACE_OPENED_FUNCTION, env.TABLE_NAME, env.DYNAMODB_ENDPOINT].join('|');
+  if (cached?.key !== key) {
+    const endpoint = env.WORKSPACE_MANAGEMENT_ENDPOINT;
+    if (!endpoint) throw new Error('environment variable WORKSPACE_MANAGEMENT_ENDPOINT is not set');
+    const { db } = appContext();
+    const openedFunction = env.WORKSPACE_OPENED_FUNCTION;
+    const context: WorkspaceContext = {
+      db,
+      sender: new ManagementApiSender(endpoint),
+      settings: workspaceSettingsFromEnv(env),
+      afterConnect: openedFunction
+        ? {
+            // The same asynchronous invoke as the main socket's; the payload is this socket's (opened.ts reads it).
+            schedule: (opened) => new LambdaAfterConnect(openedFunction, () => db.doc.config.credentials()).schedule(opened as unknown as OpenedConnection),
+          }
+        : new InProcessOpen((opened) => deliverOpen(context, opened)),
+    };
+    cached = { key, context };
+  }
+  return cached.context;
+}
+
+/** Waits for open packets still being delivered in this process (the local runtime's shutdown). */
+export async function settleWorkspaceOpen(): Promise<void> {
+  const scheduler = cached?.context.afterConnect;
+  if (scheduler instanceof InProcessOpen) await Promise.all([...scheduler.pending]);
+}
