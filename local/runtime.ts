@@ -219,7 +219,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const workspaceManagement = createHttpServer(guarded('Workspace Management API', log, (request, response) => gateway.handleManagementRequest(request, response)));
       const workspaceManagementPort = await listen(workspaceManagement, 0, '127.0.0.1', 'Workspace Management API', 'WORKSPACE_PORT', log);
       started.push(() => closeServer(workspaceManagement));
-      const uninstallWorkspace = installWorkspaceSettings({ ...env, WORKSPACE_MANAGEMENT_ENDPOINT: `http://127.0.0.1:${workspaceManagementPort}/local` });
+      const workspaceEndpoint = `http://127.0.0.1:${workspaceManagementPort}/local`;
+      const uninstallWorkspace = installWorkspaceSettings(
+        { ...env, WORKSPACE_MANAGEMENT_ENDPOINT: workspaceEndpoint },
+        new ManagementApiSender(workspaceEndpoint, { region, credentials: async () => LOCAL_CREDENTIALS }),
+      );
       started.push(async () => uninstallWorkspace());
       const server = makeServer();
       gateway.attach(server);

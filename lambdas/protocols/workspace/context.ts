@@ -73,14 +73,20 @@ let cached: { key: string; context: WorkspaceContext } | undefined;
  * process.env); a Lambda has none and reads its environment.
  */
 let installedEnv: NodeJS.ProcessEnv | undefined;
+let installedSender: WorkspaceContext['sender'] | undefined;
 
-/** Makes `env` this socket's settings until the returned function is called. */
-export function installWorkspaceSettings(env: NodeJS.ProcessEnv): () => void {
+/**
+ * Makes `env` this socket's settings (and `sender`, when given, its Management API client) until the returned
+ * function is called.
+ */
+export function installWorkspaceSettings(env: NodeJS.ProcessEnv, sender?: WorkspaceContext['sender']): () => void {
   installedEnv = env;
+  installedSender = sender;
   cached = undefined;
   return () => {
     if (installedEnv !== env) return;
     installedEnv = undefined;
+    installedSender = undefined;
     cached = undefined;
   };
 }
@@ -99,7 +105,7 @@ export function workspaceContext(deliverOpen: (context: WorkspaceContext, opened
     const openedFunction = env.WORKSPACE_OPENED_FUNCTION;
     const context: WorkspaceContext = {
       db,
-      sender: new ManagementApiSender(endpoint),
+      sender: installedSender ?? new ManagementApiSender(endpoint),
       settings: workspaceSettingsFromEnv(env),
       afterConnect: openedFunction
         ? {
