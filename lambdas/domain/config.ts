@@ -70,7 +70,7 @@ export interface DeskOidcSettings {
 
 export const DESK_OIDC_DEFAULTS = { rolesClaim: 'realm_access.roles', curatorRole: 'curator', adminRole: 'desk-admin' } as const;
 
-/** The desk's settings, or undefined when DESK_OIDC_ISSUER is unset (the desk routes then answer 503). */
+/** The desk's settings, or undefined when DESK_OIDC_ISSUER is unset (the desk routes then answer 404). */
 export function deskOidcFromEnv(env: NodeJS.ProcessEnv): DeskOidcSettings | undefined {
   const issuer = env.DESK_OIDC_ISSUER?.trim();
   if (!issuer) return undefined;
