@@ -1,6 +1,7 @@
 /**
  * The desk's authorization matrix (the desk's part of test/authorization.test.ts, whose identities are
- * ZavodChat sessions): every `/desk/` route the app serves, tried without a token, with a bad one, as another
+ * ZavodChat sessions): every `/desk/` route the app serves, tried without a token, with a token for another
+ * audience, an expired one and one not yet valid, as another
  * customer, as a curator of another topic and as a desk-admin who curates nothing, and as the customer or
  * curator of the chat. Every refusal must be the documented one, must change nothing and must call no event
  * seam; then the allowed caller's request goes through.
@@ -12,8 +13,8 @@ import { createApp } from '../lambdas/rest/app';
 import { TestIssuer } from './support/oidc-issuer';
 import { TestSystem } from './support/system';
 
-type Identity = 'anonymous' | 'invalid' | 'customer' | 'otherCustomer' | 'curator' | 'outsiderCurator' | 'admin';
-const IDENTITIES: Identity[] = ['anonymous', 'invalid', 'customer', 'otherCustomer', 'curator', 'outsiderCurator', 'admin'];
+type Identity = 'anonymous' | 'invalid' | 'expired' | 'future' | 'customer' | 'otherCustomer' | 'curator' | 'outsiderCurator' | 'admin';
+const IDENTITIES: Identity[] = ['anonymous', 'invalid', 'expired', 'future', 'customer', 'otherCustomer', 'curator', 'outsiderCurator', 'admin'];
 
 interface Outcome {
   status: number;
@@ -37,7 +38,7 @@ interface Operation {
   /** `any`: every signed-in user; `admin`: desk-admins; `chat`: the chat's customer and its curators; `topic`: the topic's curators. */
   scope: 'any' | 'admin' | 'chat' | 'topic';
   request: (f: Fixture) => { url: string; json?: unknown; form?: Record<string, string | Buffer> };
-  ok: Exclude<Identity, 'anonymous' | 'invalid'>;
+  ok: Exclude<Identity, 'anonymous' | 'invalid' | 'expired' | 'future'>;
   /** Answers that differ from what the scope implies. */
   also?: Partial<Record<Identity, Outcome>>;
 }
@@ -104,7 +105,7 @@ const OPERATIONS: Operation[] = [
 function expected(op: Operation, who: Identity): Outcome | undefined {
   if (op.also?.[who]) return op.also[who];
   if (who === 'anonymous') return { status: 401, text: 'Missing bearer token' };
-  if (who === 'invalid') return { status: 401, text: 'Invalid or expired token' };
+  if (who === 'invalid' || who === 'expired' || who === 'future') return { status: 401, text: 'Invalid or expired token' };
   switch (op.scope) {
     case 'any':
       return undefined;
@@ -152,6 +153,9 @@ beforeAll(async () => {
   const token = (roles: string[]) => issuer.token({ sub: randomUUID(), roles, expiresIn: 900 });
   const tokens = {
     invalid: await issuer.token({ audience: 'someone-else' }),
+    // Beyond the 60 s of tolerated clock skew.
+    expired: await issuer.token({ expiresIn: -120, roles: ['desk-admin', 'curator'] }),
+    future: await issuer.token({ notBefore: 120, roles: ['desk-admin', 'curator'] }),
     customer: await token([]),
     otherCustomer: await token([]),
     curator: await token(['curator']),

@@ -1,16 +1,21 @@
 /**
  * The support desk's REST routes over real HTTP, on the local runtime with DynamoDB Local and a real OpenID
- * issuer (test/support/oidc-issuer.ts): sign-in, topics, chats, statuses, messages, files, read markers,
- * every refusal, and the event seam's calls (events.ts) with their exact seed-004 payloads and audiences.
+ * provider (npm oidc-provider in a child process, test/support/oidc-provider.ts) issuing the access tokens
+ * through the authorization code flow: sign-in, topics, chats, statuses, messages, files, read markers, every
+ * refusal, and the event seam's calls (events.ts) with their exact seed-004 payloads and audiences.
  */
 import { randomUUID } from 'node:crypto';
 import { type DeskEventSink, setDeskEventSink } from '../lambdas/domain/desk/events';
 import type { Chat } from '../lambdas/domain/desk/model';
 import { resolveChatAudience } from '../lambdas/domain/desk/store';
 import { deskEventData } from '../lambdas/domain/desk/views';
+import { SignJWT } from 'jose';
 import { makeKey, TestIssuer, unsignedToken } from './support/oidc-issuer';
+import { RealProvider } from './support/oidc-provider';
 import { TestSystem } from './support/system';
 
+let provider: RealProvider;
+/** Another real issuer: its tokens are well signed, by the wrong issuer. */
 let issuer: TestIssuer;
 let system: TestSystem;
 
@@ -41,14 +46,14 @@ interface DeskUser {
 }
 
 beforeAll(async () => {
-  issuer = await TestIssuer.start();
-  system = await TestSystem.start({ env: { DESK_OIDC_ISSUER: issuer.url, DESK_OIDC_AUDIENCE: issuer.audience } });
+  [provider, issuer] = await Promise.all([RealProvider.start(), TestIssuer.start()]);
+  system = await TestSystem.start({ env: { DESK_OIDC_ISSUER: provider.issuer, DESK_OIDC_AUDIENCE: provider.audience } });
   restoreSink = setDeskEventSink(recorder);
 });
 afterAll(async () => {
   restoreSink();
   await system.stop();
-  await issuer.stop();
+  await Promise.all([provider.stop(), issuer.stop()]);
 });
 
 async function call(method: string, path: string, options: { token?: string; json?: unknown; form?: Record<string, string | Buffer>; headers?: Record<string, string> } = {}) {
@@ -58,7 +63,7 @@ async function call(method: string, path: string, options: { token?: string; jso
 
 /** A signed-in desk user (created by his first request). */
 async function user(roles: string[] = [], name = `u-${randomUUID().slice(0, 6)}`): Promise<DeskUser> {
-  const token = await issuer.token({ sub: randomUUID(), name, roles, expiresIn: 600 });
+  const token = await provider.token({ sub: randomUUID(), name, roles });
   const me = await call('GET', '/desk/me', { token });
   if (me.status !== 200) throw new Error(`desk/me: ${me.status} ${me.text}`);
   return { token, id: me.json.id, name };
@@ -84,22 +89,33 @@ async function grant(topicId: string, curator: DeskUser) {
 }
 
 describe('desk sign-in', () => {
-  test('no token, a malformed, forged, expired, future, wrong-issuer, wrong-audience or unsigned token: 401', async () => {
+  test('no token, a malformed, forged, tampered, wrong-issuer, wrong-audience, unsigned or HS256 token: 401', async () => {
     const missing = await call('GET', '/desk/me');
     expect([missing.status, missing.text, missing.headers.get('www-authenticate')]).toEqual([401, 'Missing bearer token', 'Bearer']);
-    const forged = await issuer.token({ key: { ...(await makeKey('ES256')), kid: issuer.keys[1].kid } });
-    const bad = [
-      'garbage',
+    const real = await provider.token({ sub: randomUUID(), name: 'Victim', roles: ['desk-admin'] });
+    expect((await call('GET', '/desk/me', { token: real })).status).toBe(200);
+    const [header, payload, signature] = real.split('.');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    const kid = JSON.parse(Buffer.from(header, 'base64url').toString()).kid;
+    // The provider's claims and kid, signed by a key it never published.
+    const impostor = await makeKey('ES256');
+    const forged = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).sign(impostor.privateKey);
+    const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url')}.${signature}`;
+    const keys = (await (await fetch(`${provider.issuer}/jwks`)).json()) as { keys: Array<{ kid: string }> };
+    const publicKeyAsSecret = new TextEncoder().encode(JSON.stringify(keys.keys.find((k) => k.kid === kid)));
+    const hs256 = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid }).sign(publicKeyAsSecret);
+    const bad = {
+      garbage: 'garbage',
       forged,
-      await issuer.token({ expiresIn: -300 }),
-      await issuer.token({ notBefore: 300 }),
-      await issuer.token({ issuer: 'https://evil.example/realms/desk' }),
-      await issuer.token({ audience: 'another-app' }),
-      unsignedToken({ sub: 'x', iss: issuer.url, aud: issuer.audience, exp: Math.floor(Date.now() / 1000) + 300 }),
-    ];
-    for (const token of bad) {
+      tampered,
+      'wrong audience (a real token for another API)': await provider.token({ sub: randomUUID(), roles: ['desk-admin'] }, provider.otherAudience),
+      'wrong issuer (another real issuer, right audience)': await issuer.token({ audience: provider.audience, roles: ['desk-admin'] }),
+      'alg none': unsignedToken(claims),
+      'HS256 with the public key as secret': hs256,
+    };
+    for (const [what, token] of Object.entries(bad)) {
       const r = await call('GET', '/desk/chats', { token });
-      expect([r.status, r.text, r.headers.get('www-authenticate')]).toEqual([401, 'Invalid or expired token', 'Bearer error="invalid_token"']);
+      expect([what, r.status, r.text, r.headers.get('www-authenticate')]).toEqual([what, 401, 'Invalid or expired token', 'Bearer error="invalid_token"']);
     }
     // A session token of ZavodChat is no desk token.
     const zavodchat = await system.user();
@@ -108,13 +124,13 @@ describe('desk sign-in', () => {
 
   test('a user is created on first sight of his sub; name and roles follow the token', async () => {
     const sub = randomUUID();
-    const first = await ok(call('GET', '/desk/me', { token: await issuer.token({ sub, claims: { preferred_username: 'ann' } }) }));
+    const first = await ok(call('GET', '/desk/me', { token: await provider.token({ sub, name: 'ann' }) }));
     expect(first).toEqual({ id: expect.stringMatching(/^\d+$/), name: 'ann', curator: false, admin: false });
-    const again = await ok(call('GET', '/desk/me', { token: await issuer.token({ sub, name: 'Ann Smith', roles: ['curator'] }) }));
+    const again = await ok(call('GET', '/desk/me', { token: await provider.token({ sub, name: 'Ann Smith', roles: ['curator'] }) }));
     expect(again).toEqual({ id: first.id, name: 'Ann Smith', curator: true, admin: false });
     // Two first requests of a new subject at once make one user.
     const racer = randomUUID();
-    const both = await Promise.all([0, 1].map(async () => ok(call('GET', '/desk/me', { token: await issuer.token({ sub: racer }) }))));
+    const both = await Promise.all([0, 1].map(async () => ok(call('GET', '/desk/me', { token: await provider.token({ sub: racer }) }))));
     expect(both[0].id).toBe(both[1].id);
   });
 });
@@ -229,7 +245,7 @@ describe('desk chats', () => {
     expect([...after].sort((a, b) => a - b)).toEqual([customer, curatorA].map((u) => Number(u.id)).sort((a, b) => a - b));
     expect((await call('GET', `/desk/chats/${chat.chat_id}`, { token: curatorA2.token })).status).toBe(404);
     // A curator of the topic whose token no longer has the curator role sees nothing of it, and leaves the audience.
-    const demoted = await issuer.token({ sub: await subOf(curatorA), name: curatorA.name, roles: [] });
+    const demoted = await provider.token({ sub: await subOf(curatorA), name: curatorA.name, roles: [] });
     expect((await call('GET', `/desk/chats/${chat.chat_id}`, { token: demoted })).status).toBe(404);
     const roleless = await resolveChatAudience(system.db, { id: Number(chat.chat_id), chatType: 'topic', customerId: Number(customer.id), topicId: Number(topicA), status: 'new', createdAt: '', updatedAt: '' });
     expect([...roleless]).toEqual([Number(customer.id)]);
