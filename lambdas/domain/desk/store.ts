@@ -63,12 +63,14 @@ const USER_ID_CACHE = 10_000;
  * audience of chat events follows a curator who lost his role).
  */
 export async function ensureUser(db: Db, identity: DeskIdentity, now = Date.now()): Promise<DeskUser> {
-  let userId = userIds.get(identity.sub);
+  // Keyed by table too: a process may serve several (the tests' local runtimes).
+  const cacheKey = `${db.table}|${identity.sub}`;
+  let userId = userIds.get(cacheKey);
   if (userId === undefined) {
     const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: deskKeys.subject(identity.sub), ConsistentRead: true }));
     userId = Item ? Number(Item.userId) : await createUser(db, identity, now);
     if (userIds.size >= USER_ID_CACHE) userIds.delete(userIds.keys().next().value!);
-    userIds.set(identity.sub, userId);
+    userIds.set(cacheKey, userId);
   }
   const stored = await getUser(db, userId);
   if (!stored) throw new Error(`desk user ${userId} of a known subject has no profile`);
