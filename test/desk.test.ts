@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { type DeskEventSink, setDeskEventSink } from '../lambdas/domain/desk/events';
 import type { Chat } from '../lambdas/domain/desk/model';
 import { resolveChatAudience } from '../lambdas/domain/desk/store';
+import { dynamoDbRequestCounter } from '../lambdas/domain/db';
 import { deskEventData } from '../lambdas/domain/desk/views';
 import { SignJWT } from 'jose';
 import { makeKey, TestIssuer, unsignedToken } from './support/oidc-issuer';
@@ -397,6 +398,33 @@ describe('desk chats', () => {
       ]),
     );
     expect((await call('GET', `/desk/chats/${chat}/read`, { token: stranger.token })).status).toBe(404);
+  });
+});
+
+describe('desk costs', () => {
+  test("a message post's DynamoDB requests, and its audience's, do not grow with the curators or the chats", async () => {
+    const t = await topic();
+    const customer = await user();
+    const chat = (await ok(call('POST', '/desk/chats', { token: customer.token, json: { chat_type: 'topic', topic_id: t } }))).chat_id;
+    const chatRef = { id: Number(chat), chatType: 'topic' as const, customerId: Number(customer.id), topicId: Number(t), status: 'new' as const, createdAt: '', updatedAt: '' };
+    const measure = async () => {
+      await ok(call('POST', `/desk/chats/${chat}/messages`, { token: customer.token, json: { text: 'warm' } }));
+      dynamoDbRequestCounter.reset();
+      await ok(call('POST', `/desk/chats/${chat}/messages`, { token: customer.token, json: { text: 'counted' } }));
+      const post = dynamoDbRequestCounter.snapshot();
+      dynamoDbRequestCounter.reset();
+      await resolveChatAudience(system.db, chatRef);
+      return { post, audience: dynamoDbRequestCounter.snapshot() };
+    };
+    const small = await measure();
+    // Five more curators of the topic and ten more chats in it.
+    for (let i = 0; i < 5; i++) await grant(t, await user(['curator']));
+    for (let i = 0; i < 10; i++) await ok(call('POST', '/desk/chats', { token: (await user()).token, json: { chat_type: 'topic', topic_id: t } }));
+    const large = await measure();
+    expect(large).toEqual(small);
+    // Profile read, rate counter, chat read, message id, the transaction.
+    expect(small.post).toEqual({ GetItemCommand: 2, UpdateItemCommand: 2, TransactWriteItemsCommand: 1 });
+    expect(small.audience).toEqual({ QueryCommand: 2 });
   });
 });
 
