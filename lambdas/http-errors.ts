@@ -13,6 +13,7 @@ const REST_STATUS: Record<ErrorKind, ContentfulStatusCode> = {
   'not-found': 404,
   'unsupported-media-type': 415,
   'dependency-unreachable': 502,
+  conflict: 409,
 };
 
 /** What REST and `$connect` answer while the table is unreachable (`isStoreUnavailable`): the client should retry. */

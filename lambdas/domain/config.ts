@@ -54,6 +54,39 @@ export interface RateLimits {
   socketFreeFrames: number;
 }
 
+/** The support desk's sign-in (issue 17; README "Configuration"): the same names locally and as stack parameters. */
+export interface DeskOidcSettings {
+  /** DESK_OIDC_ISSUER: the `iss` of accepted tokens; its discovery document is `<issuer>/.well-known/openid-configuration`. */
+  issuer: string;
+  /** DESK_OIDC_AUDIENCE: a value tokens must carry in `aud`. */
+  audience: string;
+  /** DESK_ROLES_CLAIM: where the roles are, a dotted path into the claims (`realm_access.roles`) or one claim's full name. */
+  rolesClaim: string;
+  /** DESK_CURATOR_ROLE */
+  curatorRole: string;
+  /** DESK_ADMIN_ROLE */
+  adminRole: string;
+}
+
+export const DESK_OIDC_DEFAULTS = { rolesClaim: 'realm_access.roles', curatorRole: 'curator', adminRole: 'desk-admin' } as const;
+
+/** The desk's settings, or undefined when DESK_OIDC_ISSUER is unset (the desk routes then answer 404). */
+export function deskOidcFromEnv(env: NodeJS.ProcessEnv): DeskOidcSettings | undefined {
+  const issuer = env.DESK_OIDC_ISSUER?.trim();
+  if (!issuer) return undefined;
+  if (!/^https?:\/\//.test(issuer)) throw new Error(`DESK_OIDC_ISSUER must be an http(s) URL, got '${issuer}'`);
+  const audience = env.DESK_OIDC_AUDIENCE?.trim();
+  // Without an audience any token of the issuer (one minted for another application) would be accepted.
+  if (!audience) throw new Error('DESK_OIDC_AUDIENCE must be set when DESK_OIDC_ISSUER is');
+  return {
+    issuer,
+    audience,
+    rolesClaim: env.DESK_ROLES_CLAIM?.trim() || DESK_OIDC_DEFAULTS.rolesClaim,
+    curatorRole: env.DESK_CURATOR_ROLE?.trim() || DESK_OIDC_DEFAULTS.curatorRole,
+    adminRole: env.DESK_ADMIN_ROLE?.trim() || DESK_OIDC_DEFAULTS.adminRole,
+  };
+}
+
 export interface Settings {
   params: Params;
   rateLimits: RateLimits;
@@ -77,6 +110,8 @@ export interface Settings {
    * beyond it the page is answered as far as it got, with `X-Next-Start-Id` saying where to go on.
    */
   maxScanItems: number;
+  /** The support desk's OpenID Connect sign-in; absent when DESK_OIDC_ISSUER is unset. */
+  desk?: DeskOidcSettings;
 }
 
 /** The default of MAX_REQUEST_BODY_BYTES: far above any valid JSON body (a 2,000-character message is < 13 KB). */
@@ -193,5 +228,6 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
       perAddress: intFromEnv(env, 'MAX_CONNECTIONS_PER_ADDRESS', DEFAULT_CONNECTION_CAPS.perAddress),
     },
     maxScanItems: Math.max(1, intFromEnv(env, 'MAX_SCAN_ITEMS', DEFAULT_MAX_SCAN_ITEMS)),
+    desk: deskOidcFromEnv(env),
   };
 }

@@ -18,7 +18,9 @@ export type ErrorKind =
   /** A body under another Content-Type than the route reads (415). */
   | 'unsupported-media-type'
   /** A service we depend on did not answer (502). */
-  | 'dependency-unreachable';
+  | 'dependency-unreachable'
+  /** The request conflicts with the subject's current state, e.g. a status transition not allowed (409). */
+  | 'conflict';
 
 export class DomainError extends Error {
   constructor(

@@ -13,6 +13,7 @@ import { rateLimit } from './rate-limit';
 import { accountRoutes } from './routes/account';
 import { banRoutes } from './routes/bans';
 import { channelRoutes } from './routes/channels';
+import { deskRoutes } from './routes/desk';
 import { emojiRoutes } from './routes/emojis';
 import { fileRoutes } from './routes/files';
 import { inviteRoutes } from './routes/invites';
@@ -78,6 +79,7 @@ export function createApp(): Hono<RestEnv> {
   emojiRoutes(app);
   fileRoutes(app);
   voiceRoutes(app);
+  deskRoutes(app);
 
   app.notFound((c) => c.text('Not found', 404));
   app.onError((error, c) => {

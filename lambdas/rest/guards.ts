@@ -32,6 +32,7 @@ const UPLOAD_ROUTES: Array<[method: string, path: RegExp]> = [
   ['PUT', /^\/servers\/[^/]+$/],
   ['POST', /^\/servers\/[^/]+\/emojis$/],
   ['PUT', /^\/servers\/[^/]+\/emojis\/[^/]+$/],
+  ['POST', /^\/desk\/chats\/[^/]+\/messages$/],
 ];
 
 export function bodyLimitFor(method: string, path: string, defaultLimit: number): number {
