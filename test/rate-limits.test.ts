@@ -129,7 +129,7 @@ describe('REST', () => {
 
     for (let i = 1; i <= 3; i++) expect((await bobSocket.next('message_created', (m) => m.author_id === alice.id)).text).toBe(`m${i}`);
     await bobSocket.next('message_created', (m) => m.author_id === bob.id);
-    await bobSocket.expectNothing(undefined, 300);
+    await bobSocket.expectNothing();
     const history = await system.rest('GET', `/channels/${channelId}/messages?start_id=2147483647&count=50`, { as: bob });
     expect(history.json.map((m: { text: string }) => m.text).sort()).toEqual(['from bob', 'm1', 'm2', 'm3']);
 
