@@ -65,10 +65,11 @@ export class SocketClient {
    *   callback of `ws.send`, so a post that has completed is already written to the socket's TCP stream;
    * - whoever publishes awaits its posts: REST handlers before they answer (no route publishes without
    *   awaiting), socket handlers before they return, the in-process work after `$connect` before its task ends;
-   * - `settle` first waits until nothing is in flight: REST calls the test made have answered, the gateway has no
-   *   handler running (a `$disconnect` of a socket just closed included) and no closing socket whose
-   *   `$disconnect` has not started, and the after-`$connect` tasks are done (plus what a test registers, e.g.
-   *   the media node's presence queue: TestSystem.settleAlso);
+   * - `settle` first waits until nothing is in flight: REST calls the test made have answered, the gateway has
+   *   read every frame the test's clients sent (frames are handled concurrently, so a marker must not race an
+   *   earlier frame's handler), has no handler running (a `$disconnect` of a socket just closed included) and
+   *   no closing socket whose `$disconnect` has not started, and the after-`$connect` tasks are done (plus what a
+   *   test registers, e.g. the media node's presence queue: TestSystem.settleAlso);
    * - then a frame of an unknown name is sent: `$default` answers it with an `error` event posted to this same
    *   connection through the same Management API path, after all of the above was written. One TCP
    *   connection delivers in order, so whatever the action caused arrives before that answer.
