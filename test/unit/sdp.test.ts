@@ -148,9 +148,11 @@ function answer(options: { setup?: string; sessionFingerprint?: boolean; eol?: s
     'a=mid:u7a',
     'a=recvonly',
     'a=rtpmap:100 opus/48000/2',
-    'm=video 0 UDP/TLS/RTP/SAVPF 98',
+    'm=video 0 UDP/TLS/RTP/SAVPF 98 102',
     'a=mid:u7v',
     'a=inactive',
+    'a=rtpmap:102 H264/90000',
+    'a=fmtp:102 packetization-mode=1;profile-level-id=640032',
     'a=rtpmap:98 H264/90000',
     'a=rtcp-fb:98 nack pli',
     'a=rtcp-fb:99 nack',
@@ -182,6 +184,8 @@ describe('parseAnswer', () => {
       { payloadType: 100, name: 'opus', clockRate: 48000, channels: 2, parameters: { minptime: 10, useinbandfec: 1, 'sprop-stereo': 0 }, rtcpFeedback: [{ type: 'transport-cc', parameter: '' }] },
     ]);
     expect(video.codecs).toEqual([
+      // A profile-level-id of digits only is still a hex string (parsed as a number it would mean another profile).
+      { payloadType: 102, name: 'H264', clockRate: 90000, channels: undefined, parameters: { 'packetization-mode': 1, 'profile-level-id': '640032' }, rtcpFeedback: [] },
       {
         payloadType: 98,
         name: 'H264',
