@@ -198,6 +198,8 @@ describe('FrameSizeGuard: the local gateway\'s per-frame size limit', () => {
 
   test('control frames and unmasked frames are measured the same way', () => {
     expect(run(10, Buffer.concat([frame(5, { opcode: 9 }), frame(11, { masked: false })]))).toEqual([11]);
+    // Without a mask key the next header follows the payload at once: misreading one would misplace it.
+    expect(run(10, Buffer.concat([frame(3, { masked: false }), frame(20, { masked: false })]))).toEqual([20]);
   });
 
   test('reports once, then ignores the rest of the stream (the connection is being closed)', () => {
