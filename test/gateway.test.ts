@@ -34,7 +34,8 @@ async function withSocket<T>(run: (client: SocketClient) => Promise<T>): Promise
   } finally {
     client.socket.terminate();
     await client.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    // Its `$disconnect` done before the next test.
+    await system.settle();
   }
 }
 

@@ -14,7 +14,8 @@ afterAll(() => system.stop());
 
 async function channelOf(c: Cast, body: Record<string, unknown> = { name: 'chat', type: 0 }): Promise<number> {
   const id = Number((await system.rest('POST', `/servers/${c.serverId}/channels`, { as: c.owner, json: body })).text);
-  await new Promise((r) => setTimeout(r, 100));
+  // Its channel_created has reached every socket once each barrier has: forget it.
+  await Promise.all(Object.values(c.sockets).map((socket) => socket.barrier()));
   for (const socket of Object.values(c.sockets)) socket.events.length = 0;
   return id;
 }

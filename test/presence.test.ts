@@ -137,7 +137,7 @@ describe('user_changed on connect, disconnect and PUT /user_status', () => {
     const alice = await system.user();
     const socket = await system.connect(alice);
     socket.send({ name: 'ping', data: '' });
-    await socket.expectNothing(undefined, 200);
+    await socket.expectNothing();
     socket.send({ name: 'launch_rockets', data: {} });
     expect(await socket.next('error')).toBe("unknown event 'launch_rockets'");
     socket.send('{"name": ');

@@ -10,6 +10,7 @@ import { epochSeconds } from '../../lambdas/domain/time';
 import { TestSystem, type TestUser } from '../support/system';
 import { eventually } from './support/media-node-fixture';
 import { describeMedia } from './support/mediasoup-check';
+import { presenceQueuesSettled } from './support/voice-settle';
 import { Refused, VoiceSocket } from './support/voice-socket';
 import { WeriftVoicePeer } from './support/werift-peer';
 
@@ -22,6 +23,8 @@ describeMedia('voice in the whole system', {}, () => {
 
   beforeAll(async () => {
     system = await TestSystem.start({ voice: true });
+    // expectNothing's barrier also waits for the voice events the media node still has to announce.
+    system.settleAlso(presenceQueuesSettled());
     if (!('url' in system.runtime.voice)) throw new Error(`voice is off: ${system.runtime.voice.disabled}`);
     voiceUrl = system.runtime.voice.url;
   }, 60_000);

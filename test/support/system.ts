@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { createDb, type Db } from '../../lambdas/domain/db';
+import { settleAfterConnect } from '../../lambdas/runtime';
 import { type LocalRuntime, startLocalRuntime } from '../../local/runtime';
 import type { GatewayLimits } from '../../local/ws-gateway';
 
@@ -16,13 +17,20 @@ export interface ReceivedEvent {
   data: unknown;
 }
 
+/** Each barrier's marker frame has its own name, so its answer cannot be mistaken for another's. */
+let markers = 0;
+
 /** A main-socket client that records every event it receives. */
 export class SocketClient {
   readonly events: ReceivedEvent[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: Array<() => void> = [];
 
-  constructor(readonly socket: WebSocket) {
+  /** `settle`: waits until the work the system still does in the background is done (TestSystem.settle). */
+  constructor(
+    readonly socket: WebSocket,
+    private readonly settle: () => Promise<void> = async () => undefined,
+  ) {
     socket.on('message', (data) => {
       this.events.push(JSON.parse(data.toString()) as ReceivedEvent);
       for (const wake of this.waiters.splice(0)) wake();
@@ -48,14 +56,94 @@ export class SocketClient {
     }
   }
 
-  /** Asserts that no event with that name (any event when omitted) arrives within `ms`. */
-  async expectNothing(name?: string, ms = 400): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
-    const unexpected = this.events.filter((e) => name === undefined || e.name === name);
+  /**
+   * A barrier: resolves once every event the system caused so far has arrived on this socket, and returns
+   * the unconsumed events that arrived before it (they stay recorded; the marker's answer is consumed).
+   *
+   * Why it holds (local/ws-gateway.ts, lambdas/socket/default.ts, lambdas/domain/fanout.ts):
+   * - every event reaches a socket as a Management API POST, which the gateway answers 200 only from the
+   *   callback of `ws.send`, so a post that has completed is already written to the socket's TCP stream;
+   * - whoever publishes awaits its posts: REST handlers before they answer (no route publishes without
+   *   awaiting), socket handlers before they return, the in-process work after `$connect` before its task ends;
+   * - `settle` first waits until nothing is in flight: REST calls the test made have answered, the gateway has
+   *   read every frame the test's clients sent (frames are handled concurrently, so a marker must not race an
+   *   earlier frame's handler), has no handler running (a `$disconnect` of a socket just closed included) and
+   *   no closing socket whose `$disconnect` has not started, and the after-`$connect` tasks are done (plus what a
+   *   test registers, e.g. the media node's presence queue: TestSystem.settleAlso);
+   * - then a frame of an unknown name is sent: `$default` answers it with an `error` event posted to this same
+   *   connection through the same Management API path, after all of the above was written. One TCP
+   *   connection delivers in order, so whatever the action caused arrives before that answer.
+   * The marker costs one frame of the connection's budget (GENEROUS_RATE_LIMITS; a test with a tiny socket
+   * budget must not use it).
+   */
+  async barrier(options: { marker?: 'frame' | 'pong'; timeoutMs?: number } = {}): Promise<ReceivedEvent[]> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    await this.settle();
+    if (options.marker === 'pong') return this.pong(timeoutMs);
+    const marker = `zavodchat-test-barrier-${++markers}`;
+    const answer = `unknown event '${marker}'`;
+    this.send({ name: marker });
+    const isAnswer = (e: ReceivedEvent) => e.name === 'error' && e.data === answer;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.events.findIndex(isAnswer);
+      if (index >= 0) {
+        const before = this.events.slice(0, index);
+        this.events.splice(index, 1);
+        return before;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`barrier: no answer to the marker frame within ${timeoutMs} ms; got ${JSON.stringify(this.events)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /**
+   * The barrier for sockets whose frame budget a marker frame would upset (test/rate-limits.test.ts): a
+   * WebSocket ping, which the gateway's `ws` answers with a pong on the same TCP stream, in order after every
+   * frame already written to it (its sender queues control frames behind pending data frames). No handler runs,
+   * so it only covers what `settle` has waited for.
+   */
+  private async pong(timeoutMs: number): Promise<ReceivedEvent[]> {
+    const payload = Buffer.from(`pong-${++markers}`);
+    const arrived = new Promise<ReceivedEvent[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.socket.off('pong', onPong);
+        reject(new Error(`barrier: no pong within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onPong = (data: Buffer) => {
+        if (!data.equals(payload)) return;
+        clearTimeout(timer);
+        this.socket.off('pong', onPong);
+        // 'message' events of frames before the pong were emitted before it: all are recorded now.
+        resolve([...this.events]);
+      };
+      this.socket.on('pong', onPong);
+    });
+    this.socket.ping(payload);
+    return arrived;
+  }
+
+  /**
+   * Asserts that no event with that name (any event when omitted) has arrived: none is recorded when the
+   * barrier's marker comes back. Events recorded before the action and not consumed count too.
+   */
+  async expectNothing(name?: string): Promise<void> {
+    const unexpected = (await this.barrier()).filter((e) => name === undefined || e.name === name);
     if (unexpected.length > 0) throw new Error(`unexpected events: ${JSON.stringify(unexpected)}`);
   }
 
+  /** Frames this client has sent: `settle` waits until the gateway has received as many. */
+  sentFrames = 0;
+
   send(frame: unknown): void {
+    this.sentFrames++;
     this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
@@ -89,6 +177,9 @@ export const GENEROUS_RATE_LIMITS: Record<string, string> = {
 export class TestSystem {
   private users = 0;
   private readonly clients: SocketClient[] = [];
+  private readonly alsoSettled: Array<() => Promise<void>> = [];
+  /** Per client, how many of its frames the gateway's side of the socket has received. */
+  private readonly received = new Map<SocketClient, { server: WebSocket; frames: number }>();
 
   private constructor(
     readonly runtime: LocalRuntime,
@@ -129,6 +220,50 @@ export class TestSystem {
   async stop(): Promise<void> {
     for (const client of this.clients) client.socket.terminate();
     await this.runtime.stop();
+  }
+
+  /** Background work `settle` waits for as well (work of processes the gateway does not see: the media node's). */
+  settleAlso(work: () => Promise<void>): void {
+    this.alsoSettled.push(work);
+  }
+
+  /**
+   * Waits until the system has no work in flight that could still post an event: no handler invocation in the
+   * local gateway (`$connect`, frames, the `$disconnect` of a socket that closed), no server-side socket closing
+   * whose `$disconnect` has not begun, no in-process work after `$connect`, nor what `settleAlso` added. REST
+   * calls need nothing: a handler publishes before it answers. A condition wait, not a sleep; the barrier of
+   * SocketClient builds on it.
+   */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    // The gateway keeps its in-flight invocations private; the tests read them (local/ws-gateway.ts, `track`).
+    const gateway = this.runtime.gateway as unknown as { pending: Set<Promise<unknown>>; connections: Map<string, { socket: WebSocket }> };
+    const deadline = Date.now() + timeoutMs;
+    // A frame sent is handled only once the gateway has read it: until then it is in flight too.
+    const unread = () =>
+      this.clients.filter((client) => {
+        const seen = this.received.get(client);
+        return seen && client.socket.readyState === WebSocket.OPEN && seen.server.readyState === WebSocket.OPEN && seen.frames < client.sentFrames;
+      });
+    for (;;) {
+      const closing = [...gateway.connections.values()].filter((c) => c.socket.readyState !== WebSocket.OPEN);
+      const busy = [...gateway.pending];
+      if (closing.length === 0 && busy.length === 0 && unread().length === 0) {
+        await settleAfterConnect();
+        for (const work of this.alsoSettled) await work();
+        // Work may have started more (an after-connect task can prune a connection): look again.
+        if (gateway.pending.size === 0 && [...gateway.connections.values()].every((c) => c.socket.readyState === WebSocket.OPEN)) return;
+        continue;
+      }
+      if (Date.now() > deadline) {
+        const frames = unread().map((client) => `${this.received.get(client)?.frames}/${client.sentFrames}`);
+        throw new Error(`settle: after ${timeoutMs} ms still ${busy.length} invocations in flight, ${closing.length} sockets closing, frames read/sent ${frames}`);
+      }
+      // Checked again when an invocation ends or every few ms (a closing socket, a frame being read): the
+      // conditions decide, the timer only paces the polling.
+      // (Never race an already settled promise: the loop would spin on microtasks and starve the sockets.)
+      const tick = new Promise((resolve) => setTimeout(resolve, 5));
+      await (busy.length > 0 ? Promise.race([Promise.allSettled(busy), tick]) : tick);
+    }
   }
 
   /**
@@ -213,15 +348,33 @@ export class TestSystem {
     }
     const query = params.toString();
     const socket = new WebSocket(`${this.runtime.wsUrl}/${query ? `?${query}` : ''}`, { headers });
-    const client = new SocketClient(socket);
+    const client = new SocketClient(socket, () => this.settle());
     return new Promise((resolve, reject) => {
       socket.once('open', () => {
         this.clients.push(client);
+        this.watchFrames(client);
         resolve(client);
       });
       socket.once('unexpected-response', (_request, response) => reject(new UpgradeRefused(response.statusCode ?? 0)));
       socket.once('error', (error) => reject(error));
     });
+  }
+
+  /**
+   * Counts the frames of `client` that the gateway has read. Its side of the socket is found by the TCP ports
+   * (it is in `gateway.connections` before the client sees the upgrade answer); this listener comes after the
+   * gateway's own, which has started the frame's handler by the time it counts.
+   */
+  private watchFrames(client: SocketClient): void {
+    const local = (client.socket as unknown as { _socket?: { localPort?: number } })._socket?.localPort;
+    for (const connection of this.runtime.gateway.connections.values()) {
+      const remote = (connection.socket as unknown as { _socket?: { remotePort?: number } })._socket?.remotePort;
+      if (local === undefined || remote !== local) continue;
+      const seen = { server: connection.socket, frames: 0 };
+      connection.socket.on('message', () => seen.frames++);
+      this.received.set(client, seen);
+      return;
+    }
   }
 
   /**
@@ -242,7 +395,8 @@ export class TestSystem {
   async connectAll(...users: TestUser[]): Promise<SocketClient[]> {
     const sockets: SocketClient[] = [];
     for (const user of users) sockets.push(await this.connect(user));
-    await new Promise((r) => setTimeout(r, 150));
+    // Every presence event of these openings has arrived once each socket's barrier has.
+    await Promise.all(sockets.map((socket) => socket.barrier()));
     for (const socket of sockets) socket.events.length = 0;
     return sockets;
   }
