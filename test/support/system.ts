@@ -248,7 +248,7 @@ export class TestSystem {
       const closing = [...gateway.connections.values()].filter((c) => c.socket.readyState !== WebSocket.OPEN);
       const busy = [...gateway.pending];
       if (closing.length === 0 && busy.length === 0 && unread().length === 0) {
-        await settleAfterConnect();
+        await settleAfterConnect(this.runtime.context);
         for (const work of this.alsoSettled) await work();
         // Work may have started more (an after-connect task can prune a connection): look again.
         if (gateway.pending.size === 0 && [...gateway.connections.values()].every((c) => c.socket.readyState === WebSocket.OPEN)) return;
