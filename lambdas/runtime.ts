@@ -7,11 +7,10 @@ import { S3FileStore } from './aws/s3-file-store';
 import { SecretsManagerSecret } from './aws/secrets-manager';
 import type { AfterConnect, OpenedConnection } from './domain/after-connect';
 import { type Settings, settingsFromEnv } from './domain/config';
-import { createDb } from './domain/db';
+import { createDb, type DynamoDbStore } from './aws/dynamodb-store';
 import type { FanoutContext } from './domain/fanout';
 import type { FileStore } from './domain/files';
 import { FolderFileStore } from './domain/folder-file-store';
-import { type Db } from './domain/db';
 import { InMemoryEc2 } from './domain/in-memory-ec2';
 import { logError } from './domain/log';
 import { MEDIA_NODE_IDLE_MINUTES, MediaNodeLifecycle } from './domain/media-node-lifecycle';
@@ -71,7 +70,7 @@ export function inMemoryMediaInstance(): InMemoryEc2 {
  * the credentials the SDK finds for the table client. MEDIA_NODE_LIFECYCLE=memory: an instance in memory
  * (tests). Neither: the node always runs. MEDIA_IDLE_MINUTES: idle time before the check stops it (15).
  */
-function mediaNodeFromEnv(db: Db): MediaNodeLifecycle | undefined {
+function mediaNodeFromEnv(db: DynamoDbStore): MediaNodeLifecycle | undefined {
   const idleMinutes = Number(process.env.MEDIA_IDLE_MINUTES || MEDIA_NODE_IDLE_MINUTES);
   if (!Number.isFinite(idleMinutes) || idleMinutes < 1) throw new Error('MEDIA_IDLE_MINUTES must be a number of minutes, at least 1');
   const idleMs = idleMinutes * 60_000;

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { DynamoDbStore } from '../../lambdas/aws/dynamodb-store';
 import { appContext } from '../../lambdas/runtime';
 import { startLocalRuntime } from '../../local/runtime';
 import type { WebSocketGateway } from '../../local/ws-gateway';
@@ -201,7 +202,7 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
       });
       stop = runtime.stop;
       // Bench-only instrumentation: how long the handlers wait for DynamoDB, by command.
-      appContext().db.doc.middlewareStack.add(
+      (appContext().db as DynamoDbStore).doc.middlewareStack.add(
         (next, context) => async (args) => {
           const started = performance.now();
           try {
