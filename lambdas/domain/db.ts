@@ -169,6 +169,15 @@ export async function orIfRefused<T, R>(write: Promise<T>, refused: R): Promise<
   }
 }
 
+/** Runs a conditional write; when its condition refuses it, throws `refusal()` (a domain error) instead. */
+export async function orThrow<T>(write: Promise<T>, refusal: () => Error): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    throw isConditionFailure(error) ? refusal() : error;
+  }
+}
+
 /** Runs a conditional write: true when it happened, false when its condition refused it. */
 export function applied(write: Promise<unknown>): Promise<boolean> {
   return orIfRefused(write.then(() => true), false);
