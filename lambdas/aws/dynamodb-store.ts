@@ -174,7 +174,7 @@ class Placeholders {
     const clauses: string[] = [];
     const set = Object.entries(changes.set ?? {}).filter(([, value]) => value !== undefined);
     if (set.length > 0) clauses.push(`SET ${set.map(([name, value]) => `${this.name(name)} = ${this.operand(value)}`).join(', ')}`);
-    if (changes.remove?.length) clauses.push(`REMOVE ${changes.remove.map((name) => this.name(name)).join(', ')}`);
+    if (changes.remove?.length) clauses.push(`REMOVE ${changes.remove.map((name) => (name instanceof Expr ? this.expression(name) : this.name(name))).join(', ')}`);
     const add = Object.entries(changes.add ?? {});
     if (add.length > 0) clauses.push(`ADD ${add.map(([name, value]) => `${this.name(name)} ${this.value(value)}`).join(', ')}`);
     const remove = Object.entries(changes.delete ?? {});

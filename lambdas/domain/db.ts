@@ -38,6 +38,11 @@ export function attr(name: string): Name {
   return new Name(name);
 }
 
+/** One element of a list attribute (`roles[2]`). */
+export function element(name: string, index: number): Expr {
+  return new Expr(['', `[${Math.trunc(index)}]`], [new Name(name)]);
+}
+
 /** Joins conditions with AND (none: undefined, so the write is unconditional). */
 export function allOf(...conditions: Array<Expr | undefined | false>): Expr | undefined {
   const present = conditions.filter((condition): condition is Expr => condition instanceof Expr);
@@ -58,7 +63,8 @@ export type Changes =
   | Expr
   | {
       set?: Record<string, unknown>;
-      remove?: readonly string[];
+      /** Attribute names, or list elements (`element(...)`). */
+      remove?: ReadonlyArray<string | Expr>;
       add?: Record<string, unknown>;
       delete?: Record<string, unknown>;
     };
