@@ -327,8 +327,9 @@ export class DynamoDbStore implements Db {
   }
 
   async queryPage(query: Query, start?: Item): Promise<Page> {
-    const result = await this.send<{ Items?: Item[]; LastEvaluatedKey?: Item }>(new QueryCommand(this.queryInput(query, start)));
-    return { items: result.Items ?? [], ...(result.LastEvaluatedKey ? { next: result.LastEvaluatedKey } : {}) };
+    const result = await this.send<{ Items?: Item[]; LastEvaluatedKey?: Item; ScannedCount?: number }>(new QueryCommand(this.queryInput(query, start)));
+    const items = result.Items ?? [];
+    return { items, scanned: result.ScannedCount ?? items.length, ...(result.LastEvaluatedKey ? { next: result.LastEvaluatedKey } : {}) };
   }
 
   async query(query: Query): Promise<Item[]> {

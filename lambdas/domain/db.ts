@@ -108,6 +108,8 @@ export interface Page {
   items: Item[];
   /** Where the next page starts (DynamoDB's LastEvaluatedKey); absent on the last page. */
   next?: Item;
+  /** How many items the request read, before the filter dropped any. */
+  scanned: number;
 }
 
 /** One item of a transaction. */
