@@ -2,7 +2,7 @@ import { absent, applied, batchWrite, type Db, ex, exists, type Item, keyOf, nex
 import { channelsOfServer, deleteChannelContents } from './channels';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { hasPermission, PERM1_DEFAULT, type PermIndex, type PermissionSubject, type Role } from './permissions';
-import { GSI1, keys, MAX_PADDED_ID, padId, partitions, prefixes } from './table';
+import { GSI1, keys, MAX_PADDED_ID, partitions, prefixes } from './table';
 import { isoNow } from './time';
 import { MAX_NAME_LENGTH, publicUser, type User } from './users';
 
