@@ -234,10 +234,6 @@ export class DynamoDbStore implements Db {
     }
   }
 
-  private conditional(condition: Expr | undefined, p: Placeholders): { ConditionExpression?: string } {
-    return condition ? { ConditionExpression: p.expression(condition) } : {};
-  }
-
   async get(key: Key, options: ReadOptions = {}): Promise<Item | undefined> {
     const p = new Placeholders();
     const projection = p.projection(options.attributes);
@@ -272,32 +268,31 @@ export class DynamoDbStore implements Db {
     return pages.flat();
   }
 
-  async put(item: Item, options: WriteOptions = {}): Promise<Item | undefined> {
+  /** The input of one write, alone or in a transaction: key or item, update, condition and placeholders. */
+  private writeInput(write: TransactWrite): Record<string, unknown> {
     const p = new Placeholders();
-    const condition = this.conditional(options.if, p);
-    const result = await this.send<{ Attributes?: Item }>(
-      new PutCommand({ TableName: this.table, Item: item, ...condition, ...p.maps(), ...this.returning(options) }),
-    );
-    return result.Attributes;
+    const target =
+      'put' in write
+        ? { Item: write.put }
+        : 'update' in write
+          ? { Key: write.update, UpdateExpression: p.changes(write.changes) }
+          : { Key: 'delete' in write ? write.delete : write.check };
+    return { TableName: this.table, ...target, ...(write.if ? { ConditionExpression: p.expression(write.if) } : {}), ...p.maps() };
+  }
+
+  async put(item: Item, options: WriteOptions = {}): Promise<Item | undefined> {
+    const input = { ...this.writeInput({ put: item, if: options.if }), ...this.returning(options) };
+    return (await this.send<{ Attributes?: Item }>(new PutCommand(input as never))).Attributes;
   }
 
   async update(key: Key, changes: Changes, options: WriteOptions = {}): Promise<Item | undefined> {
-    const p = new Placeholders();
-    const UpdateExpression = p.changes(changes);
-    const condition = this.conditional(options.if, p);
-    const result = await this.send<{ Attributes?: Item }>(
-      new UpdateCommand({ TableName: this.table, Key: key, UpdateExpression, ...condition, ...p.maps(), ...this.returning(options) }),
-    );
-    return result.Attributes;
+    const input = { ...this.writeInput({ update: key, changes, if: options.if }), ...this.returning(options) };
+    return (await this.send<{ Attributes?: Item }>(new UpdateCommand(input as never))).Attributes;
   }
 
   async delete(key: Key, options: WriteOptions = {}): Promise<Item | undefined> {
-    const p = new Placeholders();
-    const condition = this.conditional(options.if, p);
-    const result = await this.send<{ Attributes?: Item }>(
-      new DeleteCommand({ TableName: this.table, Key: key, ...condition, ...p.maps(), ...this.returning(options) }),
-    );
-    return result.Attributes;
+    const input = { ...this.writeInput({ delete: key, if: options.if }), ...this.returning(options) };
+    return (await this.send<{ Attributes?: Item }>(new DeleteCommand(input as never))).Attributes;
   }
 
   /** A conditional write that returns the old item also returns it when refused (for `ConditionFailed.item`). */
@@ -372,22 +367,8 @@ export class DynamoDbStore implements Db {
 
   async transact(writes: readonly TransactWrite[]): Promise<void> {
     const TransactItems = writes.map((write) => {
-      const p = new Placeholders();
-      const TableName = this.table;
-      if ('put' in write) {
-        const condition = this.conditional(write.if, p);
-        return { Put: { TableName, Item: write.put, ...condition, ...p.maps() } };
-      }
-      if ('update' in write) {
-        const UpdateExpression = p.changes(write.changes);
-        const condition = this.conditional(write.if, p);
-        return { Update: { TableName, Key: write.update, UpdateExpression, ...condition, ...p.maps() } };
-      }
-      if ('delete' in write) {
-        const condition = this.conditional(write.if, p);
-        return { Delete: { TableName, Key: write.delete, ...condition, ...p.maps() } };
-      }
-      return { ConditionCheck: { TableName, Key: write.check, ConditionExpression: p.expression(write.if), ...p.maps() } };
+      const operation = 'put' in write ? 'Put' : 'update' in write ? 'Update' : 'delete' in write ? 'Delete' : 'ConditionCheck';
+      return { [operation]: this.writeInput(write) };
     }) as TransactWriteCommandInput['TransactItems'];
     await this.send(new TransactWriteCommand({ TransactItems }));
   }
