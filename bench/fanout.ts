@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connectionsOfServer } from '../lambdas/domain/connections';
-import { createDb, type Db } from '../lambdas/domain/db';
+import { createDb, type DynamoDbStore as Db } from '../lambdas/aws/dynamodb-store';
 import { ensureTable, startDynamoDbLocal } from '../local/dynamodb';
 import { ClientFleet } from './support/clients';
 import { seedServer } from './support/population';

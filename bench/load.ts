@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { createDb, type Db } from '../lambdas/domain/db';
+import { createDb, type DynamoDbStore as Db } from '../lambdas/aws/dynamodb-store';
 import { keys } from '../lambdas/domain/table';
 import { ensureTable, startDynamoDbLocal } from '../local/dynamodb';
 import { mapBounded, openSocket } from './support/clients';

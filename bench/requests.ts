@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import WebSocket from 'ws';
-import { createDb, type Db, dynamoDbRequestCounter } from '../lambdas/domain/db';
+import { createDb, type DynamoDbStore as Db, dynamoDbRequestCounter } from '../lambdas/aws/dynamodb-store';
 import { PERM1_DEFAULT } from '../lambdas/domain/permissions';
 import { ensureTable, startDynamoDbLocal } from '../local/dynamodb';
 import { type LocalRuntime, startLocalRuntime } from '../local/runtime';

@@ -1,3 +1,4 @@
+import { createDb } from './aws/dynamodb-store';
 import { Ec2InstanceClient } from './aws/ec2-instance';
 import { LambdaAfterConnect } from './aws/lambda-after-connect';
 import { ManagementApiSender } from './aws/management-api-sender';
@@ -7,7 +8,6 @@ import { FolderFileStore } from './adapters/folder-file-store';
 import { HttpVoiceControl } from './adapters/http-voice-control';
 import { InMemoryEc2 } from './adapters/in-memory-ec2';
 import type { Settings } from './domain/config';
-import { createDb } from './domain/db';
 import type { FanoutContext } from './domain/fanout';
 import { JsonLinesLogger, log, parseLogLevel, useLogger } from './domain/log';
 import { MediaNodeLifecycle } from './domain/media-node-lifecycle';

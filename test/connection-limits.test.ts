@@ -43,7 +43,7 @@ function connectFrom(address: string, token: string): Promise<SocketClient | num
 const statuses = (results: Array<SocketClient | number>) => results.map((r) => (typeof r === 'number' ? r : 'open'));
 
 async function slotsHeld(pk: string): Promise<number> {
-  const items = await queryPrefix(system.db, pk, 'CONNSLOT#', { ConsistentRead: true });
+  const items = await queryPrefix(system.db, pk, 'CONNSLOT#', { consistent: true });
   return items.filter((item) => Number(item[TTL_ATTRIBUTE]) > epochSeconds(Date.now())).length;
 }
 
@@ -104,7 +104,7 @@ test('dead connections do not count: expired slots are free, and at the cap hold
   const results = await Promise.all(Array.from({ length: PER_USER }, () => connectFrom('127.0.0.5', user.token)));
   expect(statuses(results)).toEqual(Array(PER_USER).fill('open'));
   expect(await connectFrom('127.0.0.5', user.token)).toBe(429);
-  const holders = await queryPrefix(system.db, pk, 'CONNSLOT#', { ConsistentRead: true });
+  const holders = await queryPrefix(system.db, pk, 'CONNSLOT#', { consistent: true });
   expect(holders.filter((item) => String(item.connectionId).startsWith('lost'))).toEqual([]);
 });
 

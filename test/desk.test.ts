@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { type DeskEventSink, setDeskEventSink } from '../lambdas/domain/desk/events';
 import type { Chat } from '../lambdas/domain/desk/model';
 import { resolveChatAudience } from '../lambdas/domain/desk/store';
-import { dynamoDbRequestCounter } from '../lambdas/domain/db';
+import { dynamoDbRequestCounter } from '../lambdas/aws/dynamodb-store';
 import { deskEventData } from '../lambdas/domain/desk/views';
 import { SignJWT } from 'jose';
 import { makeKey, TestIssuer, unsignedToken } from './support/oidc-issuer';

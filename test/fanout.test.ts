@@ -1,6 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { CONNECT_WINDOW_MS, connectionsOfServer, registerConnection, subscribe } from '../lambdas/domain/connections';
-import { dynamoDbRequestCounter } from '../lambdas/domain/db';
+import { dynamoDbRequestCounter } from '../lambdas/aws/dynamodb-store';
 import { audience, resolveAudience } from '../lambdas/domain/fanout';
 import { addMember, createServer } from '../lambdas/domain/servers';
 import { keys } from '../lambdas/domain/table';

@@ -1,3 +1,4 @@
+import type { DynamoDbStore } from '../lambdas/aws/dynamodb-store';
 import { DomainError, type ErrorKind } from '../lambdas/domain/errors';
 import { restStatus, upgradeStatus } from '../lambdas/http-errors';
 import { appContext } from '../lambdas/runtime';
@@ -26,7 +27,7 @@ function keyPk(input: unknown): string | undefined {
 
 beforeAll(async () => {
   system = await TestSystem.start();
-  appContext().db.doc.middlewareStack.add(
+  (appContext().db as DynamoDbStore).doc.middlewareStack.add(
     (next, context) => async (args) => {
       const pk = keyPk(args.input);
       if (context.commandName === 'GetItemCommand' && pk?.startsWith('SESSION#')) watch.sessionReads.set(pk, (watch.sessionReads.get(pk) ?? 0) + 1);

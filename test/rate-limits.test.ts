@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv } from '../lambdas/domain/config';
-import { dynamoDbRequestCounter } from '../lambdas/domain/db';
+import { dynamoDbRequestCounter } from '../lambdas/aws/dynamodb-store';
 import { frameLimitText, windowOf } from '../lambdas/domain/rate-limits';
 import { keys } from '../lambdas/domain/table';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';

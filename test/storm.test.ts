@@ -123,7 +123,7 @@ test('a new connection learns its own status once it is open, also in a storm', 
   // Marked open: from now on a 410 is proof of death.
   const members = new Set(c.members.map((m) => m.id));
   const marks = async () =>
-    (await Promise.all(c.members.map((m) => queryPrefix(system.db, `USER#${m.id}`, 'CONN#', { ConsistentRead: true }))))
+    (await Promise.all(c.members.map((m) => queryPrefix(system.db, `USER#${m.id}`, 'CONN#', { consistent: true }))))
       .flat()
       .filter((item) => members.has(Number(item.userId)))
       .map((item) => typeof item.openedAt);

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { DynamoDbStore } from '../../lambdas/aws/dynamodb-store';
 import type { ConnectionSender } from '../../lambdas/domain/ports';
 import { startLocalRuntime } from '../../local/runtime';
 import type { WebSocketGateway } from '../../local/ws-gateway';
@@ -204,7 +205,7 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
       });
       stop = runtime.stop;
       // Bench-only instrumentation: how long the handlers wait for DynamoDB, by command.
-      runtime.context.db.doc.middlewareStack.add(
+      (runtime.context.db as DynamoDbStore).doc.middlewareStack.add(
         (next, context) => async (args) => {
           const started = performance.now();
           try {

@@ -1,9 +1,8 @@
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { forgetMembership } from './members';
-import { type Db, type Item, isConditionFailure, nextId } from './db';
+import { absent, type Db, ex, exists, isConditionFailure, type Item, type Key, nextId, orThrow, type TransactWrite } from './db';
 import { notFound, TEXT } from './errors';
 import { usersByIds } from './servers';
-import { keys, padId, TTL_ATTRIBUTE } from './table';
+import { keys, MAX_PADDED_ID, partitions, prefixes, TTL_ATTRIBUTE } from './table';
 import { epochSeconds, isExpired } from './time';
 import type { Page, User } from './users';
 
@@ -36,9 +35,7 @@ function ttlFor(expires: string): number | undefined {
 
 /** Whether the user is under a ban in force on the server (expired bans count as lifted). */
 export async function isBanned(db: Db, serverId: number, userId: number): Promise<boolean> {
-  const { Item: marker } = await db.doc.send(
-    new GetCommand({ TableName: db.table, Key: keys.bannedUser(serverId, userId), ConsistentRead: true }),
-  );
+  const marker = await db.get(keys.bannedUser(serverId, userId), { consistent: true });
   return marker !== undefined && !isExpired(String(marker.expires));
 }
 
@@ -51,29 +48,15 @@ export async function banMember(db: Db, serverId: number, userId: number, expire
   const ban: Ban = { id: await nextId(db, 'ban'), serverId, userId, expires };
   const ttl = ttlFor(expires);
   try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Delete: { TableName: db.table, Key: keys.member(serverId, userId), ConditionExpression: 'attribute_exists(pk)' } },
-          {
-            Put: {
-              TableName: db.table,
-              Item: { ...keys.ban(serverId, ban.id), ...ban, [TTL_ATTRIBUTE]: ttl },
-              ConditionExpression: 'attribute_not_exists(pk)',
-            },
-          },
-          {
-            Put: {
-              TableName: db.table,
-              Item: { ...keys.bannedUser(serverId, userId), banId: ban.id, expires, [TTL_ATTRIBUTE]: ttl },
-              // A marker left by an expired ban (not yet removed by TTL) is simply replaced.
-              ConditionExpression: 'attribute_not_exists(pk) OR (expires <> :never AND expires <= :now)',
-              ExpressionAttributeValues: { ':never': 'never', ':now': new Date().toISOString() },
-            },
-          },
-        ],
-      }),
-    );
+    await db.transact([
+      { delete: keys.member(serverId, userId), if: exists },
+      { put: { ...keys.ban(serverId, ban.id), ...ban, [TTL_ATTRIBUTE]: ttl }, if: absent },
+      {
+        put: { ...keys.bannedUser(serverId, userId), banId: ban.id, expires, [TTL_ATTRIBUTE]: ttl },
+        // A marker left by an expired ban (not yet removed by TTL) is simply replaced.
+        if: ex`attribute_not_exists(pk) OR (expires <> ${'never'} AND expires <= ${new Date().toISOString()})`,
+      },
+    ]);
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
     if (await isBanned(db, serverId, userId)) return undefined;
@@ -85,7 +68,7 @@ export async function banMember(db: Db, serverId: number, userId: number, expire
 
 /** A ban in force on this server (404 `Ban does not exist` for unknown, other servers' and expired bans). */
 export async function findBan(db: Db, serverId: number, banId: number): Promise<Ban> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.ban(serverId, banId), ConsistentRead: true }));
+  const item = await db.get(keys.ban(serverId, banId), { consistent: true });
   const ban = item ? banFromItem(item) : undefined;
   if (!ban || isExpired(ban.expires)) throw notFound(BAN_NOT_FOUND);
   return ban;
@@ -94,53 +77,23 @@ export async function findBan(db: Db, serverId: number, banId: number): Promise<
 /** The ban and its marker change together; 404 if the ban was lifted meanwhile. */
 export async function changeBanExpiry(db: Db, ban: Ban, expires: string): Promise<void> {
   const ttl = ttlFor(expires);
-  const update = (key: { pk: string; sk: string }, condition: string) => ({
-    Update: {
-      TableName: db.table,
-      Key: key,
-      UpdateExpression: ttl === undefined ? 'SET expires = :expires REMOVE #ttl' : 'SET expires = :expires, #ttl = :ttl',
-      ConditionExpression: condition,
-      ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-      ExpressionAttributeValues: { ':expires': expires, ':banId': ban.id, ...(ttl === undefined ? {} : { ':ttl': ttl }) },
-    },
+  const update = (key: Key, condition: ReturnType<typeof ex>): TransactWrite => ({
+    update: key,
+    changes: { set: { expires, [TTL_ATTRIBUTE]: ttl }, remove: ttl === undefined ? [TTL_ATTRIBUTE] : [] },
+    if: condition,
   });
-  try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          update(keys.ban(ban.serverId, ban.id), 'id = :banId'),
-          update(keys.bannedUser(ban.serverId, ban.userId), 'banId = :banId'),
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw notFound(BAN_NOT_FOUND);
-    throw error;
-  }
+  await orThrow(
+    db.transact([update(keys.ban(ban.serverId, ban.id), ex`id = ${ban.id}`), update(keys.bannedUser(ban.serverId, ban.userId), ex`banId = ${ban.id}`)]),
+    () => notFound(BAN_NOT_FOUND),
+  );
 }
 
 /** Deletes the ban and its marker together; 404 if it was lifted meanwhile. */
 export async function liftBan(db: Db, ban: Ban): Promise<void> {
-  try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Delete: { TableName: db.table, Key: keys.ban(ban.serverId, ban.id), ConditionExpression: 'attribute_exists(pk)' } },
-          {
-            Delete: {
-              TableName: db.table,
-              Key: keys.bannedUser(ban.serverId, ban.userId),
-              ConditionExpression: 'banId = :banId',
-              ExpressionAttributeValues: { ':banId': ban.id },
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw notFound(BAN_NOT_FOUND);
-    throw error;
-  }
+  await orThrow(
+    db.transact([{ delete: keys.ban(ban.serverId, ban.id), if: exists }, { delete: keys.bannedUser(ban.serverId, ban.userId), if: ex`banId = ${ban.id}` }]),
+    () => notFound(BAN_NOT_FOUND),
+  );
 }
 
 /** One page of the bans in force (`GET /servers/{sid}/bans`), by ban id. */
@@ -148,27 +101,23 @@ export async function listBans(db: Db, serverId: number, page: Page, now = Date.
   const out: BanView[] = [];
   let startKey: Record<string, unknown> | undefined;
   while (out.length < page.count) {
-    const result = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
-        ExpressionAttributeValues: {
-          ':pk': `SERVER#${serverId}`,
-          ':low': `BAN#${padId(page.order === 1 ? page.startId : 0)}`,
-          ':high': page.order === 1 ? 'BAN#9999999999' : `BAN#${padId(page.startId)}`,
-        },
-        ScanIndexForward: page.order === 1,
-        ExclusiveStartKey: startKey,
-        Limit: page.count * 2,
-      }),
+    const result = await db.queryPage(
+      {
+        partition: partitions.server(serverId),
+        from: keys.ban(serverId, page.order === 1 ? page.startId : 0).sk,
+        to: page.order === 1 ? `${prefixes.ban}${MAX_PADDED_ID}` : keys.ban(serverId, page.startId).sk,
+        descending: page.order !== 1,
+        limit: page.count * 2,
+      },
+      startKey,
     );
-    const bans = ((result.Items ?? []) as Item[]).map(banFromItem).filter((ban) => !isExpired(ban.expires, now));
+    const bans = result.items.map(banFromItem).filter((ban) => !isExpired(ban.expires, now));
     const users = await usersByIds(db, bans.map((ban) => ban.userId));
     for (const ban of bans) {
       const user = users.get(ban.userId);
       if (user && out.length < page.count) out.push({ id: ban.id, user, expires: ban.expires });
     }
-    startKey = result.LastEvaluatedKey;
+    startKey = result.next;
     if (!startKey) break;
   }
   return out;

@@ -1,10 +1,8 @@
-import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { Db } from './db';
-import { isConditionFailure, queryPrefix } from './db';
+import { absent, attr, type Db, ex, exists, isConditionFailure, queryPrefix } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { FRIEND_COUNT_ATTRIBUTE, type FriendState, friendKey, readPair, relationRemovalItems, withRetries } from './friends';
 import { usersByIds } from './servers';
-import { keys, padId } from './table';
+import { keys, partitions, prefixes } from './table';
 import { publicUser, type User } from './users';
 
 /**
@@ -12,18 +10,16 @@ import { publicUser, type User } from './users';
  * `USER#blocked / BLOCKEDBY#blocker` (who blocked a user, read by the fan-out to drop those recipients).
  */
 export async function blockersOf(db: Db, userId: number): Promise<Set<number>> {
-  const items = await queryPrefix(db, `USER#${userId}`, 'BLOCKEDBY#');
+  const items = await queryPrefix(db, partitions.user(userId), prefixes.blockedBy);
   return new Set(items.map((item) => Number(item.blockerId)));
 }
 
 export async function blockedBy(db: Db, userId: number): Promise<Set<number>> {
-  const items = await queryPrefix(db, `USER#${userId}`, 'BLOCKS#');
+  const items = await queryPrefix(db, partitions.user(userId), prefixes.blocks);
   return new Set(items.map((item) => Number(item.blockedId)));
 }
 
-function blocksKey(blockerId: number, blockedId: number) {
-  return { pk: `USER#${blockerId}`, sk: `BLOCKS#${padId(blockedId)}` };
-}
+const blocksKey = keys.blocks;
 
 /** Upstream `max_blocked_per_user` (not reported by `GET /params`). */
 export const MAX_BLOCKED_PER_USER = 200;
@@ -56,34 +52,20 @@ export async function blockUser(db: Db, blockerId: number, blockedId: number, ma
     if (pair.actorBlockedOther) return undefined;
     if (Number(pair.actor?.[BLOCK_COUNT_ATTRIBUTE] ?? 0) >= maxBlocked) throw forbidden(`Cannot block more than ${maxBlocked} users`);
     const relation = pair.relation;
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: db.table,
-              Item: { ...blocksKey(blockerId, blockedId), blockedId },
-              ConditionExpression: 'attribute_not_exists(pk)',
-            },
-          },
-          { Put: { TableName: db.table, Item: { ...keys.blockedBy(blockedId, blockerId), blockerId } } },
-          {
-            Update: {
-              TableName: db.table,
-              Key: keys.user(blockerId),
-              UpdateExpression: relation ? 'ADD #blocks :one, #friends :minusOne' : 'ADD #blocks :one',
-              ConditionExpression: 'attribute_not_exists(#blocks) OR #blocks < :max',
-              ExpressionAttributeNames: { '#blocks': BLOCK_COUNT_ATTRIBUTE, ...(relation ? { '#friends': FRIEND_COUNT_ATTRIBUTE } : {}) },
-              ExpressionAttributeValues: { ':one': 1, ':max': maxBlocked, ...(relation ? { ':minusOne': -1 } : {}) },
-            },
-          },
-          ...(relation
-            ? relationRemovalItems(db, blockerId, blockedId, relation)
-            : // A request sent meanwhile must not survive the block.
-              [{ ConditionCheck: { TableName: db.table, Key: friendKey(blockerId, blockedId), ConditionExpression: 'attribute_not_exists(pk)' } }]),
-        ],
-      }),
-    );
+    const blocks = attr(BLOCK_COUNT_ATTRIBUTE);
+    await db.transact([
+      { put: { ...blocksKey(blockerId, blockedId), blockedId }, if: absent },
+      { put: { ...keys.blockedBy(blockedId, blockerId), blockerId } },
+      {
+        update: keys.user(blockerId),
+        changes: { add: { [BLOCK_COUNT_ATTRIBUTE]: 1, ...(relation ? { [FRIEND_COUNT_ATTRIBUTE]: -1 } : {}) } },
+        if: ex`attribute_not_exists(${blocks}) OR ${blocks} < ${maxBlocked}`,
+      },
+      ...(relation
+        ? relationRemovalItems(blockerId, blockedId, relation)
+        : // A request sent meanwhile must not survive the block.
+          [{ check: friendKey(blockerId, blockedId), if: absent }]),
+    ]);
     return { blocked: publicUser(pair.other), ...(relation ? { endedRelation: relation } : {}) };
   });
 }
@@ -92,23 +74,11 @@ export async function blockUser(db: Db, blockerId: number, blockedId: number, ma
 export async function unblockUser(db: Db, blockerId: number, blockedId: number): Promise<boolean> {
   return withRetries(async () => {
     try {
-      await db.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Delete: { TableName: db.table, Key: blocksKey(blockerId, blockedId), ConditionExpression: 'attribute_exists(pk)' } },
-            { Delete: { TableName: db.table, Key: keys.blockedBy(blockedId, blockerId) } },
-            {
-              Update: {
-                TableName: db.table,
-                Key: keys.user(blockerId),
-                UpdateExpression: 'ADD #blocks :minusOne',
-                ExpressionAttributeNames: { '#blocks': BLOCK_COUNT_ATTRIBUTE },
-                ExpressionAttributeValues: { ':minusOne': -1 },
-              },
-            },
-          ],
-        }),
-      );
+      await db.transact([
+        { delete: blocksKey(blockerId, blockedId), if: exists },
+        { delete: keys.blockedBy(blockedId, blockerId) },
+        { update: keys.user(blockerId), changes: { add: { [BLOCK_COUNT_ATTRIBUTE]: -1 } } },
+      ]);
       return true;
     } catch (error) {
       // No block item: nothing to undo. Otherwise the transaction lost a race and is retried.
@@ -119,6 +89,5 @@ export async function unblockUser(db: Db, blockerId: number, blockedId: number):
 }
 
 async function isBlocking(db: Db, blockerId: number, blockedId: number): Promise<boolean> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: blocksKey(blockerId, blockedId), ConsistentRead: true }));
-  return item !== undefined;
+  return (await db.get(blocksKey(blockerId, blockedId), { consistent: true })) !== undefined;
 }

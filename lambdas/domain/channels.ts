@@ -1,8 +1,7 @@
-import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { batchWrite, type Db, type Item, isConditionFailure, nextId, queryPrefix } from './db';
+import { absent, applied, batchWrite, type Changes, type Db, ex, exists, type Item, isConditionFailure, keyOf, nextId, orThrow, queryPrefix, type TransactWrite } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { hasPermission, Perm, type PermissionSubject } from './permissions';
-import { keys } from './table';
+import { keys, partitions, prefixes } from './table';
 import { MAX_NAME_LENGTH } from './users';
 
 export const CHANNEL_TYPE = { TEXT: 0, VOICE: 1 } as const;
@@ -110,22 +109,17 @@ export function canSeeChannel(subject: PermissionSubject, channel: Channel): boo
 }
 
 export async function findChannel(db: Db, channelId: number): Promise<Channel | undefined> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: channelKey(channelId), ConsistentRead: true }));
+  const item = await db.get(channelKey(channelId), { consistent: true });
   return item ? channelFromItem(item) : undefined;
 }
 
 /** The server's channels in display order (its order item, then one BatchGetItem). */
 export async function channelsOfServer(db: Db, serverId: number): Promise<Channel[]> {
-  const { Item: order } = await db.doc.send(new GetCommand({ TableName: db.table, Key: orderKey(serverId), ConsistentRead: true }));
+  const order = await db.get(orderKey(serverId), { consistent: true });
   const ids = ((order?.order as number[]) ?? []).map(Number);
   if (ids.length === 0) return [];
   const found = new Map<number, Channel>();
-  let pending: Array<Record<string, unknown>> | undefined = ids.map(channelKey);
-  for (let attempt = 0; pending && pending.length > 0 && attempt < 8; attempt++) {
-    const result: BatchGetCommandOutput = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ConsistentRead: true } } }));
-    for (const item of (result.Responses?.[db.table] ?? []) as Item[]) found.set(Number(item.id), channelFromItem(item));
-    pending = result.UnprocessedKeys?.[db.table]?.Keys;
-  }
+  for (const item of await db.getMany(ids.map(channelKey), { consistent: true })) found.set(Number(item.id), channelFromItem(item));
   return ids.map((id) => found.get(id)).filter((c): c is Channel => c !== undefined);
 }
 
@@ -151,28 +145,17 @@ const MAX_ORDER_RETRIES = 5;
 async function writeWithOrder(
   db: Db,
   serverId: number,
-  change: (order: number[]) => { order: number[]; channelWrite?: Record<string, unknown> },
+  change: (order: number[]) => { order: number[]; channelWrite?: TransactWrite },
 ): Promise<void> {
   for (let attempt = 0; attempt < MAX_ORDER_RETRIES; attempt++) {
-    const { Item: current } = await db.doc.send(new GetCommand({ TableName: db.table, Key: orderKey(serverId), ConsistentRead: true }));
+    const current = await db.get(orderKey(serverId), { consistent: true });
     const version = Number(current?.version ?? 0);
     const { order, channelWrite } = change(((current?.order as number[]) ?? []).map(Number));
     try {
-      await db.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: db.table,
-                Item: { ...orderKey(serverId), order, version: version + 1 },
-                ConditionExpression: current ? 'version = :version' : 'attribute_not_exists(pk)',
-                ...(current ? { ExpressionAttributeValues: { ':version': version } } : {}),
-              },
-            },
-            ...(channelWrite ? [channelWrite as never] : []),
-          ],
-        }),
-      );
+      await db.transact([
+        { put: { ...orderKey(serverId), order, version: version + 1 }, if: current ? ex`version = ${version}` : absent },
+        ...(channelWrite ? [channelWrite] : []),
+      ]);
       return;
     } catch (error) {
       if (!isConditionFailure(error) || attempt === MAX_ORDER_RETRIES - 1) throw error;
@@ -192,7 +175,7 @@ export async function createChannel(
     if (order.length >= maxChannels) throw forbidden(`Cannot create more than ${maxChannels} channels on a server`);
     return {
       order: placeBefore(order, id, input.before ?? -1),
-      channelWrite: { Put: { TableName: db.table, Item: { ...channelKey(id), ...channel }, ConditionExpression: 'attribute_not_exists(pk)' } },
+      channelWrite: { put: { ...channelKey(id), ...channel }, if: absent },
     };
   });
   return channel;
@@ -211,26 +194,14 @@ export async function updateChannel(
     ...(change.wlUsers !== undefined ? { wlUsers: change.wlUsers } : {}),
     ...(change.wlRoles !== undefined ? { wlRoles: change.wlRoles } : {}),
   };
-  const channelWrite = {
-    Update: {
-      TableName: db.table,
-      Key: channelKey(channel.id),
-      UpdateExpression: 'SET #name = :name, #type = :type, wlUsers = :wlUsers, wlRoles = :wlRoles',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: { '#name': 'name', '#type': 'type' },
-      ExpressionAttributeValues: { ':name': updated.name, ':type': updated.type, ':wlUsers': updated.wlUsers, ':wlRoles': updated.wlRoles },
-    },
-  };
-  try {
-    if (change.before !== undefined) {
-      await writeWithOrder(db, channel.serverId!, (order) => ({ order: placeBefore(order, channel.id, change.before!), channelWrite }));
-    } else {
-      await db.doc.send(new UpdateCommand(channelWrite.Update));
-    }
-  } catch (error) {
-    if (isConditionFailure(error)) throw notFound(CHANNEL_NOT_FOUND);
-    throw error;
-  }
+  const changes: Changes = { set: { name: updated.name, type: updated.type, wlUsers: updated.wlUsers, wlRoles: updated.wlRoles } };
+  const channelWrite: TransactWrite = { update: channelKey(channel.id), changes, if: exists };
+  await orThrow<unknown>(
+    change.before !== undefined
+      ? writeWithOrder(db, channel.serverId!, (order) => ({ order: placeBefore(order, channel.id, change.before!), channelWrite }))
+      : db.update(channelKey(channel.id), changes, { if: exists }),
+    () => notFound(CHANNEL_NOT_FOUND),
+  );
   return updated;
 }
 
@@ -239,15 +210,7 @@ export async function setChannelOverride(db: Db, channel: Channel, roleId: numbe
   const overrides = { ...channel.overrides };
   if (perms1 === undefined) delete overrides[String(roleId)];
   else overrides[String(roleId)] = perms1;
-  await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: channelKey(channel.id),
-      UpdateExpression: 'SET overrides = :overrides',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':overrides': overrides },
-    }),
-  );
+  await db.update(channelKey(channel.id), { set: { overrides } }, { if: exists });
   return { ...channel, overrides };
 }
 
@@ -256,7 +219,7 @@ export async function deleteChannel(db: Db, channel: Channel): Promise<void> {
   if (channel.serverId !== undefined) {
     await writeWithOrder(db, channel.serverId, (order) => ({
       order: order.filter((id) => id !== channel.id),
-      channelWrite: { Delete: { TableName: db.table, Key: channelKey(channel.id) } },
+      channelWrite: { delete: channelKey(channel.id) },
     }));
   }
   await deleteChannelContents(db, channel.id);
@@ -264,10 +227,10 @@ export async function deleteChannel(db: Db, channel: Channel): Promise<void> {
 
 /** Everything stored under a channel: its messages and their pointers (and the channel item itself). */
 export async function deleteChannelContents(db: Db, channelId: number): Promise<void> {
-  const items = await queryPrefix(db, `CHANNEL#${channelId}`, '');
-  const pointers = items.filter((item) => String(item.sk).startsWith('MSG#')).map((item) => keys.messagePointer(Number(item.id)));
+  const items = await queryPrefix(db, partitions.channel(channelId), '');
+  const pointers = items.filter((item) => String(item.sk).startsWith(prefixes.message)).map((item) => keys.messagePointer(Number(item.id)));
   await batchWrite(db, [
-    ...items.map((item) => ({ delete: { pk: String(item.pk), sk: String(item.sk) } })),
+    ...items.map((item) => ({ delete: keyOf(item) })),
     ...pointers.map((key) => ({ delete: key })),
   ]);
 }
@@ -283,19 +246,13 @@ export async function removeUserFromChannels(db: Db, serverId: number, userId: n
     channels
       .filter((c) => c.wlUsers.includes(userId))
       .map((c) =>
-        db.doc.send(
-          new UpdateCommand({
-            TableName: db.table,
-            Key: channelKey(c.id),
-            UpdateExpression: 'SET wlUsers = :wlUsers',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: {
-              ':wlUsers': c.wlUsers.length === 1 && c.wlRoles.length === 0 ? [ownerId] : c.wlUsers.filter((id) => id !== userId),
-            },
-          }),
-        ).catch((error) => {
-          if (!isConditionFailure(error)) throw error;
-        }),
+        applied(
+          db.update(
+            channelKey(c.id),
+            { set: { wlUsers: c.wlUsers.length === 1 && c.wlRoles.length === 0 ? [ownerId] : c.wlUsers.filter((id) => id !== userId) } },
+            { if: exists },
+          ),
+        ),
       ),
   );
 }
@@ -312,17 +269,7 @@ export async function removeRolesFromChannels(db: Db, serverId: number, roleIds:
       .filter((c) => c.wlRoles.some((r) => roleIds.includes(r)) || roleIds.some((r) => String(r) in c.overrides))
       .map((c) => {
         const overrides = Object.fromEntries(Object.entries(c.overrides).filter(([id]) => !roleIds.includes(Number(id))));
-        return db.doc.send(
-          new UpdateCommand({
-            TableName: db.table,
-            Key: channelKey(c.id),
-            UpdateExpression: 'SET wlRoles = :wlRoles, overrides = :overrides',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':wlRoles': c.wlRoles.filter((r) => !roleIds.includes(r)), ':overrides': overrides },
-          }),
-        ).catch((error) => {
-          if (!isConditionFailure(error)) throw error;
-        });
+        return applied(db.update(channelKey(c.id), { set: { wlRoles: c.wlRoles.filter((r) => !roleIds.includes(r)), overrides } }, { if: exists }));
       }),
   );
 }

@@ -1,7 +1,6 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { SLOT_INDEX_PREFIX, CONNECTION_TTL_SECONDS, releaseSlot } from './connections';
-import { type Db, isConditionFailure, queryPrefix } from './db';
-import { GSI1, keys, TTL_ATTRIBUTE } from './table';
+import { applied, attr, type Db, ex, queryPrefix } from './db';
+import { GSI1, keys, prefixes, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 
 /**
@@ -14,13 +13,13 @@ import { epochSeconds } from './time';
  * on the spot.
  */
 
-const SLOT_PREFIX = 'CONNSLOT#';
+const SLOT_PREFIX = prefixes.connectionSlot;
 /** Holders probed per refused attempt when the partition is full: bounds what a flood at the cap costs. */
 export const PROBES_PER_ATTEMPT = 8;
 
 export const slotPartitions = {
-  user: (userId: number) => `USER#${userId}`,
-  address: (sourceIp: string) => `CONNADDR#${sourceIp}`,
+  user: keys.slotsOfUser,
+  address: keys.slotsOfAddress,
 };
 
 export interface SlotClaim {
@@ -55,7 +54,7 @@ interface Holder {
 }
 
 async function heldSlots(db: Db, pk: string, nowSeconds: number): Promise<Map<number, Holder>> {
-  const items = await queryPrefix(db, pk, SLOT_PREFIX, { ConsistentRead: true });
+  const items = await queryPrefix(db, pk, SLOT_PREFIX, { consistent: true });
   const held = new Map<number, Holder>();
   for (const item of items) {
     if (Number(item[TTL_ATTRIBUTE]) <= nowSeconds) continue;
@@ -67,28 +66,15 @@ async function heldSlots(db: Db, pk: string, nowSeconds: number): Promise<Map<nu
 async function tryClaim(db: Db, pk: string, index: number, connectionId: string, now: number): Promise<SlotClaim | undefined> {
   const nowSeconds = epochSeconds(now);
   const key = { pk, sk: `${SLOT_PREFIX}${index}` };
-  try {
-    await db.doc.send(
-      new PutCommand({
-        TableName: db.table,
-        Item: {
-          ...key,
-          [GSI1.partition]: keys.itemsOfConnectionIndex(connectionId),
-          [GSI1.sort]: `${SLOT_INDEX_PREFIX}${pk}`,
-          connectionId,
-          claimedAt: now,
-          [TTL_ATTRIBUTE]: nowSeconds + CONNECTION_TTL_SECONDS,
-        },
-        ConditionExpression: 'attribute_not_exists(pk) OR #ttl <= :now',
-        ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-        ExpressionAttributeValues: { ':now': nowSeconds },
-      }),
-    );
-    return key;
-  } catch (error) {
-    if (isConditionFailure(error)) return undefined;
-    throw error;
-  }
+  const item = {
+    ...key,
+    [GSI1.partition]: keys.itemsOfConnectionIndex(connectionId),
+    [GSI1.sort]: `${SLOT_INDEX_PREFIX}${pk}`,
+    connectionId,
+    claimedAt: now,
+    [TTL_ATTRIBUTE]: nowSeconds + CONNECTION_TTL_SECONDS,
+  };
+  return (await applied(db.put(item, { if: ex`attribute_not_exists(pk) OR ${attr(TTL_ATTRIBUTE)} <= ${nowSeconds}` }))) ? key : undefined;
 }
 
 /**

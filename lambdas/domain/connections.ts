@@ -1,28 +1,16 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { batchWrite, type Db, isConditionFailure, queryIndexPrefix, queryPrefix } from './db';
-import { GSI1, keys, padId, TTL_ATTRIBUTE } from './table';
+import { applied, batchWrite, type Db, ex, exists, isConditionFailure, type Key, keyOf, queryIndexPrefix, queryPrefix } from './db';
+import { GSI1, keys, padId, partitions, prefixes, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 
 /** gsi1sk of a connection-cap slot (connection-caps.ts): removed with its connection, conditionally. */
-export const SLOT_INDEX_PREFIX = 'SLOT#';
+export const SLOT_INDEX_PREFIX = prefixes.slotOfConnection;
 
 /**
  * Frees a slot only while this connection holds it: the index is eventually consistent, and the slot
  * may have expired and been claimed by another connection meanwhile.
  */
-export async function releaseSlot(db: Db, key: { pk: string; sk: string }, connectionId: string): Promise<void> {
-  try {
-    await db.doc.send(
-      new DeleteCommand({
-        TableName: db.table,
-        Key: key,
-        ConditionExpression: 'connectionId = :id',
-        ExpressionAttributeValues: { ':id': connectionId },
-      }),
-    );
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
+export async function releaseSlot(db: Db, key: Key, connectionId: string): Promise<void> {
+  await applied(db.delete(key, { if: ex`connectionId = ${connectionId}` }));
 }
 
 /** API Gateway closes every WebSocket after 2 hours; items live 15 minutes longer, then TTL removes them. */
@@ -91,17 +79,7 @@ export interface ConnectionOrigin {
 }
 
 /** Only what a recipient needs: a fan-out reads one item per connected member, so each byte counts. */
-const RECIPIENT_PROJECTION = {
-  ProjectionExpression: '#userId, #connectionId, #ttl, #sessionExpiresAt, #protocol, #scope',
-  ExpressionAttributeNames: {
-    '#userId': 'userId',
-    '#connectionId': 'connectionId',
-    '#ttl': TTL_ATTRIBUTE,
-    '#sessionExpiresAt': 'sessionExpiresAt',
-    '#protocol': 'protocol',
-    '#scope': 'scope',
-  },
-};
+const RECIPIENT_PROJECTION = ['userId', 'connectionId', TTL_ATTRIBUTE, 'sessionExpiresAt', 'protocol', 'scope'];
 
 function live(items: Array<Record<string, unknown>>, now: number): Recipient[] {
   const nowSeconds = epochSeconds(now);
@@ -146,19 +124,14 @@ export function connectionItem(recipient: Recipient, now = Date.now(), origin: C
  */
 export async function registerConnection(db: Db, recipient: Recipient, now = Date.now(), origin: ConnectionOrigin = {}): Promise<void> {
   const item = connectionItem(recipient, now, origin);
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      Item: {
-        ...keys.connectionOwner(recipient.connectionId),
-        [GSI1.partition]: keys.allConnectionsIndex(),
-        [GSI1.sort]: `${padId(Number(item[TTL_ATTRIBUTE]))}#${recipient.connectionId}`,
-        userId: recipient.userId,
-        [TTL_ATTRIBUTE]: item[TTL_ATTRIBUTE],
-      },
-    }),
-  );
-  await db.doc.send(new PutCommand({ TableName: db.table, Item: item }));
+  await db.put({
+    ...keys.connectionOwner(recipient.connectionId),
+    [GSI1.partition]: keys.allConnectionsIndex(),
+    [GSI1.sort]: `${padId(Number(item[TTL_ATTRIBUTE]))}#${recipient.connectionId}`,
+    userId: recipient.userId,
+    [TTL_ATTRIBUTE]: item[TTL_ATTRIBUTE],
+  });
+  await db.put(item);
 }
 
 /**
@@ -168,11 +141,7 @@ export async function registerConnection(db: Db, recipient: Recipient, now = Dat
 export async function connectionsOfSessions(db: Db, userId: number, sessions: readonly string[]): Promise<string[]> {
   if (sessions.length === 0) return [];
   const wanted = new Set(sessions);
-  const items = await queryPrefix(db, `USER#${userId}`, 'CONN#', {
-    ConsistentRead: true,
-    ProjectionExpression: '#connectionId, #session',
-    ExpressionAttributeNames: { '#connectionId': 'connectionId', '#session': 'session' },
-  });
+  const items = await queryPrefix(db, partitions.user(userId), prefixes.connection, { consistent: true, attributes: ['connectionId', 'session'] });
   return items.filter((item) => typeof item.session === 'string' && wanted.has(item.session)).map((item) => String(item.connectionId));
 }
 
@@ -181,22 +150,9 @@ export async function connectionsOfSessions(db: Db, userId: number, sessions: re
  * is gone. False when the connection item no longer exists (closed meanwhile).
  */
 export async function markConnectionOpen(db: Db, recipient: Recipient, now = Date.now()): Promise<boolean> {
-  try {
-    await db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: keys.connection(recipient.userId, recipient.connectionId),
-        UpdateExpression: 'SET openedAt = :now',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':now': now },
-      }),
-    );
-    youngUntil.delete(recipient.connectionId);
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  if (!(await applied(db.update(keys.connection(recipient.userId, recipient.connectionId), { set: { openedAt: now } }, { if: exists })))) return false;
+  youngUntil.delete(recipient.connectionId);
+  return true;
 }
 
 /**
@@ -204,7 +160,7 @@ export async function markConnectionOpen(db: Db, recipient: Recipient, now = Dat
  * whether a user is offline must.
  */
 export async function connectionsOfUser(db: Db, userId: number, now = Date.now(), consistent = false): Promise<Recipient[]> {
-  return live(await queryPrefix(db, `USER#${userId}`, 'CONN#', { ...RECIPIENT_PROJECTION, ...(consistent ? { ConsistentRead: true } : {}) }), now);
+  return live(await queryPrefix(db, partitions.user(userId), prefixes.connection, { attributes: RECIPIENT_PROJECTION, consistent }), now);
 }
 
 /**
@@ -213,16 +169,8 @@ export async function connectionsOfUser(db: Db, userId: number, now = Date.now()
  * `$disconnect` was lost counts until it is pruned or expires.
  */
 export async function anyLiveConnection(db: Db, now = Date.now()): Promise<boolean> {
-  const page = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      IndexName: GSI1.name,
-      KeyConditionExpression: 'gsi1pk = :all AND gsi1sk > :now',
-      ExpressionAttributeValues: { ':all': keys.allConnectionsIndex(), ':now': padId(epochSeconds(now)) },
-      Limit: 1,
-    }),
-  );
-  return (page.Items ?? []).length > 0;
+  const page = await db.queryPage({ index: true, partition: keys.allConnectionsIndex(), after: padId(epochSeconds(now)), limit: 1 });
+  return page.items.length > 0;
 }
 
 /**
@@ -230,7 +178,7 @@ export async function anyLiveConnection(db: Db, now = Date.now()): Promise<boole
  * because each connection is subscribed to each of its user's servers by an item in the server's partition.
  */
 export async function connectionsOfServer(db: Db, serverId: number, now = Date.now()): Promise<Recipient[]> {
-  return live(await queryPrefix(db, `SERVER#${serverId}`, 'CONN#', RECIPIENT_PROJECTION), now);
+  return live(await queryPrefix(db, partitions.server(serverId), prefixes.connection, { attributes: RECIPIENT_PROJECTION }), now);
 }
 
 /** Subscribes connections to servers (idempotent puts); the items expire with their connection. */
@@ -243,7 +191,7 @@ export async function subscribe(db: Db, connections: Recipient[], serverIds: num
         put: {
           ...keys.subscription(serverId, c.userId, c.connectionId),
           [GSI1.partition]: keys.itemsOfConnectionIndex(c.connectionId),
-          [GSI1.sort]: `SERVER#${padId(serverId)}`,
+          [GSI1.sort]: keys.subscriptionIndexSort(serverId),
           userId: c.userId,
           connectionId: c.connectionId,
           ...(c.sessionExpiresAt !== undefined ? { sessionExpiresAt: c.sessionExpiresAt } : {}),
@@ -263,10 +211,10 @@ export async function subscribeUserToServer(db: Db, userId: number, serverId: nu
 
 /** After the user left a server (kick, ban): his connections stop receiving its events. */
 export async function unsubscribeUserFromServer(db: Db, userId: number, serverId: number): Promise<void> {
-  const items = await queryPrefix(db, `SERVER#${serverId}`, `CONN#${padId(userId)}#`);
+  const items = await queryPrefix(db, partitions.server(serverId), prefixes.subscriptionsOfUser(userId));
   await batchWrite(
     db,
-    items.map((item) => ({ delete: { pk: String(item.pk), sk: String(item.sk) } })),
+    items.map((item) => ({ delete: keyOf(item) })),
   );
 }
 
@@ -295,32 +243,22 @@ export async function removeConnection(db: Db, connectionId: string, removal: Re
   const owner =
     removal.kind === 'gone'
       ? removal.userId
-      : ((await db.doc.send(new GetCommand({ TableName: db.table, Key: ownerKey, ConsistentRead: true }))).Item?.userId as number | undefined);
+      : ((await db.get(ownerKey, { consistent: true }))?.userId as number | undefined);
   let removedUser: number | undefined;
   if (owner !== undefined) {
     try {
-      const result = await db.doc.send(
-        new DeleteCommand({
-          TableName: db.table,
-          Key: keys.connection(Number(owner), connectionId),
-          ...(removal.kind === 'gone'
-            ? {
-                // Gone for sure: already removed, or open before the post, or too old to be inside $connect then.
-                ConditionExpression: 'attribute_not_exists(pk) OR openedAt < :postedAt OR connectedAt < :cutoff',
-                ExpressionAttributeValues: { ':postedAt': removal.postedAt, ':cutoff': removal.postedAt - CONNECT_WINDOW_MS },
-              }
-            : {}),
-          ReturnValues: 'ALL_OLD',
-          // A refusal shows when the connection began: it stays young (no more writes) until 30 s after.
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      if (result.Attributes) removedUser = Number(result.Attributes.userId);
+      const old = await db.delete(keys.connection(Number(owner), connectionId), {
+        // Gone for sure: already removed, or open before the post, or too old to be inside $connect then.
+        if: removal.kind === 'gone' ? ex`attribute_not_exists(pk) OR openedAt < ${removal.postedAt} OR connectedAt < ${removal.postedAt - CONNECT_WINDOW_MS}` : undefined,
+        // A refusal shows when the connection began (the old item comes with it): it stays young (no more writes) until 30 s after.
+        returning: 'ALL_OLD',
+      });
+      if (old) removedUser = Number(old.userId);
       learn(knownGone, connectionId);
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      const item = (error as { Item?: Record<string, { N?: string }> }).Item;
-      const connectedAt = Number(item?.connectedAt?.N);
+      const item = error.item;
+      const connectedAt = Number(item?.connectedAt);
       // Opened since the post was sent: a later 410 will be proof, so nothing to remember.
       if (item?.openedAt === undefined) learn(youngUntil, connectionId, Number.isFinite(connectedAt) ? connectedAt + CONNECT_WINDOW_MS : Date.now() + 1000);
       return 'young';
@@ -334,8 +272,8 @@ export async function removeConnection(db: Db, connectionId: string, removal: Re
   const slots = items.filter((item) => String(item[GSI1.sort]).startsWith(SLOT_INDEX_PREFIX));
   const subscriptions = items.filter((item) => !slots.includes(item));
   await Promise.all([
-    batchWrite(db, [ownerKey, ...subscriptions.map((item) => ({ pk: String(item.pk), sk: String(item.sk) }))].map((key) => ({ delete: key }))),
-    ...slots.map((slot) => releaseSlot(db, { pk: String(slot.pk), sk: String(slot.sk) }, connectionId)),
+    batchWrite(db, [ownerKey, ...subscriptions.map(keyOf)].map((key) => ({ delete: key }))),
+    ...slots.map((slot) => releaseSlot(db, keyOf(slot), connectionId)),
   ]);
   return removedUser;
 }

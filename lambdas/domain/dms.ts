@@ -1,10 +1,9 @@
-import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { type Channel, CHANNEL_TYPE } from './channels';
-import { type Db, type Item, isConditionFailure, nextId, queryPrefix } from './db';
+import { absent, type Db, exists, type Item, isConditionFailure, nextId, queryPrefix } from './db';
 import { badRequest, notFound, TEXT } from './errors';
 import { listMessages, type Message } from './messages';
 import { channelNotifications, readMarkersOf } from './notifications';
-import { keys, padId } from './table';
+import { keys, partitions, prefixes } from './table';
 import type { Page } from './users';
 
 /**
@@ -28,9 +27,7 @@ export interface DmListEntry {
   last_message?: Message;
 }
 
-function dmKey(userId: number, otherId: number) {
-  return { pk: `USER#${userId}`, sk: `DM#${padId(otherId)}` };
-}
+const dmKey = keys.dmPair;
 
 function pairFromItem(item: Item): DmPair {
   return { otherId: Number(item.otherId), textId: Number(item.textId), voiceId: Number(item.voiceId) };
@@ -38,11 +35,11 @@ function pairFromItem(item: Item): DmPair {
 
 /** Every DM pair of a user (one Query). */
 export async function dmPairsOf(db: Db, userId: number): Promise<DmPair[]> {
-  return (await queryPrefix(db, `USER#${userId}`, 'DM#')).map(pairFromItem);
+  return (await queryPrefix(db, partitions.user(userId), prefixes.dm)).map(pairFromItem);
 }
 
 async function findPair(db: Db, userId: number, otherId: number): Promise<DmPair | undefined> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: dmKey(userId, otherId), ConsistentRead: true }));
+  const item = await db.get(dmKey(userId, otherId), { consistent: true });
   return item ? pairFromItem(item) : undefined;
 }
 
@@ -59,24 +56,20 @@ export async function openDm(db: Db, userId: number, otherId: number): Promise<D
   const [textId, voiceId] = [Math.min(first, second), Math.max(first, second)];
   const participants = [userId, otherId].sort((a, b) => a - b);
   const channel = (id: number, type: number): Channel => ({ id, type, participants: participants as [number, number], wlUsers: [], wlRoles: [], overrides: {}, lastMessageId: 0 });
-  const putNew = (item: Item) => ({ Put: { TableName: db.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
+  const putNew = (item: Item) => ({ put: item, if: absent });
   try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          putNew({ ...dmKey(userId, otherId), otherId, textId, voiceId }),
-          putNew({ ...dmKey(otherId, userId), otherId: userId, textId, voiceId }),
-          putNew({ ...keys.channel(textId), ...channel(textId, CHANNEL_TYPE.TEXT) }),
-          putNew({ ...keys.channel(voiceId), ...channel(voiceId, CHANNEL_TYPE.VOICE) }),
-          { ConditionCheck: { TableName: db.table, Key: keys.user(otherId), ConditionExpression: 'attribute_exists(pk)' } },
-        ],
-      }),
-    );
+    await db.transact([
+      putNew({ ...dmKey(userId, otherId), otherId, textId, voiceId }),
+      putNew({ ...dmKey(otherId, userId), otherId: userId, textId, voiceId }),
+      putNew({ ...keys.channel(textId), ...channel(textId, CHANNEL_TYPE.TEXT) }),
+      putNew({ ...keys.channel(voiceId), ...channel(voiceId, CHANNEL_TYPE.VOICE) }),
+      { check: keys.user(otherId), if: exists },
+    ]);
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
     const created = await findPair(db, userId, otherId);
     if (created) return created;
-    const { Item: other } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.user(otherId) }));
+    const other = await db.get(keys.user(otherId));
     if (!other) throw notFound(TEXT.userNotFound);
     throw error;
   }
@@ -85,17 +78,8 @@ export async function openDm(db: Db, userId: number, otherId: number): Promise<D
 
 async function lastMessageIds(db: Db, channelIds: number[]): Promise<Map<number, number>> {
   const out = new Map<number, number>();
-  for (let i = 0; i < channelIds.length; i += 100) {
-    let pending: Array<Record<string, unknown>> | undefined = channelIds.slice(i, i + 100).map((id) => keys.channel(id));
-    for (let attempt = 0; pending && pending.length > 0; attempt++) {
-      if (attempt >= 8) throw new Error('DynamoDB left batch reads unprocessed after retries');
-      const result: BatchGetCommandOutput = await db.doc.send(
-        new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ProjectionExpression: 'id, lastMessageId' } } }),
-      );
-      for (const item of (result.Responses?.[db.table] ?? []) as Item[]) out.set(Number(item.id), Number(item.lastMessageId ?? 0));
-      pending = result.UnprocessedKeys?.[db.table]?.Keys;
-    }
-  }
+  const items = await db.getMany(channelIds.map((id) => keys.channel(id)), { attributes: ['id', 'lastMessageId'] });
+  for (const item of items) out.set(Number(item.id), Number(item.lastMessageId ?? 0));
   return out;
 }
 

@@ -1,7 +1,6 @@
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, type Item, isConditionFailure, nextId, queryPrefix } from './db';
+import { absent, type Db, exists, type Item, nextId, orThrow, queryPrefix } from './db';
 import { badRequest, forbidden, notFound } from './errors';
-import { padId } from './table';
+import { keys, partitions, prefixes } from './table';
 import { MAX_NAME_LENGTH } from './users';
 
 /** `{id, name, image}`: image is a file name served at `/files/emoji/<image>`. */
@@ -11,9 +10,9 @@ export interface Emoji {
   image: string;
 }
 
-const emojiKey = (serverId: number, emojiId: number) => ({ pk: `SERVER#${serverId}`, sk: `EMOJI#${padId(emojiId)}` });
+const emojiKey = keys.emoji;
 /** Claims a name within a server, so two emojis can never share one. */
-const nameKey = (serverId: number, name: string) => ({ pk: `SERVER#${serverId}`, sk: `EMOJINAME#${name}` });
+const nameKey = keys.emojiName;
 export const EMOJI_NOT_FOUND = 'Emoji does not exist';
 
 export function validateEmojiName(name: string): void {
@@ -27,7 +26,7 @@ function emojiFromItem(item: Item): Emoji {
 }
 
 export async function emojisOfServer(db: Db, serverId: number): Promise<Emoji[]> {
-  return (await queryPrefix(db, `SERVER#${serverId}`, 'EMOJI#')).map(emojiFromItem);
+  return (await queryPrefix(db, partitions.server(serverId), prefixes.emoji)).map(emojiFromItem);
 }
 
 export async function findEmoji(db: Db, serverId: number, emojiId: number): Promise<Emoji> {
@@ -41,56 +40,26 @@ const NAME_TAKEN = 'An emoji with this name already exists';
 export async function createEmoji(db: Db, serverId: number, name: string, image: string, maxEmojis: number): Promise<Emoji> {
   if ((await emojisOfServer(db, serverId)).length >= maxEmojis) throw forbidden(`Cannot create more than ${maxEmojis} emojis on a server`);
   const emoji: Emoji = { id: await nextId(db, 'emoji'), name, image };
-  try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Put: { TableName: db.table, Item: { ...nameKey(serverId, name), emojiId: emoji.id }, ConditionExpression: 'attribute_not_exists(pk)' } },
-          { Put: { TableName: db.table, Item: { ...emojiKey(serverId, emoji.id), ...emoji } } },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw forbidden(NAME_TAKEN);
-    throw error;
-  }
+  await orThrow(
+    db.transact([{ put: { ...nameKey(serverId, name), emojiId: emoji.id }, if: absent }, { put: { ...emojiKey(serverId, emoji.id), ...emoji } }]),
+    () => forbidden(NAME_TAKEN),
+  );
   return emoji;
 }
 
 export async function updateEmoji(db: Db, serverId: number, emoji: Emoji, change: { name?: string; image?: string }): Promise<Emoji> {
   const updated: Emoji = { ...emoji, ...(change.name !== undefined ? { name: change.name } : {}), ...(change.image !== undefined ? { image: change.image } : {}) };
   const renamed = updated.name !== emoji.name;
-  try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          ...(renamed
-            ? [
-                { Delete: { TableName: db.table, Key: nameKey(serverId, emoji.name) } },
-                { Put: { TableName: db.table, Item: { ...nameKey(serverId, updated.name), emojiId: emoji.id }, ConditionExpression: 'attribute_not_exists(pk)' } },
-              ]
-            : []),
-          { Put: { TableName: db.table, Item: { ...emojiKey(serverId, emoji.id), ...updated }, ConditionExpression: 'attribute_exists(pk)' } },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw renamed ? forbidden(NAME_TAKEN) : notFound(EMOJI_NOT_FOUND);
-    throw error;
-  }
+  await orThrow(
+    db.transact([
+      ...(renamed ? [{ delete: nameKey(serverId, emoji.name) }, { put: { ...nameKey(serverId, updated.name), emojiId: emoji.id }, if: absent }] : []),
+      { put: { ...emojiKey(serverId, emoji.id), ...updated }, if: exists },
+    ]),
+    () => (renamed ? forbidden(NAME_TAKEN) : notFound(EMOJI_NOT_FOUND)),
+  );
   return updated;
 }
 
 export async function deleteEmoji(db: Db, serverId: number, emoji: Emoji): Promise<void> {
-  await db.doc.send(
-    new TransactWriteCommand({
-      TransactItems: [
-        { Delete: { TableName: db.table, Key: emojiKey(serverId, emoji.id), ConditionExpression: 'attribute_exists(pk)' } },
-        { Delete: { TableName: db.table, Key: nameKey(serverId, emoji.name) } },
-      ],
-    }),
-  ).catch((error) => {
-    if (isConditionFailure(error)) throw notFound(EMOJI_NOT_FOUND);
-    throw error;
-  });
+  await orThrow(db.transact([{ delete: emojiKey(serverId, emoji.id), if: exists }, { delete: nameKey(serverId, emoji.name) }]), () => notFound(EMOJI_NOT_FOUND));
 }

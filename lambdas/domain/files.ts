@@ -1,9 +1,8 @@
 import { randomInt } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, queryPrefix } from './db';
+import { keys, partitions, prefixes } from './table';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import type { FileStore } from './ports';
-import { keys } from './table';
 
 /** Lambda takes at most 6 MB of request payload, base64 included: uploads above 4 MB are refused. */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
@@ -92,10 +91,10 @@ interface UploadRecord {
 export async function storeUpload(db: Db, store: FileStore, userId: number, file: File, extension: string, totalStorage: number): Promise<string> {
   if (!/^[0-9A-Za-z]{1,10}$/.test(extension)) throw badRequest("Couldn't parse 'ext': expected 1 to 10 letters or digits");
   if (file.size > MAX_FILE_BYTES) throw forbidden(`File is larger than ${MAX_FILE_BYTES} bytes`);
-  const { Item: counter } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.counter('user') }));
+  const counter = await db.get(keys.counter('user'));
   const quota = Math.floor(totalStorage / Math.max(1, Number(counter?.value ?? 1)));
   if (file.size > quota) throw forbidden(`File is larger than your storage quota of ${quota} bytes`);
-  const uploads: UploadRecord[] = (await queryPrefix(db, `USER#${userId}`, 'UPLOAD#')).map((item) => ({
+  const uploads: UploadRecord[] = (await queryPrefix(db, partitions.user(userId), prefixes.upload)).map((item) => ({
     name: String(item.name),
     size: Number(item.size),
     sk: String(item.sk),
@@ -108,23 +107,18 @@ export async function storeUpload(db: Db, store: FileStore, userId: number, file
   }
   const name = generateFileName(extension);
   await store.put(fileKeys.upload(userId, name), new Uint8Array(await file.arrayBuffer()), contentTypeOf(name));
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      // The sort key starts with the upload time so a Query lists the oldest first.
-      Item: { pk: `USER#${userId}`, sk: `UPLOAD#${Date.now().toString().padStart(15, '0')}#${name}`, name, size: file.size },
-    }),
-  );
+  // The sort key starts with the upload time so a Query lists the oldest first.
+  await db.put({ ...keys.upload(userId, Date.now(), name), name, size: file.size });
   return name;
 }
 
 async function removeUpload(db: Db, store: FileStore, userId: number, upload: UploadRecord): Promise<void> {
   await store.delete(fileKeys.upload(userId, upload.name));
-  await db.doc.send(new DeleteCommand({ TableName: db.table, Key: { pk: `USER#${userId}`, sk: upload.sk } }));
+  await db.delete({ pk: partitions.user(userId), sk: upload.sk });
 }
 
 export async function deleteUpload(db: Db, store: FileStore, userId: number, name: string): Promise<void> {
-  const uploads = await queryPrefix(db, `USER#${userId}`, 'UPLOAD#');
+  const uploads = await queryPrefix(db, partitions.user(userId), prefixes.upload);
   const upload = uploads.find((item) => item.name === name);
   if (!upload) throw notFound(TEXT.fileNotFound);
   await removeUpload(db, store, userId, { name, size: Number(upload.size), sk: String(upload.sk) });

@@ -1,7 +1,6 @@
-import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, type Item, isConditionFailure, queryPrefix } from './db';
+import { absent, attr, type Db, ex, exists, type Item, isConditionFailure, type Key, queryPrefix, type TransactWrite } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
-import { keys, padId } from './table';
+import { keys, partitions, prefixes } from './table';
 
 /**
  * A friendship or a pending request is stored as a pair of items, one in each user's partition
@@ -15,9 +14,7 @@ export interface Relation {
   state: FriendState;
 }
 
-export function friendKey(userId: number, otherId: number) {
-  return { pk: `USER#${userId}`, sk: `FRIEND#${padId(otherId)}` };
-}
+export const friendKey = keys.friend;
 
 /** The other side's view of the same relation. */
 function mirrorState(state: FriendState): FriendState {
@@ -57,15 +54,8 @@ export async function readPair(db: Db, actorId: number, otherId: number): Promis
     actorBlockedOther: keys.blockedBy(otherId, actorId),
     otherBlockedActor: keys.blockedBy(actorId, otherId),
   };
-  const found: Item[] = [];
-  let pending: Array<Record<string, unknown>> | undefined = Object.values(wanted);
-  for (let attempt = 0; pending && pending.length > 0; attempt++) {
-    if (attempt >= 8) throw new Error('DynamoDB left batch reads unprocessed after retries');
-    const result: BatchGetCommandOutput = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ConsistentRead: true } } }));
-    found.push(...((result.Responses?.[db.table] ?? []) as Item[]));
-    pending = result.UnprocessedKeys?.[db.table]?.Keys;
-  }
-  const get = (key: { pk: string; sk: string }) => found.find((item) => item.pk === key.pk && item.sk === key.sk);
+  const found = await db.getMany(Object.values(wanted), { consistent: true });
+  const get = (key: Key) => found.find((item) => item.pk === key.pk && item.sk === key.sk);
   const relation = get(wanted.relation);
   return {
     actor: get(wanted.actor),
@@ -78,7 +68,7 @@ export async function readPair(db: Db, actorId: number, otherId: number): Promis
 
 /** Every friend and pending request of a user (one Query). */
 export async function relationsOf(db: Db, userId: number): Promise<Relation[]> {
-  const items = await queryPrefix(db, `USER#${userId}`, 'FRIEND#');
+  const items = await queryPrefix(db, partitions.user(userId), prefixes.friend);
   return items.map((item) => ({ userId: Number(item.userId), state: item.state as FriendState }));
 }
 
@@ -98,7 +88,6 @@ export async function withRetries<T>(attempt: () => Promise<T>): Promise<T> {
   }
 }
 
-const STATE_NAMES = { '#state': 'state' };
 
 export type FriendRequestOutcome = 'requested' | 'accepted' | 'already friends' | 'already requested';
 
@@ -116,78 +105,35 @@ export async function requestFriendship(db: Db, actorId: number, otherId: number
     if (pair.relation === 'friends') return 'already friends';
     if (pair.relation === 'outgoing') return 'already requested';
     if (pair.relation === 'incoming') {
-      const accept = (userId: number, other: number, from: FriendState) => ({
-        Update: {
-          TableName: db.table,
-          Key: friendKey(userId, other),
-          UpdateExpression: 'SET #state = :friends',
-          ConditionExpression: '#state = :from',
-          ExpressionAttributeNames: STATE_NAMES,
-          ExpressionAttributeValues: { ':friends': 'friends', ':from': from },
-        },
+      const accept = (userId: number, other: number, from: FriendState): TransactWrite => ({
+        update: friendKey(userId, other),
+        changes: { set: { state: 'friends' } },
+        if: ex`${attr('state')} = ${from}`,
       });
-      await db.doc.send(new TransactWriteCommand({ TransactItems: [accept(actorId, otherId, 'incoming'), accept(otherId, actorId, 'outgoing')] }));
+      await db.transact([accept(actorId, otherId, 'incoming'), accept(otherId, actorId, 'outgoing')]);
       return 'accepted';
     }
     if (Number(pair.actor?.[FRIEND_COUNT_ATTRIBUTE] ?? 0) >= maxRelations) {
       throw forbidden(`Cannot have more than ${maxRelations} friends and friend requests`);
     }
-    const put = (userId: number, other: number, state: FriendState) => ({
-      Put: {
-        TableName: db.table,
-        Item: { ...friendKey(userId, other), userId: other, state },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    });
-    // A block written meanwhile (either way) cancels the request.
-    const noBlock = (key: { pk: string; sk: string }) => ({
-      ConditionCheck: { TableName: db.table, Key: key, ConditionExpression: 'attribute_not_exists(pk)' },
-    });
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          put(actorId, otherId, 'outgoing'),
-          put(otherId, actorId, 'incoming'),
-          {
-            Update: {
-              TableName: db.table,
-              Key: keys.user(actorId),
-              UpdateExpression: 'ADD #count :one',
-              ConditionExpression: 'attribute_not_exists(#count) OR #count < :max',
-              ExpressionAttributeNames: { '#count': FRIEND_COUNT_ATTRIBUTE },
-              ExpressionAttributeValues: { ':one': 1, ':max': maxRelations },
-            },
-          },
-          {
-            Update: {
-              TableName: db.table,
-              Key: keys.user(otherId),
-              UpdateExpression: 'ADD #count :one',
-              ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeNames: { '#count': FRIEND_COUNT_ATTRIBUTE },
-              ExpressionAttributeValues: { ':one': 1 },
-            },
-          },
-          noBlock(keys.blockedBy(actorId, otherId)),
-          noBlock(keys.blockedBy(otherId, actorId)),
-        ],
-      }),
-    );
+    const put = (userId: number, other: number, state: FriendState): TransactWrite => ({ put: { ...friendKey(userId, other), userId: other, state }, if: absent });
+    const count = attr(FRIEND_COUNT_ATTRIBUTE);
+    await db.transact([
+      put(actorId, otherId, 'outgoing'),
+      put(otherId, actorId, 'incoming'),
+      { update: keys.user(actorId), changes: { add: { [FRIEND_COUNT_ATTRIBUTE]: 1 } }, if: ex`attribute_not_exists(${count}) OR ${count} < ${maxRelations}` },
+      { update: keys.user(otherId), changes: { add: { [FRIEND_COUNT_ATTRIBUTE]: 1 } }, if: exists },
+      // A block written meanwhile (either way) cancels the request.
+      { check: keys.blockedBy(actorId, otherId), if: absent },
+      { check: keys.blockedBy(otherId, actorId), if: absent },
+    ]);
     return 'requested';
   });
 }
 
 /** The transaction item that takes one relation off a user's count. */
-function relationCountDecrement(db: Db, userId: number) {
-  return {
-    Update: {
-      TableName: db.table,
-      Key: keys.user(userId),
-      UpdateExpression: 'ADD #count :minusOne',
-      ExpressionAttributeNames: { '#count': FRIEND_COUNT_ATTRIBUTE },
-      ExpressionAttributeValues: { ':minusOne': -1 },
-    },
-  };
+export function relationCountDecrement(userId: number): TransactWrite {
+  return { update: keys.user(userId), changes: { add: { [FRIEND_COUNT_ATTRIBUTE]: -1 } } };
 }
 
 /**
@@ -195,21 +141,9 @@ function relationCountDecrement(db: Db, userId: number) {
  * user's counter). The actor's own counter is left to the caller, who may have more to change on his
  * profile in the same transaction (DynamoDB allows one operation per item).
  */
-export function relationRemovalItems(db: Db, actorId: number, otherId: number, state: FriendState) {
-  const remove = (userId: number, other: number, expected: FriendState) => ({
-    Delete: {
-      TableName: db.table,
-      Key: friendKey(userId, other),
-      ConditionExpression: '#state = :state',
-      ExpressionAttributeNames: STATE_NAMES,
-      ExpressionAttributeValues: { ':state': expected },
-    },
-  });
-  return [
-    remove(actorId, otherId, state),
-    remove(otherId, actorId, mirrorState(state)),
-    relationCountDecrement(db, otherId),
-  ];
+export function relationRemovalItems(actorId: number, otherId: number, state: FriendState): TransactWrite[] {
+  const remove = (userId: number, other: number, expected: FriendState): TransactWrite => ({ delete: friendKey(userId, other), if: ex`${attr('state')} = ${expected}` });
+  return [remove(actorId, otherId, state), remove(otherId, actorId, mirrorState(state)), relationCountDecrement(otherId)];
 }
 
 /**
@@ -218,17 +152,10 @@ export function relationRemovalItems(db: Db, actorId: number, otherId: number, s
  */
 export async function endRelation(db: Db, actorId: number, otherId: number): Promise<FriendState> {
   return withRetries(async () => {
-    const { Item: relation } = await db.doc.send(new GetCommand({ TableName: db.table, Key: friendKey(actorId, otherId), ConsistentRead: true }));
+    const relation = await db.get(friendKey(actorId, otherId), { consistent: true });
     if (!relation) throw forbidden(TEXT.notFriend);
     const state = relation.state as FriendState;
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          ...relationRemovalItems(db, actorId, otherId, state),
-          relationCountDecrement(db, actorId),
-        ],
-      }),
-    );
+    await db.transact([...relationRemovalItems(actorId, otherId, state), relationCountDecrement(actorId)]);
     return state;
   });
 }

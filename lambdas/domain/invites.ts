@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, type Item, queryIndexPrefix } from './db';
+import { type Db, exists, type Item, queryIndexPrefix } from './db';
 import { forbidden, notFound } from './errors';
 import { GSI1, keys, TTL_ATTRIBUTE } from './table';
 import { epochSeconds, isExpired, isoNow } from './time';
@@ -32,26 +31,21 @@ export async function listInvites(db: Db, serverId: number, now = Date.now()): P
 export async function createInvite(db: Db, serverId: number, expires: string, maxInvites: number): Promise<string> {
   if ((await listInvites(db, serverId)).length >= maxInvites) throw forbidden('Too many invites on the server');
   const id = randomUUID();
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      Item: {
-        ...keys.invite(id),
-        [GSI1.partition]: keys.invitesOfServerIndex(serverId),
-        [GSI1.sort]: isoNow(),
-        id,
-        serverId,
-        expires,
-        [TTL_ATTRIBUTE]: ttlFor(expires),
-      },
-    }),
-  );
+  await db.put({
+    ...keys.invite(id),
+    [GSI1.partition]: keys.invitesOfServerIndex(serverId),
+    [GSI1.sort]: isoNow(),
+    id,
+    serverId,
+    expires,
+    [TTL_ATTRIBUTE]: ttlFor(expires),
+  });
   return id;
 }
 
 /** Any invite by id, expired or not (callers decide what expiry means for them). */
 export async function findInvite(db: Db, inviteId: string): Promise<Invite | undefined> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.invite(inviteId) }));
+  const item = await db.get(keys.invite(inviteId));
   return item ? inviteFromItem(item) : undefined;
 }
 
@@ -68,20 +62,11 @@ export async function inviteOfServer(db: Db, serverId: number, inviteId: string)
 
 export async function changeInviteExpiry(db: Db, invite: Invite, expires: string): Promise<void> {
   const ttl = ttlFor(expires);
-  await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.invite(invite.id),
-      UpdateExpression: ttl === undefined ? 'SET expires = :expires REMOVE #ttl' : 'SET expires = :expires, #ttl = :ttl',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-      ExpressionAttributeValues: { ':expires': expires, ...(ttl === undefined ? {} : { ':ttl': ttl }) },
-    }),
-  );
+  await db.update(keys.invite(invite.id), { set: { expires, [TTL_ATTRIBUTE]: ttl }, remove: ttl === undefined ? [TTL_ATTRIBUTE] : [] }, { if: exists });
 }
 
 export async function deleteInvite(db: Db, invite: Invite): Promise<void> {
-  await db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.invite(invite.id) }));
+  await db.delete(keys.invite(invite.id));
 }
 
 export { INVITE_NOT_FOUND };

@@ -1,6 +1,5 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { anyLiveConnection } from './connections';
-import { type Db, type Item, isConditionFailure } from './db';
+import { applied, attr, type Db, ex, type Item } from './db';
 import { log } from './log';
 import { keys } from './table';
 import { liveVoiceStateCount } from './voice';
@@ -93,7 +92,7 @@ export interface NodeRecord {
 }
 
 const KEY = keys.mediaNodeLifecycle();
-const NAMES = { '#state': 'state' };
+const STATE = attr('state');
 
 function recordOf(item: Item | undefined, instanceId: string): NodeRecord | undefined {
   // An item about another instance (the stack replaced the node) says nothing about this one.
@@ -108,28 +107,12 @@ function recordOf(item: Item | undefined, instanceId: string): NodeRecord | unde
 }
 
 export async function readNodeRecord(db: Db, instanceId: string, consistent: boolean): Promise<NodeRecord | undefined> {
-  const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: KEY, ConsistentRead: consistent }));
-  return recordOf(Item, instanceId);
+  return recordOf(await db.get(KEY, { consistent }), instanceId);
 }
 
 /** A conditional update; false when the condition failed (someone else moved the state first). */
-async function conditionalUpdate(db: Db, update: { set: string; condition: string; values: Record<string, unknown>; remove?: boolean }): Promise<boolean> {
-  try {
-    await db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: KEY,
-        UpdateExpression: `${update.set}${update.remove ? ' REMOVE idleSince' : ''}`,
-        ConditionExpression: update.condition,
-        ExpressionAttributeNames: NAMES,
-        ExpressionAttributeValues: update.values,
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+async function conditionalUpdate(db: Db, update: { set: Record<string, unknown>; condition: ReturnType<typeof ex>; remove?: boolean }): Promise<boolean> {
+  return applied(db.update(KEY, { set: update.set, remove: update.remove ? ['idleSince'] : [] }, { if: update.condition }));
 }
 
 /**
@@ -139,14 +122,13 @@ async function conditionalUpdate(db: Db, update: { set: string; condition: strin
 async function transition(db: Db, instanceId: string, from: NodeState | undefined, to: NodeState, now: number): Promise<boolean> {
   const condition =
     from === undefined
-      ? '(attribute_not_exists(pk) OR instanceId <> :instance)'
+      ? ex`(attribute_not_exists(pk) OR instanceId <> ${instanceId})`
       : // The instance check keeps a record of a replaced instance from being taken for this one.
-        '#state = :from AND instanceId = :instance';
+        ex`${STATE} = ${from} AND instanceId = ${instanceId}`;
   return conditionalUpdate(db, {
-    set: 'SET #state = :to, since = :now, instanceId = :instance, transitions = if_not_exists(transitions, :zero) + :one',
+    set: { state: to, since: now, instanceId, transitions: ex`if_not_exists(transitions, ${0}) + ${1}` },
     remove: true,
     condition,
-    values: { ':to': to, ':now': now, ':instance': instanceId, ':zero': 0, ':one': 1, ...(from === undefined ? {} : { ':from': from }) },
   });
 }
 
@@ -209,12 +191,7 @@ async function ensure(db: Db, lifecycle: MediaNodeLifecycle, reason: string, now
       }
       // The idle check is counting down: someone is here again, cancel it. If the check got there first
       // (the node is now stopping), the state below starts it again.
-      const cancelled = await conditionalUpdate(db, {
-        set: 'SET lastActiveAt = :now',
-        remove: true,
-        condition: '#state = :running AND instanceId = :instance',
-        values: { ':now': now, ':running': 'running', ':instance': instanceId },
-      });
+      const cancelled = await conditionalUpdate(db, { set: { lastActiveAt: now }, remove: true, condition: ex`${STATE} = ${'running'} AND instanceId = ${instanceId}` });
       if (cancelled) {
         lifecycle.knownRunningUntil = now + lifecycle.cacheMs;
         return { state: 'running' };
@@ -347,24 +324,19 @@ export async function checkMediaNode(context: LifecycleContext, now = Date.now()
       const activity = await mediaNodeActivity(db, now);
       if (active(activity)) {
         if (record.idleSince === undefined) return 'running';
-        await conditionalUpdate(db, { set: 'SET lastActiveAt = :now', remove: true, condition: '#state = :running', values: { ':now': now, ':running': 'running' } });
+        await conditionalUpdate(db, { set: { lastActiveAt: now }, remove: true, condition: ex`${STATE} = ${'running'}` });
         return 'idle-cancelled';
       }
       if (record.idleSince === undefined) {
-        await conditionalUpdate(db, {
-          set: 'SET idleSince = :now',
-          condition: '#state = :running AND attribute_not_exists(idleSince)',
-          values: { ':now': now, ':running': 'running' },
-        });
+        await conditionalUpdate(db, { set: { idleSince: now }, condition: ex`${STATE} = ${'running'} AND attribute_not_exists(idleSince)` });
         return 'idle-countdown';
       }
       if (now - record.idleSince < lifecycle.idleMs) return 'idle-countdown';
       // Claim the stop only if nobody cancelled the countdown this check saw (a `$connect` removes it).
       const claimed = await conditionalUpdate(db, {
-        set: 'SET #state = :stopping, since = :now, transitions = transitions + :one',
+        set: { state: 'stopping', since: now, transitions: ex`transitions + ${1}` },
         remove: true,
-        condition: '#state = :running AND idleSince = :seen',
-        values: { ':stopping': 'stopping', ':running': 'running', ':now': now, ':seen': record.idleSince, ':one': 1 },
+        condition: ex`${STATE} = ${'running'} AND idleSince = ${record.idleSince}`,
       });
       if (!claimed) return 'idle-cancelled';
       // Someone who came online between the count and the claim wrote his connection before reading the

@@ -1,7 +1,6 @@
-import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { removeUserFromChannels } from './channels';
 import { unsubscribeUserFromServer } from './connections';
-import { type Db, isConditionFailure } from './db';
+import { applied, type Db, exists } from './db';
 import { keys } from './table';
 import { forgetAdminVoiceState } from './voice-admin';
 
@@ -10,14 +9,7 @@ import { forgetAdminVoiceState } from './voice-admin';
  * from the very next event on. Returns false when he was not a member.
  */
 export async function removeMember(db: Db, serverId: number, userId: number, ownerId: number): Promise<boolean> {
-  try {
-    await db.doc.send(
-      new DeleteCommand({ TableName: db.table, Key: keys.member(serverId, userId), ConditionExpression: 'attribute_exists(pk)' }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  if (!(await applied(db.delete(keys.member(serverId, userId), { if: exists })))) return false;
   await forgetMembership(db, serverId, userId, ownerId);
   return true;
 }
@@ -37,20 +29,5 @@ export async function forgetMembership(db: Db, serverId: number, userId: number,
 
 /** Replaces a member's role list; false when he is not a member (any more). */
 export async function setMemberRoles(db: Db, serverId: number, userId: number, roles: number[]): Promise<boolean> {
-  try {
-    await db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: keys.member(serverId, userId),
-        UpdateExpression: 'SET #roles = :roles',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#roles': 'roles' },
-        ExpressionAttributeValues: { ':roles': roles },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return applied(db.update(keys.member(serverId, userId), { set: { roles } }, { if: exists }));
 }

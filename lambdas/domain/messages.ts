@@ -1,10 +1,9 @@
-import { GetCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BROADCAST_MENTION_PREFIX, BROADCAST_MENTIONS_KEPT, type Channel } from './channels';
-import { type Db, type Item, isConditionFailure, nextId } from './db';
+import { allOf, applied, attr, type Db, ex, exists, type Expr, type Item, nextId, orThrow, type TransactWrite } from './db';
 import { DEFAULT_MAX_SCAN_ITEMS } from './config';
+import { keys, MAX_PADDED_ID, partitions, prefixes } from './table';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { log } from './log';
-import { keys, padId } from './table';
 import { isoNow } from './time';
 import type { Page } from './users';
 
@@ -113,41 +112,21 @@ export function parseMentions(text: string, isMember: (userId: number) => boolea
  * (BroadcastMention in channels.ts) in place of the oldest one kept. One write whatever the member count;
  * readers count these mentions against their read marker.
  */
-function channelWrite(db: Db, channel: Channel, messageId: number, authorId: number, mentions: Mention[], advance: boolean) {
+function channelWrite(channel: Channel, messageId: number, authorId: number, mentions: Mention[], advance: boolean): TransactWrite {
   const everyone = mentions.filter((m) => m.type === MENTION_TYPE.EVERYONE).length;
   const roles = mentions.filter((m) => m.type === MENTION_TYPE.ROLE).map((m) => m.id!);
-  const key = { TableName: db.table, Key: keys.channel(channel.id) };
-  const sets: string[] = [];
-  const removes: string[] = [];
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  let condition = 'attribute_exists(pk)';
-  if (advance) {
-    sets.push('lastMessageId = :id');
-    values[':id'] = messageId;
-    condition += ' AND (attribute_not_exists(lastMessageId) OR lastMessageId < :id)';
-  }
+  const key = keys.channel(channel.id);
+  const set: Record<string, unknown> = {};
+  const remove: string[] = [];
+  const condition = allOf(exists, advance && ex`(attribute_not_exists(lastMessageId) OR lastMessageId < ${messageId})`)!;
+  if (advance) set.lastMessageId = messageId;
   if (channel.serverId !== undefined && (everyone > 0 || roles.length > 0)) {
-    sets.push('#mention = :mention');
-    names['#mention'] = `${BROADCAST_MENTION_PREFIX}${messageId}`;
-    values[':mention'] = { authorId, everyone, roles };
+    set[`${BROADCAST_MENTION_PREFIX}${messageId}`] = { authorId, everyone, roles };
     const kept = channel.broadcastMentions ?? [];
-    kept.slice(0, Math.max(0, kept.length + 1 - BROADCAST_MENTIONS_KEPT)).forEach((stale, i) => {
-      removes.push(`#stale${i}`);
-      names[`#stale${i}`] = `${BROADCAST_MENTION_PREFIX}${stale.messageId}`;
-    });
+    for (const stale of kept.slice(0, Math.max(0, kept.length + 1 - BROADCAST_MENTIONS_KEPT))) remove.push(`${BROADCAST_MENTION_PREFIX}${stale.messageId}`);
   }
-  if (sets.length === 0) return { ConditionCheck: { ...key, ConditionExpression: condition } };
-  const update = `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`;
-  return {
-    Update: {
-      ...key,
-      UpdateExpression: update,
-      ConditionExpression: condition,
-      ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
-      ExpressionAttributeValues: values,
-    },
-  };
+  if (Object.keys(set).length === 0) return { check: key, if: condition };
+  return { update: key, changes: { set, remove }, if: condition };
 }
 
 /** Stores a message, its id pointer and the channel's new last message id, all or nothing. */
@@ -163,54 +142,35 @@ export async function postMessage(
   const { notified, ...shown } = content;
   const message: StoredMessage = { id, author_id: authorId, sent, edited: sent, ...shown, channelId: channel.id, serverId: channel.serverId, notified };
   const write = (advance: boolean) =>
-    db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: db.table,
-              Item: {
-                ...keys.message(channel.id, id),
-                id,
-                authorId,
-                sent,
-                edited: sent,
-                text: content.text,
-                attachments: content.attachments,
-                mentions: content.mentions,
-                channelId: channel.id,
-                serverId: channel.serverId,
-                ...(notified && notified.size > 0 ? { notified: Object.fromEntries(notified) } : {}),
-              },
-            },
-          },
-          { Put: { TableName: db.table, Item: { ...keys.messagePointer(id), channelId: channel.id } } },
-          channelWrite(db, channel, id, authorId, content.mentions, advance),
-        ],
-      }),
-    );
-  try {
-    await write(true);
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-    // Either the channel is gone, or a newer message committed first and keeps its place as the last one.
-    try {
-      await write(false);
-    } catch (retryError) {
-      if (isConditionFailure(retryError)) throw notFound(TEXT.channelNotFound);
-      throw retryError;
-    }
-  }
+    db.transact([
+      {
+        put: {
+          ...keys.message(channel.id, id),
+          id,
+          authorId,
+          sent,
+          edited: sent,
+          text: content.text,
+          attachments: content.attachments,
+          mentions: content.mentions,
+          channelId: channel.id,
+          serverId: channel.serverId,
+          ...(notified && notified.size > 0 ? { notified: Object.fromEntries(notified) } : {}),
+        },
+      },
+      { put: { ...keys.messagePointer(id), channelId: channel.id } },
+      channelWrite(channel, id, authorId, content.mentions, advance),
+    ]);
+  // Either the channel is gone, or a newer message committed first and keeps its place as the last one.
+  if (!(await applied(write(true)))) await orThrow(write(false), () => notFound(TEXT.channelNotFound));
   return message;
 }
 
 /** A message by id, with the channel it belongs to (via its pointer). */
 export async function findMessage(db: Db, messageId: number): Promise<StoredMessage | undefined> {
-  const { Item: pointer } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.messagePointer(messageId), ConsistentRead: true }));
+  const pointer = await db.get(keys.messagePointer(messageId), { consistent: true });
   if (!pointer) return undefined;
-  const { Item: item } = await db.doc.send(
-    new GetCommand({ TableName: db.table, Key: keys.message(Number(pointer.channelId), messageId), ConsistentRead: true }),
-  );
+  const item = await db.get(keys.message(Number(pointer.channelId), messageId), { consistent: true });
   return item ? messageFromItem(item) : undefined;
 }
 
@@ -221,27 +181,16 @@ export async function editMessage(
   now = Date.now(),
 ): Promise<StoredMessage> {
   const edited = isoNow(now);
-  try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Update: {
-              TableName: db.table,
-              Key: keys.message(message.channelId, message.id),
-              UpdateExpression: 'SET #text = :text, attachments = :attachments, mentions = :mentions, edited = :edited',
-              ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeNames: { '#text': 'text' },
-              ExpressionAttributeValues: { ':text': change.text, ':attachments': change.attachments, ':mentions': change.mentions, ':edited': edited },
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw notFound(MESSAGE_NOT_FOUND);
-    throw error;
-  }
+  await orThrow(
+    db.transact([
+      {
+        update: keys.message(message.channelId, message.id),
+        changes: { set: { text: change.text, attachments: change.attachments, mentions: change.mentions, edited } },
+        if: exists,
+      },
+    ]),
+    () => notFound(MESSAGE_NOT_FOUND),
+  );
   return { ...message, ...change, edited };
 }
 
@@ -253,30 +202,14 @@ export async function editMessage(
 export async function deleteMessage(db: Db, message: StoredMessage, channel: Channel): Promise<void> {
   const mentionAttribute = `${BROADCAST_MENTION_PREFIX}${message.id}`;
   const hadBroadcastMention = (channel.broadcastMentions ?? []).some((mention) => mention.messageId === message.id);
-  await db.doc.send(
-    new TransactWriteCommand({
-      TransactItems: [
-        { Delete: { TableName: db.table, Key: keys.message(message.channelId, message.id), ConditionExpression: 'attribute_exists(pk)' } },
-        { Delete: { TableName: db.table, Key: keys.messagePointer(message.id) } },
-        ...(hadBroadcastMention
-          ? [
-              {
-                Update: {
-                  TableName: db.table,
-                  Key: keys.channel(channel.id),
-                  UpdateExpression: 'REMOVE #mention',
-                  ConditionExpression: 'attribute_exists(pk)',
-                  ExpressionAttributeNames: { '#mention': mentionAttribute },
-                },
-              },
-            ]
-          : []),
-      ],
-    }),
-  ).catch((error) => {
-    if (isConditionFailure(error)) throw notFound(MESSAGE_NOT_FOUND);
-    throw error;
-  });
+  await orThrow(
+    db.transact([
+      { delete: keys.message(message.channelId, message.id), if: exists },
+      { delete: keys.messagePointer(message.id) },
+      ...(hadBroadcastMention ? [{ update: keys.channel(channel.id), changes: { remove: [mentionAttribute] }, if: exists }] : []),
+    ]),
+    () => notFound(MESSAGE_NOT_FOUND),
+  );
   if (message.id < channel.lastMessageId) return;
   // The message is gone: a failure here leaves the channel placed as before, it does not fail the deletion.
   await rewindLastMessageId(db, channel.id, message.id).catch((error) => log().error(`rewinding channel ${channel.id} after deleting message ${message.id}`, error));
@@ -288,31 +221,16 @@ export async function deleteMessage(db: Db, message: StoredMessage, channel: Cha
  * leave it naming the second, which only keeps the channel's place, as before this existed.)
  */
 async function rewindLastMessageId(db: Db, channelId: number, deletedId: number): Promise<void> {
-  const { Items } = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
-      ExpressionAttributeValues: { ':pk': `CHANNEL#${channelId}`, ':msg': 'MSG#' },
-      ProjectionExpression: 'id',
-      ScanIndexForward: false,
-      Limit: 1,
-      ConsistentRead: true,
-    }),
-  );
-  const newest = Items?.[0] ? Number(Items[0].id) : 0;
-  await db.doc
-    .send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: keys.channel(channelId),
-        UpdateExpression: 'SET lastMessageId = :newest',
-        ConditionExpression: 'lastMessageId = :deleted',
-        ExpressionAttributeValues: { ':newest': newest, ':deleted': deletedId },
-      }),
-    )
-    .catch((error) => {
-      if (!isConditionFailure(error)) throw error;
-    });
+  const { items } = await db.queryPage({
+    partition: partitions.channel(channelId),
+    prefix: prefixes.message,
+    attributes: ['id'],
+    descending: true,
+    limit: 1,
+    consistent: true,
+  });
+  const newest = items[0] ? Number(items[0].id) : 0;
+  await applied(db.update(keys.channel(channelId), { set: { lastMessageId: newest } }, { if: ex`lastMessageId = ${deletedId}` }));
 }
 
 export interface MessageFilter {
@@ -358,56 +276,39 @@ export async function scanMessages(
   // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
   if (page.count === 0) return { items: [] };
   const out: Message[] = [];
-  const conditions: string[] = [];
-  const values: Record<string, unknown> = {
-    ':pk': `CHANNEL#${channelId}`,
-    ':from': `MSG#${padId(page.startId)}`,
-    ':to': page.order === 1 ? 'MSG#9999999999' : 'MSG#0000000000',
-  };
-  const names: Record<string, string> = {};
-  (filter.content ?? []).forEach((text, i) => {
-    conditions.push(`contains(#text, :content${i})`);
-    values[`:content${i}`] = text;
-    names['#text'] = 'text';
-  });
-  if (filter.authorId !== undefined) {
-    conditions.push('authorId = :author');
-    values[':author'] = filter.authorId;
-  }
-  if (filter.from !== undefined) {
-    conditions.push('sent >= :sentFrom');
-    values[':sentFrom'] = filter.from;
-  }
-  if (filter.until !== undefined) {
-    conditions.push('sent <= :sentUntil');
-    values[':sentUntil'] = filter.until;
-  }
+  const first = keys.message(channelId, page.startId).sk;
+  const last = page.order === 1 ? `${prefixes.message}${MAX_PADDED_ID}` : keys.message(channelId, 0).sk;
+  const conditions: Expr[] = [
+    ...(filter.content ?? []).map((text) => ex`contains(${attr('text')}, ${text})`),
+    ...(filter.authorId !== undefined ? [ex`authorId = ${filter.authorId}`] : []),
+    ...(filter.from !== undefined ? [ex`sent >= ${filter.from}`] : []),
+    ...(filter.until !== undefined ? [ex`sent <= ${filter.until}`] : []),
+  ];
   const filtered = conditions.length > 0 || hiddenAuthors.size > 0;
   // A full page must always be possible: the budget is never below the page size.
   const budget = Math.max(maxScan, page.count);
   let scanned = 0;
   let startKey: Record<string, unknown> | undefined;
   do {
-    const input: QueryCommandInput = {
-      TableName: db.table,
-      KeyConditionExpression: `pk = :pk AND sk BETWEEN ${page.order === 1 ? ':from AND :to' : ':to AND :from'}`,
-      ExpressionAttributeValues: values,
-      ScanIndexForward: page.order === 1,
-      ExclusiveStartKey: startKey,
-      // A filter can drop most items: larger pages then save round trips, within what is left of the budget.
-      Limit: Math.min(budget - scanned, filtered ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
-      ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
-      ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
-    };
-    const result = await db.doc.send(new QueryCommand(input));
-    scanned += result.ScannedCount ?? result.Items?.length ?? 0;
-    for (const item of result.Items ?? []) {
+    const result = await db.queryPage(
+      {
+        partition: partitions.channel(channelId),
+        ...(page.order === 1 ? { from: first, to: last } : { from: last, to: first }),
+        descending: page.order !== 1,
+        // A filter can drop most items: larger pages then save round trips, within what is left of the budget.
+        limit: Math.min(budget - scanned, filtered ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
+        filter: allOf(...conditions),
+      },
+      startKey,
+    );
+    scanned += result.scanned;
+    for (const item of result.items) {
       const message = messageFromItem(item);
       if (hiddenAuthors.has(message.author_id)) continue;
       out.push(messageView(message));
       if (out.length >= page.count) return { items: out };
     }
-    startKey = result.LastEvaluatedKey;
+    startKey = result.next;
   } while (startKey && out.length < page.count && scanned < budget);
   const nextStartId = startKey && out.length < page.count ? nextStartAfter(startKey.sk, page.order) : undefined;
   return nextStartId === undefined ? { items: out } : { items: out, nextStartId };

@@ -1,8 +1,7 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type Channel, canSeeChannel, channelsOfServer } from './channels';
-import { type Db, isConditionFailure, queryPrefix } from './db';
+import { applied, type Db, ex, queryPrefix } from './db';
 import { loadServerContext, type Server, subjectOf } from './servers';
-import { keys } from './table';
+import { keys, partitions, prefixes } from './table';
 
 /**
  * Unread state without a write per reader per message: a channel remembers its last message id, each
@@ -17,7 +16,7 @@ export interface ReadMarker {
 }
 
 export async function readMarkersOf(db: Db, userId: number): Promise<Map<number, ReadMarker>> {
-  const items = await queryPrefix(db, `USER#${userId}`, 'READ#');
+  const items = await queryPrefix(db, partitions.user(userId), prefixes.readMarker);
   return new Map(
     items.map((item) => [Number(item.channelId), { lastRead: Number(item.lastRead ?? 0), mentions: Number(item.mentions ?? 0), dm: item.dm === true }]),
   );
@@ -61,14 +60,7 @@ export function serverNotifications(channels: Channel[], markers: Map<number, Re
 }
 
 export async function markRead(db: Db, userId: number, channel: Pick<Channel, 'id' | 'serverId'>, lastRead: number): Promise<void> {
-  await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.readMarker(userId, channel.id),
-      UpdateExpression: 'SET lastRead = :lastRead, mentions = :zero, channelId = :channelId, dm = :dm',
-      ExpressionAttributeValues: { ':lastRead': lastRead, ':zero': 0, ':channelId': channel.id, ':dm': channel.serverId === undefined },
-    }),
-  );
+  await db.update(keys.readMarker(userId, channel.id), { set: { lastRead, mentions: 0, channelId: channel.id, dm: channel.serverId === undefined } });
 }
 
 /**
@@ -78,14 +70,7 @@ export async function markRead(db: Db, userId: number, channel: Pick<Channel, 'i
 export async function addMentions(db: Db, channel: Pick<Channel, 'id' | 'serverId'>, counts: Map<number, number>): Promise<void> {
   await Promise.all(
     [...counts].map(([userId, count]) =>
-      db.doc.send(
-        new UpdateCommand({
-          TableName: db.table,
-          Key: keys.readMarker(userId, channel.id),
-          UpdateExpression: 'ADD mentions :count SET channelId = :channelId, dm = :dm',
-          ExpressionAttributeValues: { ':count': count, ':channelId': channel.id, ':dm': channel.serverId === undefined },
-        }),
-      ),
+      db.update(keys.readMarker(userId, channel.id), { add: { mentions: count }, set: { channelId: channel.id, dm: channel.serverId === undefined } }),
     ),
   );
 }
@@ -97,19 +82,9 @@ export async function addMentions(db: Db, channel: Pick<Channel, 'id' | 'serverI
 export async function takeBackMentions(db: Db, channelId: number, messageId: number, notified: Map<number, number>): Promise<void> {
   await Promise.all(
     [...notified].map(([userId, count]) =>
-      db.doc
-        .send(
-          new UpdateCommand({
-            TableName: db.table,
-            Key: keys.readMarker(userId, channelId),
-            UpdateExpression: 'ADD mentions :minus',
-            ConditionExpression: '(attribute_not_exists(lastRead) OR lastRead < :message) AND mentions >= :count',
-            ExpressionAttributeValues: { ':minus': -count, ':message': messageId, ':count': count },
-          }),
-        )
-        .catch((error) => {
-          if (!isConditionFailure(error)) throw error;
-        }),
+      applied(
+        db.update(keys.readMarker(userId, channelId), { add: { mentions: -count } }, { if: ex`(attribute_not_exists(lastRead) OR lastRead < ${messageId}) AND mentions >= ${count}` }),
+      ),
     ),
   );
 }

@@ -1,5 +1,5 @@
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, isConditionFailure } from './db';
+import { absent, attr, type Db, ex, isConditionFailure } from './db';
+import { keys } from './table';
 import { badRequest, forbidden, TEXT } from './errors';
 
 export const MAX_PREFERENCE_KEY_LENGTH = 64;
@@ -15,9 +15,7 @@ export type Preferences = Map<string, string>;
  * One item per user. The map is kept as JSON text, so any key (even an empty one) is stored as given;
  * `version` makes a merge a compare-and-set.
  */
-function preferencesKey(userId: number) {
-  return { pk: `USER#${userId}`, sk: 'PREFERENCES' };
-}
+const preferencesKey = keys.preferences;
 
 /**
  * A JSON object of preferences; non-string values are kept as their JSON text (upstream stores text).
@@ -38,7 +36,7 @@ export function parsePreferences(body: unknown): Preferences {
 }
 
 async function read(db: Db, userId: number): Promise<{ preferences: Preferences; version: number }> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: preferencesKey(userId), ConsistentRead: true }));
+  const item = await db.get(preferencesKey(userId), { consistent: true });
   if (!item) return { preferences: new Map(), version: 0 };
   return { preferences: new Map(Object.entries(JSON.parse(String(item.values)) as Record<string, string>)), version: Number(item.version) };
 }
@@ -54,13 +52,9 @@ export async function mergePreferences(db: Db, userId: number, change: Preferenc
     for (const [key, value] of change) preferences.set(key, value);
     if (preferences.size > maxKeys) throw forbidden(tooMany(maxKeys));
     try {
-      await db.doc.send(
-        new PutCommand({
-          TableName: db.table,
-          Item: { ...preferencesKey(userId), values: JSON.stringify(Object.fromEntries(preferences)), version: version + 1 },
-          ConditionExpression: version === 0 ? 'attribute_not_exists(pk)' : '#version = :version',
-          ...(version === 0 ? {} : { ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':version': version } }),
-        }),
+      await db.put(
+        { ...preferencesKey(userId), values: JSON.stringify(Object.fromEntries(preferences)), version: version + 1 },
+        { if: version === 0 ? absent : ex`${attr('version')} = ${version}` },
       );
       return;
     } catch (error) {
@@ -73,13 +67,5 @@ export async function mergePreferences(db: Db, userId: number, change: Preferenc
 /** `POST /preferences`: the given keys become the whole set (and a merge racing it merges into it). */
 export async function replacePreferences(db: Db, userId: number, preferences: Preferences, maxKeys: number): Promise<void> {
   if (preferences.size > maxKeys) throw forbidden(tooMany(maxKeys));
-  await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: preferencesKey(userId),
-      UpdateExpression: 'SET #values = :values ADD #version :one',
-      ExpressionAttributeNames: { '#values': 'values', '#version': 'version' },
-      ExpressionAttributeValues: { ':values': JSON.stringify(Object.fromEntries(preferences)), ':one': 1 },
-    }),
-  );
+  await db.update(preferencesKey(userId), { set: { values: JSON.stringify(Object.fromEntries(preferences)) }, add: { version: 1 } });
 }

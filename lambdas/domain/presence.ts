@@ -1,4 +1,3 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   CONNECT_WINDOW_MS,
   type ConnectionOrigin,
@@ -9,13 +8,13 @@ import {
   removeConnection,
   subscribe,
 } from './connections';
-import { isConditionFailure, queryPrefix } from './db';
+import { attr, ex, exists, orIfRefused, queryPrefix } from './db';
+import { type Audience, audience, type FanoutContext, publish, publishTo, renderFor } from './fanout';
 import { log } from './log';
 import { events } from './events';
-import { type Audience, audience, type FanoutContext, publish, publishTo, renderFor } from './fanout';
 import { PROTOCOLS } from '../protocols/registry';
 import { serverIdsOfUser } from './servers';
-import { keys, TTL_ATTRIBUTE } from './table';
+import { keys, partitions, prefixes, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 
 export const STATUS = { OFFLINE: 0, ONLINE: 1, AWAY: 2, DO_NOT_DISTURB: 3 } as const;
@@ -35,15 +34,7 @@ export function parseStatus(raw: string): number | undefined {
 
 /** The user's presence fields, read consistently. */
 async function presenceOf(context: FanoutContext, userId: number): Promise<{ status: number; epoch: number } | undefined> {
-  const { Item: item } = await context.db.doc.send(
-    new GetCommand({
-      TableName: context.db.table,
-      Key: keys.user(userId),
-      ConsistentRead: true,
-      ProjectionExpression: '#status, presenceEpoch',
-      ExpressionAttributeNames: { '#status': 'status' },
-    }),
-  );
+  const item = await context.db.get(keys.user(userId), { consistent: true, attributes: ['status', 'presenceEpoch'] });
   return item ? { status: Number(item.status ?? 0), epoch: Number(item.presenceEpoch ?? 0) } : undefined;
 }
 
@@ -79,26 +70,16 @@ export async function openConnection(
   const { db } = context;
   await registerConnection(db, connection, now, origin);
   // Connections that died without $disconnect and expired meanwhile: tidy up (they no longer count anyway).
-  const stale = (await queryPrefix(db, `USER#${connection.userId}`, 'CONN#')).filter((item) => Number(item[TTL_ATTRIBUTE]) <= epochSeconds(now));
+  const stale = (await queryPrefix(db, partitions.user(connection.userId), prefixes.connection)).filter((item) => Number(item[TTL_ATTRIBUTE]) <= epochSeconds(now));
   await Promise.all(stale.map((item) => removeConnection(db, String(item.connectionId))));
-  const statusExpression = requestedStatus === undefined ? 'if_not_exists(lastStatus, :online)' : ':requested';
   // Raising the epoch after the connection item is written is what keeps a racing disconnect from
   // turning this user offline (closeConnection).
-  const result = await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.user(connection.userId),
-      UpdateExpression: `SET #status = ${statusExpression} REMOVE offlineAt ADD presenceEpoch :one`,
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: {
-        ':one': 1,
-        ...(requestedStatus === undefined ? { ':online': STATUS.ONLINE } : { ':requested': requestedStatus }),
-      },
-      ReturnValues: 'ALL_OLD',
-    }),
-  );
-  const before = result.Attributes ?? {};
+  const before =
+    (await db.update(
+      keys.user(connection.userId),
+      { set: { status: requestedStatus ?? ex`if_not_exists(lastStatus, ${STATUS.ONLINE})` }, remove: ['offlineAt'], add: { presenceEpoch: 1 } },
+      { if: exists, returning: 'ALL_OLD' },
+    )) ?? {};
   const applied = requestedStatus ?? Number(before.lastStatus ?? STATUS.ONLINE);
   await subscribe(db, [connection], await serverIdsOfUser(db, connection.userId), now);
   if (Number(before.status ?? 0) !== applied) {
@@ -120,7 +101,7 @@ export async function confirmConnectionOpen(context: FanoutContext, connection: 
   const connectionKey = keys.connection(connection.userId, connection.connectionId);
   for (let delay = 10; ; delay = Math.min(delay * 2, 1000)) {
     // Closed meanwhile ($disconnect removed it): nothing to confirm.
-    const { Item: stored } = await context.db.doc.send(new GetCommand({ TableName: context.db.table, Key: connectionKey, ConsistentRead: true }));
+    const stored = await context.db.get(connectionKey, { consistent: true });
     const presence = stored && (await presenceOf(context, connection.userId));
     if (!presence) return false;
     // Rendered in the connection's own protocol (stored with it); a protocol without the event posts nothing.
@@ -158,28 +139,22 @@ async function leaveIfLast(context: FanoutContext, userId: number): Promise<void
   const { db } = context;
   const epochBefore = (await presenceOf(context, userId))?.epoch;
   if (epochBefore === undefined || (await connectionsOfUser(db, userId, Date.now(), true)).length > 0) return;
-  let previousStatus: number;
-  try {
-    const result = await db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: keys.user(userId),
-        UpdateExpression: 'SET lastStatus = #status, #status = :offline, offlineAt = :now',
+  const old = await orIfRefused(
+    db.update(
+      keys.user(userId),
+      { set: { lastStatus: ex`${attr('status')}`, status: STATUS.OFFLINE, offlineAt: Date.now() } },
+      {
         // A connect since `epochBefore` was read has stored a connection this Query may have missed. And only
         // the first removal after a connect goes offline (`offlineAt`, which a connect removes): a second one
         // (two devices closing at once) would copy the offline status into lastStatus.
-        ConditionExpression:
-          'attribute_exists(pk) AND attribute_not_exists(offlineAt) AND (presenceEpoch = :epoch OR (attribute_not_exists(presenceEpoch) AND :epoch = :zero))',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':offline': STATUS.OFFLINE, ':epoch': epochBefore, ':zero': 0, ':now': Date.now() },
-        ReturnValues: 'UPDATED_OLD',
-      }),
-    );
-    previousStatus = Number(result.Attributes?.status ?? 0);
-  } catch (error) {
-    if (isConditionFailure(error)) return;
-    throw error;
-  }
+        if: ex`attribute_exists(pk) AND attribute_not_exists(offlineAt) AND (presenceEpoch = ${epochBefore} OR (attribute_not_exists(presenceEpoch) AND ${epochBefore} = ${0}))`,
+        returning: 'UPDATED_OLD',
+      },
+    ),
+    null,
+  );
+  if (old === null) return;
+  const previousStatus = Number(old?.status ?? 0);
   if (previousStatus !== STATUS.OFFLINE) await announceStatus(context, userId, STATUS.OFFLINE, audience.observersOf(userId));
 }
 
@@ -224,17 +199,7 @@ export async function connectionGone(context: FanoutContext, recipient: Recipien
 export async function changeStatus(context: FanoutContext, userId: number, status: number): Promise<void> {
   const { db } = context;
   const online = (await connectionsOfUser(db, userId, Date.now(), true)).length > 0;
-  const result = await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.user(userId),
-      UpdateExpression: online ? 'SET #status = :status' : 'SET lastStatus = :status',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: online ? { '#status': 'status' } : undefined,
-      ExpressionAttributeValues: { ':status': status },
-      ReturnValues: 'ALL_OLD',
-    }),
-  );
-  const previous = Number(result.Attributes?.status ?? 0);
+  const before = await db.update(keys.user(userId), { set: online ? { status } : { lastStatus: status } }, { if: exists, returning: 'ALL_OLD' });
+  const previous = Number(before?.status ?? 0);
   if (online && previous !== status) await announceStatus(context, userId, status, audience.observersOf(userId));
 }

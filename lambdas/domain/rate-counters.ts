@@ -1,4 +1,3 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { RateLimit } from './config';
 import type { Db } from './db';
 import { type RateBucket, type Verdict, windowOf, type Window } from './rate-limits';
@@ -29,17 +28,8 @@ export async function countRequest(
   const now = options.now ?? Date.now();
   const amount = options.amount ?? 1;
   const window = windowOf(limit, now);
-  const result = await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.rateWindow(bucket, subject, window.start),
-      UpdateExpression: 'ADD #count :amount SET #ttl = :ttl',
-      ExpressionAttributeNames: { '#count': 'count', '#ttl': TTL_ATTRIBUTE },
-      ExpressionAttributeValues: { ':amount': amount, ':ttl': window.end },
-      ReturnValues: 'UPDATED_NEW',
-    }),
-  );
-  const count = Number(result.Attributes?.count);
+  const result = await db.update(keys.rateWindow(bucket, subject, window.start), { add: { count: amount }, set: { [TTL_ATTRIBUTE]: window.end } }, { returning: 'UPDATED_NEW' });
+  const count = Number(result?.count);
   return {
     allowed: count <= limit.requests,
     count,
@@ -51,13 +41,5 @@ export async function countRequest(
 
 /** Takes back one counted request (a login that turned out to be right does not count as a failure). */
 export async function uncountRequest(db: Db, bucket: RateBucket, subject: string, verdict: Verdict): Promise<void> {
-  await db.doc.send(
-    new UpdateCommand({
-      TableName: db.table,
-      Key: keys.rateWindow(bucket, subject, verdict.window.start),
-      UpdateExpression: 'ADD #count :minusOne',
-      ExpressionAttributeNames: { '#count': 'count' },
-      ExpressionAttributeValues: { ':minusOne': -1 },
-    }),
-  );
+  await db.update(keys.rateWindow(bucket, subject, verdict.window.start), { add: { count: -1 } });
 }

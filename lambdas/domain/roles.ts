@@ -1,6 +1,5 @@
-import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { removeRolesFromChannels } from './channels';
-import { type Db, isConditionFailure, nextId } from './db';
+import { allOf, attr, type Db, element, ex, isConditionFailure, nextId } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { compiledPermissions, isRoleBelowUser, isUserBelowUser, permissionChangeError, type PermissionSubject, type Role } from './permissions';
 import { membersOfServer } from './servers';
@@ -132,22 +131,18 @@ interface StoredRoles {
 }
 
 async function readRoles(db: Db, serverId: number): Promise<StoredRoles> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.roles(serverId), ConsistentRead: true }));
+  const item = await db.get(keys.roles(serverId), { consistent: true });
   if (!item) throw notFound(TEXT.serverNotFound);
   const roles = ((item.roles as Role[]) ?? []).map((r) => ({ id: Number(r.id), name: r.name, color: r.color, perms1: Number(r.perms1) }));
   return { roles, version: item.version === undefined ? undefined : Number(item.version) };
 }
 
 async function writeRoles(db: Db, serverId: number, roles: Role[], version: number | undefined): Promise<void> {
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      // `roleIds` lets a role assignment check, in its own transaction, that the role still exists:
-      // condition expressions cannot look inside the list of role maps.
-      Item: { ...keys.roles(serverId), roles, roleIds: roles.map((r) => r.id), version: (version ?? 0) + 1 },
-      ConditionExpression: version === undefined ? 'attribute_exists(pk) AND attribute_not_exists(version)' : 'version = :version',
-      ...(version === undefined ? {} : { ExpressionAttributeValues: { ':version': version } }),
-    }),
+  await db.put(
+    // `roleIds` lets a role assignment check, in its own transaction, that the role still exists:
+    // condition expressions cannot look inside the list of role maps.
+    { ...keys.roles(serverId), roles, roleIds: roles.map((r) => r.id), version: (version ?? 0) + 1 },
+    { if: version === undefined ? ex`attribute_exists(pk) AND attribute_not_exists(version)` : ex`version = ${version}` },
   );
 }
 
@@ -193,7 +188,7 @@ async function removeRolesFromMembers(db: Db, serverId: number, roleIds: readonl
 }
 
 async function memberRoles(db: Db, serverId: number, userId: number): Promise<number[] | undefined> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.member(serverId, userId), ConsistentRead: true }));
+  const item = await db.get(keys.member(serverId, userId), { consistent: true });
   return item ? ((item.roles as number[]) ?? []).map(Number) : undefined;
 }
 
@@ -217,15 +212,10 @@ async function withoutRoles(
     const held = roles.flatMap((id, index) => (roleIds.includes(id) ? [{ id, index }] : []));
     if (held.length === 0) return 'absent';
     try {
-      await db.doc.send(
-        new UpdateCommand({
-          TableName: db.table,
-          Key: keys.member(serverId, userId),
-          UpdateExpression: `REMOVE ${held.map(({ index }) => `#roles[${index}]`).join(', ')}`,
-          ConditionExpression: held.map(({ index }, n) => `#roles[${index}] = :role${n}`).join(' AND '),
-          ExpressionAttributeNames: { '#roles': 'roles' },
-          ExpressionAttributeValues: Object.fromEntries(held.map(({ id }, n) => [`:role${n}`, id])),
-        }),
+      await db.update(
+        keys.member(serverId, userId),
+        { remove: held.map(({ index }) => element('roles', index)) },
+        { if: allOf(...held.map(({ id, index }) => ex`${element('roles', index)} = ${id}`)) },
       );
       return 'removed';
     } catch (error) {
@@ -248,31 +238,12 @@ export type RoleAssignment = 'assigned' | 'already' | 'not-member' | 'no-role';
  */
 export async function assignRole(db: Db, serverId: number, userId: number, roleId: number): Promise<RoleAssignment> {
   try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            ConditionCheck: {
-              TableName: db.table,
-              Key: keys.roles(serverId),
-              // Without `roleIds` the list was never replaced and holds only the default role.
-              ConditionExpression: 'attribute_not_exists(roleIds) OR contains(roleIds, :role)',
-              ExpressionAttributeValues: { ':role': roleId },
-            },
-          },
-          {
-            Update: {
-              TableName: db.table,
-              Key: keys.member(serverId, userId),
-              UpdateExpression: 'SET #roles = list_append(#roles, :added)',
-              ConditionExpression: 'attribute_exists(pk) AND NOT contains(#roles, :role)',
-              ExpressionAttributeNames: { '#roles': 'roles' },
-              ExpressionAttributeValues: { ':added': [roleId], ':role': roleId },
-            },
-          },
-        ],
-      }),
-    );
+    const roles = attr('roles');
+    await db.transact([
+      // Without `roleIds` the list was never replaced and holds only the default role.
+      { check: keys.roles(serverId), if: ex`attribute_not_exists(roleIds) OR contains(roleIds, ${roleId})` },
+      { update: keys.member(serverId, userId), changes: { set: { roles: ex`list_append(${roles}, ${[roleId]})` } }, if: ex`attribute_exists(pk) AND NOT contains(${roles}, ${roleId})` },
+    ]);
     return 'assigned';
   } catch (error) {
     if (!isConditionFailure(error)) throw error;

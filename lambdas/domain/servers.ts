@@ -1,9 +1,8 @@
-import { BatchGetCommand, type BatchGetCommandOutput, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { batchWrite, type Db, type Item, isConditionFailure, nextId, queryIndexPrefix, queryPrefix } from './db';
+import { absent, applied, batchWrite, type Db, ex, exists, type Item, keyOf, nextId, orThrow, queryIndexPrefix, queryPrefix, type TransactWrite } from './db';
 import { channelsOfServer, deleteChannelContents } from './channels';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { hasPermission, PERM1_DEFAULT, type PermIndex, type PermissionSubject, type Role } from './permissions';
-import { GSI1, keys, padId } from './table';
+import { GSI1, keys, MAX_PADDED_ID, partitions, prefixes } from './table';
 import { isoNow } from './time';
 import { MAX_NAME_LENGTH, publicUser, type User } from './users';
 
@@ -48,20 +47,14 @@ export function validateServerName(name: string): void {
  */
 export async function loadServerContext(db: Db, serverId: number, userId: number, consistent = false): Promise<ServerContext | undefined> {
   const wanted = [keys.server(serverId), keys.roles(serverId), keys.member(serverId, userId)];
-  const result = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: wanted, ConsistentRead: consistent || undefined } } }));
-  let items = (result.Responses?.[db.table] ?? []) as Item[];
-  const unprocessed = result.UnprocessedKeys?.[db.table]?.Keys;
-  if (unprocessed && unprocessed.length > 0) {
-    const retry = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: unprocessed, ConsistentRead: consistent || undefined } } }));
-    items = items.concat((retry.Responses?.[db.table] ?? []) as Item[]);
-  }
-  const find = (sk: string) => items.find((item) => item.sk === sk);
-  const meta = find('META');
+  const items = await db.getMany(wanted, { consistent });
+  const find = (key: { sk: string }) => items.find((item) => item.sk === key.sk);
+  const meta = find(wanted[0]);
   if (!meta) return undefined;
-  const member = find(keys.member(serverId, userId).sk);
+  const member = find(wanted[2]);
   return {
     server: serverFromItem(meta),
-    roles: ((find('ROLES')?.roles as Role[]) ?? []).map((r) => ({ ...r, id: Number(r.id), perms1: Number(r.perms1) })),
+    roles: ((find(wanted[1])?.roles as Role[]) ?? []).map((r) => ({ ...r, id: Number(r.id), perms1: Number(r.perms1) })),
     member: member ? memberFromItem(member) : undefined,
   };
 }
@@ -95,46 +88,31 @@ export async function requirePermission(
 
 /** Members and their roles (one Query plus pages). */
 export async function membersOfServer(db: Db, serverId: number): Promise<Map<number, number[]>> {
-  const items = await queryPrefix(db, `SERVER#${serverId}`, 'MEMBER#', {
-    ProjectionExpression: '#userId, #roles',
-    ExpressionAttributeNames: { '#userId': 'userId', '#roles': 'roles' },
-  });
+  const items = await queryPrefix(db, partitions.server(serverId), prefixes.member, { attributes: ['userId', 'roles'] });
   return new Map(items.map((item) => [Number(item.userId), ((item.roles as number[]) ?? []).map(Number)]));
 }
 
 /** Ids of the servers a user belongs to (one Query on the secondary index). */
 export async function serverIdsOfUser(db: Db, userId: number): Promise<number[]> {
-  const items = await queryIndexPrefix(db, keys.membershipsOfUserIndex(userId), 'MEMBER#');
+  const items = await queryIndexPrefix(db, keys.membershipsOfUserIndex(userId), prefixes.member);
   return items.map((item) => Number(item.serverId));
 }
 
-async function batchGet(db: Db, wanted: Array<{ pk: string; sk: string }>): Promise<Item[]> {
-  const out: Item[] = [];
-  for (let i = 0; i < wanted.length; i += 100) {
-    let pending: Array<Record<string, unknown>> | undefined = wanted.slice(i, i + 100);
-    for (let attempt = 0; pending && pending.length > 0 && attempt < 8; attempt++) {
-      const result: BatchGetCommandOutput = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending } } }));
-      out.push(...((result.Responses?.[db.table] ?? []) as Item[]));
-      pending = result.UnprocessedKeys?.[db.table]?.Keys;
-    }
-  }
-  return out;
-}
 
 export async function serversOfUser(db: Db, userId: number): Promise<Server[]> {
   const ids = await serverIdsOfUser(db, userId);
-  const items = await batchGet(db, ids.map((id) => keys.server(id)));
+  const items = await db.getMany(ids.map((id) => keys.server(id)));
   return items.map(serverFromItem).sort((a, b) => a.id - b.id);
 }
 
 /** The roles of those of `userIds` who are members of the server (one BatchGet per 100 ids). */
 export async function membersAmong(db: Db, serverId: number, userIds: readonly number[]): Promise<Map<number, number[]>> {
-  const items = await batchGet(db, [...new Set(userIds)].map((id) => keys.member(serverId, id)));
+  const items = await db.getMany([...new Set(userIds)].map((id) => keys.member(serverId, id)));
   return new Map(items.map((item) => [Number(item.userId), ((item.roles as number[]) ?? []).map(Number)]));
 }
 
 export async function usersByIds(db: Db, ids: number[]): Promise<Map<number, User>> {
-  const items = await batchGet(db, [...new Set(ids)].map((id) => keys.user(id)));
+  const items = await db.getMany([...new Set(ids)].map((id) => keys.user(id)));
   return new Map(items.map((item) => [Number(item.id), publicUser(item)]));
 }
 
@@ -143,7 +121,7 @@ export function memberItem(serverId: number, userId: number, roles: number[], no
   return {
     ...keys.member(serverId, userId),
     [GSI1.partition]: keys.membershipsOfUserIndex(userId),
-    [GSI1.sort]: `MEMBER#${padId(serverId)}`,
+    [GSI1.sort]: keys.membershipIndexSort(serverId),
     serverId,
     userId,
     roles,
@@ -153,33 +131,22 @@ export function memberItem(serverId: number, userId: number, roles: number[], no
 
 const OWNED_LIMIT = 'You own too many servers';
 
+/** Counts servers a user owns (the owned-server limit is a condition on it). */
+const ownedServers = (delta: number) => ({ add: { ownedServers: delta } });
+
 /** Creates the server with its default role and the owner as first member, all or nothing. */
 export async function createServer(db: Db, ownerId: number, name: string, maxOwned: number, avatar?: string): Promise<number> {
   const [serverId, defaultRoleId] = await Promise.all([nextId(db, 'server'), nextId(db, 'role')]);
   const defaultRole: Role = { id: defaultRoleId, name: 'default', color: '#999999', perms1: PERM1_DEFAULT };
-  try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Update: {
-              TableName: db.table,
-              Key: keys.user(ownerId),
-              UpdateExpression: 'ADD ownedServers :one',
-              ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(ownedServers) OR ownedServers < :max)',
-              ExpressionAttributeValues: { ':one': 1, ':max': maxOwned },
-            },
-          },
-          { Put: { TableName: db.table, Item: { ...keys.server(serverId), id: serverId, name, ownerId, avatar } } },
-          { Put: { TableName: db.table, Item: { ...keys.roles(serverId), roles: [defaultRole] } } },
-          { Put: { TableName: db.table, Item: memberItem(serverId, ownerId, [defaultRoleId]) } },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw forbidden(OWNED_LIMIT);
-    throw error;
-  }
+  await orThrow(
+    db.transact([
+      { update: keys.user(ownerId), changes: ownedServers(1), if: ex`attribute_exists(pk) AND (attribute_not_exists(ownedServers) OR ownedServers < ${maxOwned})` },
+      { put: { ...keys.server(serverId), id: serverId, name, ownerId, avatar } },
+      { put: { ...keys.roles(serverId), roles: [defaultRole] } },
+      { put: memberItem(serverId, ownerId, [defaultRoleId]) },
+    ]),
+    () => forbidden(OWNED_LIMIT),
+  );
   return serverId;
 }
 
@@ -190,75 +157,27 @@ export async function updateServer(
   change: { name?: string; ownerId?: number; avatar?: string },
   maxOwned: number,
 ): Promise<Server | undefined> {
-  const sets: string[] = [];
-  const values: Record<string, unknown> = {};
-  if (change.name !== undefined && change.name !== current.name) {
-    sets.push('#name = :name');
-    values[':name'] = change.name;
-  }
-  if (change.avatar !== undefined && change.avatar !== current.avatar) {
-    sets.push('avatar = :avatar');
-    values[':avatar'] = change.avatar;
-  }
+  const set: Record<string, unknown> = {};
+  if (change.name !== undefined && change.name !== current.name) set.name = change.name;
+  if (change.avatar !== undefined && change.avatar !== current.avatar) set.avatar = change.avatar;
   const transferring = change.ownerId !== undefined && change.ownerId !== current.owner_id;
-  if (transferring) {
-    sets.push('ownerId = :owner');
-    values[':owner'] = change.ownerId;
-    values[':previousOwner'] = current.owner_id;
-  }
-  if (sets.length === 0) return undefined;
-  const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [
-    {
-      Update: {
-        TableName: db.table,
-        Key: keys.server(current.id),
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        // The owner may have changed since the caller's permission was checked.
-        ConditionExpression: transferring ? 'ownerId = :previousOwner' : 'attribute_exists(pk)',
-        ExpressionAttributeValues: values,
-        ...(values[':name'] !== undefined ? { ExpressionAttributeNames: { '#name': 'name' } } : {}),
-      },
-    },
+  if (transferring) set.ownerId = change.ownerId;
+  if (Object.keys(set).length === 0) return undefined;
+  const items: TransactWrite[] = [
+    // The owner may have changed since the caller's permission was checked.
+    { update: keys.server(current.id), changes: { set }, if: transferring ? ex`ownerId = ${current.owner_id}` : exists },
   ];
   if (transferring) {
     items.push(
-      {
-        Update: {
-          TableName: db.table,
-          Key: keys.user(change.ownerId!),
-          UpdateExpression: 'ADD ownedServers :one',
-          ConditionExpression: 'attribute_not_exists(ownedServers) OR ownedServers < :max',
-          ExpressionAttributeValues: { ':one': 1, ':max': maxOwned },
-        },
-      },
-      {
-        Update: {
-          TableName: db.table,
-          Key: keys.user(current.owner_id),
-          UpdateExpression: 'ADD ownedServers :minusOne',
-          ExpressionAttributeValues: { ':minusOne': -1 },
-        },
-      },
-      {
-        ConditionCheck: {
-          TableName: db.table,
-          Key: keys.member(current.id, change.ownerId!),
-          ConditionExpression: 'attribute_exists(pk)',
-        },
-      },
+      { update: keys.user(change.ownerId!), changes: ownedServers(1), if: ex`attribute_not_exists(ownedServers) OR ownedServers < ${maxOwned}` },
+      { update: keys.user(current.owner_id), changes: ownedServers(-1) },
+      { check: keys.member(current.id, change.ownerId!), if: exists },
     );
   }
-  try {
-    await db.doc.send(new TransactWriteCommand({ TransactItems: items }));
-  } catch (error) {
-    if (isConditionFailure(error)) {
-      throw transferring ? forbidden('The new owner cannot own more servers') : notFound(TEXT.serverNotFound);
-    }
-    throw error;
-  }
+  await orThrow(db.transact(items), () => (transferring ? forbidden('The new owner cannot own more servers') : notFound(TEXT.serverNotFound)));
   const updated: Server = { ...current };
-  if (values[':name'] !== undefined) updated.name = change.name!;
-  if (values[':avatar'] !== undefined) updated.avatar = change.avatar;
+  if (set.name !== undefined) updated.name = change.name!;
+  if (set.avatar !== undefined) updated.avatar = change.avatar;
   if (transferring) updated.owner_id = change.ownerId!;
   return updated;
 }
@@ -268,54 +187,21 @@ export async function deleteServer(db: Db, server: Server): Promise<void> {
   const channels = await channelsOfServer(db, server.id);
   await Promise.all(channels.map((channel) => deleteChannelContents(db, channel.id)));
   const [own, invites] = await Promise.all([
-    queryPrefix(db, `SERVER#${server.id}`, ''),
+    queryPrefix(db, partitions.server(server.id), ''),
     queryIndexPrefix(db, keys.invitesOfServerIndex(server.id)),
   ]);
   // The META item goes last so a half-finished delete can be retried and still finds the server.
-  const rest = own.filter((item) => item.sk !== 'META');
+  const rest = own.filter((item) => item.sk !== keys.server(server.id).sk);
   await batchWrite(
     db,
-    [...rest, ...invites].map((item) => ({ delete: { pk: String(item.pk), sk: String(item.sk) } })),
+    [...rest, ...invites].map((item) => ({ delete: keyOf(item) })),
   );
-  await db.doc.send(
-    new TransactWriteCommand({
-      TransactItems: [
-        { Delete: { TableName: db.table, Key: keys.server(server.id) } },
-        {
-          Update: {
-            TableName: db.table,
-            Key: keys.user(server.owner_id),
-            UpdateExpression: 'ADD ownedServers :minusOne',
-            ExpressionAttributeValues: { ':minusOne': -1 },
-          },
-        },
-      ],
-    }),
-  );
+  await db.transact([{ delete: keys.server(server.id) }, { update: keys.user(server.owner_id), changes: ownedServers(-1) }]);
 }
 
 /** Adds a member with the default role; false when he already was one. */
 export async function addMember(db: Db, serverId: number, userId: number, defaultRoleId: number): Promise<boolean> {
-  try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: db.table,
-              Item: memberItem(serverId, userId, [defaultRoleId]),
-              ConditionExpression: 'attribute_not_exists(pk)',
-            },
-          },
-          { ConditionCheck: { TableName: db.table, Key: keys.server(serverId), ConditionExpression: 'attribute_exists(pk)' } },
-        ],
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return applied(db.transact([{ put: memberItem(serverId, userId, [defaultRoleId]), if: absent }, { check: keys.server(serverId), if: exists }]));
 }
 
 export type ServerUser = User & { roles: number[] };
@@ -332,26 +218,19 @@ export async function listMembers(
   if (page.count === 0) return [];
   const out: ServerUser[] = [];
   let startKey: Record<string, unknown> | undefined;
-  const range =
-    page.order === 1
-      ? 'sk BETWEEN :from AND :to'
-      : 'sk BETWEEN :to AND :from';
+  const first = keys.member(serverId, page.startId).sk;
+  const last = page.order === 1 ? `${prefixes.member}${MAX_PADDED_ID}` : keys.member(serverId, 0).sk;
   do {
-    const result = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        KeyConditionExpression: `pk = :pk AND ${range}`,
-        ExpressionAttributeValues: {
-          ':pk': `SERVER#${serverId}`,
-          ':from': `MEMBER#${padId(page.startId)}`,
-          ':to': page.order === 1 ? 'MEMBER#9999999999' : 'MEMBER#0000000000',
-        },
-        ScanIndexForward: page.order === 1,
-        ExclusiveStartKey: startKey,
-        Limit: Math.max(page.count, 1) * 2,
-      }),
+    const result = await db.queryPage(
+      {
+        partition: partitions.server(serverId),
+        ...(page.order === 1 ? { from: first, to: last } : { from: last, to: first }),
+        descending: page.order !== 1,
+        limit: Math.max(page.count, 1) * 2,
+      },
+      startKey,
     );
-    const members = (result.Items ?? []).map(memberFromItem).filter((m) => !hidden.has(m.userId));
+    const members = result.items.map(memberFromItem).filter((m) => !hidden.has(m.userId));
     const users = await usersByIds(db, members.map((m) => m.userId));
     for (const member of members) {
       const user = users.get(member.userId);
@@ -360,7 +239,7 @@ export async function listMembers(
       out.push({ ...user, roles: member.roles });
       if (out.length >= page.count) return out;
     }
-    startKey = result.LastEvaluatedKey;
+    startKey = result.next;
   } while (startKey && out.length < page.count);
   return out;
 }

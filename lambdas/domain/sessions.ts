@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, queryIndexPrefix } from './db';
+import { type Db, keyOf, queryIndexPrefix } from './db';
 import { DomainError, TEXT, unauthorized } from './errors';
 import { GSI1, keys, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
@@ -68,9 +67,7 @@ export function sessionRefOf(token: string): string {
 export async function readSession(db: Db, token: string | undefined, options: { now?: number; consistent?: boolean } = {}): Promise<SessionRef> {
   if (!token || !isUuid(token)) throw new DomainError('malformed-credentials', TEXT.invalidToken);
   const now = options.now ?? Date.now();
-  const { Item: item } = await db.doc.send(
-    new GetCommand({ TableName: db.table, Key: keys.session(token), ...(options.consistent ? { ConsistentRead: true } : {}) }),
-  );
+  const item = await db.get(keys.session(token), { consistent: options.consistent });
   if (!item || Number(item.expiresAt) <= now) throw unauthorized(TEXT.expiredToken);
   return { userId: Number(item.userId), ref: sessionRefOf(token), expiresAt: Number(item.expiresAt) };
 }
@@ -80,9 +77,7 @@ export async function authenticate(db: Db, token: string | undefined, now = Date
   return (await readSession(db, token, { now })).userId;
 }
 
-function tokenOfItem(item: Record<string, unknown>): string {
-  return String(item.pk).slice('SESSION#'.length);
-}
+const tokenOfItem = keys.sessionToken;
 
 /** Creates a session; drops the sessions that expire first when the user would exceed the limit. */
 export async function createSession(
@@ -109,22 +104,17 @@ export async function createSessionEvicting(
     .sort((a, b) => Number(a.expiresAt) - Number(b.expiresAt));
   const excess = existing.length - (settings.sessionsPerUser - 1);
   const evicted = existing.slice(0, Math.max(0, excess));
-  await Promise.all(evicted.map((s) => db.doc.send(new DeleteCommand({ TableName: db.table, Key: { pk: s.pk, sk: s.sk } }))));
+  await Promise.all(evicted.map((s) => db.delete(keyOf(s))));
   const token = randomUUID();
   const expiresAt = now + settings.sessionLifetimeSeconds * 1000;
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      Item: {
-        ...keys.session(token),
-        [GSI1.partition]: keys.sessionsOfUserIndex(userId),
-        [GSI1.sort]: String(expiresAt).padStart(15, '0'),
-        userId,
-        expiresAt,
-        [TTL_ATTRIBUTE]: epochSeconds(expiresAt),
-      },
-    }),
-  );
+  await db.put({
+    ...keys.session(token),
+    [GSI1.partition]: keys.sessionsOfUserIndex(userId),
+    [GSI1.sort]: String(expiresAt).padStart(15, '0'),
+    userId,
+    expiresAt,
+    [TTL_ATTRIBUTE]: epochSeconds(expiresAt),
+  });
   return { token, evicted: evicted.map((s) => sessionRefOf(tokenOfItem(s))) };
 }
 
@@ -140,6 +130,6 @@ export async function endSessions(db: Db, userId: number, which: { tokens: strin
     const all = (await queryIndexPrefix(db, keys.sessionsOfUserIndex(userId))).map(tokenOfItem);
     tokens = all.filter((token) => token !== which.except);
   }
-  await Promise.all(tokens.map((token) => db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.session(token) }))));
+  await Promise.all(tokens.map((token) => db.delete(keys.session(token))));
   return tokens.map(sessionRefOf);
 }

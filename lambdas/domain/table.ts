@@ -30,6 +30,38 @@ export function padId(id: number): string {
   return String(id).padStart(10, '0');
 }
 
+/** The partitions items are grouped in: a user's, a server's, a channel's. */
+export const partitions = {
+  user: (userId: number) => `USER#${userId}`,
+  server: (serverId: number) => `SERVER#${serverId}`,
+  channel: (channelId: number) => `CHANNEL#${channelId}`,
+};
+
+/** Sort key prefixes: what a Query of a partition (or of the index) reads by `begins_with`. */
+export const prefixes = {
+  connection: 'CONN#',
+  member: 'MEMBER#',
+  message: 'MSG#',
+  readMarker: 'READ#',
+  friend: 'FRIEND#',
+  dm: 'DM#',
+  blocks: 'BLOCKS#',
+  blockedBy: 'BLOCKEDBY#',
+  upload: 'UPLOAD#',
+  emoji: 'EMOJI#',
+  ban: 'BAN#',
+  voiceState: 'VOICE#',
+  /** A connection-cap slot in its cap's partition (connection-caps.ts). */
+  connectionSlot: 'CONNSLOT#',
+  /** gsi1sk of a connection-cap slot: removed with its connection, conditionally. */
+  slotOfConnection: 'SLOT#',
+  /** A user's subscriptions in one server's partition: `CONN#<padded user>#`. */
+  subscriptionsOfUser: (userId: number) => `CONN#${padId(userId)}#`,
+};
+
+/** The highest padded id: the upper bound of an ascending page of ids. */
+export const MAX_PADDED_ID = '9999999999';
+
 export const keys = {
   counter: (kind: string) => ({ pk: `COUNTER#${kind}`, sk: 'COUNTER' }),
   user: (userId: number) => ({ pk: `USER#${userId}`, sk: 'PROFILE' }),
@@ -68,4 +100,29 @@ export const keys = {
   rateWindow: (bucket: string, subject: string, windowStart: number) => ({ pk: `${RATE_KEY_PREFIX}${bucket}#${subject}`, sk: `WINDOW#${windowStart}` }),
   /** The media node's lifecycle state (stopped, starting, running, stopping): one item, conditional transitions. */
   mediaNodeLifecycle: () => ({ pk: 'NODE#media', sk: 'LIFECYCLE' }),
+  /** The blocker's list: `USER#blocker / BLOCKS#blocked` (the other side of `blockedBy`). */
+  blocks: (blockerId: number, blockedId: number) => ({ pk: `USER#${blockerId}`, sk: `BLOCKS#${padId(blockedId)}` }),
+  /** One user's view of another (`USER#a / FRIEND#b`), always written with the other side. */
+  friend: (userId: number, otherId: number) => ({ pk: `USER#${userId}`, sk: `FRIEND#${padId(otherId)}` }),
+  /** A user's DM pair with another user. */
+  dmPair: (userId: number, otherId: number) => ({ pk: `USER#${userId}`, sk: `DM#${padId(otherId)}` }),
+  preferences: (userId: number) => ({ pk: `USER#${userId}`, sk: 'PREFERENCES' }),
+  /** One upload of a user, in upload order (`at` in ms). */
+  upload: (userId: number, at: number, name: string) => ({ pk: `USER#${userId}`, sk: `UPLOAD#${at.toString().padStart(15, '0')}#${name}` }),
+  emoji: (serverId: number, emojiId: number) => ({ pk: `SERVER#${serverId}`, sk: `EMOJI#${padId(emojiId)}` }),
+  /** Reserves an emoji name within its server. */
+  emojiName: (serverId: number, name: string) => ({ pk: `SERVER#${serverId}`, sk: `EMOJINAME#${name}` }),
+  /** A user's voice state in a channel. */
+  voiceState: (channelId: number, userId: number) => ({ pk: `CHANNEL#${channelId}`, sk: `VOICE#${padId(userId)}` }),
+  /** Where a user's voice connection lives (one per user), so REST can reach his node from his id alone. */
+  userVoice: (userId: number) => ({ pk: `USER#${userId}`, sk: 'VOICE' }),
+  /** A connection-cap partition: per user, or per source address. */
+  slotsOfUser: (userId: number) => `USER#${userId}`,
+  slotsOfAddress: (sourceIp: string) => `CONNADDR#${sourceIp}`,
+  /** A server's member as the index shows it under the user's memberships. */
+  membershipIndexSort: (serverId: number) => `MEMBER#${padId(serverId)}`,
+  /** A subscription as the index shows it under its connection. */
+  subscriptionIndexSort: (serverId: number) => `SERVER#${padId(serverId)}`,
+  /** The session token a session item's key holds. */
+  sessionToken: (item: Record<string, unknown>) => String(item.pk).slice('SESSION#'.length),
 };

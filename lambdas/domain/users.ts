@@ -1,5 +1,4 @@
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, type Item, isConditionFailure, nextId } from './db';
+import { absent, type Db, type Item, keyOf, nextId, orThrow, type TransactWrite } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password';
 import { DEFAULT_MAX_SCAN_ITEMS } from './config';
@@ -28,7 +27,7 @@ export function publicUser(record: Item): User {
 }
 
 export async function getUserRecord(db: Db, userId: number): Promise<UserRecord | undefined> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.user(userId) }));
+  const item = await db.get(keys.user(userId));
   if (!item) return undefined;
   return {
     ...publicUser(item),
@@ -149,39 +148,24 @@ export async function registerUser(
 ): Promise<number> {
   const passwordHash = await hashPassword(input.password);
   const id = await nextId(db, 'user');
-  try {
-    await db.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: db.table,
-              Item: { ...keys.credentials(usernameKey(input.username)), userId: id, passwordHash },
-              ConditionExpression: 'attribute_not_exists(pk)',
-            },
-          },
-          {
-            Put: {
-              TableName: db.table,
-              Item: {
-                ...keys.user(id),
-                [GSI1.partition]: keys.allUsersIndex(),
-                [GSI1.sort]: padId(id),
-                id,
-                username: canonicalUsername(input.username),
-                name: input.displayname,
-                status: 0,
-                lastStatus: 1,
-              },
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw forbidden(USERNAME_TAKEN);
-    throw error;
-  }
+  await orThrow(
+    db.transact([
+      { put: { ...keys.credentials(usernameKey(input.username)), userId: id, passwordHash }, if: absent },
+      {
+        put: {
+          ...keys.user(id),
+          [GSI1.partition]: keys.allUsersIndex(),
+          [GSI1.sort]: padId(id),
+          id,
+          username: canonicalUsername(input.username),
+          name: input.displayname,
+          status: 0,
+          lastStatus: 1,
+        },
+      },
+    ]),
+    () => forbidden(USERNAME_TAKEN),
+  );
   return id;
 }
 
@@ -194,7 +178,7 @@ async function findCredentials(db: Db, username: string): Promise<Item | undefin
   const candidates = [...new Set([...(key !== undefined ? [key] : []), username])];
   for (const candidate of candidates) {
     if (candidate.length === 0 || candidate.length > 4 * MAX_NAME_LENGTH) continue;
-    const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.credentials(candidate) }));
+    const item = await db.get(keys.credentials(candidate));
     if (item) return item;
   }
   return undefined;
@@ -218,68 +202,33 @@ export async function updateProfile(
 ): Promise<{ name?: string; avatar?: string }> {
   const current = await getUserRecord(db, userId);
   if (!current) throw notFound(TEXT.userNotFound);
-  const transact: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [];
-  const sets: string[] = [];
-  const values: Record<string, unknown> = {};
+  const transact: TransactWrite[] = [];
+  const set: Record<string, unknown> = {};
   const changed: { name?: string; avatar?: string } = {};
   const old = await findCredentials(db, current.username);
-  const credentialsKey = old ? { pk: String(old.pk), sk: String(old.sk) } : keys.credentials(usernameKey(current.username));
+  const credentialsKey = old ? keyOf(old) : keys.credentials(usernameKey(current.username));
   const newKey = change.username !== undefined ? keys.credentials(usernameKey(change.username)) : credentialsKey;
 
   if (change.username !== undefined && canonicalUsername(change.username) !== current.username) {
-    sets.push('username = :username');
-    values[':username'] = canonicalUsername(change.username);
+    set.username = canonicalUsername(change.username);
   }
   if (newKey.pk !== credentialsKey.pk) {
     const passwordHash = change.password !== undefined ? await hashPassword(change.password) : old?.passwordHash;
-    transact.push(
-      { Delete: { TableName: db.table, Key: credentialsKey } },
-      {
-        Put: {
-          TableName: db.table,
-          Item: { ...newKey, userId, passwordHash },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      },
-    );
+    transact.push({ delete: credentialsKey }, { put: { ...newKey, userId, passwordHash }, if: absent });
   } else if (change.password !== undefined) {
-    transact.push({
-      Update: {
-        TableName: db.table,
-        Key: credentialsKey,
-        UpdateExpression: 'SET passwordHash = :hash',
-        ExpressionAttributeValues: { ':hash': await hashPassword(change.password) },
-      },
-    });
+    transact.push({ update: credentialsKey, changes: { set: { passwordHash: await hashPassword(change.password) } } });
   }
   if (change.displayname !== undefined && change.displayname !== current.name) {
-    sets.push('#name = :name');
-    values[':name'] = change.displayname;
+    set.name = change.displayname;
     changed.name = change.displayname;
   }
   if (change.avatar !== undefined && change.avatar !== current.avatar) {
-    sets.push('avatar = :avatar');
-    values[':avatar'] = change.avatar;
+    set.avatar = change.avatar;
     changed.avatar = change.avatar;
   }
-  if (sets.length > 0) {
-    transact.push({
-      Update: {
-        TableName: db.table,
-        Key: keys.user(userId),
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ExpressionAttributeValues: values,
-        ...(changed.name !== undefined ? { ExpressionAttributeNames: { '#name': 'name' } } : {}),
-      },
-    });
-  }
+  if (Object.keys(set).length > 0) transact.push({ update: keys.user(userId), changes: { set } });
   if (transact.length === 0) return changed;
-  try {
-    await db.doc.send(new TransactWriteCommand({ TransactItems: transact }));
-  } catch (error) {
-    if (isConditionFailure(error)) throw forbidden(USERNAME_TAKEN);
-    throw error;
-  }
+  await orThrow(db.transact(transact), () => forbidden(USERNAME_TAKEN));
   return changed;
 }
 
@@ -306,32 +255,30 @@ export async function listUsers(
   if (page.count === 0) return { items: [] };
   const users: User[] = [];
   let startKey: Record<string, unknown> | undefined;
-  const comparison = page.order === 1 ? '>=' : '<=';
   const filtered = displayname !== undefined || hidden.size > 0;
   // A full page must always be possible: the budget is never below the page size.
   const budget = Math.max(maxScan, page.count);
   let scanned = 0;
   do {
-    const result = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        IndexName: GSI1.name,
-        KeyConditionExpression: `gsi1pk = :pk AND gsi1sk ${comparison} :start`,
-        ExpressionAttributeValues: { ':pk': keys.allUsersIndex(), ':start': padId(page.startId) },
-        ScanIndexForward: page.order === 1,
-        ExclusiveStartKey: startKey,
-        Limit: Math.min(budget - scanned, displayname !== undefined ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
-      }),
+    const result = await db.queryPage(
+      {
+        index: true,
+        partition: keys.allUsersIndex(),
+        ...(page.order === 1 ? { from: padId(page.startId) } : { to: padId(page.startId) }),
+        descending: page.order !== 1,
+        limit: Math.min(budget - scanned, displayname !== undefined ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
+      },
+      startKey,
     );
-    scanned += result.ScannedCount ?? result.Items?.length ?? 0;
-    for (const item of result.Items ?? []) {
+    scanned += result.scanned;
+    for (const item of result.items) {
       const user = publicUser(item);
       if (hidden.has(user.id)) continue;
       if (displayname !== undefined && !user.name.includes(displayname)) continue;
       users.push(user);
       if (users.length >= page.count) return { items: users };
     }
-    startKey = result.LastEvaluatedKey;
+    startKey = result.next;
   } while (startKey && users.length < page.count && scanned < budget);
   const nextStartId = filtered && startKey && users.length < page.count ? nextStartAfter(startKey[GSI1.sort], page.order) : undefined;
   return nextStartId === undefined ? { items: users } : { items: users, nextStartId };

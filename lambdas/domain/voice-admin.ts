@@ -1,5 +1,4 @@
-import { DeleteCommand, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, type Item, isConditionFailure, isTransactionConflict } from './db';
+import { absent, attr, type Db, ex, exists, type Item, isConditionFailure, isTransactionConflict, type TransactWrite } from './db';
 import { keys } from './table';
 
 /**
@@ -28,10 +27,7 @@ export const sameAdminVoiceState = (a: AdminVoiceState, b: AdminVoiceState) => a
  * include every change that completed before the read.
  */
 export async function adminVoiceStateOf(db: Db, serverId: number, userId: number, consistent = false): Promise<AdminVoiceState> {
-  const { Item: item } = await db.doc.send(
-    new GetCommand({ TableName: db.table, Key: keys.adminVoiceState(serverId, userId), ConsistentRead: consistent || undefined }),
-  );
-  return stateFromItem(item);
+  return stateFromItem(await db.get(keys.adminVoiceState(serverId, userId), { consistent }));
 }
 
 /**
@@ -47,34 +43,15 @@ export async function changeAdminVoiceState(
 ): Promise<{ before: AdminVoiceState; after: AdminVoiceState } | undefined> {
   const key = keys.adminVoiceState(serverId, userId);
   for (let attempt = 1; ; attempt++) {
-    const [{ Item: member }, { Item: stored }] = await Promise.all([
-      db.doc.send(new GetCommand({ TableName: db.table, Key: keys.member(serverId, userId), ConsistentRead: true })),
-      db.doc.send(new GetCommand({ TableName: db.table, Key: key, ConsistentRead: true })),
-    ]);
+    const [member, stored] = await Promise.all([db.get(keys.member(serverId, userId), { consistent: true }), db.get(key, { consistent: true })]);
     if (!member) return undefined;
     const before = stateFromItem(stored);
     const after = { mute: change.mute ?? before.mute, deaf: change.deaf ?? before.deaf };
     if (sameAdminVoiceState(before, after)) return { before, after };
-    const asRead = stored
-      ? {
-          ConditionExpression: '#mute = :mute AND #deaf = :deaf',
-          ExpressionAttributeNames: { '#mute': 'mute', '#deaf': 'deaf' },
-          ExpressionAttributeValues: { ':mute': before.mute, ':deaf': before.deaf },
-        }
-      : { ConditionExpression: 'attribute_not_exists(pk)' };
-    const write =
-      after.mute || after.deaf
-        ? { Put: { TableName: db.table, Item: { ...key, serverId, userId, ...after }, ...asRead } }
-        : { Delete: { TableName: db.table, Key: key, ...asRead } };
+    const asRead = stored ? ex`${attr('mute')} = ${before.mute} AND ${attr('deaf')} = ${before.deaf}` : absent;
+    const write: TransactWrite = after.mute || after.deaf ? { put: { ...key, serverId, userId, ...after }, if: asRead } : { delete: key, if: asRead };
     try {
-      await db.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { ConditionCheck: { TableName: db.table, Key: keys.member(serverId, userId), ConditionExpression: 'attribute_exists(pk)' } },
-            write,
-          ],
-        }),
-      );
+      await db.transact([{ check: keys.member(serverId, userId), if: exists }, write]);
       return { before, after };
     } catch (error) {
       // Lost a race: decide again on the state (and membership) as it is now.
@@ -86,5 +63,5 @@ export async function changeAdminVoiceState(
 
 /** Forgets the state when the membership ends (kick, ban, leaving). */
 export async function forgetAdminVoiceState(db: Db, serverId: number, userId: number): Promise<void> {
-  await db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.adminVoiceState(serverId, userId) }));
+  await db.delete(keys.adminVoiceState(serverId, userId));
 }

@@ -1,7 +1,6 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { channelAudience } from './access';
 import { CHANNEL_TYPE, canSeeChannel, type Channel, findChannel, overridesOf } from './channels';
-import { type Db, type Item, isConditionFailure, queryPrefix } from './db';
+import { applied, attr, type Db, ex, exists, type Item, queryPrefix } from './db';
 import { badRequest, DomainError, forbidden, notFound, TEXT } from './errors';
 import { events } from './events';
 import { type FanoutContext, publish } from './fanout';
@@ -9,7 +8,7 @@ import { readPair } from './friends';
 import { hasPermission, Perm } from './permissions';
 import { loadServerContext, type ServerContext, subjectOf } from './servers';
 import { authenticate } from './sessions';
-import { GSI1, padId, TTL_ATTRIBUTE } from './table';
+import { GSI1, keys, partitions, prefixes, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 import { type AdminVoiceState, adminVoiceStateOf } from './voice-admin';
 
@@ -35,9 +34,9 @@ export interface VoiceParticipant {
   serverId?: number;
 }
 
-const stateKey = (channelId: number, userId: number) => ({ pk: `CHANNEL#${channelId}`, sk: `VOICE#${padId(userId)}` });
+const stateKey = keys.voiceState;
 /** Where a user's voice connection lives (one per user), so REST can reach his node from his id alone. */
-const userVoiceKey = (userId: number) => ({ pk: `USER#${userId}`, sk: 'VOICE' });
+const userVoiceKey = keys.userVoice;
 /** All voice states, by expiry, so the sweeper finds the ones a dead node left behind in one Query. */
 const ALL_VOICE_STATES = 'VOICESTATES';
 
@@ -52,7 +51,7 @@ function stateFromItem(item: Item): VoiceState {
 
 /** Who is in a voice channel now (one Query), for REST `vc_users`. */
 export async function voiceStatesOf(db: Db, channelId: number, now = Date.now()): Promise<VoiceState[]> {
-  const items = await queryPrefix(db, `CHANNEL#${channelId}`, 'VOICE#');
+  const items = await queryPrefix(db, partitions.channel(channelId), prefixes.voiceState);
   return items.filter((item) => Number(item[TTL_ATTRIBUTE]) > epochSeconds(now)).map(stateFromItem);
 }
 
@@ -129,30 +128,20 @@ export async function voiceJoined(
   now = Date.now(),
 ): Promise<{ admin?: AdminVoiceState; refused?: boolean }> {
   const { db } = context;
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      Item: {
-        ...stateKey(state.channelId, state.userId),
-        [GSI1.partition]: ALL_VOICE_STATES,
-        ...expiry(now),
-        userId: state.userId,
-        channelId: state.channelId,
-        serverId: state.serverId,
-        joined: state.joined,
-        mute: state.mute,
-        deaf: state.deaf,
-        video: state.video,
-        node,
-      },
-    }),
-  );
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      Item: { ...userVoiceKey(state.userId), channelId: state.channelId, serverId: state.serverId, node, ...expiry(now) },
-    }),
-  );
+  await db.put({
+    ...stateKey(state.channelId, state.userId),
+    [GSI1.partition]: ALL_VOICE_STATES,
+    ...expiry(now),
+    userId: state.userId,
+    channelId: state.channelId,
+    serverId: state.serverId,
+    joined: state.joined,
+    mute: state.mute,
+    deaf: state.deaf,
+    video: state.video,
+    node,
+  });
+  await db.put({ ...userVoiceKey(state.userId), channelId: state.channelId, serverId: state.serverId, node, ...expiry(now) });
   const [admin, allowed] = await Promise.all([
     state.serverId === undefined ? undefined : adminVoiceStateOf(db, state.serverId, state.userId, true),
     (async () => {
@@ -180,22 +169,9 @@ export async function voiceLeft(context: FanoutContext, participant: VoicePartic
 
 /** Deletes the user's state in the channel and his location if it is that channel; false when there was none. */
 async function forgetVoiceState(db: Db, participant: VoiceParticipant): Promise<boolean> {
-  const removed = await db.doc.send(
-    new DeleteCommand({ TableName: db.table, Key: stateKey(participant.channelId, participant.userId), ReturnValues: 'ALL_OLD' }),
-  );
-  if (!removed.Attributes) return false;
-  await db.doc
-    .send(
-      new DeleteCommand({
-        TableName: db.table,
-        Key: userVoiceKey(participant.userId),
-        ConditionExpression: 'channelId = :channel',
-        ExpressionAttributeValues: { ':channel': participant.channelId },
-      }),
-    )
-    .catch((error) => {
-      if (!isConditionFailure(error)) throw error;
-    });
+  const removed = await db.delete(stateKey(participant.channelId, participant.userId), { returning: 'ALL_OLD' });
+  if (!removed) return false;
+  await applied(db.delete(userVoiceKey(participant.userId), { if: ex`channelId = ${participant.channelId}` }));
   return true;
 }
 
@@ -207,21 +183,7 @@ export async function voiceChanged(
   const { db } = context;
   const changed = Object.fromEntries((['mute', 'deaf', 'video'] as const).filter((k) => change[k] !== undefined).map((k) => [k, change[k]!]));
   if (Object.keys(changed).length === 0) return;
-  try {
-    await db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: stateKey(change.channelId, change.userId),
-        UpdateExpression: `SET ${Object.keys(changed).map((k) => `#${k} = :${k}`).join(', ')}`,
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: Object.fromEntries(Object.keys(changed).map((k) => [`#${k}`, k])),
-        ExpressionAttributeValues: Object.fromEntries(Object.entries(changed).map(([k, v]) => [`:${k}`, v])),
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) return;
-    throw error;
-  }
+  if (!(await applied(db.update(stateKey(change.channelId, change.userId), { set: changed }, { if: exists })))) return;
   const target = await audienceOf(db, change);
   if (target) await publish(context, events.userChangedVcState(change, changed), target);
 }
@@ -231,20 +193,7 @@ export async function voiceHeartbeat(db: Db, participants: VoiceParticipant[], n
   const next = expiry(now);
   await Promise.all(
     participants.flatMap((p) => [stateKey(p.channelId, p.userId), userVoiceKey(p.userId)]).map((key) =>
-      db.doc
-        .send(
-          new UpdateCommand({
-            TableName: db.table,
-            Key: key,
-            UpdateExpression: 'SET #ttl = :ttl, gsi1sk = :sk',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-            ExpressionAttributeValues: { ':ttl': next[TTL_ATTRIBUTE], ':sk': next.gsi1sk },
-          }),
-        )
-        .catch((error) => {
-          if (!isConditionFailure(error)) throw error;
-        }),
+      applied(db.update(key, { set: { [TTL_ATTRIBUTE]: next[TTL_ATTRIBUTE], [GSI1.sort]: next.gsi1sk } }, { if: exists })),
     ),
   );
 }
@@ -256,31 +205,11 @@ export async function voiceHeartbeat(db: Db, participants: VoiceParticipant[], n
 export async function sweepExpiredVoiceStates(context: FanoutContext, now = Date.now()): Promise<number> {
   const { db } = context;
   const cutoff = epochSeconds(now);
-  const result = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      IndexName: GSI1.name,
-      KeyConditionExpression: 'gsi1pk = :all AND gsi1sk <= :cutoff',
-      ExpressionAttributeValues: { ':all': ALL_VOICE_STATES, ':cutoff': String(cutoff).padStart(12, '0') },
-    }),
-  );
+  const result = await db.queryPage({ index: true, partition: ALL_VOICE_STATES, to: String(cutoff).padStart(12, '0') });
   let swept = 0;
-  for (const item of result.Items ?? []) {
+  for (const item of result.items) {
     const participant = { userId: Number(item.userId), channelId: Number(item.channelId), serverId: item.serverId === undefined ? undefined : Number(item.serverId) };
-    try {
-      await db.doc.send(
-        new DeleteCommand({
-          TableName: db.table,
-          Key: stateKey(participant.channelId, participant.userId),
-          ConditionExpression: '#ttl <= :cutoff',
-          ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-          ExpressionAttributeValues: { ':cutoff': cutoff },
-        }),
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) continue;
-      throw error;
-    }
+    if (!(await applied(db.delete(stateKey(participant.channelId, participant.userId), { if: ex`${attr(TTL_ATTRIBUTE)} <= ${cutoff}` })))) continue;
     swept++;
     const target = await audienceOf(db, participant);
     if (target) await publish(context, events.userLeftVc(participant), target);
@@ -290,28 +219,12 @@ export async function sweepExpiredVoiceStates(context: FanoutContext, now = Date
 
 /** How many voice states are alive now (one Query of the sparse index, counting only): the media node's idle check. */
 export async function liveVoiceStateCount(db: Db, now = Date.now()): Promise<number> {
-  let count = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        IndexName: GSI1.name,
-        KeyConditionExpression: 'gsi1pk = :all AND gsi1sk > :now',
-        ExpressionAttributeValues: { ':all': ALL_VOICE_STATES, ':now': String(epochSeconds(now)).padStart(12, '0') },
-        Select: 'COUNT',
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    count += page.Count ?? 0;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return count;
+  return db.count({ index: true, partition: ALL_VOICE_STATES, after: String(epochSeconds(now)).padStart(12, '0') });
 }
 
 /** Where a user is in voice now: his channel, its server and the node hosting him. */
 export async function voiceLocationOf(db: Db, userId: number, now = Date.now()): Promise<{ channelId: number; serverId?: number; node: string } | undefined> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: userVoiceKey(userId), ConsistentRead: true }));
+  const item = await db.get(userVoiceKey(userId), { consistent: true });
   if (!item || Number(item[TTL_ATTRIBUTE]) <= epochSeconds(now)) return undefined;
   return { channelId: Number(item.channelId), serverId: item.serverId === undefined ? undefined : Number(item.serverId), node: String(item.node) };
 }
@@ -327,7 +240,7 @@ export interface VoiceSession {
 /** Who is in a voice channel now, with their nodes (one Query). */
 export async function voiceSessionsOfChannel(db: Db, channel: { id: number; serverId: number }, now = Date.now()): Promise<VoiceSession[]> {
   // Strongly consistent: a node that has written a state before this read is found (voiceJoined).
-  const items = await queryPrefix(db, `CHANNEL#${channel.id}`, 'VOICE#', { ConsistentRead: true });
+  const items = await queryPrefix(db, partitions.channel(channel.id), prefixes.voiceState, { consistent: true });
   return items
     .filter((item) => Number(item[TTL_ATTRIBUTE]) > epochSeconds(now))
     .map((item) => ({ userId: Number(item.userId), channelId: channel.id, serverId: channel.serverId, node: String(item.node) }));

@@ -3,7 +3,7 @@ import type { SynthesisMessage } from 'aws-cdk-lib/cx-api';
 import { DEFAULT_PARAMS, PAY_PER_USE_MAX_VIDEO_BITRATE } from '../../lambdas/domain/config';
 import { TABLE_DEFINITION } from '../../lambdas/domain/table';
 import { MAIN_SOCKET_ROUTES, ROUTE_SELECTION_EXPRESSION } from '../../lambdas/socket/routes';
-import { worstCaseCallMs } from '../../lambdas/domain/db';
+import { worstCaseCallMs } from '../../lambdas/aws/dynamodb-store';
 import { HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from '../../lib/lambda-functions';
 import { TABLE_ITEM_ACTIONS } from '../../lib/storage';
 import {

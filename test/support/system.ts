@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { createDb, type Db } from '../../lambdas/domain/db';
+import { createDb, type DynamoDbStore } from '../../lambdas/aws/dynamodb-store';
 import { settleAfterConnect } from '../../lambdas/runtime';
 import { type LocalRuntime, startLocalRuntime } from '../../local/runtime';
 import type { GatewayLimits } from '../../local/ws-gateway';
@@ -183,7 +183,7 @@ export class TestSystem {
 
   private constructor(
     readonly runtime: LocalRuntime,
-    readonly db: Db,
+    readonly db: DynamoDbStore,
   ) {}
 
   /**

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { createDb, isConditionFailure, isTransactionConflict } from '../../lambdas/domain/db';
+import { createDb, isConditionFailure, isTransactionConflict } from '../../lambdas/aws/dynamodb-store';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 

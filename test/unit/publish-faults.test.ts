@@ -1,4 +1,4 @@
-import { createDb } from '../../lambdas/domain/db';
+import { createDb } from '../../lambdas/aws/dynamodb-store';
 import { events } from '../../lambdas/domain/events';
 import { audience, publish } from '../../lambdas/domain/fanout';
 

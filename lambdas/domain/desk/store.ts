@@ -9,12 +9,20 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { type Db, isConditionFailure, type Item, nextId, queryPrefix } from '../db';
+import { type DynamoDbStore, isConditionFailure as isDynamoConditionFailure } from '../../aws/dynamodb-store';
 import { padId } from '../table';
 import { isoNow } from '../time';
 import type { DeskIdentity } from './oidc';
 import { DESK_COUNTERS, deskKeys } from './keys';
 import type { Chat, DeskFile, DeskMessage, DeskUser, ReadMarker, Topic } from './model';
 import { chatAudience, type ChatStatus, type ChatType, type MessageType } from './rules';
+
+/**
+ * Not yet on the store port (lambdas/domain/db.ts): this module still speaks DynamoDB through the adapter's
+ * client, so its refusals are DynamoDB's exceptions (or the port's, from the port helpers it also calls).
+ */
+const dynamo = (db: Db): DynamoDbStore => db as DynamoDbStore;
+const isRefused = (error: unknown): boolean => isConditionFailure(error) || isDynamoConditionFailure(error);
 
 /**
  * Every desk read and write of the table (docs/data-model.md, "Desk"), in one file so the table port of
@@ -49,7 +57,7 @@ function userOf(item: Item): DeskUser {
 }
 
 export async function getUser(db: Db, userId: number): Promise<DeskUser | undefined> {
-  const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: deskKeys.user(userId) }));
+  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.user(userId) }));
   return Item ? userOf(Item) : undefined;
 }
 
@@ -64,10 +72,10 @@ const USER_ID_CACHE = 10_000;
  */
 export async function ensureUser(db: Db, identity: DeskIdentity, now = Date.now()): Promise<DeskUser> {
   // Keyed by table too: a process may serve several (the tests' local runtimes).
-  const cacheKey = `${db.table}|${identity.sub}`;
+  const cacheKey = `${dynamo(db).table}|${identity.sub}`;
   let userId = userIds.get(cacheKey);
   if (userId === undefined) {
-    const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: deskKeys.subject(identity.sub), ConsistentRead: true }));
+    const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.subject(identity.sub), ConsistentRead: true }));
     userId = Item ? Number(Item.userId) : await createUser(db, identity, now);
     if (userIds.size >= USER_ID_CACHE) userIds.delete(userIds.keys().next().value!);
     userIds.set(cacheKey, userId);
@@ -76,13 +84,13 @@ export async function ensureUser(db: Db, identity: DeskIdentity, now = Date.now(
   if (!stored) throw new Error(`desk user ${userId} of a known subject has no profile`);
   if (stored.name === identity.name && stored.curator === identity.curator && stored.admin === identity.admin) return stored;
   const updated: DeskUser = { ...stored, name: identity.name, curator: identity.curator, admin: identity.admin };
-  await db.doc.send(
+  await dynamo(db).doc.send(
     new TransactWriteCommand({
       TransactItems: [
-        { Put: { TableName: db.table, Item: { ...deskKeys.user(userId), ...updated } } },
+        { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.user(userId), ...updated } } },
         updated.curator
-          ? { Put: { TableName: db.table, Item: { ...deskKeys.curator(userId), userId } } }
-          : { Delete: { TableName: db.table, Key: deskKeys.curator(userId) } },
+          ? { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.curator(userId), userId } } }
+          : { Delete: { TableName: dynamo(db).table, Key: deskKeys.curator(userId) } },
       ],
     }),
   );
@@ -93,20 +101,20 @@ async function createUser(db: Db, identity: DeskIdentity, now: number): Promise<
   const id = await nextId(db, DESK_COUNTERS.user);
   const user: DeskUser = { id, sub: identity.sub, name: identity.name, curator: identity.curator, admin: identity.admin, createdAt: isoNow(now) };
   try {
-    await db.doc.send(
+    await dynamo(db).doc.send(
       new TransactWriteCommand({
         TransactItems: [
-          { Put: { TableName: db.table, Item: { ...deskKeys.subject(identity.sub), userId: id }, ConditionExpression: 'attribute_not_exists(pk)' } },
-          { Put: { TableName: db.table, Item: { ...deskKeys.user(id), ...user } } },
-          ...(user.curator ? [{ Put: { TableName: db.table, Item: { ...deskKeys.curator(id), userId: id } } }] : []),
+          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.subject(identity.sub), userId: id }, ConditionExpression: 'attribute_not_exists(pk)' } },
+          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.user(id), ...user } } },
+          ...(user.curator ? [{ Put: { TableName: dynamo(db).table, Item: { ...deskKeys.curator(id), userId: id } } }] : []),
         ],
       }),
     );
     return id;
   } catch (error) {
-    if (!isConditionFailure(error)) throw error;
+    if (!isRefused(error)) throw error;
     // Two first requests of one subject at once: the other created him (this id stays unused).
-    const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: deskKeys.subject(identity.sub), ConsistentRead: true }));
+    const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.subject(identity.sub), ConsistentRead: true }));
     return Number(Item!.userId);
   }
 }
@@ -121,9 +129,9 @@ export async function getUsers(db: Db, ids: number[]): Promise<DeskUser[]> {
   for (let i = 0; i < ids.length; i += 100) {
     let keys: Array<Record<string, unknown>> | undefined = ids.slice(i, i + 100).map((id) => deskKeys.user(id));
     for (let attempt = 0; keys && keys.length > 0 && attempt < 8; attempt++) {
-      const result: BatchGetCommandOutput = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: keys } } }));
-      found.push(...((result.Responses?.[db.table] ?? []) as Item[]).map(userOf));
-      keys = result.UnprocessedKeys?.[db.table]?.Keys;
+      const result: BatchGetCommandOutput = await dynamo(db).doc.send(new BatchGetCommand({ RequestItems: { [dynamo(db).table]: { Keys: keys } } }));
+      found.push(...((result.Responses?.[dynamo(db).table] ?? []) as Item[]).map(userOf));
+      keys = result.UnprocessedKeys?.[dynamo(db).table]?.Keys;
     }
   }
   return found.sort((a, b) => a.id - b.id);
@@ -137,12 +145,12 @@ function topicOf(item: Item): Topic {
 
 export async function createTopic(db: Db, name: string, now = Date.now()): Promise<Topic> {
   const topic: Topic = { id: await nextId(db, DESK_COUNTERS.topic), name, createdAt: isoNow(now) };
-  await db.doc.send(new PutCommand({ TableName: db.table, Item: { ...deskKeys.topic(topic.id), ...topic } }));
+  await dynamo(db).doc.send(new PutCommand({ TableName: dynamo(db).table, Item: { ...deskKeys.topic(topic.id), ...topic } }));
   return topic;
 }
 
 export async function getTopic(db: Db, topicId: number): Promise<Topic | undefined> {
-  const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: deskKeys.topic(topicId) }));
+  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.topic(topicId) }));
   return Item ? topicOf(Item) : undefined;
 }
 
@@ -153,9 +161,9 @@ export async function listTopics(db: Db): Promise<Topic[]> {
 /** Renames a topic; false when it does not exist. */
 export async function renameTopic(db: Db, topicId: number, name: string): Promise<Topic | undefined> {
   try {
-    const { Attributes } = await db.doc.send(
+    const { Attributes } = await dynamo(db).doc.send(
       new UpdateCommand({
-        TableName: db.table,
+        TableName: dynamo(db).table,
         Key: deskKeys.topic(topicId),
         UpdateExpression: 'SET #name = :name',
         ConditionExpression: 'attribute_exists(pk)',
@@ -166,7 +174,7 @@ export async function renameTopic(db: Db, topicId: number, name: string): Promis
     );
     return topicOf(Attributes!);
   } catch (error) {
-    if (isConditionFailure(error)) return undefined;
+    if (isRefused(error)) return undefined;
     throw error;
   }
 }
@@ -174,28 +182,28 @@ export async function renameTopic(db: Db, topicId: number, name: string): Promis
 /** Gives a curator access to a topic (both directions of the grant, with the topic's existence checked). */
 export async function grantTopic(db: Db, topicId: number, userId: number): Promise<boolean> {
   try {
-    await db.doc.send(
+    await dynamo(db).doc.send(
       new TransactWriteCommand({
         TransactItems: [
-          { ConditionCheck: { TableName: db.table, Key: deskKeys.topic(topicId), ConditionExpression: 'attribute_exists(pk)' } },
-          { Put: { TableName: db.table, Item: { ...deskKeys.topicCurator(topicId, userId), userId, topicId } } },
-          { Put: { TableName: db.table, Item: { ...deskKeys.curatorTopic(userId, topicId), userId, topicId } } },
+          { ConditionCheck: { TableName: dynamo(db).table, Key: deskKeys.topic(topicId), ConditionExpression: 'attribute_exists(pk)' } },
+          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.topicCurator(topicId, userId), userId, topicId } } },
+          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.curatorTopic(userId, topicId), userId, topicId } } },
         ],
       }),
     );
     return true;
   } catch (error) {
-    if (isConditionFailure(error)) return false;
+    if (isRefused(error)) return false;
     throw error;
   }
 }
 
 export async function revokeTopic(db: Db, topicId: number, userId: number): Promise<void> {
-  await db.doc.send(
+  await dynamo(db).doc.send(
     new TransactWriteCommand({
       TransactItems: [
-        { Delete: { TableName: db.table, Key: deskKeys.topicCurator(topicId, userId) } },
-        { Delete: { TableName: db.table, Key: deskKeys.curatorTopic(userId, topicId) } },
+        { Delete: { TableName: dynamo(db).table, Key: deskKeys.topicCurator(topicId, userId) } },
+        { Delete: { TableName: dynamo(db).table, Key: deskKeys.curatorTopic(userId, topicId) } },
       ],
     }),
   );
@@ -210,7 +218,7 @@ export async function topicsOfCurator(db: Db, userId: number): Promise<number[]>
 }
 
 export async function isTopicCurator(db: Db, topicId: number, userId: number): Promise<boolean> {
-  const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: deskKeys.topicCurator(topicId, userId) }));
+  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.topicCurator(topicId, userId) }));
   return Item !== undefined;
 }
 
@@ -241,25 +249,25 @@ export async function createChat(
   const at = isoNow(now);
   const chat: Chat = { id, ...fields, status: 'new', createdAt: at, updatedAt: at };
   try {
-    await db.doc.send(
+    await dynamo(db).doc.send(
       new TransactWriteCommand({
         TransactItems: [
-          { ConditionCheck: { TableName: db.table, Key: deskKeys.topic(fields.topicId), ConditionExpression: 'attribute_exists(pk)' } },
-          { Put: { TableName: db.table, Item: { ...deskKeys.chat(id), ...chat } } },
-          { Put: { TableName: db.table, Item: { ...deskKeys.chatOfTopic(fields.topicId, id), chatId: id } } },
-          { Put: { TableName: db.table, Item: { ...deskKeys.chatOfCustomer(fields.customerId, id), chatId: id } } },
+          { ConditionCheck: { TableName: dynamo(db).table, Key: deskKeys.topic(fields.topicId), ConditionExpression: 'attribute_exists(pk)' } },
+          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.chat(id), ...chat } } },
+          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.chatOfTopic(fields.topicId, id), chatId: id } } },
+          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.chatOfCustomer(fields.customerId, id), chatId: id } } },
         ],
       }),
     );
   } catch (error) {
-    if (isConditionFailure(error)) return undefined;
+    if (isRefused(error)) return undefined;
     throw error;
   }
   return chat;
 }
 
 export async function getChat(db: Db, chatId: number, consistent = false): Promise<Chat | undefined> {
-  const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: deskKeys.chat(chatId), ConsistentRead: consistent }));
+  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.chat(chatId), ConsistentRead: consistent }));
   return Item ? chatOf(Item) : undefined;
 }
 
@@ -267,9 +275,9 @@ export async function getChat(db: Db, chatId: number, consistent = false): Promi
 async function pageOfIds(db: Db, pk: string, prefix: string, page: DeskPage): Promise<Paged<number>> {
   const from = page.startId === undefined ? (page.order === 1 ? `${prefix}0000000000` : `${prefix}9999999999`) : `${prefix}${padId(page.startId)}`;
   const to = page.order === 1 ? `${prefix}9999999999` : `${prefix}0000000000`;
-  const result = await db.doc.send(
+  const result = await dynamo(db).doc.send(
     new QueryCommand({
-      TableName: db.table,
+      TableName: dynamo(db).table,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
       ExpressionAttributeValues: { ':pk': pk, ':low': page.order === 1 ? from : to, ':high': page.order === 1 ? to : from },
       ScanIndexForward: page.order === 1,
@@ -288,9 +296,9 @@ async function chatsByIds(db: Db, ids: number[]): Promise<Chat[]> {
   const found = new Map<number, Chat>();
   let keys: Array<Record<string, unknown>> | undefined = ids.map((id) => deskKeys.chat(id));
   for (let attempt = 0; keys && keys.length > 0 && attempt < 8; attempt++) {
-    const result: BatchGetCommandOutput = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: keys } } }));
-    for (const item of (result.Responses?.[db.table] ?? []) as Item[]) found.set(Number(item.id), chatOf(item));
-    keys = result.UnprocessedKeys?.[db.table]?.Keys;
+    const result: BatchGetCommandOutput = await dynamo(db).doc.send(new BatchGetCommand({ RequestItems: { [dynamo(db).table]: { Keys: keys } } }));
+    for (const item of (result.Responses?.[dynamo(db).table] ?? []) as Item[]) found.set(Number(item.id), chatOf(item));
+    keys = result.UnprocessedKeys?.[dynamo(db).table]?.Keys;
   }
   return ids.map((id) => found.get(id)).filter((chat): chat is Chat => chat !== undefined);
 }
@@ -323,9 +331,9 @@ export async function updateChat(db: Db, chat: Chat, change: { status?: ChatStat
     values[':curator'] = change.curatorId;
   }
   try {
-    const { Attributes } = await db.doc.send(
+    const { Attributes } = await dynamo(db).doc.send(
       new UpdateCommand({
-        TableName: db.table,
+        TableName: dynamo(db).table,
         Key: deskKeys.chat(chat.id),
         UpdateExpression: `SET ${sets.join(', ')}`,
         ConditionExpression: '#status = :from',
@@ -336,7 +344,7 @@ export async function updateChat(db: Db, chat: Chat, change: { status?: ChatStat
     );
     return chatOf(Attributes!);
   } catch (error) {
-    if (isConditionFailure(error)) return undefined;
+    if (isRefused(error)) return undefined;
     throw error;
   }
 }
@@ -381,13 +389,13 @@ export async function postMessage(
   // Two posts may commit out of id order: the chat's last id only moves forward. The first attempt moves
   // it; if that condition fails only because a later id is already there, the second stores without it.
   const write = (advance: boolean) =>
-    db.doc.send(
+    dynamo(db).doc.send(
       new TransactWriteCommand({
         TransactItems: [
-          { Put: { TableName: db.table, Item: { ...deskKeys.message(chat.id, id), ...message } } },
+          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.message(chat.id, id), ...message } } },
           {
             Update: {
-              TableName: db.table,
+              TableName: dynamo(db).table,
               Key: deskKeys.chat(chat.id),
               UpdateExpression: advance ? 'SET lastMessageId = :id, updatedAt = :now' : 'SET updatedAt = :now',
               ConditionExpression: `#status <> :closed${advance ? ' AND (attribute_not_exists(lastMessageId) OR lastMessageId < :id)' : ''}`,
@@ -401,11 +409,11 @@ export async function postMessage(
   try {
     await write(true);
   } catch (error) {
-    if (!isConditionFailure(error)) throw error;
+    if (!isRefused(error)) throw error;
     try {
       await write(false);
     } catch (again) {
-      if (isConditionFailure(again)) return undefined;
+      if (isRefused(again)) return undefined;
       throw again;
     }
   }
@@ -413,16 +421,16 @@ export async function postMessage(
 }
 
 export async function getMessage(db: Db, chatId: number, messageId: number): Promise<DeskMessage | undefined> {
-  const { Item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: deskKeys.message(chatId, messageId) }));
+  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.message(chatId, messageId) }));
   return Item ? messageOf(Item) : undefined;
 }
 
 export async function listMessages(db: Db, chatId: number, page: DeskPage): Promise<Paged<DeskMessage>> {
   const from = page.startId === undefined ? (page.order === 1 ? 'MSG#0000000000' : 'MSG#9999999999') : `MSG#${padId(page.startId)}`;
   const to = page.order === 1 ? 'MSG#9999999999' : 'MSG#0000000000';
-  const result = await db.doc.send(
+  const result = await dynamo(db).doc.send(
     new QueryCommand({
-      TableName: db.table,
+      TableName: dynamo(db).table,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
       ExpressionAttributeValues: { ':pk': deskKeys.chat(chatId).pk, ':low': page.order === 1 ? from : to, ':high': page.order === 1 ? to : from },
       ScanIndexForward: page.order === 1,
@@ -438,9 +446,9 @@ export async function listMessages(db: Db, chatId: number, page: DeskPage): Prom
 /** New text of a message that still exists; undefined when it was deleted meanwhile. */
 export async function editMessage(db: Db, message: DeskMessage, text: string, now = Date.now()): Promise<DeskMessage | undefined> {
   try {
-    const { Attributes } = await db.doc.send(
+    const { Attributes } = await dynamo(db).doc.send(
       new UpdateCommand({
-        TableName: db.table,
+        TableName: dynamo(db).table,
         Key: deskKeys.message(message.chatId, message.id),
         UpdateExpression: 'SET #text = :text, editedAt = :now',
         ConditionExpression: 'attribute_exists(pk)',
@@ -451,7 +459,7 @@ export async function editMessage(db: Db, message: DeskMessage, text: string, no
     );
     return messageOf(Attributes!);
   } catch (error) {
-    if (isConditionFailure(error)) return undefined;
+    if (isRefused(error)) return undefined;
     throw error;
   }
 }
@@ -459,10 +467,10 @@ export async function editMessage(db: Db, message: DeskMessage, text: string, no
 /** Deletes a message; false when it was already gone. */
 export async function deleteMessage(db: Db, message: DeskMessage): Promise<boolean> {
   try {
-    await db.doc.send(new DeleteCommand({ TableName: db.table, Key: deskKeys.message(message.chatId, message.id), ConditionExpression: 'attribute_exists(pk)' }));
+    await dynamo(db).doc.send(new DeleteCommand({ TableName: dynamo(db).table, Key: deskKeys.message(message.chatId, message.id), ConditionExpression: 'attribute_exists(pk)' }));
     return true;
   } catch (error) {
-    if (isConditionFailure(error)) return false;
+    if (isRefused(error)) return false;
     throw error;
   }
 }
@@ -472,9 +480,9 @@ export async function deleteMessage(db: Db, message: DeskMessage): Promise<boole
 /** Moves a user's read marker forward to `lastMessageId`; false when it already was there or beyond. */
 export async function markRead(db: Db, marker: ReadMarker): Promise<boolean> {
   try {
-    await db.doc.send(
+    await dynamo(db).doc.send(
       new UpdateCommand({
-        TableName: db.table,
+        TableName: dynamo(db).table,
         Key: deskKeys.readMarker(marker.chatId, marker.userId),
         UpdateExpression: 'SET lastMessageId = :id, userId = :user, chatId = :chat',
         ConditionExpression: 'attribute_not_exists(lastMessageId) OR lastMessageId < :id',
@@ -483,7 +491,7 @@ export async function markRead(db: Db, marker: ReadMarker): Promise<boolean> {
     );
     return true;
   } catch (error) {
-    if (isConditionFailure(error)) return false;
+    if (isRefused(error)) return false;
     throw error;
   }
 }

@@ -1,3 +1,4 @@
+import type { DynamoDbStore } from '../../aws/dynamodb-store';
 import { LambdaAfterConnect } from '../../aws/lambda-after-connect';
 import { ManagementApiSender } from '../../aws/management-api-sender';
 import type { ConnectionSender, OpenedConnection } from '../../domain/ports';
@@ -110,7 +111,7 @@ export function workspaceContext(deliverOpen: (context: WorkspaceContext, opened
       afterConnect: openedFunction
         ? {
             // The same asynchronous invoke as the main socket's; the payload is this socket's (opened.ts reads it).
-            schedule: (opened) => new LambdaAfterConnect(openedFunction, () => db.doc.config.credentials()).schedule(opened as unknown as OpenedConnection),
+            schedule: (opened) => new LambdaAfterConnect(openedFunction, () => (db as DynamoDbStore).doc.config.credentials()).schedule(opened as unknown as OpenedConnection),
           }
         : new InProcessOpen((opened) => deliverOpen(context, opened)),
     };

@@ -1,8 +1,16 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { CONNECTION_TTL_SECONDS } from '../../domain/connections';
 import { type Db, type Item, isConditionFailure } from '../../domain/db';
+import { type DynamoDbStore, isConditionFailure as isDynamoConditionFailure } from '../../aws/dynamodb-store';
 import { GSI1, padId, TTL_ATTRIBUTE } from '../../domain/table';
 import { epochSeconds } from '../../domain/time';
+
+/**
+ * Not yet on the store port (lambdas/domain/db.ts): this module still speaks DynamoDB through the adapter's
+ * client, so its refusals are DynamoDB's exceptions (or the port's, from the port helpers it also calls).
+ */
+const dynamo = (db: Db): DynamoDbStore => db as DynamoDbStore;
+const isRefused = (error: unknown): boolean => isConditionFailure(error) || isDynamoConditionFailure(error);
 
 /*
  * The state of one workspace-socket connection between invocations (docs/workspace-protocol.md, "Items"):
@@ -61,9 +69,9 @@ function fromItem(item: Item): EngineSession {
 /** `$connect`: the connection exists, its open packet is not out yet. */
 export async function createEngineSession(db: Db, connectionId: string, sid: string, connectedAt: number): Promise<void> {
   const ttl = epochSeconds(connectedAt) + CONNECTION_TTL_SECONDS;
-  await db.doc.send(
+  await dynamo(db).doc.send(
     new PutCommand({
-      TableName: db.table,
+      TableName: dynamo(db).table,
       Item: {
         ...sessionKey(connectionId),
         [GSI1.partition]: ALL_SESSIONS,
@@ -79,7 +87,7 @@ export async function createEngineSession(db: Db, connectionId: string, sid: str
 
 /** Read strongly: `$default` may run right after `$connect` wrote it. */
 export async function readEngineSession(db: Db, connectionId: string): Promise<EngineSession | undefined> {
-  const { Item: item } = await db.doc.send(new GetCommand({ TableName: db.table, Key: sessionKey(connectionId), ConsistentRead: true }));
+  const { Item: item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: sessionKey(connectionId), ConsistentRead: true }));
   return item && Number(item[TTL_ATTRIBUTE]) > epochSeconds(Date.now()) ? fromItem(item) : undefined;
 }
 
@@ -87,9 +95,9 @@ export async function readEngineSession(db: Db, connectionId: string): Promise<E
 export async function updateEngineSession(db: Db, connectionId: string, fields: Record<string, unknown>, condition?: string, values: Record<string, unknown> = {}): Promise<boolean> {
   const names = Object.keys(fields);
   try {
-    await db.doc.send(
+    await dynamo(db).doc.send(
       new UpdateCommand({
-        TableName: db.table,
+        TableName: dynamo(db).table,
         Key: sessionKey(connectionId),
         UpdateExpression: `SET ${names.map((_, i) => `#f${i} = :f${i}`).join(', ')}`,
         ConditionExpression: ['attribute_exists(pk)', ...(condition ? [condition] : [])].join(' AND '),
@@ -99,13 +107,13 @@ export async function updateEngineSession(db: Db, connectionId: string, fields: 
     );
     return true;
   } catch (error) {
-    if (isConditionFailure(error)) return false;
+    if (isRefused(error)) return false;
     throw error;
   }
 }
 
 export async function deleteEngineSession(db: Db, connectionId: string): Promise<EngineSession | undefined> {
-  const { Attributes: old } = await db.doc.send(new DeleteCommand({ TableName: db.table, Key: sessionKey(connectionId), ReturnValues: 'ALL_OLD' }));
+  const { Attributes: old } = await dynamo(db).doc.send(new DeleteCommand({ TableName: dynamo(db).table, Key: sessionKey(connectionId), ReturnValues: 'ALL_OLD' }));
   return old ? fromItem(old) : undefined;
 }
 
@@ -113,9 +121,9 @@ export async function deleteEngineSession(db: Db, connectionId: string): Promise
 export async function* liveEngineSessions(db: Db, now = Date.now()): AsyncGenerator<EngineSession[]> {
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await db.doc.send(
+    const page = await dynamo(db).doc.send(
       new QueryCommand({
-        TableName: db.table,
+        TableName: dynamo(db).table,
         IndexName: GSI1.name,
         KeyConditionExpression: 'gsi1pk = :all AND gsi1sk > :now',
         ExpressionAttributeValues: { ':all': ALL_SESSIONS, ':now': padId(epochSeconds(now)) },
