@@ -38,7 +38,7 @@ const REST_ACCESS_LOG = AccessLogFormat.custom(
 );
 
 const AUTHORIZATION_IN_HANDLERS =
-  'Authentication is the handlers\' job: session tokens come from the cookie, a Bearer header or ?token= (PROTOCOL.md), and login/register must stay open; API Gateway authorizers cannot read that cookie contract.';
+  'Authentication is the handlers\' job: session tokens come from the cookie, a Bearer header or ?token= (docs/upstream.md), and login/register must stay open; API Gateway authorizers cannot read that cookie contract.';
 
 export interface StageSettings {
   throttle: apigwv2.ThrottleSettings;

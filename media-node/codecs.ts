@@ -2,7 +2,7 @@ import type { types } from 'mediasoup';
 
 /**
  * The codecs and RTP header extensions of the voice protocol. The payload types are wire-visible and fixed
- * (PROTOCOL.md Part A): Opus 96, H264 98, VP8 99. Every m-section of one connection is bundled, so a payload
+ * (docs/upstream.md): Opus 96, H264 98, VP8 99. Every m-section of one connection is bundled, so a payload
  * type or extension id must mean the same thing in all of them; one table for everything guarantees that.
  */
 

@@ -24,7 +24,7 @@ export interface InMemoryChannel {
 
 /**
  * Admission from plain maps (token -> user, channel id -> channel), with the texts and statuses of
- * PROTOCOL.md §4.2 and Part A item 13. For tests and the demo mode of main.ts; the real one reads DynamoDB.
+ * docs/upstream.md, "The voice socket" and decision 13. For tests and the demo mode of main.ts; the real one reads DynamoDB.
  */
 export class InMemoryAdmission implements VoiceAdmission {
   constructor(

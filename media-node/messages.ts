@@ -1,6 +1,6 @@
 import type { VideoCodecName } from './codecs';
 
-/** Client -> server voice-socket messages (PROTOCOL.md §4.5), validated into commands. */
+/** Client -> server voice-socket messages (docs/upstream.md, "The voice socket"), validated into commands. */
 export type ClientCommand =
   | { name: 'answer'; sdp: string }
   | { name: 'change_state'; mute?: 0 | 1; deaf?: 0 | 1 }
@@ -51,7 +51,7 @@ export function parseClientMessage(text: string, maxVideoBitrate: number): Parse
   const { data } = frame;
   switch (frame.name) {
     case 'offer': {
-      // The client's answer travels under the name `offer` (PROTOCOL.md §4.5).
+      // The client's answer travels under the name `offer` (docs/upstream.md, "The voice socket").
       if (!isObject(data) || data.type !== 'answer' || typeof data.sdp !== 'string') return { error: ERRORS.invalidAnswer };
       return { command: { name: 'answer', sdp: data.sdp } };
     }

@@ -76,7 +76,7 @@ function refuse(socket: Duplex, status: number, reason: string): void {
 }
 
 /**
- * Starts the media node: the voice socket (PROTOCOL.md §4) and the mediasoup workers behind it.
+ * Starts the media node: the voice socket (docs/upstream.md, "The voice socket") and the mediasoup workers behind it.
  * Who may join and who is told about it are the `admission` and `presence` ports.
  */
 export async function startMediaNode(options: MediaNodeOptions): Promise<MediaNode> {

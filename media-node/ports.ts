@@ -5,7 +5,7 @@
 
 import type { DomainError } from '../lambdas/domain/errors';
 
-/** 0 = off, 1 = set by the user, 2 = set by an administrator (PROTOCOL.md §3.10, Part A item 11). */
+/** 0 = off, 1 = set by the user, 2 = set by an administrator (docs/upstream.md, "Voice state", decision 11). */
 export type VoiceFlag = 0 | 1 | 2;
 
 export interface AdmissionRequest {
@@ -36,7 +36,7 @@ export type AdmissionResult =
 
 export interface VoiceAdmission {
   /**
-   * Validates credentials and channel for a voice-socket upgrade, in the order of PROTOCOL.md §4.2
+   * Validates credentials and channel for a voice-socket upgrade, in the order of docs/upstream.md, "The voice socket"
    * (token 401, channel syntax 400, existence/visibility/friendship/JOIN_VC 403 or 404, mute/deaf 400).
    * The one-channel-per-user rule is the node's, not the admission's.
    */
@@ -62,7 +62,7 @@ export interface VoiceParticipant {
   serverId?: number;
 }
 
-/** The VC state of PROTOCOL.md §3.10; `joined` is the ISO-8601 UTC time the voice socket opened. */
+/** The VC state of docs/upstream.md, "Voice state"; `joined` is the ISO-8601 UTC time the voice socket opened. */
 export interface VoiceJoin extends VoiceParticipant {
   joined: string;
   mute: VoiceFlag;

@@ -2,7 +2,7 @@ import type { types } from 'mediasoup';
 import { type MediaDescription, parse, type SessionDescription, write } from 'sdp-transform';
 
 /**
- * SDP for a server that always offers (PROTOCOL.md §4.4), read and written with sdp-transform: the offer is
+ * SDP for a server that always offers (docs/upstream.md, "The voice socket"), read and written with sdp-transform: the offer is
  * written from the mediasoup transport (ICE-lite, candidates embedded, DTLS fingerprint) plus one section per media slot; the
  * client's answer is read back only for what mediasoup needs (DTLS role and fingerprint, and per section
  * the direction, codecs, extension ids and SSRC the client sends with).
@@ -23,7 +23,7 @@ export interface OfferSection {
   direction: Direction;
   codecs: types.RtpCodecParameters[];
   headerExtensions: types.RtpHeaderExtensionParameters[];
-  /** Whose media the section carries: `a=user:<id>` (PROTOCOL.md §4.4). */
+  /** Whose media the section carries: `a=user:<id>` (docs/upstream.md, "The voice socket"). */
   userId?: number;
   /** The stream the server sends in a sendonly section. */
   outgoing?: { ssrc: number; cname: string; streamId: string; trackId: string };
@@ -85,7 +85,7 @@ function writeSection(section: OfferSection, transport: OfferTransport): MediaDe
       })),
     ),
     ext: section.headerExtensions.map((extension) => ({ value: extension.id, uri: extension.uri })),
-    // Our own attribute (PROTOCOL.md §4.4): sdp-transform writes unknown attributes from `invalid`.
+    // Our own attribute (docs/upstream.md, "The voice socket"): sdp-transform writes unknown attributes from `invalid`.
     ...(section.userId !== undefined ? { invalid: [{ value: `user:${section.userId}` }] } : {}),
   };
   if (section.maxBitrate !== undefined) {

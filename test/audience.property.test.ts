@@ -70,7 +70,7 @@ const world: fc.Arbitrary<World> = fc.record({
   ),
 });
 
-/** The reference: written from PROTOCOL.md alone, sharing no code with the implementation. */
+/** The reference: written from docs/upstream.md and docs/protocol.md alone, sharing no code with the implementation. */
 function referenceCanSee(w: World, state: ReferenceState, member: number, channel: number): boolean {
   const ch = state.channels[channel];
   if (ch.wlUsers.length === 0 && ch.wlRoles.length === 0) return true;

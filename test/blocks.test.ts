@@ -112,7 +112,7 @@ describe('blocking and unblocking', () => {
   }, 90_000);
 });
 
-describe('what a block hides (PROTOCOL.md Part A item 12)', () => {
+describe('what a block hides (docs/upstream.md, decision 12)', () => {
   test('a blocker receives no events authored by the blocked user, in a server channel and in a DM; others still do', async () => {
     const [blocker, blocked, member] = [await system.user(), await system.user(), await system.user()];
     const serverId = await system.server(blocker, [blocked, member]);

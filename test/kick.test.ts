@@ -39,7 +39,7 @@ async function setup() {
   await system.server(stranger);
   await giveRoles(owner, serverId, {
     kick: { perms1: 4 ** Perm.KICK_MEMBERS, users: [kicker, peer] },
-    // BAN_MEMBERS alone no longer kicks (PROTOCOL.md Part A item 5).
+    // BAN_MEMBERS alone no longer kicks (docs/upstream.md, decision 5).
     ban: { perms1: 4 ** Perm.BAN_MEMBERS, users: [banner] },
   });
   return { serverId, owner, kicker, peer, banner, target, member, blocker, stranger };

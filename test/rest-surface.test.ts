@@ -5,7 +5,7 @@ import { createApp } from '../lambdas/rest/app';
 import { upstreamRoutes } from '../local/upstream-routes';
 
 /**
- * Upstream operations we deliberately do not serve (PROTOCOL.md Part B §6 notes which upstream documents
+ * Upstream operations we deliberately do not serve (docs/upstream.md, "REST conventions" notes which upstream documents
  * but does not have). Empty: every documented path and method is routed.
  */
 const NOT_SERVED = new Set<string>();

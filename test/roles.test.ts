@@ -258,7 +258,7 @@ describe('roles', () => {
       sockets.stranger.expectNothing(),
       sockets.carol.expectNothing('role_assigned'),
     ]);
-    // Removing a role never strips the user from channel whitelists (Part A item 9).
+    // Removing a role never strips the user from channel whitelists (decision 9 of docs/upstream.md).
     expect((await system.rest('GET', `/channels/${channel.text}`, { as: owner })).json.wl_users).toEqual([bob.id]);
 
     const otherServer = await system.server(stranger);

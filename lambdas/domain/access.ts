@@ -26,7 +26,7 @@ export async function accessChannel(db: Db, channelId: number, userId: number): 
   return { channel, server: server as ServerContext & { member: Member } };
 }
 
-/** Everyone who may see a server channel right now (AUD-CHANNEL with Part A item 3), minus blockers of `actor`. */
+/** Everyone who may see a server channel right now (AUD-CHANNEL with decision 3), minus blockers of `actor`. */
 export function channelAudience(channel: Channel, server: Pick<ServerContext, 'server' | 'roles'> | undefined, actor?: number): Audience {
   if (channel.serverId === undefined || !server) return audience.users(channel.participants ?? [], actor);
   return audience.server(channel.serverId, {

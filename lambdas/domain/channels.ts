@@ -98,7 +98,7 @@ export function isPublic(channel: Channel): boolean {
 
 /**
  * Who may see a server channel — in the channel list, by id, and in its live events alike
- * (PROTOCOL.md Part A item 3): everyone for a public channel; otherwise whitelisted users, holders of a
+ * (docs/upstream.md, decision 3): everyone for a public channel; otherwise whitelisted users, holders of a
  * whitelisted role, the owner and holders of effective MANAGE_CHANNELS.
  */
 export function canSeeChannel(subject: PermissionSubject, channel: Channel): boolean {

@@ -19,7 +19,7 @@ export interface FanoutContext {
 }
 
 /**
- * Who receives an event (PROTOCOL.md Part B §2.7 with the Part A fixes):
+ * Who receives an event (docs/upstream.md, "Audiences" with our decisions):
  * - `user`: every connection of one user (AUD-USER);
  * - `users`: every connection of a fixed set of users (DM participants), minus those who blocked `actor`;
  * - `server`: every connection of the members (AUD-SERVER), optionally dropping members who blocked

@@ -1,7 +1,7 @@
 import { TEXT } from './errors';
 
 /**
- * ZavodChat's permission model (PROTOCOL.md Part B §5): `perms1` holds one two-bit pair per permission,
+ * ZavodChat's permission model (docs/upstream.md, "Permissions"): `perms1` holds one two-bit pair per permission,
  * 00 = unset (defer to lower roles), 01 = allow, 10 = deny, 11 = invalid.
  */
 export const Perm = {

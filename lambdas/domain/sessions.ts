@@ -37,7 +37,7 @@ export interface CredentialSources {
   queryToken?: string;
 }
 
-/** The session token from the cookie, then `Authorization: Bearer`, then `?token=` (PROTOCOL.md Part A). */
+/** The session token from the cookie, then `Authorization: Bearer`, then `?token=` (docs/upstream.md). */
 export function extractToken(sources: CredentialSources): string | undefined {
   const fromCookie = readCookie(sources.cookie, SESSION_COOKIE);
   if (fromCookie) return fromCookie;

@@ -1,4 +1,4 @@
-/** Every timestamp on the wire is ISO-8601 UTC with milliseconds and `Z` (PROTOCOL.md Part A item 6). */
+/** Every timestamp on the wire is ISO-8601 UTC with milliseconds and `Z` (docs/upstream.md, decision 6). */
 export function isoNow(now: number = Date.now()): string {
   return new Date(now).toISOString();
 }

@@ -193,7 +193,7 @@ export async function checkCredentials(db: Db, username: string, password: strin
 
 /**
  * Applies a profile edit. Returns which public fields changed, so callers emit `user_changed` only then
- * (PROTOCOL.md Part A item 8).
+ * (docs/upstream.md, decision 8).
  */
 export async function updateProfile(
   db: Db,

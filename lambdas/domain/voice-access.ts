@@ -44,7 +44,7 @@ async function stillAllowed(context: FanoutContext, session: VoiceSession, chann
 }
 
 /**
- * The one step that ends voice when access to a voice channel goes, whatever took it (PROTOCOL.md Part A
+ * The one step that ends voice when access to a voice channel goes, whatever took it (docs/upstream.md
  * item 10; docs/security.md): it runs after the change is stored (before it, for deletions) and ends
  * every connection in the scope whose user the admission rule would now refuse. Each is ended through
  * its node's control endpoint with `reason`, as a voice kick, and the node's departure report announces

@@ -2,7 +2,7 @@ import { absent, attr, type Db, ex, exists, type Item, isConditionFailure, isTra
 import { keys } from './table';
 
 /**
- * Administrator mute/deafen (VC state 2, PROTOCOL.md Part A item 11) of a member, per server: it applies
+ * Administrator mute/deafen (VC state 2, docs/upstream.md, decision 11) of a member, per server: it applies
  * in every voice channel of the server and outlives his connections, like a server mute elsewhere. One
  * item while either is on, none when both are off; it goes when he leaves the server or the server goes.
  */

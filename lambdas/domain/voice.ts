@@ -61,8 +61,8 @@ export type Admission =
   | { ok: false; error: DomainError };
 
 /**
- * Who may open a voice socket to which channel (PROTOCOL.md Part B §4.2, refusals as HTTP statuses per
- * Part A item 13): a valid session; a voice channel that exists; for a DM call, a participant calling an
+ * Who may open a voice socket to which channel (docs/upstream.md, "The voice socket", refusals as HTTP statuses per
+ * decision 13 of docs/upstream.md): a valid session; a voice channel that exists; for a DM call, a participant calling an
  * accepted friend; for a server channel, a member who can see it and has JOIN_VC there. For a server
  * channel it also returns the user's admin mute/deafen, read alongside the permission data.
  */

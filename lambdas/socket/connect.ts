@@ -39,7 +39,7 @@ async function releaseSlots(context: AppContext, claims: SlotClaim[] | undefined
 /**
  * `$connect` of the main socket. A non-2xx answer makes API Gateway refuse the upgrade with that status:
  * 403 for a page of an origin that is not allowed (docs/security.md, "Socket origins"), 401 for any credential
- * problem, 400 for a bad `?status=` (PROTOCOL.md Part A item 13), 429 over the connect budget of the source
+ * problem, 400 for a bad `?status=` (docs/upstream.md, decision 13), 429 over the connect budget of the source
  * address or a connection cap, 503 while the table is unreachable; any other refusal its own status (docs/pipeline.md).
  */
 export const handler = logScoped(async function connect(event: WebSocketEvent): Promise<WebSocketResult> {

@@ -7,7 +7,7 @@ import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFa
 
 /**
  * Random and malformed frames on the voice socket (media node, real mediasoup worker). The oracle is
- * PROTOCOL.md §4.5 and docs/voice.md: a text frame up to 64 KB gets at most one plain-string `error`
+ * docs/upstream.md, "The voice socket" and docs/voice.md: a text frame up to 64 KB gets at most one plain-string `error`
  * (which one follows from the frame alone, below) and the socket stays open; the node only ever sends
  * `offer` and `error`; binary frames close with 1003, larger frames with 1009, text that is not UTF-8 with
  * 1007. After every case the socket (or a new one) still works.

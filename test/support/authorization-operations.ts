@@ -4,7 +4,7 @@ import type { TestUser } from './system';
 
 /**
  * Every REST operation the app serves, with how to call it against the authorization fixture and who
- * may do it (test/authorization.test.ts; PROTOCOL.md Part B §6.3 with Part A).
+ * may do it (test/authorization.test.ts; docs/upstream.md, "REST conventions" with our decisions).
  */
 
 /** What a request is answered with: the status, and the exact text when it matters. */

@@ -9,7 +9,7 @@ import {
   type Role,
 } from '../../lambdas/domain/permissions';
 
-/** PROTOCOL.md Part B §5.6: server S owned by O; roles admin > moderator > member > default. */
+/** docs/upstream.md, "Permissions": server S owned by O; roles admin > moderator > member > default. */
 const roles: Role[] = [
   { id: 2, name: 'admin', color: '#ff0000', perms1: 66816 },
   { id: 3, name: 'moderator', color: '#00ff00', perms1: 262212 },

@@ -127,7 +127,7 @@ export function channelRoutes(app: Hono<RestEnv>): void {
     const updated = await updateChannel(context.db, channel, { name, type, wlUsers, wlRoles, before });
 
     // Who sees the channel may have changed: tell those who keep it that it changed, those who gain it that
-    // it appeared, and those who lose it that it is gone (PROTOCOL.md Part B §3.4, with Part A item 3).
+    // it appeared, and those who lose it that it is gone (docs/protocol.md, "Audiences", with decision 3).
     const sees = (which: Channel) => (member: number, roles: readonly number[]) =>
       canSeeChannel({ ownerId: server.server.owner_id, userId: member, roles: server.roles, userRoles: roles }, which);
     const [sawBefore, seesAfter] = [sees(channel), sees(updated)];
@@ -150,7 +150,7 @@ export function channelRoutes(app: Hono<RestEnv>): void {
         audience.server(updated.serverId!, { include: (u, r) => sawBefore(u, r) && !seesAfter(u, r) }),
       ),
     ]);
-    // Voice users who lost access leave the channel (PROTOCOL.md Part A item 10).
+    // Voice users who lost access leave the channel (docs/upstream.md, decision 10).
     if (channel.type === CHANNEL_TYPE.VOICE) {
       await revokeVoiceAccess(context, context.voice, { serverId: server.server.id, channelIds: [channel.id] }, VOICE_REASONS.noAccess);
     }

@@ -10,7 +10,7 @@ import { appContext } from '../../runtime';
 import { fileArg, pathInt, readArgs, requireUser, textArg } from '../http';
 import type { RestEnv } from '../auth';
 
-/** A server's custom emojis (MANAGE_EMOJIS to change them, also to delete: PROTOCOL.md Part A item 5). */
+/** A server's custom emojis (MANAGE_EMOJIS to change them, also to delete: docs/upstream.md, decision 5). */
 export function emojiRoutes(app: Hono<RestEnv>): void {
   app.get('/servers/:sid/emojis', async (c) => {
     const { db } = appContext();

@@ -19,9 +19,9 @@ export function memberRoutes(app: Hono<RestEnv>): void {
     const callerId = await requireUser(c);
     const serverId = pathInt(c, 'sid');
     const targetId = pathInt(c, 'uid');
-    // Kicking oneself is how one leaves a server; upstream wants KICK_MEMBERS even for that (PROTOCOL.md
-    // §3.6), which would lock plain members in, so any member but the owner may leave. Kicking others takes
-    // KICK_MEMBERS as documented, not upstream's BAN_MEMBERS (PROTOCOL.md Part A item 5).
+    // Kicking oneself is how one leaves a server; upstream wants KICK_MEMBERS even for that, which would
+    // lock plain members in, so any member but the owner may leave. Kicking others takes
+    // KICK_MEMBERS as documented, not upstream's BAN_MEMBERS (docs/upstream.md, decision 5).
     const server =
       targetId === callerId
         ? await requireMember(context.db, serverId, callerId)

@@ -58,7 +58,7 @@ async function mentionsOf(db: Db, access: ChannelAccess, authorId: number, text:
   return { mentions, notified };
 }
 
-/** A message by id, only if its channel is visible to the caller (PROTOCOL.md Part A item 4). */
+/** A message by id, only if its channel is visible to the caller (docs/upstream.md, decision 4). */
 async function accessMessage(db: Db, messageId: number, userId: number): Promise<{ message: StoredMessage; access: ChannelAccess }> {
   const message = await findMessage(db, messageId);
   if (!message) throw notFound(MESSAGE_NOT_FOUND);

@@ -81,7 +81,7 @@ export function roleRoutes(app: Hono<RestEnv>): void {
     const context = appContext();
     const { serverId, targetId, roleId, isDefaultRole } = await authorizeMemberRoleChange(c);
     if (isDefaultRole) throw badRequest(ROLE_IS_DEFAULT);
-    // Channel whitelists keep the user (PROTOCOL.md Part A item 9): only his role list changes.
+    // Channel whitelists keep the user (docs/upstream.md, decision 9): only his role list changes.
     const result = await removeRoleFromMember(context.db, serverId, targetId, roleId);
     if (result === 'absent') return c.text('User does not have that role', 202);
     if (result === 'not-member') throw notFound(TEXT.notMember);

@@ -38,8 +38,8 @@ function readAdminVoiceChange(args: Args): Partial<AdminVoiceState> {
 }
 
 /**
- * Voice kick from a server channel, declining a DM call (PROTOCOL.md Part B §4.6), and administrator
- * mute/deafen (our extension of Part A item 11).
+ * Voice kick from a server channel, declining a DM call (docs/upstream.md, "The voice socket"), and administrator
+ * mute/deafen (our extension of decision 11 of docs/upstream.md).
  */
 export function voiceRoutes(app: Hono<RestEnv>): void {
   app.delete('/channels/:cid/users/:uid', async (c) => {

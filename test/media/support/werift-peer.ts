@@ -27,7 +27,7 @@ export interface OfferedSection {
   text: string;
 }
 
-/** The m-sections of an SDP, with what the voice protocol puts in them (PROTOCOL.md §4.4). */
+/** The m-sections of an SDP, with what the voice protocol puts in them (docs/upstream.md, "The voice socket"). */
 export function sectionsOf(sdp: string): OfferedSection[] {
   return sdp
     .split(/\r\nm=/)
