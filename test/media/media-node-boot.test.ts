@@ -169,7 +169,8 @@ describeMedia('media node bundle, started from an empty folder', {}, () => {
     const coldStartMs = Date.now() - started;
     // Recorded for docs/deploy.md: process start to a healthy voice socket (one worker).
     console.log(`media node cold start from its bundle: ${coldStartMs} ms`);
-    expect(node.output()).toMatch(/media node: voice socket wss:\/\/127\.0\.0\.1:\d+/);
+    // Its log is JSON lines (docs/pipeline.md): the start record names the voice socket.
+    expect(node.output()).toMatch(/"message":"media node started".*"voiceSocket":"wss:\/\/127\.0\.0\.1:\d+"/);
 
     expect(await presentedFingerprint(node.port)).toBe(fingerprintOf(node.tls.cert));
     const renewed = selfSigned(app, 'renewed');
@@ -191,13 +192,13 @@ describeMedia('media node bundle, started from an empty folder', {}, () => {
   test('refuses a plain http:// control URL at start: the control endpoint is TLS only', async () => {
     const node = await start({ MEDIA_CONTROL_URL: 'http://127.0.0.1:446' });
     expect(await exited(node.child)).toBe(1);
-    expect(node.output()).toContain("media node failed to start: MEDIA_CONTROL_URL must be https://<host>[:<port>] (the control endpoint always serves TLS), got 'http://127.0.0.1:446'");
+    expect(node.output()).toMatch(/"message":"media node failed to start".*"message":"MEDIA_CONTROL_URL must be https:\/\/<host>\[:<port>\] \(the control endpoint always serves TLS\), got 'http:\/\/127\.0\.0\.1:446'"/);
   }, 30_000);
 
   test('fails loudly, at once, when the mediasoup worker is missing', async () => {
     const node = await start({ MEDIASOUP_WORKER_BIN: path.join(work, 'no-such-worker') });
     expect(await exited(node.child)).toBe(1);
-    expect(node.output()).toMatch(/media node failed to start: .*(ENOENT|no-such-worker)/);
+    expect(node.output()).toMatch(/"message":"media node failed to start[^"]*".*(ENOENT|no-such-worker)/);
   }, 30_000);
 });
 
@@ -340,7 +341,7 @@ describeMedia('first-boot script in a scratch root', {}, () => {
 
     // REST's control path to the node the boot started: TLS to the certificate it announced, signed with the
     // secret the boot read. Nobody is in voice, so the kick finds no one (done: false) but is answered 200.
-    const announced = /control (https:\/\/127\.0\.0\.1:\d+#sha256=[0-9a-f]{64})/.exec(result.service());
+    const announced = /"control":"(https:\/\/127\.0\.0\.1:\d+#sha256=[0-9a-f]{64})"/.exec(result.service());
     expect(announced).not.toBeNull();
     expect(await new HttpVoiceControl(CANARY_SECRET).send(announced![1], { kind: 'kick', userId: 1, reason: 'Kicked' })).toBe(false);
     expect(result.service()).not.toContain(CANARY_SECRET);
