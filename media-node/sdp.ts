@@ -226,7 +226,14 @@ function readStream(media: MediaDescription): { ssrc?: number; cname?: string } 
 export function parseAnswer(sdp: string): Answer {
   let parsed: SessionDescription;
   try {
-    parsed = parse(sdp);
+    // Lines are read as the hand-written reader before sdp-transform did: any line end, surrounding blanks ignored.
+    parsed = parse(
+      sdp
+        .split(/\r\n|\r|\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '')
+        .join('\r\n'),
+    );
   } catch {
     throw new SdpError('unreadable SDP');
   }
