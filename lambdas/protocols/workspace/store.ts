@@ -1,16 +1,7 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { CONNECTION_TTL_SECONDS } from '../../domain/connections';
-import { type Db, type Item, isConditionFailure } from '../../domain/db';
-import { type DynamoDbStore, isConditionFailure as isDynamoConditionFailure } from '../../aws/dynamodb-store';
+import { allOf, applied, type Db, exists, type Expr, type Item, ex } from '../../domain/db';
 import { GSI1, padId, TTL_ATTRIBUTE } from '../../domain/table';
 import { epochSeconds } from '../../domain/time';
-
-/**
- * Not yet on the store port (lambdas/domain/db.ts): this module still speaks DynamoDB through the adapter's
- * client, so its refusals are DynamoDB's exceptions (or the port's, from the port helpers it also calls).
- */
-const dynamo = (db: Db): DynamoDbStore => db as DynamoDbStore;
-const isRefused = (error: unknown): boolean => isConditionFailure(error) || isDynamoConditionFailure(error);
 
 /*
  * The state of one workspace-socket connection between invocations (docs/workspace-protocol.md, "Items"):
@@ -69,70 +60,41 @@ function fromItem(item: Item): EngineSession {
 /** `$connect`: the connection exists, its open packet is not out yet. */
 export async function createEngineSession(db: Db, connectionId: string, sid: string, connectedAt: number): Promise<void> {
   const ttl = epochSeconds(connectedAt) + CONNECTION_TTL_SECONDS;
-  await dynamo(db).doc.send(
-    new PutCommand({
-      TableName: dynamo(db).table,
-      Item: {
-        ...sessionKey(connectionId),
-        [GSI1.partition]: ALL_SESSIONS,
-        [GSI1.sort]: `${padId(ttl)}#${connectionId}`,
-        connectionId,
-        sid,
-        connectedAt,
-        [TTL_ATTRIBUTE]: ttl,
-      },
-    }),
-  );
+  await db.put({
+    ...sessionKey(connectionId),
+    [GSI1.partition]: ALL_SESSIONS,
+    [GSI1.sort]: `${padId(ttl)}#${connectionId}`,
+    connectionId,
+    sid,
+    connectedAt,
+    [TTL_ATTRIBUTE]: ttl,
+  });
 }
 
 /** Read strongly: `$default` may run right after `$connect` wrote it. */
 export async function readEngineSession(db: Db, connectionId: string): Promise<EngineSession | undefined> {
-  const { Item: item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: sessionKey(connectionId), ConsistentRead: true }));
+  const item = await db.get(sessionKey(connectionId), { consistent: true });
   return item && Number(item[TTL_ATTRIBUTE]) > epochSeconds(Date.now()) ? fromItem(item) : undefined;
 }
 
 /** Sets fields of an existing session; false when it is gone (closed meanwhile). */
-export async function updateEngineSession(db: Db, connectionId: string, fields: Record<string, unknown>, condition?: string, values: Record<string, unknown> = {}): Promise<boolean> {
-  const names = Object.keys(fields);
-  try {
-    await dynamo(db).doc.send(
-      new UpdateCommand({
-        TableName: dynamo(db).table,
-        Key: sessionKey(connectionId),
-        UpdateExpression: `SET ${names.map((_, i) => `#f${i} = :f${i}`).join(', ')}`,
-        ConditionExpression: ['attribute_exists(pk)', ...(condition ? [condition] : [])].join(' AND '),
-        ExpressionAttributeNames: Object.fromEntries(names.map((name, i) => [`#f${i}`, name])),
-        ExpressionAttributeValues: { ...Object.fromEntries(names.map((name, i) => [`:f${i}`, fields[name]])), ...values },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isRefused(error)) return false;
-    throw error;
-  }
+export async function updateEngineSession(db: Db, connectionId: string, fields: Record<string, unknown>, condition?: Expr): Promise<boolean> {
+  return applied(db.update(sessionKey(connectionId), { set: fields }, { if: allOf(exists, condition) }));
 }
 
 export async function deleteEngineSession(db: Db, connectionId: string): Promise<EngineSession | undefined> {
-  const { Attributes: old } = await dynamo(db).doc.send(new DeleteCommand({ TableName: dynamo(db).table, Key: sessionKey(connectionId), ReturnValues: 'ALL_OLD' }));
+  const old = await db.delete(sessionKey(connectionId), { returning: 'ALL_OLD' });
   return old ? fromItem(old) : undefined;
 }
 
 /** Every workspace connection not yet expired (the heartbeat's round), page by page. */
 export async function* liveEngineSessions(db: Db, now = Date.now()): AsyncGenerator<EngineSession[]> {
-  let startKey: Record<string, unknown> | undefined;
+  let start: Item | undefined;
   do {
-    const page = await dynamo(db).doc.send(
-      new QueryCommand({
-        TableName: dynamo(db).table,
-        IndexName: GSI1.name,
-        KeyConditionExpression: 'gsi1pk = :all AND gsi1sk > :now',
-        ExpressionAttributeValues: { ':all': ALL_SESSIONS, ':now': padId(epochSeconds(now)) },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    yield ((page.Items ?? []) as Item[]).map(fromItem);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+    const page = await db.queryPage({ index: true, partition: ALL_SESSIONS, after: padId(epochSeconds(now)) }, start);
+    yield page.items.map(fromItem);
+    start = page.next;
+  } while (start);
 }
 
 /**
@@ -144,7 +106,7 @@ export async function* liveEngineSessions(db: Db, now = Date.now()): AsyncGenera
  * through presence, and keep this signature. False when the connection closed meanwhile.
  */
 export async function bindWorkspaceConnection(db: Db, connectionId: string, binding: WorkspaceBinding): Promise<boolean> {
-  return updateEngineSession(db, connectionId, { ...binding }, 'attribute_not_exists(userId)');
+  return updateEngineSession(db, connectionId, { ...binding }, ex`attribute_not_exists(userId)`);
 }
 
 /**
