@@ -1,15 +1,4 @@
-import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { type Db, isConditionFailure, type Item, nextId, queryPrefix } from '../db';
-import { type DynamoDbStore, isConditionFailure as isDynamoConditionFailure } from '../../aws/dynamodb-store';
+import { absent, applied, attr, type Db, ex, exists, isConditionFailure, type Item, nextId, orIfRefused, queryPrefix } from '../db';
 import { padId } from '../table';
 import { isoNow } from '../time';
 import type { DeskIdentity } from './oidc';
@@ -18,15 +7,8 @@ import type { Chat, DeskFile, DeskMessage, DeskUser, ReadMarker, Topic } from '.
 import { chatAudience, type ChatStatus, type ChatType, type MessageType } from './rules';
 
 /**
- * Not yet on the store port (lambdas/domain/db.ts): this module still speaks DynamoDB through the adapter's
- * client, so its refusals are DynamoDB's exceptions (or the port's, from the port helpers it also calls).
- */
-const dynamo = (db: Db): DynamoDbStore => db as DynamoDbStore;
-const isRefused = (error: unknown): boolean => isConditionFailure(error) || isDynamoConditionFailure(error);
-
-/**
- * Every desk read and write of the table (docs/data-model.md, "Desk"), in one file so the table port of
- * issue 15 can take it over in one place. No authorization here: service.ts decides, this stores.
+ * Every desk read and write of the table (docs/data-model.md, "Desk"), in one file, on the store port
+ * (lambdas/domain/db.ts). No authorization here: service.ts decides, this stores.
  */
 
 /** A page of a listing: `startId` inclusive (undefined: from the newest, or the oldest when ascending). */
@@ -57,12 +39,15 @@ function userOf(item: Item): DeskUser {
 }
 
 export async function getUser(db: Db, userId: number): Promise<DeskUser | undefined> {
-  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.user(userId) }));
-  return Item ? userOf(Item) : undefined;
+  const item = await db.get(deskKeys.user(userId));
+  return item ? userOf(item) : undefined;
 }
 
-/** sub -> user id, per process: a subject never changes its user, so this needs no expiry. */
-const userIds = new Map<string, number>();
+/**
+ * sub -> user id, per process and per store (a process may serve several tables: the tests' local
+ * runtimes): a subject never changes its user, so this needs no expiry.
+ */
+const userIdsByStore = new WeakMap<Db, Map<string, number>>();
 const USER_ID_CACHE = 10_000;
 
 /**
@@ -71,29 +56,23 @@ const USER_ID_CACHE = 10_000;
  * audience of chat events follows a curator who lost his role).
  */
 export async function ensureUser(db: Db, identity: DeskIdentity, now = Date.now()): Promise<DeskUser> {
-  // Keyed by table too: a process may serve several (the tests' local runtimes).
-  const cacheKey = `${dynamo(db).table}|${identity.sub}`;
-  let userId = userIds.get(cacheKey);
+  let userIds = userIdsByStore.get(db);
+  if (!userIds) userIdsByStore.set(db, (userIds = new Map()));
+  let userId = userIds.get(identity.sub);
   if (userId === undefined) {
-    const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.subject(identity.sub), ConsistentRead: true }));
-    userId = Item ? Number(Item.userId) : await createUser(db, identity, now);
+    const subject = await db.get(deskKeys.subject(identity.sub), { consistent: true });
+    userId = subject ? Number(subject.userId) : await createUser(db, identity, now);
     if (userIds.size >= USER_ID_CACHE) userIds.delete(userIds.keys().next().value!);
-    userIds.set(cacheKey, userId);
+    userIds.set(identity.sub, userId);
   }
   const stored = await getUser(db, userId);
   if (!stored) throw new Error(`desk user ${userId} of a known subject has no profile`);
   if (stored.name === identity.name && stored.curator === identity.curator && stored.admin === identity.admin) return stored;
   const updated: DeskUser = { ...stored, name: identity.name, curator: identity.curator, admin: identity.admin };
-  await dynamo(db).doc.send(
-    new TransactWriteCommand({
-      TransactItems: [
-        { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.user(userId), ...updated } } },
-        updated.curator
-          ? { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.curator(userId), userId } } }
-          : { Delete: { TableName: dynamo(db).table, Key: deskKeys.curator(userId) } },
-      ],
-    }),
-  );
+  await db.transact([
+    { put: { ...deskKeys.user(userId), ...updated } },
+    updated.curator ? { put: { ...deskKeys.curator(userId), userId } } : { delete: deskKeys.curator(userId) },
+  ]);
   return updated;
 }
 
@@ -101,21 +80,17 @@ async function createUser(db: Db, identity: DeskIdentity, now: number): Promise<
   const id = await nextId(db, DESK_COUNTERS.user);
   const user: DeskUser = { id, sub: identity.sub, name: identity.name, curator: identity.curator, admin: identity.admin, createdAt: isoNow(now) };
   try {
-    await dynamo(db).doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.subject(identity.sub), userId: id }, ConditionExpression: 'attribute_not_exists(pk)' } },
-          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.user(id), ...user } } },
-          ...(user.curator ? [{ Put: { TableName: dynamo(db).table, Item: { ...deskKeys.curator(id), userId: id } } }] : []),
-        ],
-      }),
-    );
+    await db.transact([
+      { put: { ...deskKeys.subject(identity.sub), userId: id }, if: absent },
+      { put: { ...deskKeys.user(id), ...user } },
+      ...(user.curator ? [{ put: { ...deskKeys.curator(id), userId: id } }] : []),
+    ]);
     return id;
   } catch (error) {
-    if (!isRefused(error)) throw error;
+    if (!isConditionFailure(error)) throw error;
     // Two first requests of one subject at once: the other created him (this id stays unused).
-    const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.subject(identity.sub), ConsistentRead: true }));
-    return Number(Item!.userId);
+    const subject = await db.get(deskKeys.subject(identity.sub), { consistent: true });
+    return Number(subject!.userId);
   }
 }
 
@@ -125,15 +100,8 @@ export async function curatorIds(db: Db): Promise<number[]> {
 }
 
 export async function getUsers(db: Db, ids: number[]): Promise<DeskUser[]> {
-  const found: DeskUser[] = [];
-  for (let i = 0; i < ids.length; i += 100) {
-    let keys: Array<Record<string, unknown>> | undefined = ids.slice(i, i + 100).map((id) => deskKeys.user(id));
-    for (let attempt = 0; keys && keys.length > 0 && attempt < 8; attempt++) {
-      const result: BatchGetCommandOutput = await dynamo(db).doc.send(new BatchGetCommand({ RequestItems: { [dynamo(db).table]: { Keys: keys } } }));
-      found.push(...((result.Responses?.[dynamo(db).table] ?? []) as Item[]).map(userOf));
-      keys = result.UnprocessedKeys?.[dynamo(db).table]?.Keys;
-    }
-  }
+  if (ids.length === 0) return [];
+  const found = (await db.getMany(ids.map((id) => deskKeys.user(id)))).map(userOf);
   return found.sort((a, b) => a.id - b.id);
 }
 
@@ -145,13 +113,13 @@ function topicOf(item: Item): Topic {
 
 export async function createTopic(db: Db, name: string, now = Date.now()): Promise<Topic> {
   const topic: Topic = { id: await nextId(db, DESK_COUNTERS.topic), name, createdAt: isoNow(now) };
-  await dynamo(db).doc.send(new PutCommand({ TableName: dynamo(db).table, Item: { ...deskKeys.topic(topic.id), ...topic } }));
+  await db.put({ ...deskKeys.topic(topic.id), ...topic });
   return topic;
 }
 
 export async function getTopic(db: Db, topicId: number): Promise<Topic | undefined> {
-  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.topic(topicId) }));
-  return Item ? topicOf(Item) : undefined;
+  const item = await db.get(deskKeys.topic(topicId));
+  return item ? topicOf(item) : undefined;
 }
 
 export async function listTopics(db: Db): Promise<Topic[]> {
@@ -160,53 +128,23 @@ export async function listTopics(db: Db): Promise<Topic[]> {
 
 /** Renames a topic; false when it does not exist. */
 export async function renameTopic(db: Db, topicId: number, name: string): Promise<Topic | undefined> {
-  try {
-    const { Attributes } = await dynamo(db).doc.send(
-      new UpdateCommand({
-        TableName: dynamo(db).table,
-        Key: deskKeys.topic(topicId),
-        UpdateExpression: 'SET #name = :name',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#name': 'name' },
-        ExpressionAttributeValues: { ':name': name },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return topicOf(Attributes!);
-  } catch (error) {
-    if (isRefused(error)) return undefined;
-    throw error;
-  }
+  const renamed = await orIfRefused(db.update(deskKeys.topic(topicId), { set: { name } }, { if: exists, returning: 'ALL_NEW' }), undefined);
+  return renamed ? topicOf(renamed) : undefined;
 }
 
 /** Gives a curator access to a topic (both directions of the grant, with the topic's existence checked). */
 export async function grantTopic(db: Db, topicId: number, userId: number): Promise<boolean> {
-  try {
-    await dynamo(db).doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { ConditionCheck: { TableName: dynamo(db).table, Key: deskKeys.topic(topicId), ConditionExpression: 'attribute_exists(pk)' } },
-          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.topicCurator(topicId, userId), userId, topicId } } },
-          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.curatorTopic(userId, topicId), userId, topicId } } },
-        ],
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isRefused(error)) return false;
-    throw error;
-  }
+  return applied(
+    db.transact([
+      { check: deskKeys.topic(topicId), if: exists },
+      { put: { ...deskKeys.topicCurator(topicId, userId), userId, topicId } },
+      { put: { ...deskKeys.curatorTopic(userId, topicId), userId, topicId } },
+    ]),
+  );
 }
 
 export async function revokeTopic(db: Db, topicId: number, userId: number): Promise<void> {
-  await dynamo(db).doc.send(
-    new TransactWriteCommand({
-      TransactItems: [
-        { Delete: { TableName: dynamo(db).table, Key: deskKeys.topicCurator(topicId, userId) } },
-        { Delete: { TableName: dynamo(db).table, Key: deskKeys.curatorTopic(userId, topicId) } },
-      ],
-    }),
-  );
+  await db.transact([{ delete: deskKeys.topicCurator(topicId, userId) }, { delete: deskKeys.curatorTopic(userId, topicId) }]);
 }
 
 export async function topicCuratorIds(db: Db, topicId: number): Promise<number[]> {
@@ -218,8 +156,7 @@ export async function topicsOfCurator(db: Db, userId: number): Promise<number[]>
 }
 
 export async function isTopicCurator(db: Db, topicId: number, userId: number): Promise<boolean> {
-  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.topicCurator(topicId, userId) }));
-  return Item !== undefined;
+  return (await db.get(deskKeys.topicCurator(topicId, userId))) !== undefined;
 }
 
 // ---- chats ----
@@ -248,58 +185,44 @@ export async function createChat(
   const id = await nextId(db, DESK_COUNTERS.chat);
   const at = isoNow(now);
   const chat: Chat = { id, ...fields, status: 'new', createdAt: at, updatedAt: at };
-  try {
-    await dynamo(db).doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { ConditionCheck: { TableName: dynamo(db).table, Key: deskKeys.topic(fields.topicId), ConditionExpression: 'attribute_exists(pk)' } },
-          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.chat(id), ...chat } } },
-          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.chatOfTopic(fields.topicId, id), chatId: id } } },
-          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.chatOfCustomer(fields.customerId, id), chatId: id } } },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isRefused(error)) return undefined;
-    throw error;
-  }
-  return chat;
+  const created = await applied(
+    db.transact([
+      { check: deskKeys.topic(fields.topicId), if: exists },
+      { put: { ...deskKeys.chat(id), ...chat } },
+      { put: { ...deskKeys.chatOfTopic(fields.topicId, id), chatId: id } },
+      { put: { ...deskKeys.chatOfCustomer(fields.customerId, id), chatId: id } },
+    ]),
+  );
+  return created ? chat : undefined;
 }
 
 export async function getChat(db: Db, chatId: number, consistent = false): Promise<Chat | undefined> {
-  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.chat(chatId), ConsistentRead: consistent }));
-  return Item ? chatOf(Item) : undefined;
+  const item = await db.get(deskKeys.chat(chatId), { consistent });
+  return item ? chatOf(item) : undefined;
 }
 
 /** One page of ids from a partition whose sort keys are `<prefix><padded id>`. */
 async function pageOfIds(db: Db, pk: string, prefix: string, page: DeskPage): Promise<Paged<number>> {
   const from = page.startId === undefined ? (page.order === 1 ? `${prefix}0000000000` : `${prefix}9999999999`) : `${prefix}${padId(page.startId)}`;
   const to = page.order === 1 ? `${prefix}9999999999` : `${prefix}0000000000`;
-  const result = await dynamo(db).doc.send(
-    new QueryCommand({
-      TableName: dynamo(db).table,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
-      ExpressionAttributeValues: { ':pk': pk, ':low': page.order === 1 ? from : to, ':high': page.order === 1 ? to : from },
-      ScanIndexForward: page.order === 1,
-      Limit: page.count,
-      ProjectionExpression: 'sk',
-    }),
-  );
-  const ids = (result.Items ?? []).map((item) => Number(String(item.sk).slice(prefix.length)));
+  const result = await db.queryPage({
+    partition: pk,
+    from: page.order === 1 ? from : to,
+    to: page.order === 1 ? to : from,
+    descending: page.order !== 1,
+    limit: page.count,
+    attributes: ['sk'],
+  });
+  const ids = result.items.map((item) => Number(String(item.sk).slice(prefix.length)));
   const last = ids[ids.length - 1];
-  const more = result.LastEvaluatedKey !== undefined && last !== undefined;
+  const more = result.next !== undefined && last !== undefined;
   return { items: ids, ...(more ? { nextStartId: page.order === 1 ? last + 1 : last - 1 } : {}) };
 }
 
 async function chatsByIds(db: Db, ids: number[]): Promise<Chat[]> {
   if (ids.length === 0) return [];
   const found = new Map<number, Chat>();
-  let keys: Array<Record<string, unknown>> | undefined = ids.map((id) => deskKeys.chat(id));
-  for (let attempt = 0; keys && keys.length > 0 && attempt < 8; attempt++) {
-    const result: BatchGetCommandOutput = await dynamo(db).doc.send(new BatchGetCommand({ RequestItems: { [dynamo(db).table]: { Keys: keys } } }));
-    for (const item of (result.Responses?.[dynamo(db).table] ?? []) as Item[]) found.set(Number(item.id), chatOf(item));
-    keys = result.UnprocessedKeys?.[dynamo(db).table]?.Keys;
-  }
+  for (const item of await db.getMany(ids.map((id) => deskKeys.chat(id)))) found.set(Number(item.id), chatOf(item));
   return ids.map((id) => found.get(id)).filter((chat): chat is Chat => chat !== undefined);
 }
 
@@ -320,33 +243,13 @@ export async function chatsOfTopic(db: Db, topicId: number, page: DeskPage): Pro
  * return undefined instead of overwriting it).
  */
 export async function updateChat(db: Db, chat: Chat, change: { status?: ChatStatus; curatorId?: number }, now = Date.now()): Promise<Chat | undefined> {
-  const sets = ['updatedAt = :now'];
-  const values: Record<string, unknown> = { ':now': isoNow(now), ':from': chat.status };
-  if (change.status !== undefined) {
-    sets.push('#status = :status');
-    values[':status'] = change.status;
-  }
-  if (change.curatorId !== undefined) {
-    sets.push('curatorId = :curator');
-    values[':curator'] = change.curatorId;
-  }
-  try {
-    const { Attributes } = await dynamo(db).doc.send(
-      new UpdateCommand({
-        TableName: dynamo(db).table,
-        Key: deskKeys.chat(chat.id),
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: '#status = :from',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return chatOf(Attributes!);
-  } catch (error) {
-    if (isRefused(error)) return undefined;
-    throw error;
-  }
+  // Undefined changes are left out of the update.
+  const set = { updatedAt: isoNow(now), status: change.status, curatorId: change.curatorId };
+  const updated = await orIfRefused(
+    db.update(deskKeys.chat(chat.id), { set }, { if: ex`${attr('status')} = ${chat.status}`, returning: 'ALL_NEW' }),
+    undefined,
+  );
+  return updated ? chatOf(updated) : undefined;
 }
 
 /**
@@ -388,112 +291,66 @@ export async function postMessage(
   const message: DeskMessage = { id, chatId: chat.id, ...fields, createdAt: isoNow(now) };
   // Two posts may commit out of id order: the chat's last id only moves forward. The first attempt moves
   // it; if that condition fails only because a later id is already there, the second stores without it.
+  const open = ex`${attr('status')} <> ${'closed'}`;
   const write = (advance: boolean) =>
-    dynamo(db).doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Put: { TableName: dynamo(db).table, Item: { ...deskKeys.message(chat.id, id), ...message } } },
-          {
-            Update: {
-              TableName: dynamo(db).table,
-              Key: deskKeys.chat(chat.id),
-              UpdateExpression: advance ? 'SET lastMessageId = :id, updatedAt = :now' : 'SET updatedAt = :now',
-              ConditionExpression: `#status <> :closed${advance ? ' AND (attribute_not_exists(lastMessageId) OR lastMessageId < :id)' : ''}`,
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ...(advance ? { ':id': id } : {}), ':now': message.createdAt, ':closed': 'closed' },
-            },
-          },
-        ],
-      }),
-    );
-  try {
-    await write(true);
-  } catch (error) {
-    if (!isRefused(error)) throw error;
-    try {
-      await write(false);
-    } catch (again) {
-      if (isRefused(again)) return undefined;
-      throw again;
-    }
-  }
-  return message;
+    db.transact([
+      { put: { ...deskKeys.message(chat.id, id), ...message } },
+      {
+        update: deskKeys.chat(chat.id),
+        changes: { set: advance ? { lastMessageId: id, updatedAt: message.createdAt } : { updatedAt: message.createdAt } },
+        if: advance ? ex`${open} AND (attribute_not_exists(lastMessageId) OR lastMessageId < ${id})` : open,
+      },
+    ]);
+  if (await applied(write(true))) return message;
+  return (await applied(write(false))) ? message : undefined;
 }
 
 export async function getMessage(db: Db, chatId: number, messageId: number): Promise<DeskMessage | undefined> {
-  const { Item } = await dynamo(db).doc.send(new GetCommand({ TableName: dynamo(db).table, Key: deskKeys.message(chatId, messageId) }));
-  return Item ? messageOf(Item) : undefined;
+  const item = await db.get(deskKeys.message(chatId, messageId));
+  return item ? messageOf(item) : undefined;
 }
 
 export async function listMessages(db: Db, chatId: number, page: DeskPage): Promise<Paged<DeskMessage>> {
   const from = page.startId === undefined ? (page.order === 1 ? 'MSG#0000000000' : 'MSG#9999999999') : `MSG#${padId(page.startId)}`;
   const to = page.order === 1 ? 'MSG#9999999999' : 'MSG#0000000000';
-  const result = await dynamo(db).doc.send(
-    new QueryCommand({
-      TableName: dynamo(db).table,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
-      ExpressionAttributeValues: { ':pk': deskKeys.chat(chatId).pk, ':low': page.order === 1 ? from : to, ':high': page.order === 1 ? to : from },
-      ScanIndexForward: page.order === 1,
-      Limit: page.count,
-    }),
-  );
-  const items = ((result.Items ?? []) as Item[]).map(messageOf);
+  const result = await db.queryPage({
+    partition: deskKeys.chat(chatId).pk,
+    from: page.order === 1 ? from : to,
+    to: page.order === 1 ? to : from,
+    descending: page.order !== 1,
+    limit: page.count,
+  });
+  const items = result.items.map(messageOf);
   const last = items[items.length - 1];
-  const more = result.LastEvaluatedKey !== undefined && last !== undefined;
+  const more = result.next !== undefined && last !== undefined;
   return { items, ...(more ? { nextStartId: page.order === 1 ? last.id + 1 : last.id - 1 } : {}) };
 }
 
 /** New text of a message that still exists; undefined when it was deleted meanwhile. */
 export async function editMessage(db: Db, message: DeskMessage, text: string, now = Date.now()): Promise<DeskMessage | undefined> {
-  try {
-    const { Attributes } = await dynamo(db).doc.send(
-      new UpdateCommand({
-        TableName: dynamo(db).table,
-        Key: deskKeys.message(message.chatId, message.id),
-        UpdateExpression: 'SET #text = :text, editedAt = :now',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#text': 'text' },
-        ExpressionAttributeValues: { ':text': text, ':now': isoNow(now) },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return messageOf(Attributes!);
-  } catch (error) {
-    if (isRefused(error)) return undefined;
-    throw error;
-  }
+  const edited = await orIfRefused(
+    db.update(deskKeys.message(message.chatId, message.id), { set: { text, editedAt: isoNow(now) } }, { if: exists, returning: 'ALL_NEW' }),
+    undefined,
+  );
+  return edited ? messageOf(edited) : undefined;
 }
 
 /** Deletes a message; false when it was already gone. */
 export async function deleteMessage(db: Db, message: DeskMessage): Promise<boolean> {
-  try {
-    await dynamo(db).doc.send(new DeleteCommand({ TableName: dynamo(db).table, Key: deskKeys.message(message.chatId, message.id), ConditionExpression: 'attribute_exists(pk)' }));
-    return true;
-  } catch (error) {
-    if (isRefused(error)) return false;
-    throw error;
-  }
+  return applied(db.delete(deskKeys.message(message.chatId, message.id), { if: exists }));
 }
 
 // ---- read markers ----
 
 /** Moves a user's read marker forward to `lastMessageId`; false when it already was there or beyond. */
 export async function markRead(db: Db, marker: ReadMarker): Promise<boolean> {
-  try {
-    await dynamo(db).doc.send(
-      new UpdateCommand({
-        TableName: dynamo(db).table,
-        Key: deskKeys.readMarker(marker.chatId, marker.userId),
-        UpdateExpression: 'SET lastMessageId = :id, userId = :user, chatId = :chat',
-        ConditionExpression: 'attribute_not_exists(lastMessageId) OR lastMessageId < :id',
-        ExpressionAttributeValues: { ':id': marker.lastMessageId, ':user': marker.userId, ':chat': marker.chatId },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isRefused(error)) return false;
-    throw error;
-  }
+  return applied(
+    db.update(
+      deskKeys.readMarker(marker.chatId, marker.userId),
+      { set: { lastMessageId: marker.lastMessageId, userId: marker.userId, chatId: marker.chatId } },
+      { if: ex`attribute_not_exists(lastMessageId) OR lastMessageId < ${marker.lastMessageId}` },
+    ),
+  );
 }
 
 export async function readMarkers(db: Db, chatId: number): Promise<ReadMarker[]> {
