@@ -1,6 +1,6 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { badRequest, notFound } from '../../domain/errors';
-import { FILE_NAME, FILE_SECURITY_HEADERS, presentationOf } from '../../domain/files';
+import { FILE_NAME } from '../../domain/files';
 import { IssuerUnavailable, TokenRefused, verifierFor } from '../../domain/desk/oidc';
 import { LIMITS } from '../../domain/desk/rules';
 import * as desk from '../../domain/desk/service';
@@ -11,6 +11,7 @@ import { countRequest } from '../../domain/rate-counters';
 import { log } from '../../domain/log';
 import { appContext } from '../../runtime';
 import type { RestEnv } from '../auth';
+import { serveFile } from './files';
 import { jsonObject, NEXT_START_HEADER, parseInteger, readArgs, readJson, textArg } from '../http';
 import { sourceIp, tooManyRequests } from '../rate-limit';
 
@@ -213,18 +214,8 @@ export function deskRoutes(app: Hono<RestEnv>): void {
   app.get('/desk/chats/:cid/files/:f', async (c) => {
     const name = c.req.param('f') ?? '';
     if (!FILE_NAME.test(name)) throw notFound(DESK_TEXT.fileNotFound);
-    const context = appContext();
-    const key = await desk.fileOfChat(context, principalOf(c), pathId(c, 'cid', DESK_TEXT.chatNotFound), name);
-    const presentation = presentationOf(key);
-    const served = await context.files.serve(key, presentation);
-    if (!served) throw notFound(DESK_TEXT.fileNotFound);
-    if ('redirect' in served) return c.redirect(served.redirect, 302);
-    return c.body(served.bytes as Uint8Array<ArrayBuffer>, 200, {
-      'Content-Type': presentation.contentType,
-      'Content-Disposition': presentation.disposition,
-      ...FILE_SECURITY_HEADERS,
-      'Cache-Control': 'private, max-age=86400',
-    });
+    const key = await desk.fileOfChat(appContext(), principalOf(c), pathId(c, 'cid', DESK_TEXT.chatNotFound), name);
+    return serveFile(c, key, DESK_TEXT.fileNotFound);
   });
 
   // ---- read markers ----

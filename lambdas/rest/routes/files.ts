@@ -7,11 +7,14 @@ import type { RestEnv } from '../auth';
 
 const FILE_NOT_FOUND = TEXT.fileNotFound;
 
-/** Sends a stored file: its bytes locally, a redirect to a short-lived S3 URL on AWS. */
-async function serveFile(c: Context, key: string) {
+/**
+ * Sends a stored file: its bytes locally, a redirect to a short-lived S3 URL on AWS. `missing` is the text of
+ * the 404 when the store has no such file (the desk's routes name it their way).
+ */
+export async function serveFile(c: Context, key: string, missing: string = FILE_NOT_FOUND) {
   const presentation = presentationOf(key);
   const served = await appContext().files.serve(key, presentation);
-  if (!served) throw notFound(FILE_NOT_FOUND);
+  if (!served) throw notFound(missing);
   if ('redirect' in served) return c.redirect(served.redirect, 302);
   return c.body(served.bytes as Uint8Array<ArrayBuffer>, 200, {
     'Content-Type': presentation.contentType,
