@@ -29,6 +29,7 @@ useLogger(
 export interface AppContext extends FanoutContext {
   settings: Settings;
   sender: ConnectionSender;
+  senders: Partial<Record<string, ConnectionSender>>;
   files: FileStore;
   voice: VoiceControl;
   afterConnect: AfterConnect;
@@ -63,6 +64,8 @@ export async function settleAfterConnect(context: AppContext): Promise<void> {
 /** Adapters a composition root brings itself instead of the ones the settings choose. */
 export interface ContextParts {
   sender?: ConnectionSender;
+  /** Senders of other protocols' APIs by protocol name (FanoutContext.senders). */
+  senders?: Partial<Record<string, ConnectionSender>>;
   clock?: Clock;
 }
 
@@ -100,6 +103,11 @@ export function createAppContext(settings: RuntimeSettings, parts: ContextParts 
     db,
     mediaNode,
     sender: parts.sender ?? new ManagementApiSender(settings.managementEndpoint, { region }),
+    // One sender per protocol served by an API of its own (docs/architecture.md, "Protocol adapters").
+    senders: {
+      ...(parts.senders ?? {}),
+      ...(!parts.senders?.workspace && settings.workspaceManagementEndpoint ? { workspace: new ManagementApiSender(settings.workspaceManagementEndpoint, { region }) } : {}),
+    },
     settings: settings.app,
     files,
     voice,

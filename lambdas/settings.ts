@@ -28,6 +28,11 @@ export interface RuntimeSettings {
   };
   /** WS_MANAGEMENT_ENDPOINT (required): the Management API of the main socket. */
   managementEndpoint: string;
+  /**
+   * WORKSPACE_MANAGEMENT_ENDPOINT: the Management API of the workspace socket (docs/workspace-protocol.md).
+   * Unset: events are not delivered to workspace connections from this process.
+   */
+  workspaceManagementEndpoint?: string;
   /** FILES_BUCKET (S3, at S3_ENDPOINT when set), else FILES_DIR (a folder; a temporary one when unset). */
   files: { bucket: string; endpoint?: string } | { dir: string };
   /**
@@ -99,6 +104,7 @@ export function runtimeSettingsFromEnv(env: SettingsSource): RuntimeSettings {
   };
   const managementEndpoint = required('WS_MANAGEMENT_ENDPOINT');
   if (managementEndpoint && !URL.canParse(managementEndpoint)) problems.push(`WS_MANAGEMENT_ENDPOINT must be a URL, got '${managementEndpoint}'`);
+  const workspaceManagementEndpoint = url('WORKSPACE_MANAGEMENT_ENDPOINT');
 
   const bucket = value(env, 'FILES_BUCKET');
   // Functions that never touch files (the socket ones) get neither: a temporary folder is harmless there.
@@ -126,6 +132,7 @@ export function runtimeSettingsFromEnv(env: SettingsSource): RuntimeSettings {
     region: value(env, 'AWS_REGION'),
     table,
     managementEndpoint,
+    workspaceManagementEndpoint,
     files,
     mediaControl,
     connectionOpenedFunction: value(env, 'CONNECTION_OPENED_FUNCTION'),

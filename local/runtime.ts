@@ -220,11 +220,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const workspaceManagementPort = await listen(workspaceManagement, 0, '127.0.0.1', 'Workspace Management API', 'WORKSPACE_PORT', log);
       started.push(() => closeServer(workspaceManagement));
       const workspaceEndpoint = `http://127.0.0.1:${workspaceManagementPort}/local`;
-      const uninstallWorkspace = installWorkspaceSettings(
-        { ...env, WORKSPACE_MANAGEMENT_ENDPOINT: workspaceEndpoint },
-        new ManagementApiSender(workspaceEndpoint, { region, credentials: async () => LOCAL_CREDENTIALS }),
-      );
-      started.push(async () => uninstallWorkspace());
+      const workspaceSender = new ManagementApiSender(workspaceEndpoint, { region, credentials: async () => LOCAL_CREDENTIALS });
+      const uninstallWorkspace = installWorkspaceSettings({ ...env, WORKSPACE_MANAGEMENT_ENDPOINT: workspaceEndpoint }, workspaceSender);
+      // Every handler's fan-out reaches workspace connections through their own gateway's Management API.
+      context.senders.workspace = workspaceSender;
+      started.push(async () => {
+        uninstallWorkspace();
+        delete context.senders.workspace;
+      });
       const server = makeServer();
       gateway.attach(server);
       const port = await listen(server, options.workspacePort, host, 'Workspace socket', 'WORKSPACE_PORT', log);

@@ -69,8 +69,10 @@ test('each protocol present renders an event once; each connection gets its own 
     close: (connectionId) => realSender.close(connectionId),
     exists: (connectionId) => realSender.exists(connectionId),
   };
-  const mutable = context as { sender: ConnectionSender; protocols?: ProtocolRegistry };
+  const mutable = context as { sender: ConnectionSender; senders: Partial<Record<string, ConnectionSender>>; protocols?: ProtocolRegistry };
   mutable.sender = recordingSender;
+  // The probe protocol's connections are reached through a sender of their own (FanoutContext.senders).
+  mutable.senders.probe = recordingSender;
   mutable.protocols = new ProtocolRegistry([countingZavodchat, probeAdapter(renders)]);
   try {
     // Each REST call answers once its event is delivered.
@@ -82,6 +84,7 @@ test('each protocol present renders an event once; each connection gets its own 
     await bobSocket.next('channel_deleted');
   } finally {
     mutable.sender = realSender;
+    delete mutable.senders.probe;
     delete mutable.protocols;
   }
 

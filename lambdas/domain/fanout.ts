@@ -1,7 +1,7 @@
 import type { ProtocolRegistry, Rendering } from '../protocols/adapter';
 import { PROTOCOLS } from '../protocols/registry';
 import { blockersOf } from './blocks';
-import { connectionsOfServer, connectionsOfUser, isKnownGone, protocolOf, type Recipient, sessionExpired } from './connections';
+import { connectionsOfServer, connectionsOfUser, DEFAULT_PROTOCOL, isKnownGone, protocolOf, type Recipient, sessionExpired } from './connections';
 import type { Db } from './db';
 import type { DomainEvent } from './events';
 import { relationsOf } from './friends';
@@ -13,7 +13,14 @@ import { closeConnections, connectionGone } from './presence';
 
 export interface FanoutContext {
   db: Db;
+  /** The Management API of the main socket: delivers to connections of the default protocol. */
   sender: ConnectionSender;
+  /**
+   * The Management APIs of the other protocols by protocol name, for protocols served by an API of their
+   * own (the workspace socket). A protocol without a sender here is not delivered to: its connection ids
+   * mean nothing to the main API, whose 410s would prune them.
+   */
+  senders?: Partial<Record<string, ConnectionSender>>;
   /** The socket protocols events are rendered for; PROTOCOLS (lambdas/protocols/registry.ts) when absent. */
   protocols?: ProtocolRegistry;
 }
@@ -115,22 +122,36 @@ export async function deliver(
   return deliverAll(sender, [{ frame: payload, recipients }], concurrency);
 }
 
-/** Posts each rendering's frame to its recipients, all with one bound on concurrency. */
+/** The sender that reaches connections of a protocol: its own API's, the main one for the default protocol. */
+export function senderFor(context: Pick<FanoutContext, 'sender' | 'senders'>, protocol: string): ConnectionSender | undefined {
+  return context.senders?.[protocol] ?? (protocol === DEFAULT_PROTOCOL ? context.sender : undefined);
+}
+
+/**
+ * Posts each rendering's frame to its recipients, all with one bound on concurrency. `sender` is one sender
+ * for every recipient, or the sender of each recipient's protocol (undefined: that protocol is not delivered).
+ */
 async function deliverAll(
-  sender: Pick<ConnectionSender, 'post'>,
+  sender: Pick<ConnectionSender, 'post'> | ((recipient: Recipient) => Pick<ConnectionSender, 'post'> | undefined),
   renderings: readonly Rendering[],
   concurrency = DELIVERY_CONCURRENCY,
 ): Promise<{ sent: number; gone: string[]; failed: number }> {
-  const posts = renderings.flatMap(({ frame, recipients }) => recipients.map(({ connectionId }) => ({ connectionId, frame })));
+  const senderOf = typeof sender === 'function' ? sender : () => sender;
+  const posts = renderings.flatMap(({ frame, recipients }) =>
+    recipients.flatMap((recipient) => {
+      const to = senderOf(recipient);
+      return to ? [{ connectionId: recipient.connectionId, frame, to }] : [];
+    }),
+  );
   let next = 0;
   let sent = 0;
   let failed = 0;
   const gone: string[] = [];
   const worker = async () => {
     while (next < posts.length) {
-      const { connectionId, frame } = posts[next++];
+      const { connectionId, frame, to } = posts[next++];
       try {
-        if ((await sender.post(connectionId, frame)) === 'gone') gone.push(connectionId);
+        if ((await to.post(connectionId, frame)) === 'gone') gone.push(connectionId);
         else sent++;
       } catch {
         // One unreachable connection must not stop delivery to the others.
@@ -200,9 +221,9 @@ export async function publishTo(context: FanoutContext, message: DomainEvent, re
   // Every post of this delivery is sent after this instant: a 410 proves death only for connections known
   // to be open before it.
   const postedAt = Date.now();
-  const expired = recipients.filter((r) => sessionExpired(r, postedAt)).map((r) => r.connectionId);
+  const expired = recipients.filter((r) => sessionExpired(r, postedAt));
   const targets = recipients.filter((r) => !isKnownGone(r.connectionId) && !sessionExpired(r, postedAt));
-  const { gone } = await deliverAll(context.sender, renderFor(context.protocols ?? PROTOCOLS, message, targets));
+  const { gone } = await deliverAll((r) => senderFor(context, protocolOf(r)), renderFor(context.protocols ?? PROTOCOLS, message, targets));
   const byId = new Map(recipients.map((r) => [r.connectionId, r]));
   await Promise.all([
     ...gone.map((connectionId) => connectionGone(context, byId.get(connectionId)!, postedAt)),

@@ -1,15 +1,17 @@
 import {
   CONNECT_WINDOW_MS,
+  DEFAULT_PROTOCOL,
   type ConnectionOrigin,
   connectionsOfUser,
   markConnectionOpen,
+  protocolOf,
   type Recipient,
   registerConnection,
   removeConnection,
   subscribe,
 } from './connections';
 import { attr, ex, exists, orIfRefused, queryPrefix } from './db';
-import { type Audience, audience, type FanoutContext, publish, publishTo, renderFor } from './fanout';
+import { type Audience, audience, type FanoutContext, publish, publishTo, renderFor, resolveAudience, senderFor } from './fanout';
 import { log } from './log';
 import { events } from './events';
 import { PROTOCOLS } from '../protocols/registry';
@@ -83,8 +85,16 @@ export async function openConnection(
   const applied = requestedStatus ?? Number(before.lastStatus ?? STATUS.ONLINE);
   await subscribe(db, [connection], await serverIdsOfUser(db, connection.userId), now);
   if (Number(before.status ?? 0) !== applied) {
-    // Posts to the opening connection answer 410 and are not taken for its death (connectionGone).
-    await announceStatus(context, connection.userId, applied, audience.observersOf(connection.userId));
+    // Posts to the opening connection answer 410 and are not taken for its death (connectionGone). A
+    // connection of another protocol opens from an already open socket (the workspace socket's `auth`): it
+    // is left out, its protocol tells it the outcome first (`auth-success`).
+    const observers = audience.observersOf(connection.userId);
+    await announceStatus(
+      context,
+      connection.userId,
+      applied,
+      protocolOf(connection) === DEFAULT_PROTOCOL ? observers : (await resolveAudience(db, observers)).filter((r) => r.connectionId !== connection.connectionId),
+    );
   }
   return applied;
 }
@@ -168,12 +178,14 @@ export async function closeConnection(context: FanoutContext, connectionId: stri
  * Ends connections from the server's side (a session ended or expired): forgets them first, so no event
  * reaches them even if the close fails, then closes them. The `$disconnect` that follows finds nothing left.
  */
-export async function closeConnections(context: FanoutContext, connectionIds: readonly string[]): Promise<void> {
+export async function closeConnections(context: FanoutContext, connections: ReadonlyArray<string | Recipient>): Promise<void> {
   await Promise.all(
-    connectionIds.map(async (connectionId) => {
+    connections.map(async (connection) => {
+      // A bare id is a main-socket connection; a recipient is closed through its protocol's API.
+      const connectionId = typeof connection === 'string' ? connection : connection.connectionId;
       await closeConnection(context, connectionId);
       try {
-        await context.sender.close?.(connectionId);
+        await senderFor(context, typeof connection === 'string' ? DEFAULT_PROTOCOL : protocolOf(connection))?.close?.(connectionId);
       } catch (error) {
         log().error(`closing connection ${connectionId}`, error);
       }

@@ -1,4 +1,5 @@
 import { ProtocolRegistry } from './adapter';
+import { workspace } from './workspace';
 import { zavodchat } from './zavodchat';
 
 /**
@@ -7,4 +8,5 @@ import { zavodchat } from './zavodchat';
  */
 export const PROTOCOLS = new ProtocolRegistry([
   zavodchat,
+  workspace,
 ]);

@@ -3,6 +3,7 @@ import { LambdaAfterConnect } from '../../aws/lambda-after-connect';
 import { ManagementApiSender } from '../../aws/management-api-sender';
 import type { ConnectionSender, OpenedConnection } from '../../domain/ports';
 import type { Db } from '../../domain/db';
+import type { FanoutContext } from '../../domain/fanout';
 import { log } from '../../domain/log';
 import { appContext } from '../../runtime';
 import type { EngineSettings } from './engineio';
@@ -52,6 +53,11 @@ export interface WorkspaceContext {
   sender: ConnectionSender & { close(connectionId: string): Promise<void> };
   settings: EngineSettings;
   afterConnect: WorkspaceAfterConnect;
+  /**
+   * The fan-out and presence of the whole deployment (the main handlers' context), with `sender` above as the
+   * sender of protocol `workspace`: binding a connection announces its user's status on both protocols.
+   */
+  fanout: FanoutContext;
 }
 
 /** The in-process after-connect (local runtime): a task of this process, awaited by the runtime's shutdown. */
@@ -102,11 +108,14 @@ export function workspaceContext(deliverOpen: (context: WorkspaceContext, opened
   if (cached?.key !== key) {
     const endpoint = env.WORKSPACE_MANAGEMENT_ENDPOINT;
     if (!endpoint) throw new Error('environment variable WORKSPACE_MANAGEMENT_ENDPOINT is not set');
-    const { db } = appContext();
+    const app = appContext();
+    const { db } = app;
     const openedFunction = env.WORKSPACE_OPENED_FUNCTION;
+    const sender = installedSender ?? new ManagementApiSender(endpoint);
     const context: WorkspaceContext = {
       db,
-      sender: installedSender ?? new ManagementApiSender(endpoint),
+      sender,
+      fanout: { ...app, senders: { ...app.senders, workspace: sender } },
       settings: workspaceSettingsFromEnv(env),
       afterConnect: openedFunction
         ? {

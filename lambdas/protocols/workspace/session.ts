@@ -58,7 +58,7 @@ export async function deliverOpenPacket(context: WorkspaceContext, opened: Works
       return updateEngineSession(db, opened.connectionId, { openedAt: Date.now() });
     }
     if (postedAt - opened.connectedAt > CONNECT_WINDOW_MS) {
-      await unbindWorkspaceConnection(db, opened.connectionId);
+      await unbindWorkspaceConnection(context.fanout, opened.connectionId);
       return false;
     }
     // Closed meanwhile ($disconnect removed the session): nothing to open.
@@ -83,7 +83,7 @@ async function handleEvent(context: WorkspaceContext, session: EngineSession, na
       if (session.binding) throw new WorkspaceError(WORKSPACE_ERRORS.alreadyAuthenticated);
       const binding = await authenticateWorkspace(db, data);
       // False: another auth of this connection won the race, or the connection closed meanwhile.
-      if (!(await bindWorkspaceConnection(db, session.connectionId, binding))) throw new WorkspaceError(WORKSPACE_ERRORS.alreadyAuthenticated);
+      if (!(await bindWorkspaceConnection(context.fanout, session.connectionId, binding))) throw new WorkspaceError(WORKSPACE_ERRORS.alreadyAuthenticated);
       const success = { ...(transaction !== undefined ? { transaction } : {}), userId: String(binding.userId) };
       await post(eventPacket('auth-success', success));
       if (ackId !== undefined) await post(ackPacket(ackId, [success]));
@@ -144,7 +144,7 @@ export async function handleWorkspaceFrame(context: WorkspaceContext, connection
 
 /** `$disconnect` (and a ping timeout): the connection's state goes. */
 export async function disconnectWorkspace(context: WorkspaceContext, connectionId: string): Promise<void> {
-  await unbindWorkspaceConnection(context.db, connectionId);
+  await unbindWorkspaceConnection(context.fanout, connectionId);
 }
 
 /** How many connections one heartbeat round serves at once. */
@@ -166,7 +166,7 @@ export async function workspaceHeartbeat(context: WorkspaceContext, now = Date.n
     if (outstanding) {
       if (now - session.pingSentAt! < settings.pingTimeoutMs) return;
       closed++;
-      await unbindWorkspaceConnection(db, session.connectionId);
+      await unbindWorkspaceConnection(context.fanout, session.connectionId);
       await sender.close(session.connectionId);
       return;
     }
@@ -174,7 +174,7 @@ export async function workspaceHeartbeat(context: WorkspaceContext, now = Date.n
     if (!(await updateEngineSession(db, session.connectionId, { pingSentAt: Date.now() }))) return;
     if ((await sender.post(session.connectionId, PING_PACKET)) === 'gone') {
       // Known open, so a 410 is proof that its $disconnect was lost.
-      await unbindWorkspaceConnection(db, session.connectionId);
+      await unbindWorkspaceConnection(context.fanout, session.connectionId);
       return;
     }
     pinged++;

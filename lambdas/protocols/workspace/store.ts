@@ -1,13 +1,15 @@
-import { CONNECTION_TTL_SECONDS } from '../../domain/connections';
+import { CONNECTION_TTL_SECONDS, markConnectionOpen, type Recipient } from '../../domain/connections';
 import { allOf, applied, type Db, exists, type Expr, type Item, ex } from '../../domain/db';
+import type { FanoutContext } from '../../domain/fanout';
+import { closeConnection, openConnection } from '../../domain/presence';
 import { GSI1, padId, TTL_ATTRIBUTE } from '../../domain/table';
 import { epochSeconds } from '../../domain/time';
 
 /*
  * The state of one workspace-socket connection between invocations (docs/workspace-protocol.md, "Items"):
  * `EIO#<connectionId>` / `SESSION`, indexed under `EIOSESSIONS` by expiry so the heartbeat finds every open
- * one in one Query. Kept apart from the main socket's `CONN#` items on purpose: today's fan-out posts the
- * main socket's JSON to every `CONN#` item, which would break a socket.io client (see bindWorkspaceConnection).
+ * one in one Query. Once `auth` bound it, the connection also has the `CONN#` items of every connection
+ * (protocol `workspace`), through which the fan-out and presence know it (bindWorkspaceConnection).
  */
 
 const ALL_SESSIONS = 'EIOSESSIONS';
@@ -97,22 +99,47 @@ export async function* liveEngineSessions(db: Db, now = Date.now()): AsyncGenera
   } while (start);
 }
 
-/**
- * THE SEAM for the protocol adapters (issue 15): the authenticated binding of a workspace connection to its
- * user and workspace. Today it is stored on the connection's own session item only, so nothing but this
- * socket reads it: no fan-out reaches the connection and it does not count for presence. The adapter
- * integration replaces the body: register the connection with protocol `workspace` and scope = the
- * workspace id (so fan-out renders workspace events for it and presence counts it), apply `status`
- * through presence, and keep this signature. False when the connection closed meanwhile.
- */
-export async function bindWorkspaceConnection(db: Db, connectionId: string, binding: WorkspaceBinding): Promise<boolean> {
-  return updateEngineSession(db, connectionId, { ...binding }, ex`attribute_not_exists(userId)`);
+/** The protocol name of workspace connections (lambdas/protocols/workspace/index.ts). */
+export const WORKSPACE_PROTOCOL = 'workspace';
+
+/** The fan-out recipient a bound workspace connection stands for. */
+export function workspaceRecipient(connectionId: string, binding: WorkspaceBinding): Recipient {
+  return {
+    userId: binding.userId,
+    connectionId,
+    sessionExpiresAt: binding.sessionExpiresAt,
+    protocol: WORKSPACE_PROTOCOL,
+    scope: String(binding.workspaceId),
+  };
 }
 
 /**
- * The other half of the seam: `$disconnect` (or a ping timeout) ends the connection. Today it removes the
- * session item; the adapter integration also removes the protocol connection and runs presence's departure.
+ * The authenticated binding of a workspace connection to its user and workspace: stored on the session item
+ * (the Engine.IO state), then the connection is registered with presence as protocol `workspace` and scope =
+ * the workspace id, so the fan-out renders workspace events for it and it counts for presence (shared with
+ * the main socket), with `status` as the requested status. False when the connection closed meanwhile or
+ * was already bound.
  */
-export async function unbindWorkspaceConnection(db: Db, connectionId: string): Promise<EngineSession | undefined> {
-  return deleteEngineSession(db, connectionId);
+export async function bindWorkspaceConnection(context: FanoutContext, connectionId: string, binding: WorkspaceBinding): Promise<boolean> {
+  if (!(await updateEngineSession(context.db, connectionId, { ...binding }, ex`attribute_not_exists(userId)`))) return false;
+  const recipient = workspaceRecipient(connectionId, binding);
+  await openConnection(context, recipient, binding.status, Date.now(), { session: binding.session });
+  // The client's `auth` came over this connection: it is open, so a 410 from now on proves it gone.
+  await markConnectionOpen(context.db, recipient);
+  // A `$disconnect` that ran between the two writes above found no connection item to remove: remove it now.
+  if (!(await readEngineSession(context.db, connectionId))) {
+    await closeConnection(context, connectionId);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * `$disconnect` (or a ping timeout) ends the connection: its session item goes, and its protocol connection
+ * through presence's close path (its user goes offline when this was his last connection of any protocol).
+ */
+export async function unbindWorkspaceConnection(context: FanoutContext, connectionId: string): Promise<EngineSession | undefined> {
+  const session = await deleteEngineSession(context.db, connectionId);
+  await closeConnection(context, connectionId);
+  return session;
 }

@@ -1,0 +1,150 @@
+import { io, type Socket } from 'socket.io-client';
+import { type SocketClient, TestSystem, type TestUser } from './support/system';
+
+/*
+ * The workspace socket as a protocol adapter (docs/workspace-protocol.md, "Mapping"): domain changes made over
+ * REST reach socket.io clients of the workspace as seed-003 events, with the audience the fan-out resolved
+ * (the ZavodChat main socket gets its own counterpart of the same change), and a workspace connection counts
+ * for the shared presence. The real socket.io-client, the local runtime and DynamoDB Local.
+ */
+
+let system: TestSystem;
+let owner: TestUser;
+let member: TestUser;
+let outsider: TestUser;
+let serverId: number;
+let otherServerId: number;
+const clients: Socket[] = [];
+
+/** A socket.io client recording every event, authenticated to `workspaceId` as `user`. */
+interface WorkspaceClient {
+  socket: Socket;
+  events: Array<{ name: string; data: unknown }>;
+  /** The next event named `name` not yet consumed (consumes it and every event before it). */
+  next(name: string, timeoutMs?: number): Promise<{ data: any; before: Array<{ name: string; data: unknown }> }>;
+}
+
+async function workspaceClient(user: TestUser, workspaceId: number): Promise<WorkspaceClient> {
+  const socket = io(system.runtime.workspaceUrl!, { transports: ['websocket'], reconnection: false, timeout: 5000 });
+  clients.push(socket);
+  const events: Array<{ name: string; data: unknown }> = [];
+  let wake: (() => void) | undefined;
+  socket.onAny((name: string, data: unknown) => {
+    events.push({ name, data });
+    wake?.();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  const client: WorkspaceClient = {
+    socket,
+    events,
+    async next(name, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const index = events.findIndex((e) => e.name === name);
+        if (index >= 0) {
+          const before = events.splice(0, index + 1);
+          return { data: before.pop()!.data, before };
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no '${name}' within ${timeoutMs} ms; got ${JSON.stringify(events)}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    },
+  };
+  socket.emit('auth', { token: user.token, workspaceId: String(workspaceId) });
+  expect((await client.next('auth-success')).data).toEqual({ userId: String(user.id) });
+  return client;
+}
+
+/** The status `GET /servers/{sid}/users` shows for a user. */
+async function listedStatus(userId: number): Promise<number> {
+  const listed = await system.rest('GET', `/servers/${serverId}/users?start_id=0&count=50&order=1`, { as: owner });
+  expect(listed.status).toBe(200);
+  return (listed.json as Array<{ id: number; status: number }>).find((u) => u.id === userId)!.status;
+}
+
+const createChannel = async (sid: number, json: Record<string, unknown>) => {
+  const created = await system.rest('POST', `/servers/${sid}/channels`, { as: owner, json });
+  expect(created.status).toBe(200);
+  return Number(created.text);
+};
+
+let main: SocketClient;
+let memberClient: WorkspaceClient;
+let outsiderClient: WorkspaceClient;
+
+beforeAll(async () => {
+  system = await TestSystem.start({ workspace: true });
+  [owner, member, outsider] = [await system.user('Owner'), await system.user('Member'), await system.user('Outsider')];
+  serverId = await system.server(owner, [member]);
+  otherServerId = await system.server(owner, [outsider], 'other server');
+  main = await system.connect(owner);
+  memberClient = await workspaceClient(member, serverId);
+  outsiderClient = await workspaceClient(outsider, otherServerId);
+  await main.barrier();
+});
+
+afterAll(async () => {
+  for (const client of clients.splice(0)) client.disconnect();
+  await system?.stop();
+});
+
+test('a public channel created over REST: channel-created to the workspace member, channel_created to the main socket, nothing to another workspace', async () => {
+  const channelId = await createChannel(serverId, { name: 'general2', type: 0 });
+  expect((await memberClient.next('channel-created')).data).toEqual({ channelId: String(channelId) });
+  expect(await main.next('channel_created', (data) => data.id === channelId)).toMatchObject({ id: channelId, server_id: serverId });
+  // Marker: a change of the outsider's own workspace; whatever the first change caused reached him before it.
+  const marker = await createChannel(otherServerId, { name: 'marker', type: 0 });
+  const { data, before } = await outsiderClient.next('channel-created');
+  expect(data).toEqual({ channelId: String(marker) });
+  expect(before).toEqual([]);
+});
+
+test('a private channel the member cannot see is not announced to him', async () => {
+  const hidden = await createChannel(serverId, { name: 'secret', type: 0, wl_users: [owner.id] });
+  expect(await main.next('channel_created', (data) => data.id === hidden)).toMatchObject({ id: hidden });
+  const marker = await createChannel(serverId, { name: 'visible', type: 0 });
+  const { data, before } = await memberClient.next('channel-created');
+  expect(data).toEqual({ channelId: String(marker) });
+  expect(before).toEqual([]);
+});
+
+test('a user joining through an invite: user-joined; his kick: user-leaved-workspace', async () => {
+  const newcomer = await system.user('Newcomer');
+  const invite = await system.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner });
+  expect((await system.rest('POST', `/server_invites/${invite.text}`, { as: newcomer })).status).toBe(200);
+  expect((await memberClient.next('user-joined')).data).toEqual({ user: { id: String(newcomer.id), name: 'Newcomer', onlineStatus: 'offline' } });
+  expect((await system.rest('DELETE', `/servers/${serverId}/users/${newcomer.id}`, { as: owner })).status).toBe(200);
+  expect((await memberClient.next('user-leaved-workspace')).data).toEqual({ userId: String(newcomer.id) });
+});
+
+test('a status change over REST: online-status-updated', async () => {
+  expect((await system.rest('PUT', '/user_status?status=2', { as: owner })).status).toBe(200);
+  expect((await memberClient.next('online-status-updated')).data).toEqual({ userId: String(owner.id), onlineStatus: 'idle' });
+  expect((await system.rest('PUT', '/user_status?status=3', { as: owner })).status).toBe(200);
+  expect((await memberClient.next('online-status-updated')).data).toEqual({ userId: String(owner.id), onlineStatus: 'online' });
+});
+
+test('the workspace user is online while his socket is open, offline after it closed (presence shared with the main socket)', async () => {
+  const late = await system.user('Late');
+  const invite = await system.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner });
+  expect((await system.rest('POST', `/server_invites/${invite.text}`, { as: late })).status).toBe(200);
+  expect(await listedStatus(late.id)).toBe(0);
+  const client = await workspaceClient(late, serverId);
+  expect(await listedStatus(late.id)).not.toBe(0);
+  // The main socket's observers learn it too.
+  expect(await main.next('user_changed', (data) => data.id === late.id)).toEqual({ id: late.id, status: 1 });
+  client.socket.disconnect();
+  // The main socket hears the departure: the user is offline once his only connection (a workspace one) closed.
+  expect(await main.next('user_changed', (data) => data.id === late.id)).toEqual({ id: late.id, status: 0 });
+  expect(await listedStatus(late.id)).toBe(0);
+});
