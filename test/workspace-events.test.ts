@@ -148,3 +148,21 @@ test('the workspace user is online while his socket is open, offline after it cl
   expect(await main.next('user_changed', (data) => data.id === late.id)).toEqual({ id: late.id, status: 0 });
   expect(await listedStatus(late.id)).toBe(0);
 });
+
+test('a logout closes the workspace connections of the ended session, through the workspace API', async () => {
+  const leaver = await system.user('Leaver');
+  const invite = await system.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner });
+  expect((await system.rest('POST', `/server_invites/${invite.text}`, { as: leaver })).status).toBe(200);
+  const client = await workspaceClient(leaver, serverId);
+  const closed = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the workspace socket was not closed within 5 s')), 5000);
+    client.socket.once('disconnect', (reason) => {
+      clearTimeout(timer);
+      resolve(reason);
+    });
+  });
+  expect(await system.rest('DELETE', '/auth', { as: leaver })).toMatchObject({ status: 200 });
+  // Closed by the server (not by this client).
+  expect(await closed).toBe('transport close');
+  expect(await main.next('user_changed', (data) => data.id === leaver.id && data.status === 0)).toEqual({ id: leaver.id, status: 0 });
+});

@@ -138,11 +138,18 @@ export async function registerConnection(db: Db, recipient: Recipient, now = Dat
  * The connections of a user opened with one of the given sessions (by sessionRefOf). Strongly consistent,
  * so a connection registered before its session was deleted is found (see the socket's `$connect`).
  */
-export async function connectionsOfSessions(db: Db, userId: number, sessions: readonly string[]): Promise<string[]> {
+export async function connectionsOfSessions(db: Db, userId: number, sessions: readonly string[]): Promise<Recipient[]> {
   if (sessions.length === 0) return [];
   const wanted = new Set(sessions);
-  const items = await queryPrefix(db, partitions.user(userId), prefixes.connection, { consistent: true, attributes: ['connectionId', 'session'] });
-  return items.filter((item) => typeof item.session === 'string' && wanted.has(item.session)).map((item) => String(item.connectionId));
+  const items = await queryPrefix(db, partitions.user(userId), prefixes.connection, { consistent: true, attributes: ['connectionId', 'session', 'protocol'] });
+  // With its protocol: a connection of another protocol is closed through that protocol's API.
+  return items
+    .filter((item) => typeof item.session === 'string' && wanted.has(item.session))
+    .map((item) => ({
+      userId,
+      connectionId: String(item.connectionId),
+      ...(item.protocol !== undefined && item.protocol !== DEFAULT_PROTOCOL ? { protocol: String(item.protocol) } : {}),
+    }));
 }
 
 /**
