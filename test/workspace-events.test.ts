@@ -1,4 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
+import { voiceChanged, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
 
 /*
@@ -165,4 +166,21 @@ test('a logout closes the workspace connections of the ended session, through th
   // Closed by the server (not by this client).
   expect(await closed).toBe('transport close');
   expect(await main.next('user_changed', (data) => data.id === leaver.id && data.status === 0)).toEqual({ id: leaver.id, status: 0 });
+});
+
+test('voice: joining, muting and leaving a voice channel (as the media node reports them) give user-selected-channel, media-state-updated, user-unselected-channel', async () => {
+  const channelId = await createChannel(serverId, { name: 'voice', type: 1 });
+  await memberClient.next('channel-created');
+  const participant = { userId: owner.id, channelId, serverId };
+  const context = system.runtime.context;
+  await voiceJoined(context, 'http://node.test', { ...participant, joined: new Date().toISOString(), mute: 0, deaf: 0, video: 0 });
+  const whole = { microphone: true, speakers: true, camera: false, screen: false, speaking: false };
+  expect((await memberClient.next('user-selected-channel')).data).toEqual({ userId: String(owner.id), channelId: String(channelId), userMediaState: whole });
+  await voiceChanged(context, { ...participant, mute: 1 });
+  // The whole media state, though only `mute` changed.
+  expect((await memberClient.next('media-state-updated')).data).toEqual({ userId: String(owner.id), userMediaState: { ...whole, microphone: false } });
+  await voiceChanged(context, { ...participant, video: 1 });
+  expect((await memberClient.next('media-state-updated')).data).toEqual({ userId: String(owner.id), userMediaState: { ...whole, microphone: false, screen: true } });
+  await voiceLeft(context, participant);
+  expect((await memberClient.next('user-unselected-channel')).data).toEqual({ userId: String(owner.id), channelId: String(channelId) });
 });

@@ -60,7 +60,13 @@ export type DomainEvent =
   | { type: 'user_joined_vc'; participant: VoiceParticipantRef; state: VoiceStateFields }
   | { type: 'user_left_vc'; participant: VoiceParticipantRef }
   /** Only the flags that changed. */
-  | { type: 'user_changed_vc_state'; participant: VoiceParticipantRef; changes: { mute?: number; deaf?: number; video?: number } };
+  | {
+      type: 'user_changed_vc_state';
+      participant: VoiceParticipantRef;
+      changes: { mute?: number; deaf?: number; video?: number };
+      /** The whole state after the change, for protocols that send it whole (the workspace socket); not on the main socket. */
+      state?: Pick<VoiceStateFields, 'mute' | 'deaf' | 'video'>;
+    };
 
 export type DomainEventType = DomainEvent['type'];
 export type DomainEventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
@@ -134,9 +140,14 @@ export const events = {
   emojiDeleted: (serverId: number, emojiId: number): DomainEvent => ({ type: 'emoji_deleted', serverId, emojiId }),
   userJoinedVc: (participant: VoiceParticipantRef, state: VoiceStateFields): DomainEvent => ({ type: 'user_joined_vc', participant, state }),
   userLeftVc: (participant: VoiceParticipantRef): DomainEvent => ({ type: 'user_left_vc', participant }),
-  userChangedVcState: (participant: VoiceParticipantRef, changes: DomainEventOf<'user_changed_vc_state'>['changes']): DomainEvent => ({
+  userChangedVcState: (
+    participant: VoiceParticipantRef,
+    changes: DomainEventOf<'user_changed_vc_state'>['changes'],
+    state?: DomainEventOf<'user_changed_vc_state'>['state'],
+  ): DomainEvent => ({
     type: 'user_changed_vc_state',
     participant,
     changes,
+    ...(state !== undefined ? { state } : {}),
   }),
 };

@@ -183,9 +183,15 @@ export async function voiceChanged(
   const { db } = context;
   const changed = Object.fromEntries((['mute', 'deaf', 'video'] as const).filter((k) => change[k] !== undefined).map((k) => [k, change[k]!]));
   if (Object.keys(changed).length === 0) return;
-  if (!(await applied(db.update(stateKey(change.channelId, change.userId), { set: changed }, { if: exists })))) return;
+  let after: Item | undefined;
+  const write = db.update(stateKey(change.channelId, change.userId), { set: changed }, { if: exists, returning: 'ALL_NEW' }).then((item) => {
+    after = item;
+  });
+  if (!(await applied(write))) return;
   const target = await audienceOf(db, change);
-  if (target) await publish(context, events.userChangedVcState(change, changed), target);
+  // The whole state too: the workspace socket's `media-state-updated` carries it whole.
+  const state = after ? { mute: Number(after.mute ?? 0), deaf: Number(after.deaf ?? 0), video: Number(after.video ?? 0) } : undefined;
+  if (target) await publish(context, events.userChangedVcState(change, changed, state), target);
 }
 
 /** The node is alive and these users are still connected on it. */

@@ -37,9 +37,13 @@ function counterpart(event: DomainEvent): { serverId?: number; event: WorkspaceE
       return event.participant.serverId === undefined
         ? undefined
         : { serverId: event.participant.serverId, event: workspaceEvents.userUnselectedChannel(event.participant.userId, event.participant.channelId) };
+    case 'user_changed_vc_state':
+      return event.participant.serverId === undefined || event.state === undefined
+        ? undefined
+        : { serverId: event.participant.serverId, event: workspaceEvents.mediaStateUpdated(event.participant.userId, event.state) };
     default:
       // No seed-003 counterpart (messages, roles, emojis...), or not enough data in the event to render one
-      // (user-updated and media-state-updated need the whole user / media state: docs/workspace-protocol.md).
+      // (user-updated needs the whole user: docs/workspace-protocol.md).
       return undefined;
   }
 }
