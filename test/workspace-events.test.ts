@@ -184,3 +184,9 @@ test('voice: joining, muting and leaving a voice channel (as the media node repo
   await voiceLeft(context, participant);
   expect((await memberClient.next('user-unselected-channel')).data).toEqual({ userId: String(owner.id), channelId: String(channelId) });
 });
+
+test('a profile change over REST: user-updated with the whole user', async () => {
+  expect((await system.rest('PUT', '/register', { as: owner, form: { displayname: 'Boss' } })).status).toBe(200);
+  expect(await main.next('user_changed', (data) => data.id === owner.id && data.name === 'Boss')).toEqual({ id: owner.id, name: 'Boss' });
+  expect((await memberClient.next('user-updated')).data).toEqual({ user: { id: String(owner.id), name: 'Boss', onlineStatus: 'online' } });
+});

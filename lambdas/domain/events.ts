@@ -34,7 +34,13 @@ export type FriendEventType = 'friend_request_received' | 'friend_request_accept
 
 export type DomainEvent =
   /** Presence or profile: only the fields that changed, in the order given. */
-  | { type: 'user_changed'; userId: number; changes: { status?: number; name?: string; avatar?: string } }
+  | {
+      type: 'user_changed';
+      userId: number;
+      changes: { status?: number; name?: string; avatar?: string };
+      /** The whole user after a profile change, for protocols that send it whole (the workspace socket); not on the main socket. */
+      user?: User;
+    }
   | { type: 'user_joined'; serverId: number; user: User }
   | { type: 'server_edited'; server: Server }
   | { type: 'got_server_owner'; serverId: number }
@@ -107,7 +113,12 @@ export const DOMAIN_EVENT_TYPES = Object.keys(TYPES) as DomainEventType[];
 
 /** The constructors of the catalog: what domain operations and routes publish. */
 export const events = {
-  userChanged: (userId: number, changes: DomainEventOf<'user_changed'>['changes']): DomainEvent => ({ type: 'user_changed', userId, changes }),
+  userChanged: (userId: number, changes: DomainEventOf<'user_changed'>['changes'], user?: User): DomainEvent => ({
+    type: 'user_changed',
+    userId,
+    changes,
+    ...(user !== undefined ? { user } : {}),
+  }),
   userJoined: (serverId: number, user: User): DomainEvent => ({ type: 'user_joined', serverId, user }),
   serverEdited: (server: Server): DomainEvent => ({ type: 'server_edited', server }),
   gotServerOwner: (serverId: number): DomainEvent => ({ type: 'got_server_owner', serverId }),

@@ -28,7 +28,9 @@ function counterpart(event: DomainEvent): { serverId?: number; event: WorkspaceE
     case 'user_changed':
       // Goes to the subject's observers: the audience reached a workspace connection through a server its
       // user shares with the subject (or a friendship), so it is not tied to one workspace.
-      return event.changes.status !== undefined ? { event: workspaceEvents.onlineStatusUpdated(event.userId, event.changes.status) } : undefined;
+      if (event.changes.status !== undefined) return { event: workspaceEvents.onlineStatusUpdated(event.userId, event.changes.status) };
+      // A profile change (name, avatar): `user-updated` needs the whole user, which the event carries then.
+      return event.user !== undefined ? { event: workspaceEvents.userUpdated(event.user) } : undefined;
     case 'user_joined_vc':
       return event.participant.serverId === undefined
         ? undefined
@@ -43,7 +45,7 @@ function counterpart(event: DomainEvent): { serverId?: number; event: WorkspaceE
         : { serverId: event.participant.serverId, event: workspaceEvents.mediaStateUpdated(event.participant.userId, event.state) };
     default:
       // No seed-003 counterpart (messages, roles, emojis...), or not enough data in the event to render one
-      // (user-updated needs the whole user: docs/workspace-protocol.md).
+      //.
       return undefined;
   }
 }

@@ -141,7 +141,8 @@ export function accountRoutes(app: Hono<RestEnv>): void {
     // A new password ends every other session (whoever else held one is out) and closes their sockets.
     if (password !== undefined) await closeSessionConnections(context, userId, await endSessions(context.db, userId, { except: token }));
     if (Object.keys(changed).length > 0) {
-      await publish(context, events.userChanged(userId, changed), audience.observersOf(userId));
+      // The whole user too: the workspace socket's `user-updated` carries it whole.
+      await publish(context, events.userChanged(userId, changed, await getUser(context.db, userId)), audience.observersOf(userId));
     }
     return c.text('Changed');
   });
