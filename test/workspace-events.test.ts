@@ -1,4 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
+import { connectionsOfUser, markConnectionOpen, registerConnection, subscribe } from '../lambdas/domain/connections';
 import { voiceChanged, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
 
@@ -189,4 +190,21 @@ test('a profile change over REST: user-updated with the whole user', async () =>
   expect((await system.rest('PUT', '/register', { as: owner, form: { displayname: 'Boss' } })).status).toBe(200);
   expect(await main.next('user_changed', (data) => data.id === owner.id && data.name === 'Boss')).toEqual({ id: owner.id, name: 'Boss' });
   expect((await memberClient.next('user-updated')).data).toEqual({ user: { id: String(owner.id), name: 'Boss', onlineStatus: 'online' } });
+});
+
+test('a workspace connection whose post answers 410 from the workspace API is pruned', async () => {
+  const ghost = await system.user('Ghost');
+  const invite = await system.rest('POST', `/servers/${serverId}/invites?expires=never`, { as: owner });
+  expect((await system.rest('POST', `/server_invites/${invite.text}`, { as: ghost })).status).toBe(200);
+  // A workspace connection whose `$disconnect` was lost: stored and known open, but no gateway holds it.
+  const db = system.runtime.context.db;
+  const lost = { userId: ghost.id, connectionId: 'lost-workspace-connection', protocol: 'workspace', scope: String(serverId) };
+  await registerConnection(db, lost, Date.now() - 1000);
+  await subscribe(db, [lost], [serverId]);
+  expect(await markConnectionOpen(db, lost, Date.now() - 1000)).toBe(true);
+  expect((await connectionsOfUser(db, ghost.id, Date.now(), true)).map((c) => c.connectionId)).toEqual([lost.connectionId]);
+  // The REST call answers once its event was delivered and the 410s pruned.
+  await createChannel(serverId, { name: 'prune', type: 0 });
+  await memberClient.next('channel-created');
+  expect(await connectionsOfUser(db, ghost.id, Date.now(), true)).toEqual([]);
 });
