@@ -37,8 +37,7 @@ export function rateLimit(): MiddlewareHandler<RestEnv> {
     if (budget === 'register') {
       const ip = sourceIp(c);
       if (limits.registrations && ip) counter = { bucket: 'register', subject: `ip:${ip}`, limit: limits.registrations };
-    } else if (budget !== 'none' && !c.req.path.startsWith('/desk/')) {
-      // (The desk's routes count their requests themselves, by desk user: routes/desk.ts.)
+    } else if (budget !== 'none') {
       const userId = rateSubjectUser(c);
       const ip = sourceIp(c);
       if (budget === 'messages' && limits.messages && userId !== undefined) {

@@ -11,6 +11,7 @@ import { countRequest } from '../../domain/rate-counters';
 import { log } from '../../domain/log';
 import { appContext } from '../../runtime';
 import type { RestEnv } from '../auth';
+import { policy } from '../route-policy';
 import { serveFile } from './files';
 import { jsonObject, NEXT_START_HEADER, parseInteger, readArgs, readJson, textArg } from '../http';
 import { sourceIp, tooManyRequests } from '../rate-limit';
@@ -128,7 +129,9 @@ async function body(c: Context): Promise<Record<string, unknown>> {
 }
 
 export function deskRoutes(app: Hono<RestEnv>): void {
-  app.use('/desk/*', deskAuth());
+  // Desk callers are OIDC tokens, not ZavodChat sessions: no session read, and the desk counts its own
+  // budgets by desk user (deskAuth), so the pipeline's budget does not apply.
+  app.use('/desk/*', policy({ budget: 'none', session: false }), deskAuth());
 
   app.get('/desk/me', (c) => c.json(userView(principalOf(c).user)));
 
