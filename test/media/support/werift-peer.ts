@@ -103,13 +103,17 @@ export class WeriftVoicePeer {
         this.received.set(key, (this.received.get(key) ?? 0) + 1);
       });
     };
-    socket.ws.on('message', (raw) => {
-      const frame = JSON.parse(raw.toString()) as { name: string; data: { type: string; sdp: string } };
+    const onFrame = (frame: { name: string; data: unknown }) => {
       if (frame.name !== 'offer') return;
-      this.answering = this.answering.then(() => this.answer(frame.data.sdp)).catch((error: Error) => {
+      const { sdp } = frame.data as { sdp: string };
+      this.answering = this.answering.then(() => this.answer(sdp)).catch((error: Error) => {
         console.error(`werift peer failed to answer: ${error.stack}`);
       });
-    });
+    };
+    // The first offer can arrive in the same read as the upgrade response, before `open` resolved the
+    // socket to us: answer what the socket already holds, then everything that follows.
+    for (const frame of socket.frames) onFrame(frame);
+    socket.ws.on('message', (raw) => onFrame(JSON.parse(raw.toString()) as { name: string; data: unknown }));
   }
 
   /** `answerAfter` holds the answers (so the transport cannot connect) until it resolves. */
