@@ -2,6 +2,7 @@ import { type ColdStartRow, coldStartTable, runColdStartBench } from './cold-sta
 import { type DeliveryPathRow, runDeliveryPathBench } from './delivery-path';
 import { type FanoutRow, fanoutOptionsFromEnv, fanoutTable, runFanoutBench } from './fanout';
 import { type MediaBenchResult, mediaOptionsFromEnv, mediaStepTable, mediasoupWorkerBinary, mediaSummaryTable, runMediaBench } from './media';
+import { mediaNodeStartTable, type NodeStartResult, runMediaNodeStartBench } from './media-node-start';
 import { type RequestCount, requestCountTable, runRequestCountBench } from './requests';
 import { formatTable, machineInfo, markdownTable, section, writeResults, writeResultsText } from './support/report';
 
@@ -12,9 +13,9 @@ import { formatTable, machineInfo, markdownTable, section, writeResults, writeRe
  * mediasoup worker binary is there). Prints tables
  * and writes results/bench-<time>.json plus results/bench-latest.md (the tables of docs/performance.md).
  *
- * BENCH_PARTS=fanout,delivery,requests,coldstart,media picks parts; BENCH_SIZES, BENCH_MESSAGES, BENCH_SECONDS,
+ * BENCH_PARTS=fanout,delivery,requests,coldstart,media,nodestart picks parts; BENCH_SIZES, BENCH_MESSAGES, BENCH_SECONDS,
  * BENCH_CONCURRENCY shape the fan-out; BENCH_REQUEST_SIZES the request counts; BENCH_COLD_RUNS the cold start;
- * BENCH_MEDIA_* the media bench (bench/media.ts).
+ * BENCH_MEDIA_* the media bench (bench/media.ts); BENCH_NODE_START_* the media node's start-up (bench/media-node-start.ts).
  */
 
 interface Targets {
@@ -52,7 +53,7 @@ function targets(fanout: FanoutRow[], requests: RequestCount[]): Targets[] {
 
 async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const parts = new Set((process.env.BENCH_PARTS ?? 'fanout,delivery,requests,coldstart,media').split(','));
+  const parts = new Set((process.env.BENCH_PARTS ?? 'fanout,delivery,requests,coldstart,media,nodestart').split(','));
   const machine = machineInfo();
   console.log(`machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.totalMemoryGiB} GiB, Node ${machine.node}`);
   const requestSizes = (process.env.BENCH_REQUEST_SIZES ?? '10,1000').split(',').map(Number);
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
     media = await runMediaBench(mediaOptionsFromEnv());
   }
   const mediaResult = media && 'kinds' in media ? media : undefined;
+  const nodeStart: NodeStartResult | { skipped: string } | undefined = parts.has('nodestart') ? await runMediaNodeStartBench() : undefined;
+  const nodeStartResult = nodeStart && 'rows' in nodeStart ? nodeStart : undefined;
 
   const met = targets(fanout, requests);
   section('summary');
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
   }
   console.log(formatTable(['target', 'wanted', 'measured', 'met'], met.map((t) => [t.name, t.target, t.measured, t.met === true ? 'yes' : t.met === false ? 'NO' : 'n/a'])));
 
-  const path = writeResults('bench', { fanoutOptions, fanout, delivery, requestSizes, requests, coldStart, media, targets: met });
+  const path = writeResults('bench', { fanoutOptions, fanout, delivery, requestSizes, requests, coldStart, media, nodeStart, targets: met });
   const markdown = [
     `Machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.totalMemoryGiB} GiB, Node ${machine.node}, ${new Date().toISOString()}`,
     fanout.length > 0 ? `### Fan-out\n\n${markdownTable(fanoutTable(fanout).headers, fanoutTable(fanout).rows)}` : '',
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
       ? `### Media node\n\n${markdownTable(mediaSummaryTable(mediaResult).headers, mediaSummaryTable(mediaResult).rows)}\n\n${markdownTable(mediaStepTable(mediaResult.kinds).headers, mediaStepTable(mediaResult.kinds).rows)}`
       : '',
     coldStart ? `### Cold start\n\n${markdownTable(coldStartTable(coldStart.emptyProcessMs, coldStart.rows).headers, coldStartTable(coldStart.emptyProcessMs, coldStart.rows).rows)}` : '',
+    nodeStartResult ? `### Media node start-up\n\n${markdownTable(mediaNodeStartTable(nodeStartResult).headers, mediaNodeStartTable(nodeStartResult).rows)}` : '',
     `### Targets\n\n${markdownTable(['target', 'wanted', 'measured', 'met'], met.map((t) => [t.name, t.target, t.measured, String(t.met)]))}`,
   ]
     .filter(Boolean)
