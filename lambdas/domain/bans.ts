@@ -3,6 +3,7 @@ import { absent, type Db, ex, exists, isConditionFailure, type Item, type Key, n
 import { notFound, TEXT } from './errors';
 import { usersByIds } from './servers';
 import { keys, MAX_PADDED_ID, partitions, prefixes, TTL_ATTRIBUTE } from './table';
+import { build } from './items';
 import { epochSeconds, isExpired } from './time';
 import type { Page, User } from './users';
 
@@ -50,9 +51,9 @@ export async function banMember(db: Db, serverId: number, userId: number, expire
   try {
     await db.transact([
       { delete: keys.member(serverId, userId), if: exists },
-      { put: { ...keys.ban(serverId, ban.id), ...ban, [TTL_ATTRIBUTE]: ttl }, if: absent },
+      { put: build.ban(ban, ttl), if: absent },
       {
-        put: { ...keys.bannedUser(serverId, userId), banId: ban.id, expires, [TTL_ATTRIBUTE]: ttl },
+        put: build.bannedUser(ban, ttl),
         // A marker left by an expired ban (not yet removed by TTL) is simply replaced.
         if: ex`attribute_not_exists(pk) OR (expires <> ${'never'} AND expires <= ${new Date().toISOString()})`,
       },

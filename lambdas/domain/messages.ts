@@ -2,6 +2,7 @@ import { BROADCAST_MENTION_PREFIX, BROADCAST_MENTIONS_KEPT, type Channel } from 
 import { allOf, applied, attr, type Db, ex, exists, type Expr, type Item, nextId, orThrow, type TransactWrite } from './db';
 import { DEFAULT_MAX_SCAN_ITEMS } from './config';
 import { keys, MAX_PADDED_ID, partitions, prefixes } from './table';
+import { build } from './items';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { log } from './log';
 import { isoNow } from './time';
@@ -143,22 +144,8 @@ export async function postMessage(
   const message: StoredMessage = { id, author_id: authorId, sent, edited: sent, ...shown, channelId: channel.id, serverId: channel.serverId, notified };
   const write = (advance: boolean) =>
     db.transact([
-      {
-        put: {
-          ...keys.message(channel.id, id),
-          id,
-          authorId,
-          sent,
-          edited: sent,
-          text: content.text,
-          attachments: content.attachments,
-          mentions: content.mentions,
-          channelId: channel.id,
-          serverId: channel.serverId,
-          ...(notified && notified.size > 0 ? { notified: Object.fromEntries(notified) } : {}),
-        },
-      },
-      { put: { ...keys.messagePointer(id), channelId: channel.id } },
+      { put: build.message({ id, channelId: channel.id, serverId: channel.serverId, authorId, sent, ...shown, notified }) },
+      { put: build.messagePointer(id, channel.id) },
       channelWrite(channel, id, authorId, content.mentions, advance),
     ]);
   // Either the channel is gone, or a newer message committed first and keeps its place as the last one.

@@ -2,7 +2,8 @@ import { absent, applied, batchWrite, type Db, ex, exists, type Item, keyOf, nex
 import { channelsOfServer, deleteChannelContents } from './channels';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { hasPermission, PERM1_DEFAULT, type PermIndex, type PermissionSubject, type Role } from './permissions';
-import { GSI1, keys, MAX_PADDED_ID, partitions, prefixes } from './table';
+import { build, type MemberItem } from './items';
+import { keys, MAX_PADDED_ID, partitions, prefixes } from './table';
 import { isoNow } from './time';
 import { MAX_NAME_LENGTH, publicUser, type User } from './users';
 
@@ -117,16 +118,8 @@ export async function usersByIds(db: Db, ids: number[]): Promise<Map<number, Use
 }
 
 /** The membership item (also written directly by the benchmarks' population). */
-export function memberItem(serverId: number, userId: number, roles: number[], now = Date.now()): Item {
-  return {
-    ...keys.member(serverId, userId),
-    [GSI1.partition]: keys.membershipsOfUserIndex(userId),
-    [GSI1.sort]: keys.membershipIndexSort(serverId),
-    serverId,
-    userId,
-    roles,
-    joined: isoNow(now),
-  };
+export function memberItem(serverId: number, userId: number, roles: number[], now = Date.now()): MemberItem {
+  return build.member(serverId, userId, roles, isoNow(now));
 }
 
 const OWNED_LIMIT = 'You own too many servers';
@@ -141,8 +134,8 @@ export async function createServer(db: Db, ownerId: number, name: string, maxOwn
   await orThrow(
     db.transact([
       { update: keys.user(ownerId), changes: ownedServers(1), if: ex`attribute_exists(pk) AND (attribute_not_exists(ownedServers) OR ownedServers < ${maxOwned})` },
-      { put: { ...keys.server(serverId), id: serverId, name, ownerId, avatar } },
-      { put: { ...keys.roles(serverId), roles: [defaultRole] } },
+      { put: build.server(serverId, name, ownerId, avatar) },
+      { put: build.roles(serverId, [defaultRole]) },
       { put: memberItem(serverId, ownerId, [defaultRoleId]) },
     ]),
     () => forbidden(OWNED_LIMIT),

@@ -116,9 +116,15 @@ export const keys = {
   voiceState: (channelId: number, userId: number) => ({ pk: `CHANNEL#${channelId}`, sk: `VOICE#${padId(userId)}` }),
   /** Where a user's voice connection lives (one per user), so REST can reach his node from his id alone. */
   userVoice: (userId: number) => ({ pk: `USER#${userId}`, sk: 'VOICE' }),
+  /** All voice states, by expiry, so the sweeper finds the ones a dead node left behind in one Query. */
+  allVoiceStatesIndex: () => 'VOICESTATES',
+  /** A voice state's expiry (epoch s) as the index sorts it. */
+  voiceStateIndexSort: (ttl: number) => String(ttl).padStart(12, '0'),
   /** A connection-cap partition: per user, or per source address. */
   slotsOfUser: (userId: number) => `USER#${userId}`,
   slotsOfAddress: (sourceIp: string) => `CONNADDR#${sourceIp}`,
+  /** Slot `index` of a connection-cap partition (slotsOfUser, slotsOfAddress). */
+  connectionSlot: (partition: string, index: number) => ({ pk: partition, sk: `${prefixes.connectionSlot}${index}` }),
   /** A server's member as the index shows it under the user's memberships. */
   membershipIndexSort: (serverId: number) => `MEMBER#${padId(serverId)}`,
   /** A subscription as the index shows it under its connection. */

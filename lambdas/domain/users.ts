@@ -3,6 +3,7 @@ import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password';
 import { DEFAULT_MAX_SCAN_ITEMS } from './config';
 import { nextStartAfter, type ScannedPage } from './messages';
+import { build } from './items';
 import { GSI1, keys, padId } from './table';
 
 export const MAX_NAME_LENGTH = 64;
@@ -150,19 +151,8 @@ export async function registerUser(
   const id = await nextId(db, 'user');
   await orThrow(
     db.transact([
-      { put: { ...keys.credentials(usernameKey(input.username)), userId: id, passwordHash }, if: absent },
-      {
-        put: {
-          ...keys.user(id),
-          [GSI1.partition]: keys.allUsersIndex(),
-          [GSI1.sort]: padId(id),
-          id,
-          username: canonicalUsername(input.username),
-          name: input.displayname,
-          status: 0,
-          lastStatus: 1,
-        },
-      },
+      { put: build.credentials(usernameKey(input.username), id, passwordHash), if: absent },
+      { put: build.user(id, canonicalUsername(input.username), input.displayname) },
     ]),
     () => forbidden(USERNAME_TAKEN),
   );
@@ -214,7 +204,7 @@ export async function updateProfile(
   }
   if (newKey.pk !== credentialsKey.pk) {
     const passwordHash = change.password !== undefined ? await hashPassword(change.password) : old?.passwordHash;
-    transact.push({ delete: credentialsKey }, { put: { ...newKey, userId, passwordHash }, if: absent });
+    transact.push({ delete: credentialsKey }, { put: build.credentials(usernameKey(change.username as string), userId, passwordHash as string), if: absent });
   } else if (change.password !== undefined) {
     transact.push({ update: credentialsKey, changes: { set: { passwordHash: await hashPassword(change.password) } } });
   }
