@@ -62,6 +62,15 @@ export const prefixes = {
 /** The highest padded id: the upper bound of an ascending page of ids. */
 export const MAX_PADDED_ID = '9999999999';
 
+/**
+ * The sort key bounds and direction of a page of `<prefix><padded id>` items starting at `startId`: up to
+ * the highest id (`order` 1), or down to 0.
+ */
+export function idRange(prefix: string, startId: number, order: 0 | 1): { from: string; to: string; descending: boolean } {
+  const start = `${prefix}${padId(startId)}`;
+  return order === 1 ? { from: start, to: `${prefix}${MAX_PADDED_ID}`, descending: false } : { from: `${prefix}${padId(0)}`, to: start, descending: true };
+}
+
 export const keys = {
   counter: (kind: string) => ({ pk: `COUNTER#${kind}`, sk: 'COUNTER' }),
   user: (userId: number) => ({ pk: `USER#${userId}`, sk: 'PROFILE' }),
