@@ -144,6 +144,13 @@ export interface UserVoiceItem extends StoredItem, Expiring {
   node: string;
 }
 
+/** A workspace-socket connection between invocations; `auth` adds its binding by updates. */
+export interface EngineSessionItem extends Indexed, Expiring {
+  connectionId: string;
+  sid: string;
+  connectedAt: number;
+}
+
 /** What a connection item and its subscriptions carry of the connection (protocol already resolved). */
 export interface ConnectionFields {
   userId: number;
@@ -328,6 +335,16 @@ export const build = {
     ...(connection.sessionExpiresAt !== undefined ? { sessionExpiresAt: connection.sessionExpiresAt } : {}),
     ...connectionProtocol(connection),
     serverId,
+    [TTL_ATTRIBUTE]: ttl,
+  }),
+  /** Indexed by expiry, like the connection owner items. */
+  engineSession: (connectionId: string, sid: string, connectedAt: number, ttl: number): EngineSessionItem => ({
+    ...keys.engineSession(connectionId),
+    [GSI1.partition]: keys.allEngineSessionsIndex(),
+    [GSI1.sort]: `${padId(ttl)}#${connectionId}`,
+    connectionId,
+    sid,
+    connectedAt,
     [TTL_ATTRIBUTE]: ttl,
   }),
   /** One slot of a connection cap's partition, found again through its connection (`SLOT#<partition>`). */

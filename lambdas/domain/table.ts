@@ -138,6 +138,10 @@ export const keys = {
   membershipIndexSort: (serverId: number) => `MEMBER#${padId(serverId)}`,
   /** A subscription as the index shows it under its connection. */
   subscriptionIndexSort: (serverId: number) => `SERVER#${padId(serverId)}`,
+  /** A workspace-socket connection's engine session (lambdas/protocols/workspace/store.ts). */
+  engineSession: (connectionId: string) => ({ pk: `EIO#${connectionId}`, sk: 'SESSION' }),
+  /** Every engine session, by expiry: the workspace heartbeat's round is one Query. */
+  allEngineSessionsIndex: () => 'EIOSESSIONS',
   /** The session token a session item's key holds. */
   sessionToken: (item: Record<string, unknown>) => String(item.pk).slice('SESSION#'.length),
 };

@@ -10,7 +10,7 @@ describe('item builders', () => {
     expect(Object.keys(build).sort()).toEqual(
       [
         'adminVoiceState', 'ban', 'bannedUser', 'blockedBy', 'blocks', 'channel', 'channelOrder', 'connection', 'connectionOwner', 'connectionSlot',
-        'credentials', 'dmPair', 'emoji', 'emojiName', 'friend', 'invite', 'member', 'message', 'messagePointer', 'preferences', 'roles', 'server',
+        'credentials', 'dmPair', 'emoji', 'emojiName', 'engineSession', 'friend', 'invite', 'member', 'message', 'messagePointer', 'preferences', 'roles', 'server',
         'session', 'subscription', 'upload', 'user', 'userVoice', 'voiceState',
       ].sort(),
     );
@@ -185,6 +185,16 @@ describe('item builders', () => {
       gsi1sk: 'SLOT#USER#7',
       connectionId: 'c1',
       claimedAt: 1_700_000_000_000,
+      ttl: 1_700_008_100,
+    });
+    expect(build.engineSession('c1', 'sid1', 1_700_000_000_000, 1_700_008_100)).toStrictEqual({
+      pk: 'EIO#c1',
+      sk: 'SESSION',
+      gsi1pk: 'EIOSESSIONS',
+      gsi1sk: '1700008100#c1',
+      connectionId: 'c1',
+      sid: 'sid1',
+      connectedAt: 1_700_000_000_000,
       ttl: 1_700_008_100,
     });
   });
