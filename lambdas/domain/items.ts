@@ -3,7 +3,8 @@ import type { Channel } from './channels';
 import type { Item, Key } from './db';
 import type { Emoji } from './emojis';
 import type { FriendState } from './friends';
-import type { Attachment, Mention } from './messages';
+import type { VoiceStateFields } from './events';
+import type { Message } from './messages';
 import type { Role } from './permissions';
 import { GSI1, keys, padId, prefixes, TTL_ATTRIBUTE } from './table';
 
@@ -85,14 +86,9 @@ export interface ChannelOrderItem extends StoredItem {
   order: number[];
   version: number;
 }
-export interface MessageItem extends StoredItem {
-  id: number;
+/** The message object of REST (`messages.ts`), its author as `authorId`. */
+export interface MessageItem extends StoredItem, Omit<Message, 'author_id'> {
   authorId: number;
-  sent: string;
-  edited: string;
-  text: string;
-  attachments: Attachment[];
-  mentions: Mention[];
   channelId: number;
   serverId: number | undefined;
   notified?: Record<string, number>;
@@ -126,14 +122,10 @@ export interface UploadItem extends StoredItem {
   name: string;
   size: number;
 }
-export interface VoiceStateItem extends Indexed, Expiring {
+export interface VoiceStateItem extends Indexed, Expiring, VoiceStateFields {
   userId: number;
   channelId: number;
   serverId: number | undefined;
-  joined: string;
-  mute: number;
-  deaf: number;
-  video: number;
   node: string;
 }
 /** Carries the voice state's expiry (ttl and the same gsi1sk) but no gsi1pk: it is not in the index. */
@@ -159,25 +151,15 @@ export interface ConnectionFields {
   protocol: string;
   scope?: string;
 }
-export interface ConnectionItem extends Indexed, Expiring {
+export interface ConnectionItem extends Indexed, Expiring, ConnectionFields {
   session?: string;
   sourceIp?: string;
-  sessionExpiresAt?: number;
-  protocol: string;
-  scope?: string;
-  userId: number;
-  connectionId: string;
   connectedAt: number;
 }
 export interface ConnectionOwnerItem extends Indexed, Expiring {
   userId: number;
 }
-export interface SubscriptionItem extends Indexed, Expiring {
-  userId: number;
-  connectionId: string;
-  sessionExpiresAt?: number;
-  protocol: string;
-  scope?: string;
+export interface SubscriptionItem extends Indexed, Expiring, ConnectionFields {
   serverId: number;
 }
 export interface ConnectionSlotItem extends Indexed, Expiring {
@@ -242,17 +224,10 @@ export const build = {
   dmPair: (userId: number, otherId: number, textId: number, voiceId: number): DmPairItem => ({ ...keys.dmPair(userId, otherId), otherId, textId, voiceId }),
   channel: (channel: Channel): ChannelItem => ({ ...keys.channel(channel.id), ...channel }),
   channelOrder: (serverId: number, order: number[], version: number): ChannelOrderItem => ({ ...keys.channelOrder(serverId), order, version }),
-  message: (message: {
-    id: number;
-    channelId: number;
-    serverId: number | undefined;
-    authorId: number;
-    sent: string;
-    text: string;
-    attachments: Attachment[];
-    mentions: Mention[];
-    notified?: Map<number, number>;
-  }): MessageItem => ({
+  /** `edited` starts as `sent`; `notified` is stored only when the post notified somebody. */
+  message: (
+    message: Omit<Message, 'author_id' | 'edited'> & { authorId: number; channelId: number; serverId: number | undefined; notified?: Map<number, number> },
+  ): MessageItem => ({
     ...keys.message(message.channelId, message.id),
     id: message.id,
     authorId: message.authorId,
@@ -282,7 +257,7 @@ export const build = {
   /** `at`: the upload time in ms, which orders a user's uploads oldest first. */
   upload: (userId: number, at: number, name: string, size: number): UploadItem => ({ ...keys.upload(userId, at, name), name, size }),
   voiceState: (
-    state: { userId: number; channelId: number; serverId?: number; joined: string; mute: number; deaf: number; video: number },
+    state: VoiceStateFields & { userId: number; channelId: number; serverId?: number },
     node: string,
     ttl: number,
   ): VoiceStateItem => ({

@@ -138,7 +138,7 @@ describe('item builders', () => {
 
   test('connections: connection, owner, subscription, cap slot', () => {
     const minimal = { userId: 7, connectionId: 'c1', protocol: 'zavodchat' };
-    expect(build.connection(minimal, 1_700_000_000_000, 1_700_008_100)).toStrictEqual({
+    const minimalItem = {
       protocol: 'zavodchat',
       pk: 'USER#7',
       sk: 'CONN#c1',
@@ -148,22 +148,16 @@ describe('item builders', () => {
       connectionId: 'c1',
       connectedAt: 1_700_000_000_000,
       ttl: 1_700_008_100,
-    });
+    };
+    expect(build.connection(minimal, 1_700_000_000_000, 1_700_008_100)).toStrictEqual(minimalItem);
     const full = { ...minimal, sessionExpiresAt: 1_800_000_000_000, protocol: 'workspace', scope: 'w1' };
     expect(build.connection(full, 1_700_000_000_000, 1_700_008_100, { session: 'digest', sourceIp: '10.0.0.1' })).toStrictEqual({
+      ...minimalItem,
       session: 'digest',
       sourceIp: '10.0.0.1',
       sessionExpiresAt: 1_800_000_000_000,
       protocol: 'workspace',
       scope: 'w1',
-      pk: 'USER#7',
-      sk: 'CONN#c1',
-      gsi1pk: 'CONN#c1',
-      gsi1sk: 'USER',
-      userId: 7,
-      connectionId: 'c1',
-      connectedAt: 1_700_000_000_000,
-      ttl: 1_700_008_100,
     });
     expect(build.connectionOwner('c1', 7, 1_700_008_100)).toStrictEqual({ pk: 'CONN#c1', sk: 'OWNER', gsi1pk: 'CONNECTIONS', gsi1sk: '1700008100#c1', userId: 7, ttl: 1_700_008_100 });
     expect(build.subscription(3, minimal, 1_700_008_100)).toStrictEqual({
