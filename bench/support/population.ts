@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { CHANNEL_TYPE, createChannel } from '../../lambdas/domain/channels';
 import { batchWrite, type Db, type Item, reserveIds } from '../../lambdas/domain/db';
 import { createServer, loadServerContext, memberItem } from '../../lambdas/domain/servers';
-import { GSI1, keys, padId, TTL_ATTRIBUTE } from '../../lambdas/domain/table';
+import { build } from '../../lambdas/domain/items';
 import { epochSeconds } from '../../lambdas/domain/time';
 
 /**
  * Bench-only seeding: users, sessions and memberships written straight into the table with the item
- * shapes of lambdas/domain (users.ts, sessions.ts, servers.ts). Registering thousands of users through
+ * builders of lambdas/domain/items.ts. Registering thousands of users through
  * REST would spend minutes in scrypt, which is not what the benchmarks measure.
  */
 
@@ -40,25 +40,12 @@ function userItems(user: SeededUser, options: SeedOptions, now: number): Item[] 
   const expiresAt = now + SESSION_LIFETIME_MS;
   return [
     {
-      ...keys.user(user.id),
-      [GSI1.partition]: keys.allUsersIndex(),
-      [GSI1.sort]: padId(user.id),
-      id: user.id,
-      username: `bench${user.id}`,
-      name: `Bench ${user.id}`,
+      ...build.user(user.id, `bench${user.id}`, `Bench ${user.id}`),
       // Online already, so a connect changes no status and announces nothing (see phantomConnections).
       status: 1,
-      lastStatus: 1,
       connections: options.phantomConnections ?? 1,
     },
-    {
-      ...keys.session(user.token),
-      [GSI1.partition]: keys.sessionsOfUserIndex(user.id),
-      [GSI1.sort]: String(expiresAt).padStart(15, '0'),
-      userId: user.id,
-      expiresAt,
-      [TTL_ATTRIBUTE]: epochSeconds(expiresAt),
-    },
+    build.session(user.token, user.id, expiresAt, epochSeconds(expiresAt)),
   ];
 }
 

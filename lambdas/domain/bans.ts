@@ -1,8 +1,9 @@
 import { forgetMembership } from './members';
-import { absent, type Db, ex, exists, isConditionFailure, type Item, type Key, nextId, orThrow, type TransactWrite } from './db';
+import { absent, collectPage, type Db, ex, exists, isConditionFailure, type Item, type Key, nextId, orThrow, type TransactWrite } from './db';
 import { notFound, TEXT } from './errors';
 import { usersByIds } from './servers';
-import { keys, MAX_PADDED_ID, partitions, prefixes, TTL_ATTRIBUTE } from './table';
+import { idRange, keys, partitions, prefixes, TTL_ATTRIBUTE } from './table';
+import { build } from './items';
 import { epochSeconds, isExpired } from './time';
 import type { Page, User } from './users';
 
@@ -50,9 +51,9 @@ export async function banMember(db: Db, serverId: number, userId: number, expire
   try {
     await db.transact([
       { delete: keys.member(serverId, userId), if: exists },
-      { put: { ...keys.ban(serverId, ban.id), ...ban, [TTL_ATTRIBUTE]: ttl }, if: absent },
+      { put: build.ban(ban, ttl), if: absent },
       {
-        put: { ...keys.bannedUser(serverId, userId), banId: ban.id, expires, [TTL_ATTRIBUTE]: ttl },
+        put: build.bannedUser(ban, ttl),
         // A marker left by an expired ban (not yet removed by TTL) is simply replaced.
         if: ex`attribute_not_exists(pk) OR (expires <> ${'never'} AND expires <= ${new Date().toISOString()})`,
       },
@@ -98,27 +99,19 @@ export async function liftBan(db: Db, ban: Ban): Promise<void> {
 
 /** One page of the bans in force (`GET /servers/{sid}/bans`), by ban id. */
 export async function listBans(db: Db, serverId: number, page: Page, now = Date.now()): Promise<BanView[]> {
-  const out: BanView[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  while (out.length < page.count) {
-    const result = await db.queryPage(
-      {
-        partition: partitions.server(serverId),
-        from: keys.ban(serverId, page.order === 1 ? page.startId : 0).sk,
-        to: page.order === 1 ? `${prefixes.ban}${MAX_PADDED_ID}` : keys.ban(serverId, page.startId).sk,
-        descending: page.order !== 1,
-        limit: page.count * 2,
-      },
-      startKey,
-    );
-    const bans = result.items.map(banFromItem).filter((ban) => !isExpired(ban.expires, now));
-    const users = await usersByIds(db, bans.map((ban) => ban.userId));
-    for (const ban of bans) {
-      const user = users.get(ban.userId);
-      if (user && out.length < page.count) out.push({ id: ban.id, user, expires: ban.expires });
-    }
-    startKey = result.next;
-    if (!startKey) break;
-  }
-  return out;
+  const { items } = await collectPage(
+    db,
+    { partition: partitions.server(serverId), ...idRange(prefixes.ban, page.startId, page.order) },
+    page.count,
+    async (found) => {
+      const bans = found.map(banFromItem).filter((ban) => !isExpired(ban.expires, now));
+      const users = await usersByIds(db, bans.map((ban) => ban.userId));
+      return bans.flatMap((ban) => {
+        const user = users.get(ban.userId);
+        return user ? [{ id: ban.id, user, expires: ban.expires }] : [];
+      });
+    },
+    { limit: () => page.count * 2 },
+  );
+  return items;
 }

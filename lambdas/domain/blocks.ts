@@ -3,6 +3,7 @@ import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { FRIEND_COUNT_ATTRIBUTE, type FriendState, friendKey, readPair, relationRemovalItems, withRetries } from './friends';
 import { usersByIds } from './servers';
 import { keys, partitions, prefixes } from './table';
+import { build } from './items';
 import { publicUser, type User } from './users';
 
 /**
@@ -54,8 +55,8 @@ export async function blockUser(db: Db, blockerId: number, blockedId: number, ma
     const relation = pair.relation;
     const blocks = attr(BLOCK_COUNT_ATTRIBUTE);
     await db.transact([
-      { put: { ...blocksKey(blockerId, blockedId), blockedId }, if: absent },
-      { put: { ...keys.blockedBy(blockedId, blockerId), blockerId } },
+      { put: build.blocks(blockerId, blockedId), if: absent },
+      { put: build.blockedBy(blockedId, blockerId) },
       {
         update: keys.user(blockerId),
         changes: { add: { [BLOCK_COUNT_ATTRIBUTE]: 1, ...(relation ? { [FRIEND_COUNT_ATTRIBUTE]: -1 } : {}) } },

@@ -2,6 +2,7 @@ import { absent, applied, batchWrite, type Changes, type Db, ex, exists, type It
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { hasPermission, Perm, type PermissionSubject } from './permissions';
 import { keys, partitions, prefixes } from './table';
+import { build } from './items';
 import { MAX_NAME_LENGTH } from './users';
 
 export const CHANNEL_TYPE = { TEXT: 0, VOICE: 1 } as const;
@@ -153,7 +154,7 @@ async function writeWithOrder(
     const { order, channelWrite } = change(((current?.order as number[]) ?? []).map(Number));
     try {
       await db.transact([
-        { put: { ...orderKey(serverId), order, version: version + 1 }, if: current ? ex`version = ${version}` : absent },
+        { put: build.channelOrder(serverId, order, version + 1), if: current ? ex`version = ${version}` : absent },
         ...(channelWrite ? [channelWrite] : []),
       ]);
       return;
@@ -175,7 +176,7 @@ export async function createChannel(
     if (order.length >= maxChannels) throw forbidden(`Cannot create more than ${maxChannels} channels on a server`);
     return {
       order: placeBefore(order, id, input.before ?? -1),
-      channelWrite: { put: { ...channelKey(id), ...channel }, if: absent },
+      channelWrite: { put: build.channel(channel), if: absent },
     };
   });
   return channel;

@@ -1,6 +1,7 @@
-import { SLOT_INDEX_PREFIX, CONNECTION_TTL_SECONDS, releaseSlot } from './connections';
+import { CONNECTION_TTL_SECONDS, releaseSlot } from './connections';
 import { applied, attr, type Db, ex, queryPrefix } from './db';
-import { GSI1, keys, prefixes, TTL_ATTRIBUTE } from './table';
+import { build } from './items';
+import { keys, prefixes, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 
 /**
@@ -65,15 +66,8 @@ async function heldSlots(db: Db, pk: string, nowSeconds: number): Promise<Map<nu
 
 async function tryClaim(db: Db, pk: string, index: number, connectionId: string, now: number): Promise<SlotClaim | undefined> {
   const nowSeconds = epochSeconds(now);
-  const key = { pk, sk: `${SLOT_PREFIX}${index}` };
-  const item = {
-    ...key,
-    [GSI1.partition]: keys.itemsOfConnectionIndex(connectionId),
-    [GSI1.sort]: `${SLOT_INDEX_PREFIX}${pk}`,
-    connectionId,
-    claimedAt: now,
-    [TTL_ATTRIBUTE]: nowSeconds + CONNECTION_TTL_SECONDS,
-  };
+  const item = build.connectionSlot(pk, index, connectionId, now, nowSeconds + CONNECTION_TTL_SECONDS);
+  const key = keys.connectionSlot(pk, index);
   return (await applied(db.put(item, { if: ex`attribute_not_exists(pk) OR ${attr(TTL_ATTRIBUTE)} <= ${nowSeconds}` }))) ? key : undefined;
 }
 
@@ -98,7 +92,7 @@ export async function claimSlot(db: Db, pk: string, capacity: number, connection
       );
       if (gone.length === 0) return undefined;
       // The drop frees the slot through the connection's index; releasing it here too does not wait for that index.
-      await Promise.all(gone.map(async ([index, id]) => Promise.all([probe.drop(id), releaseSlot(db, { pk, sk: `${SLOT_PREFIX}${index}` }, id)])));
+      await Promise.all(gone.map(async ([index, id]) => Promise.all([probe.drop(id), releaseSlot(db, keys.connectionSlot(pk, index), id)])));
       continue;
     }
     for (const index of free.slice(0, 3)) {

@@ -1,4 +1,5 @@
 import { applied, batchWrite, type Db, ex, exists, isConditionFailure, type Key, keyOf, queryIndexPrefix, queryPrefix } from './db';
+import { build, type ConnectionFields, type ConnectionItem } from './items';
 import { GSI1, keys, padId, partitions, prefixes, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 
@@ -63,12 +64,9 @@ export function protocolOf(recipient: Recipient): string {
   return recipient.protocol ?? DEFAULT_PROTOCOL;
 }
 
-/** The protocol fields of a recipient as stored on its connection and subscription items. */
-function protocolFields(recipient: Recipient): Record<string, unknown> {
-  return {
-    protocol: protocolOf(recipient),
-    ...(recipient.scope !== undefined ? { scope: recipient.scope } : {}),
-  };
+/** A recipient as its connection and subscription items store it (items.ts), its protocol resolved. */
+function connectionFields(recipient: Recipient): ConnectionFields {
+  return { ...recipient, protocol: protocolOf(recipient) };
 }
 
 /** What `$connect` knows of a new connection beyond its recipient: its session and source address. */
@@ -101,20 +99,8 @@ export function sessionExpired(recipient: Recipient, now = Date.now()): boolean 
 }
 
 /** The item that stands for one live connection. */
-export function connectionItem(recipient: Recipient, now = Date.now(), origin: ConnectionOrigin = {}): Record<string, unknown> {
-  return {
-    ...(origin.session !== undefined ? { session: origin.session } : {}),
-    ...(origin.sourceIp !== undefined ? { sourceIp: origin.sourceIp } : {}),
-    ...(recipient.sessionExpiresAt !== undefined ? { sessionExpiresAt: recipient.sessionExpiresAt } : {}),
-    ...protocolFields(recipient),
-    ...keys.connection(recipient.userId, recipient.connectionId),
-    [GSI1.partition]: keys.itemsOfConnectionIndex(recipient.connectionId),
-    [GSI1.sort]: 'USER',
-    userId: recipient.userId,
-    connectionId: recipient.connectionId,
-    connectedAt: now,
-    [TTL_ATTRIBUTE]: epochSeconds(now) + CONNECTION_TTL_SECONDS,
-  };
+export function connectionItem(recipient: Recipient, now = Date.now(), origin: ConnectionOrigin = {}): ConnectionItem {
+  return build.connection(connectionFields(recipient), now, epochSeconds(now) + CONNECTION_TTL_SECONDS, origin);
 }
 
 /**
@@ -124,13 +110,7 @@ export function connectionItem(recipient: Recipient, now = Date.now(), origin: C
  */
 export async function registerConnection(db: Db, recipient: Recipient, now = Date.now(), origin: ConnectionOrigin = {}): Promise<void> {
   const item = connectionItem(recipient, now, origin);
-  await db.put({
-    ...keys.connectionOwner(recipient.connectionId),
-    [GSI1.partition]: keys.allConnectionsIndex(),
-    [GSI1.sort]: `${padId(Number(item[TTL_ATTRIBUTE]))}#${recipient.connectionId}`,
-    userId: recipient.userId,
-    [TTL_ATTRIBUTE]: item[TTL_ATTRIBUTE],
-  });
+  await db.put(build.connectionOwner(recipient.connectionId, recipient.userId, item[TTL_ATTRIBUTE]));
   await db.put(item);
 }
 
@@ -194,19 +174,7 @@ export async function subscribe(db: Db, connections: Recipient[], serverIds: num
   await batchWrite(
     db,
     connections.flatMap((c) =>
-      serverIds.map((serverId) => ({
-        put: {
-          ...keys.subscription(serverId, c.userId, c.connectionId),
-          [GSI1.partition]: keys.itemsOfConnectionIndex(c.connectionId),
-          [GSI1.sort]: keys.subscriptionIndexSort(serverId),
-          userId: c.userId,
-          connectionId: c.connectionId,
-          ...(c.sessionExpiresAt !== undefined ? { sessionExpiresAt: c.sessionExpiresAt } : {}),
-          ...protocolFields(c),
-          serverId,
-          [TTL_ATTRIBUTE]: ttl,
-        },
-      })),
+      serverIds.map((serverId) => ({ put: build.subscription(serverId, connectionFields(c), ttl) })),
     ),
   );
 }

@@ -201,6 +201,38 @@ export function queryIndexPrefix(db: Db, pk: string, prefix = ''): Promise<Item[
   return db.query({ index: true, partition: pk, prefix });
 }
 
+/**
+ * One page of up to `count` results (REST's paged lists), read from a Query page by page: `take` turns the
+ * items of each page into results, dropping what it filters out. Stops when the page is full, at the
+ * Query's end, or once `budget` items were read (filters can make a page cost the whole partition
+ * otherwise); `next` is where the Query stopped when the page came out short. `limit` sizes each request
+ * from what was read so far.
+ */
+export async function collectPage<T>(
+  db: Db,
+  query: Query,
+  count: number,
+  take: (items: Item[]) => T[] | Promise<T[]>,
+  options: { limit: (scanned: number) => number; budget?: number },
+): Promise<{ items: T[]; next?: Item }> {
+  const items: T[] = [];
+  // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no request at all.
+  if (count === 0) return { items };
+  const budget = options.budget ?? Infinity;
+  let scanned = 0;
+  let next: Item | undefined;
+  do {
+    const page = await db.queryPage({ ...query, limit: options.limit(scanned) }, next);
+    scanned += page.scanned;
+    for (const result of await take(page.items)) {
+      items.push(result);
+      if (items.length >= count) return { items };
+    }
+    next = page.next;
+  } while (next && scanned < budget);
+  return { items, next };
+}
+
 /** Puts and deletes in batches of 25, retrying what DynamoDB leaves unprocessed. */
 export function batchWrite(db: Db, requests: readonly BatchRequest[]): Promise<void> {
   return db.batchWrite(requests);

@@ -4,6 +4,7 @@ import { badRequest, notFound, TEXT } from './errors';
 import { listMessages, type Message } from './messages';
 import { channelNotifications, readMarkersOf } from './notifications';
 import { keys, partitions, prefixes } from './table';
+import { build } from './items';
 import type { Page } from './users';
 
 /**
@@ -59,10 +60,10 @@ export async function openDm(db: Db, userId: number, otherId: number): Promise<D
   const putNew = (item: Item) => ({ put: item, if: absent });
   try {
     await db.transact([
-      putNew({ ...dmKey(userId, otherId), otherId, textId, voiceId }),
-      putNew({ ...dmKey(otherId, userId), otherId: userId, textId, voiceId }),
-      putNew({ ...keys.channel(textId), ...channel(textId, CHANNEL_TYPE.TEXT) }),
-      putNew({ ...keys.channel(voiceId), ...channel(voiceId, CHANNEL_TYPE.VOICE) }),
+      putNew(build.dmPair(userId, otherId, textId, voiceId)),
+      putNew(build.dmPair(otherId, userId, textId, voiceId)),
+      putNew(build.channel(channel(textId, CHANNEL_TYPE.TEXT))),
+      putNew(build.channel(channel(voiceId, CHANNEL_TYPE.VOICE))),
       { check: keys.user(otherId), if: exists },
     ]);
   } catch (error) {

@@ -1,6 +1,7 @@
 import { absent, type Db, exists, type Item, nextId, orThrow, queryPrefix } from './db';
 import { badRequest, forbidden, notFound } from './errors';
 import { keys, partitions, prefixes } from './table';
+import { build } from './items';
 import { MAX_NAME_LENGTH } from './users';
 
 /** `{id, name, image}`: image is a file name served at `/files/emoji/<image>`. */
@@ -41,7 +42,7 @@ export async function createEmoji(db: Db, serverId: number, name: string, image:
   if ((await emojisOfServer(db, serverId)).length >= maxEmojis) throw forbidden(`Cannot create more than ${maxEmojis} emojis on a server`);
   const emoji: Emoji = { id: await nextId(db, 'emoji'), name, image };
   await orThrow(
-    db.transact([{ put: { ...nameKey(serverId, name), emojiId: emoji.id }, if: absent }, { put: { ...emojiKey(serverId, emoji.id), ...emoji } }]),
+    db.transact([{ put: build.emojiName(serverId, name, emoji.id), if: absent }, { put: build.emoji(serverId, emoji) }]),
     () => forbidden(NAME_TAKEN),
   );
   return emoji;
@@ -52,8 +53,8 @@ export async function updateEmoji(db: Db, serverId: number, emoji: Emoji, change
   const renamed = updated.name !== emoji.name;
   await orThrow(
     db.transact([
-      ...(renamed ? [{ delete: nameKey(serverId, emoji.name) }, { put: { ...nameKey(serverId, updated.name), emojiId: emoji.id }, if: absent }] : []),
-      { put: { ...emojiKey(serverId, emoji.id), ...updated }, if: exists },
+      ...(renamed ? [{ delete: nameKey(serverId, emoji.name) }, { put: build.emojiName(serverId, updated.name, emoji.id), if: absent }] : []),
+      { put: build.emoji(serverId, updated), if: exists },
     ]),
     () => (renamed ? forbidden(NAME_TAKEN) : notFound(EMOJI_NOT_FOUND)),
   );

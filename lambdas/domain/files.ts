@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { type Db, queryPrefix } from './db';
 import { keys, partitions, prefixes } from './table';
+import { build } from './items';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import type { FileStore } from './ports';
 
@@ -108,7 +109,7 @@ export async function storeUpload(db: Db, store: FileStore, userId: number, file
   const name = generateFileName(extension);
   await store.put(fileKeys.upload(userId, name), new Uint8Array(await file.arrayBuffer()), contentTypeOf(name));
   // The sort key starts with the upload time so a Query lists the oldest first.
-  await db.put({ ...keys.upload(userId, Date.now(), name), name, size: file.size });
+  await db.put(build.upload(userId, Date.now(), name, file.size));
   return name;
 }
 

@@ -1,6 +1,7 @@
 import { absent, attr, type Db, ex, exists, type Item, isConditionFailure, type Key, queryPrefix, type TransactWrite } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { keys, partitions, prefixes } from './table';
+import { build } from './items';
 
 /**
  * A friendship or a pending request is stored as a pair of items, one in each user's partition
@@ -116,7 +117,7 @@ export async function requestFriendship(db: Db, actorId: number, otherId: number
     if (Number(pair.actor?.[FRIEND_COUNT_ATTRIBUTE] ?? 0) >= maxRelations) {
       throw forbidden(`Cannot have more than ${maxRelations} friends and friend requests`);
     }
-    const put = (userId: number, other: number, state: FriendState): TransactWrite => ({ put: { ...friendKey(userId, other), userId: other, state }, if: absent });
+    const put = (userId: number, other: number, state: FriendState): TransactWrite => ({ put: build.friend(userId, other, state), if: absent });
     const count = attr(FRIEND_COUNT_ATTRIBUTE);
     await db.transact([
       put(actorId, otherId, 'outgoing'),

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type Db, exists, type Item, queryIndexPrefix } from './db';
 import { forbidden, notFound } from './errors';
-import { GSI1, keys, TTL_ATTRIBUTE } from './table';
+import { keys, TTL_ATTRIBUTE } from './table';
+import { build } from './items';
 import { epochSeconds, isExpired, isoNow } from './time';
 
 /** `{id, server_id, expires}` with `expires` an ISO timestamp or `never`. */
@@ -31,15 +32,7 @@ export async function listInvites(db: Db, serverId: number, now = Date.now()): P
 export async function createInvite(db: Db, serverId: number, expires: string, maxInvites: number): Promise<string> {
   if ((await listInvites(db, serverId)).length >= maxInvites) throw forbidden('Too many invites on the server');
   const id = randomUUID();
-  await db.put({
-    ...keys.invite(id),
-    [GSI1.partition]: keys.invitesOfServerIndex(serverId),
-    [GSI1.sort]: isoNow(),
-    id,
-    serverId,
-    expires,
-    [TTL_ATTRIBUTE]: ttlFor(expires),
-  });
+  await db.put(build.invite(id, serverId, expires, isoNow(), ttlFor(expires)));
   return id;
 }
 

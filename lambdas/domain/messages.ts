@@ -1,7 +1,8 @@
 import { BROADCAST_MENTION_PREFIX, BROADCAST_MENTIONS_KEPT, type Channel } from './channels';
-import { allOf, applied, attr, type Db, ex, exists, type Expr, type Item, nextId, orThrow, type TransactWrite } from './db';
+import { allOf, applied, attr, collectPage, type Db, ex, exists, type Expr, type Item, nextId, orThrow, type TransactWrite } from './db';
 import { DEFAULT_MAX_SCAN_ITEMS } from './config';
-import { keys, MAX_PADDED_ID, partitions, prefixes } from './table';
+import { idRange, keys, partitions, prefixes } from './table';
+import { build } from './items';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { log } from './log';
 import { isoNow } from './time';
@@ -143,22 +144,8 @@ export async function postMessage(
   const message: StoredMessage = { id, author_id: authorId, sent, edited: sent, ...shown, channelId: channel.id, serverId: channel.serverId, notified };
   const write = (advance: boolean) =>
     db.transact([
-      {
-        put: {
-          ...keys.message(channel.id, id),
-          id,
-          authorId,
-          sent,
-          edited: sent,
-          text: content.text,
-          attachments: content.attachments,
-          mentions: content.mentions,
-          channelId: channel.id,
-          serverId: channel.serverId,
-          ...(notified && notified.size > 0 ? { notified: Object.fromEntries(notified) } : {}),
-        },
-      },
-      { put: { ...keys.messagePointer(id), channelId: channel.id } },
+      { put: build.message({ id, channelId: channel.id, serverId: channel.serverId, authorId, sent, ...shown, notified }) },
+      { put: build.messagePointer(id, channel.id) },
       channelWrite(channel, id, authorId, content.mentions, advance),
     ]);
   // Either the channel is gone, or a newer message committed first and keeps its place as the last one.
@@ -273,11 +260,6 @@ export async function scanMessages(
   filter: MessageFilter = {},
   maxScan = DEFAULT_MAX_SCAN_ITEMS,
 ): Promise<ScannedPage<Message>> {
-  // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
-  if (page.count === 0) return { items: [] };
-  const out: Message[] = [];
-  const first = keys.message(channelId, page.startId).sk;
-  const last = page.order === 1 ? `${prefixes.message}${MAX_PADDED_ID}` : keys.message(channelId, 0).sk;
   const conditions: Expr[] = [
     ...(filter.content ?? []).map((text) => ex`contains(${attr('text')}, ${text})`),
     ...(filter.authorId !== undefined ? [ex`authorId = ${filter.authorId}`] : []),
@@ -287,29 +269,21 @@ export async function scanMessages(
   const filtered = conditions.length > 0 || hiddenAuthors.size > 0;
   // A full page must always be possible: the budget is never below the page size.
   const budget = Math.max(maxScan, page.count);
-  let scanned = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const result = await db.queryPage(
-      {
-        partition: partitions.channel(channelId),
-        ...(page.order === 1 ? { from: first, to: last } : { from: last, to: first }),
-        descending: page.order !== 1,
-        // A filter can drop most items: larger pages then save round trips, within what is left of the budget.
-        limit: Math.min(budget - scanned, filtered ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
-        filter: allOf(...conditions),
-      },
-      startKey,
-    );
-    scanned += result.scanned;
-    for (const item of result.items) {
-      const message = messageFromItem(item);
-      if (hiddenAuthors.has(message.author_id)) continue;
-      out.push(messageView(message));
-      if (out.length >= page.count) return { items: out };
-    }
-    startKey = result.next;
-  } while (startKey && out.length < page.count && scanned < budget);
-  const nextStartId = startKey && out.length < page.count ? nextStartAfter(startKey.sk, page.order) : undefined;
-  return nextStartId === undefined ? { items: out } : { items: out, nextStartId };
+  const { items, next } = await collectPage(
+    db,
+    { partition: partitions.channel(channelId), ...idRange(prefixes.message, page.startId, page.order), filter: allOf(...conditions) },
+    page.count,
+    (found) =>
+      found
+        .map(messageFromItem)
+        .filter((message) => !hiddenAuthors.has(message.author_id))
+        .map(messageView),
+    {
+      budget,
+      // A filter can drop most items: larger pages then save round trips, within what is left of the budget.
+      limit: (scanned) => Math.min(budget - scanned, filtered ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
+    },
+  );
+  const nextStartId = next ? nextStartAfter(next.sk, page.order) : undefined;
+  return nextStartId === undefined ? { items } : { items, nextStartId };
 }

@@ -1,5 +1,6 @@
 import { absent, attr, type Db, ex, isConditionFailure } from './db';
 import { keys } from './table';
+import { build } from './items';
 import { badRequest, forbidden, TEXT } from './errors';
 
 export const MAX_PREFERENCE_KEY_LENGTH = 64;
@@ -53,7 +54,7 @@ export async function mergePreferences(db: Db, userId: number, change: Preferenc
     if (preferences.size > maxKeys) throw forbidden(tooMany(maxKeys));
     try {
       await db.put(
-        { ...preferencesKey(userId), values: JSON.stringify(Object.fromEntries(preferences)), version: version + 1 },
+        build.preferences(userId, JSON.stringify(Object.fromEntries(preferences)), version + 1),
         { if: version === 0 ? absent : ex`${attr('version')} = ${version}` },
       );
       return;

@@ -4,6 +4,7 @@ import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { compiledPermissions, isRoleBelowUser, isUserBelowUser, permissionChangeError, type PermissionSubject, type Role } from './permissions';
 import { membersOfServer } from './servers';
 import { keys } from './table';
+import { build } from './items';
 import { MAX_NAME_LENGTH } from './users';
 
 export const ROLE_NOT_FOUND = TEXT.roleNotFound;
@@ -141,7 +142,7 @@ async function writeRoles(db: Db, serverId: number, roles: Role[], version: numb
   await db.put(
     // `roleIds` lets a role assignment check, in its own transaction, that the role still exists:
     // condition expressions cannot look inside the list of role maps.
-    { ...keys.roles(serverId), roles, roleIds: roles.map((r) => r.id), version: (version ?? 0) + 1 },
+    build.roles(serverId, roles, (version ?? 0) + 1),
     { if: version === undefined ? ex`attribute_exists(pk) AND attribute_not_exists(version)` : ex`version = ${version}` },
   );
 }

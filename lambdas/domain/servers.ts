@@ -1,8 +1,9 @@
-import { absent, applied, batchWrite, type Db, ex, exists, type Item, keyOf, nextId, orThrow, queryIndexPrefix, queryPrefix, type TransactWrite } from './db';
+import { absent, applied, batchWrite, collectPage, type Db, ex, exists, type Item, keyOf, nextId, orThrow, queryIndexPrefix, queryPrefix, type TransactWrite } from './db';
 import { channelsOfServer, deleteChannelContents } from './channels';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { hasPermission, PERM1_DEFAULT, type PermIndex, type PermissionSubject, type Role } from './permissions';
-import { GSI1, keys, MAX_PADDED_ID, partitions, prefixes } from './table';
+import { build, type MemberItem } from './items';
+import { idRange, keys, partitions, prefixes } from './table';
 import { isoNow } from './time';
 import { MAX_NAME_LENGTH, publicUser, type User } from './users';
 
@@ -117,16 +118,8 @@ export async function usersByIds(db: Db, ids: number[]): Promise<Map<number, Use
 }
 
 /** The membership item (also written directly by the benchmarks' population). */
-export function memberItem(serverId: number, userId: number, roles: number[], now = Date.now()): Item {
-  return {
-    ...keys.member(serverId, userId),
-    [GSI1.partition]: keys.membershipsOfUserIndex(userId),
-    [GSI1.sort]: keys.membershipIndexSort(serverId),
-    serverId,
-    userId,
-    roles,
-    joined: isoNow(now),
-  };
+export function memberItem(serverId: number, userId: number, roles: number[], now = Date.now()): MemberItem {
+  return build.member(serverId, userId, roles, isoNow(now));
 }
 
 const OWNED_LIMIT = 'You own too many servers';
@@ -141,8 +134,8 @@ export async function createServer(db: Db, ownerId: number, name: string, maxOwn
   await orThrow(
     db.transact([
       { update: keys.user(ownerId), changes: ownedServers(1), if: ex`attribute_exists(pk) AND (attribute_not_exists(ownedServers) OR ownedServers < ${maxOwned})` },
-      { put: { ...keys.server(serverId), id: serverId, name, ownerId, avatar } },
-      { put: { ...keys.roles(serverId), roles: [defaultRole] } },
+      { put: build.server(serverId, name, ownerId, avatar) },
+      { put: build.roles(serverId, [defaultRole]) },
       { put: memberItem(serverId, ownerId, [defaultRoleId]) },
     ]),
     () => forbidden(OWNED_LIMIT),
@@ -214,32 +207,19 @@ export async function listMembers(
   displayname: string | undefined,
   hidden: Set<number>,
 ): Promise<ServerUser[]> {
-  // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
-  if (page.count === 0) return [];
-  const out: ServerUser[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  const first = keys.member(serverId, page.startId).sk;
-  const last = page.order === 1 ? `${prefixes.member}${MAX_PADDED_ID}` : keys.member(serverId, 0).sk;
-  do {
-    const result = await db.queryPage(
-      {
-        partition: partitions.server(serverId),
-        ...(page.order === 1 ? { from: first, to: last } : { from: last, to: first }),
-        descending: page.order !== 1,
-        limit: Math.max(page.count, 1) * 2,
-      },
-      startKey,
-    );
-    const members = result.items.map(memberFromItem).filter((m) => !hidden.has(m.userId));
-    const users = await usersByIds(db, members.map((m) => m.userId));
-    for (const member of members) {
-      const user = users.get(member.userId);
-      if (!user) continue;
-      if (displayname !== undefined && !user.name.includes(displayname)) continue;
-      out.push({ ...user, roles: member.roles });
-      if (out.length >= page.count) return out;
-    }
-    startKey = result.next;
-  } while (startKey && out.length < page.count);
-  return out;
+  const { items } = await collectPage(
+    db,
+    { partition: partitions.server(serverId), ...idRange(prefixes.member, page.startId, page.order) },
+    page.count,
+    async (found) => {
+      const members = found.map(memberFromItem).filter((m) => !hidden.has(m.userId));
+      const users = await usersByIds(db, members.map((m) => m.userId));
+      return members.flatMap((member) => {
+        const user = users.get(member.userId);
+        return user && (displayname === undefined || user.name.includes(displayname)) ? [{ ...user, roles: member.roles }] : [];
+      });
+    },
+    { limit: () => Math.max(page.count, 1) * 2 },
+  );
+  return items;
 }

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type Db, keyOf, queryIndexPrefix } from './db';
 import { DomainError, TEXT, unauthorized } from './errors';
-import { GSI1, keys, TTL_ATTRIBUTE } from './table';
+import { build } from './items';
+import { keys } from './table';
 import { epochSeconds } from './time';
 
 export const SESSION_COOKIE = 'zavodchat_token';
@@ -107,14 +108,7 @@ export async function createSessionEvicting(
   await Promise.all(evicted.map((s) => db.delete(keyOf(s))));
   const token = randomUUID();
   const expiresAt = now + settings.sessionLifetimeSeconds * 1000;
-  await db.put({
-    ...keys.session(token),
-    [GSI1.partition]: keys.sessionsOfUserIndex(userId),
-    [GSI1.sort]: String(expiresAt).padStart(15, '0'),
-    userId,
-    expiresAt,
-    [TTL_ATTRIBUTE]: epochSeconds(expiresAt),
-  });
+  await db.put(build.session(token, userId, expiresAt, epochSeconds(expiresAt)));
   return { token, evicted: evicted.map((s) => sessionRefOf(tokenOfItem(s))) };
 }
 

@@ -62,6 +62,15 @@ export const prefixes = {
 /** The highest padded id: the upper bound of an ascending page of ids. */
 export const MAX_PADDED_ID = '9999999999';
 
+/**
+ * The sort key bounds and direction of a page of `<prefix><padded id>` items starting at `startId`: up to
+ * the highest id (`order` 1), or down to 0.
+ */
+export function idRange(prefix: string, startId: number, order: 0 | 1): { from: string; to: string; descending: boolean } {
+  const start = `${prefix}${padId(startId)}`;
+  return order === 1 ? { from: start, to: `${prefix}${MAX_PADDED_ID}`, descending: false } : { from: `${prefix}${padId(0)}`, to: start, descending: true };
+}
+
 export const keys = {
   counter: (kind: string) => ({ pk: `COUNTER#${kind}`, sk: 'COUNTER' }),
   user: (userId: number) => ({ pk: `USER#${userId}`, sk: 'PROFILE' }),
@@ -116,13 +125,23 @@ export const keys = {
   voiceState: (channelId: number, userId: number) => ({ pk: `CHANNEL#${channelId}`, sk: `VOICE#${padId(userId)}` }),
   /** Where a user's voice connection lives (one per user), so REST can reach his node from his id alone. */
   userVoice: (userId: number) => ({ pk: `USER#${userId}`, sk: 'VOICE' }),
+  /** All voice states, by expiry, so the sweeper finds the ones a dead node left behind in one Query. */
+  allVoiceStatesIndex: () => 'VOICESTATES',
+  /** A voice state's expiry (epoch s) as the index sorts it. */
+  voiceStateIndexSort: (ttl: number) => String(ttl).padStart(12, '0'),
   /** A connection-cap partition: per user, or per source address. */
   slotsOfUser: (userId: number) => `USER#${userId}`,
   slotsOfAddress: (sourceIp: string) => `CONNADDR#${sourceIp}`,
+  /** Slot `index` of a connection-cap partition (slotsOfUser, slotsOfAddress). */
+  connectionSlot: (partition: string, index: number) => ({ pk: partition, sk: `${prefixes.connectionSlot}${index}` }),
   /** A server's member as the index shows it under the user's memberships. */
   membershipIndexSort: (serverId: number) => `MEMBER#${padId(serverId)}`,
   /** A subscription as the index shows it under its connection. */
   subscriptionIndexSort: (serverId: number) => `SERVER#${padId(serverId)}`,
+  /** A workspace-socket connection's engine session (lambdas/protocols/workspace/store.ts). */
+  engineSession: (connectionId: string) => ({ pk: `EIO#${connectionId}`, sk: 'SESSION' }),
+  /** Every engine session, by expiry: the workspace heartbeat's round is one Query. */
+  allEngineSessionsIndex: () => 'EIOSESSIONS',
   /** The session token a session item's key holds. */
   sessionToken: (item: Record<string, unknown>) => String(item.pk).slice('SESSION#'.length),
 };

@@ -1,8 +1,9 @@
-import { absent, type Db, type Item, keyOf, nextId, orThrow, type TransactWrite } from './db';
+import { absent, collectPage, type Db, type Item, keyOf, nextId, orThrow, type TransactWrite } from './db';
 import { badRequest, forbidden, notFound, TEXT } from './errors';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password';
 import { DEFAULT_MAX_SCAN_ITEMS } from './config';
 import { nextStartAfter, type ScannedPage } from './messages';
+import { build } from './items';
 import { GSI1, keys, padId } from './table';
 
 export const MAX_NAME_LENGTH = 64;
@@ -150,19 +151,8 @@ export async function registerUser(
   const id = await nextId(db, 'user');
   await orThrow(
     db.transact([
-      { put: { ...keys.credentials(usernameKey(input.username)), userId: id, passwordHash }, if: absent },
-      {
-        put: {
-          ...keys.user(id),
-          [GSI1.partition]: keys.allUsersIndex(),
-          [GSI1.sort]: padId(id),
-          id,
-          username: canonicalUsername(input.username),
-          name: input.displayname,
-          status: 0,
-          lastStatus: 1,
-        },
-      },
+      { put: build.credentials(usernameKey(input.username), id, passwordHash), if: absent },
+      { put: build.user(id, canonicalUsername(input.username), input.displayname) },
     ]),
     () => forbidden(USERNAME_TAKEN),
   );
@@ -214,7 +204,7 @@ export async function updateProfile(
   }
   if (newKey.pk !== credentialsKey.pk) {
     const passwordHash = change.password !== undefined ? await hashPassword(change.password) : old?.passwordHash;
-    transact.push({ delete: credentialsKey }, { put: { ...newKey, userId, passwordHash }, if: absent });
+    transact.push({ delete: credentialsKey }, { put: build.credentials(usernameKey(change.username as string), userId, passwordHash as string), if: absent });
   } else if (change.password !== undefined) {
     transact.push({ update: credentialsKey, changes: { set: { passwordHash: await hashPassword(change.password) } } });
   }
@@ -251,35 +241,21 @@ export async function listUsers(
   hidden: Set<number>,
   maxScan = DEFAULT_MAX_SCAN_ITEMS,
 ): Promise<ScannedPage<User>> {
-  // `count=0` asks for nothing (docs/protocol.md, "Pagination"): no query at all.
-  if (page.count === 0) return { items: [] };
-  const users: User[] = [];
-  let startKey: Record<string, unknown> | undefined;
   const filtered = displayname !== undefined || hidden.size > 0;
   // A full page must always be possible: the budget is never below the page size.
   const budget = Math.max(maxScan, page.count);
-  let scanned = 0;
-  do {
-    const result = await db.queryPage(
-      {
-        index: true,
-        partition: keys.allUsersIndex(),
-        ...(page.order === 1 ? { from: padId(page.startId) } : { to: padId(page.startId) }),
-        descending: page.order !== 1,
-        limit: Math.min(budget - scanned, displayname !== undefined ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2),
-      },
-      startKey,
-    );
-    scanned += result.scanned;
-    for (const item of result.items) {
-      const user = publicUser(item);
-      if (hidden.has(user.id)) continue;
-      if (displayname !== undefined && !user.name.includes(displayname)) continue;
-      users.push(user);
-      if (users.length >= page.count) return { items: users };
-    }
-    startKey = result.next;
-  } while (startKey && users.length < page.count && scanned < budget);
-  const nextStartId = filtered && startKey && users.length < page.count ? nextStartAfter(startKey[GSI1.sort], page.order) : undefined;
-  return nextStartId === undefined ? { items: users } : { items: users, nextStartId };
+  const { items, next } = await collectPage(
+    db,
+    {
+      index: true,
+      partition: keys.allUsersIndex(),
+      ...(page.order === 1 ? { from: padId(page.startId) } : { to: padId(page.startId) }),
+      descending: page.order !== 1,
+    },
+    page.count,
+    (found) => found.map(publicUser).filter((user) => !hidden.has(user.id) && (displayname === undefined || user.name.includes(displayname))),
+    { budget, limit: (scanned) => Math.min(budget - scanned, displayname !== undefined ? Math.max(page.count * 2, 100) : Math.max(page.count, 1) * 2) },
+  );
+  const nextStartId = filtered && next ? nextStartAfter(next[GSI1.sort], page.order) : undefined;
+  return nextStartId === undefined ? { items } : { items, nextStartId };
 }

@@ -1,5 +1,6 @@
 import { absent, attr, type Db, ex, exists, type Item, isConditionFailure, isTransactionConflict, type TransactWrite } from './db';
 import { keys } from './table';
+import { build } from './items';
 
 /**
  * Administrator mute/deafen (VC state 2, docs/upstream.md, decision 11) of a member, per server: it applies
@@ -49,7 +50,7 @@ export async function changeAdminVoiceState(
     const after = { mute: change.mute ?? before.mute, deaf: change.deaf ?? before.deaf };
     if (sameAdminVoiceState(before, after)) return { before, after };
     const asRead = stored ? ex`${attr('mute')} = ${before.mute} AND ${attr('deaf')} = ${before.deaf}` : absent;
-    const write: TransactWrite = after.mute || after.deaf ? { put: { ...key, serverId, userId, ...after }, if: asRead } : { delete: key, if: asRead };
+    const write: TransactWrite = after.mute || after.deaf ? { put: build.adminVoiceState(serverId, userId, after), if: asRead } : { delete: key, if: asRead };
     try {
       await db.transact([{ check: keys.member(serverId, userId), if: exists }, write]);
       return { before, after };

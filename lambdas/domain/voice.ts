@@ -8,7 +8,8 @@ import { readPair } from './friends';
 import { hasPermission, Perm } from './permissions';
 import { loadServerContext, type ServerContext, subjectOf } from './servers';
 import { authenticate } from './sessions';
-import { GSI1, keys, partitions, prefixes, TTL_ATTRIBUTE } from './table';
+import { build, voiceExpiry } from './items';
+import { keys, partitions, prefixes, TTL_ATTRIBUTE } from './table';
 import { epochSeconds } from './time';
 import { type AdminVoiceState, adminVoiceStateOf } from './voice-admin';
 
@@ -37,12 +38,8 @@ export interface VoiceParticipant {
 const stateKey = keys.voiceState;
 /** Where a user's voice connection lives (one per user), so REST can reach his node from his id alone. */
 const userVoiceKey = keys.userVoice;
-/** All voice states, by expiry, so the sweeper finds the ones a dead node left behind in one Query. */
-const ALL_VOICE_STATES = 'VOICESTATES';
-
-function expiry(now: number): { [TTL_ATTRIBUTE]: number; gsi1sk: string } {
-  const ttl = epochSeconds(now) + VOICE_STATE_TTL_SECONDS;
-  return { [TTL_ATTRIBUTE]: ttl, gsi1sk: String(ttl).padStart(12, '0') };
+function expiresAt(now: number): number {
+  return epochSeconds(now) + VOICE_STATE_TTL_SECONDS;
 }
 
 function stateFromItem(item: Item): VoiceState {
@@ -128,20 +125,8 @@ export async function voiceJoined(
   now = Date.now(),
 ): Promise<{ admin?: AdminVoiceState; refused?: boolean }> {
   const { db } = context;
-  await db.put({
-    ...stateKey(state.channelId, state.userId),
-    [GSI1.partition]: ALL_VOICE_STATES,
-    ...expiry(now),
-    userId: state.userId,
-    channelId: state.channelId,
-    serverId: state.serverId,
-    joined: state.joined,
-    mute: state.mute,
-    deaf: state.deaf,
-    video: state.video,
-    node,
-  });
-  await db.put({ ...userVoiceKey(state.userId), channelId: state.channelId, serverId: state.serverId, node, ...expiry(now) });
+  await db.put(build.voiceState(state, node, expiresAt(now)));
+  await db.put(build.userVoice(state.userId, state.channelId, state.serverId, node, expiresAt(now)));
   const [admin, allowed] = await Promise.all([
     state.serverId === undefined ? undefined : adminVoiceStateOf(db, state.serverId, state.userId, true),
     (async () => {
@@ -196,10 +181,10 @@ export async function voiceChanged(
 
 /** The node is alive and these users are still connected on it. */
 export async function voiceHeartbeat(db: Db, participants: VoiceParticipant[], now = Date.now()): Promise<void> {
-  const next = expiry(now);
+  const next = voiceExpiry(expiresAt(now));
   await Promise.all(
     participants.flatMap((p) => [stateKey(p.channelId, p.userId), userVoiceKey(p.userId)]).map((key) =>
-      applied(db.update(key, { set: { [TTL_ATTRIBUTE]: next[TTL_ATTRIBUTE], [GSI1.sort]: next.gsi1sk } }, { if: exists })),
+      applied(db.update(key, { set: next }, { if: exists })),
     ),
   );
 }
@@ -211,7 +196,7 @@ export async function voiceHeartbeat(db: Db, participants: VoiceParticipant[], n
 export async function sweepExpiredVoiceStates(context: FanoutContext, now = Date.now()): Promise<number> {
   const { db } = context;
   const cutoff = epochSeconds(now);
-  const result = await db.queryPage({ index: true, partition: ALL_VOICE_STATES, to: String(cutoff).padStart(12, '0') });
+  const result = await db.queryPage({ index: true, partition: keys.allVoiceStatesIndex(), to: keys.voiceStateIndexSort(cutoff) });
   let swept = 0;
   for (const item of result.items) {
     const participant = { userId: Number(item.userId), channelId: Number(item.channelId), serverId: item.serverId === undefined ? undefined : Number(item.serverId) };
@@ -225,7 +210,7 @@ export async function sweepExpiredVoiceStates(context: FanoutContext, now = Date
 
 /** How many voice states are alive now (one Query of the sparse index, counting only): the media node's idle check. */
 export async function liveVoiceStateCount(db: Db, now = Date.now()): Promise<number> {
-  return db.count({ index: true, partition: ALL_VOICE_STATES, after: String(epochSeconds(now)).padStart(12, '0') });
+  return db.count({ index: true, partition: keys.allVoiceStatesIndex(), after: keys.voiceStateIndexSort(epochSeconds(now)) });
 }
 
 /** Where a user is in voice now: his channel, its server and the node hosting him. */

@@ -2,7 +2,8 @@ import { CONNECTION_TTL_SECONDS, markConnectionOpen, type Recipient } from '../.
 import { allOf, applied, type Db, exists, type Expr, type Item, ex } from '../../domain/db';
 import type { FanoutContext } from '../../domain/fanout';
 import { closeConnection, openConnection } from '../../domain/presence';
-import { GSI1, padId, TTL_ATTRIBUTE } from '../../domain/table';
+import { build } from '../../domain/items';
+import { keys, padId, TTL_ATTRIBUTE } from '../../domain/table';
 import { epochSeconds } from '../../domain/time';
 
 /*
@@ -12,8 +13,8 @@ import { epochSeconds } from '../../domain/time';
  * (protocol `workspace`), through which the fan-out and presence know it (bindWorkspaceConnection).
  */
 
-const ALL_SESSIONS = 'EIOSESSIONS';
-const sessionKey = (connectionId: string) => ({ pk: `EIO#${connectionId}`, sk: 'SESSION' });
+const ALL_SESSIONS = keys.allEngineSessionsIndex();
+const sessionKey = keys.engineSession;
 
 /** What a workspace connection is bound to once `auth` succeeded. */
 export interface WorkspaceBinding {
@@ -62,15 +63,7 @@ function fromItem(item: Item): EngineSession {
 /** `$connect`: the connection exists, its open packet is not out yet. */
 export async function createEngineSession(db: Db, connectionId: string, sid: string, connectedAt: number): Promise<void> {
   const ttl = epochSeconds(connectedAt) + CONNECTION_TTL_SECONDS;
-  await db.put({
-    ...sessionKey(connectionId),
-    [GSI1.partition]: ALL_SESSIONS,
-    [GSI1.sort]: `${padId(ttl)}#${connectionId}`,
-    connectionId,
-    sid,
-    connectedAt,
-    [TTL_ATTRIBUTE]: ttl,
-  });
+  await db.put(build.engineSession(connectionId, sid, connectedAt, ttl));
 }
 
 /** Read strongly: `$default` may run right after `$connect` wrote it. */
