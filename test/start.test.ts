@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { freePort } from '../local/dynamodb';
 
 const ROOT = join(__dirname, '..');
@@ -86,6 +87,17 @@ describe('npm start', () => {
     expect(first.stdout()).toContain(`workspace    ws://localhost:${workspacePort}  (socket.io, path /socket.io/`);
     // No OpenID issuer set: the desk socket listens and says it is off.
     expect(first.stdout()).toContain(`desk socket  ws://localhost:${deskPort}/connect/?token=<access token>  (off: set DESK_OIDC_ISSUER and DESK_OIDC_AUDIENCE)`);
+    const deskRefusal = await new Promise<string>((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${deskPort}/connect/?token=x`);
+      socket.once('open', () => reject(new Error('the desk upgrade was accepted')));
+      socket.once('error', () => undefined);
+      socket.once('unexpected-response', (_request, response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve(`${response.statusCode} ${body}`));
+      });
+    });
+    expect(deskRefusal).toBe('404 The support desk is not configured');
     // Voice needs a mediasoup worker; where CI provides one (REQUIRE_MEDIASOUP=1) it must be up.
     // The same host name as REST's: the cookie REST sets belongs to that one host.
     const voice = process.env.REQUIRE_MEDIASOUP === '1' ? `ws://localhost:${vcPort}` : `(ws://localhost:${vcPort}|off: )`;
