@@ -8,6 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import type WebSocket from 'ws';
+import { padId } from '../lambdas/domain/table';
 import { type DeskClient, type DeskFrame, openDesk, refusal } from './support/desk';
 import { makeKey, TestIssuer, unsignedToken } from './support/oidc-issuer';
 import { RealProvider } from './support/oidc-provider';
@@ -200,6 +202,33 @@ describe('user_status', () => {
       await Promise.all(sockets.map((s) => s.close()));
       expect([round, await watcher.take()]).toEqual([round, [status(customer.id, 'offline')]]);
     }
+  });
+});
+
+describe('lost $disconnect', () => {
+  test('a connection whose $disconnect was lost is pruned by the 410 of its next event, and its user goes offline', async () => {
+    const t = await topic();
+    const curator = await user(['curator']);
+    const customer = await user();
+    await grant(t, curator);
+    const watcher = await connect(curator);
+    const client = await openDesk(system, customer.token);
+    expect(await watcher.take()).toEqual([status(customer.id, 'online')]);
+    // The gateway forgets the socket without running $disconnect (a Lambda that never ran), as TestSystem.loseDisconnect.
+    const [item] = await system.db.query({ partition: 'DESK#CONNECTIONS', prefix: `CONN#${padId(Number(customer.id))}#` });
+    const gateway = system.runtime.deskGateway as unknown as { connections: Map<string, { socket: WebSocket; timers: NodeJS.Timeout[] }> };
+    const lost = gateway.connections.get(String(item.connectionId))!;
+    lost.socket.removeAllListeners('close');
+    for (const timer of lost.timers) clearTimeout(timer);
+    gateway.connections.delete(String(item.connectionId));
+    client.socket.terminate();
+    await client.closed;
+    expect(await watcher.take()).toEqual([]);
+    // Older than any $connect can be: a 410 now proves it gone (a younger one is kept, docs/desk.md "Socket").
+    await system.db.update({ pk: String(item.pk), sk: String(item.sk) }, { set: { connectedAt: Date.now() - 60_000 } });
+    const chatId = (await ok(call('POST', '/desk/chats', customer.token, { chat_type: 'topic', topic_id: t }))).chat_id;
+    expect(await watcher.take()).toEqual([{ event_type: 'new_chat', data: { user_id: customer.id, chat_id: chatId, chat_type: 'topic' } }, status(customer.id, 'offline')]);
+    expect(await system.db.query({ partition: 'DESK#CONNECTIONS', prefix: `CONN#${padId(Number(customer.id))}#` })).toEqual([]);
   });
 });
 
