@@ -133,8 +133,11 @@ export function createAppContext(settings: RuntimeSettings, parts: ContextParts 
   };
   // The offline grace: delayed by SQS on AWS, by a timer here; none (offline at once) when it is 0.
   const { offlineGraceMs, offlineQueueUrl } = settings.presence;
-  if (offlineQueueUrl) context.offlineGrace = new SqsOfflineGrace(offlineQueueUrl, offlineGraceMs, () => db.doc.config.credentials(), region);
-  else if (offlineGraceMs > 0) context.offlineGrace = new InProcessOfflineGrace(offlineGraceMs, (pending) => goOfflineIfStillAway(context, pending));
+  if (offlineGraceMs > 0) {
+    context.offlineGrace = offlineQueueUrl
+      ? new SqsOfflineGrace(offlineQueueUrl, offlineGraceMs, () => db.doc.config.credentials(), region)
+      : new InProcessOfflineGrace(offlineGraceMs, (pending) => goOfflineIfStillAway(context, pending));
+  }
   return context;
 }
 
