@@ -122,3 +122,21 @@ test('a connection pruned by a 410 (its $disconnect lost) starts the grace too',
   expect(Date.now() - changedAt).toBeGreaterThanOrEqual(GRACE_MS - 50);
   expect(changesOf(await watcher.barrier(), alice.id)).toEqual([]);
 }, 30_000);
+
+test('when the grace cannot be scheduled (the queue unreachable), the user goes offline at once rather than never', async () => {
+  const { alice, watcher } = await pair();
+  const socket = await system.connect(alice);
+  await watcher.next('user_changed', (d) => d.id === alice.id);
+  const context = system.runtime.context;
+  const working = context.offlineGrace;
+  context.offlineGrace = { schedule: () => Promise.reject(new Error('queue unreachable')) };
+  try {
+    const closedAt = Date.now();
+    await socket.close();
+    expect(await watcher.next('user_changed', (d) => d.id === alice.id)).toEqual({ id: alice.id, status: 0 });
+    expect(Date.now() - closedAt).toBeLessThan(GRACE_MS);
+    expect(pendingOfflineChecks(context)).toBe(0);
+  } finally {
+    context.offlineGrace = working;
+  }
+}, 30_000);
