@@ -1,3 +1,4 @@
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { configFromContext } from '../../lib/config';
 import { HANDLERS, type HandlerName, type HandlerSpec } from '../../lib/lambda-functions';
 import { SKIP_BUNDLING } from './support/configurations';
@@ -19,6 +20,15 @@ const roleId = (name: HandlerName) => logicalId(synthesized.stack.functions[name
 const grace = () => synthesized.stack.node.findChild('OfflineGrace');
 const queueId = () => logicalId(grace().node.findChild('Queue'));
 const senders = (Object.keys(HANDLERS) as HandlerName[]).filter((name) => (HANDLERS[name] as HandlerSpec).grants.includes('offlineGrace'));
+
+test('cdk-nag AwsSolutions finds nothing to report about the queues or the presence function', () => {
+  const annotations = Annotations.fromStack(synthesized.stack);
+  const findings = [
+    ...annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+    ...annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+  ].map((f) => `${f.id}: ${String(f.entry.data)}`);
+  expect(findings.filter((f) => /OfflineGrace|presenceOffline/.test(f))).toEqual([]);
+});
 
 test('an encrypted queue, TLS only, with a dead-letter queue and a visibility timeout six times the function\'s', () => {
   const queues = resourcesOfType(synthesized.template, 'AWS::SQS::Queue');
