@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDb, type DynamoDbStore as Db } from '../lambdas/aws/dynamodb-store';
 import { keys } from '../lambdas/domain/table';
+import { DEFAULT_OFFLINE_GRACE_MS } from '../lambdas/settings';
 import { ensureTable, startDynamoDbLocal } from '../local/dynamodb';
 import { mapBounded, openSocket } from './support/clients';
 import { type SeededServer, type SeededUser, seedServer } from './support/population';
@@ -88,7 +89,16 @@ interface StormFigures {
   reopenMs: number;
   reopened: number;
   offlineAfter: number;
+  /** `user_changed` frames the clients received from the storm's start until its check: total, and offline ones. */
+  presenceFrames: number;
+  offlineFrames: number;
 }
+
+/** Every `user_changed` with a status any client received (the storm's cost in presence announcements). */
+const presenceFrames = { total: 0, offline: 0 };
+
+/** The runtime's offline grace (it inherits this environment): the storm's check waits for it to run out. */
+const OFFLINE_GRACE_MS = Number(process.env.PRESENCE_OFFLINE_GRACE_MS ?? DEFAULT_OFFLINE_GRACE_MS);
 
 /** The users whose current socket is open (a reconnect that failed leaves its user rightly offline). */
 function connectedUsers(clients: Client[]): number[] {
@@ -114,7 +124,11 @@ async function open(runtime: ServerProcess, client: Client, timeoutMs?: number):
   lifetime.openedAt = performance.now();
   lifetime.socket = socket;
   socket.on('message', (data: Buffer) => {
-    const frame = JSON.parse(data.toString('utf8')) as { name: string; data: { text?: string } };
+    const frame = JSON.parse(data.toString('utf8')) as { name: string; data: { text?: string; status?: number } };
+    if (frame.name === 'user_changed' && frame.data.status !== undefined) {
+      presenceFrames.total++;
+      if (frame.data.status === 0) presenceFrames.offline++;
+    }
     if (frame.name !== 'message_created') return;
     const match = MARKER.exec(frame.data.text ?? '');
     if (!match) return;
@@ -301,6 +315,7 @@ async function main(): Promise<void> {
       storm.active = true;
       if (clients.some((c) => !c.stable) && options.churnPerSecond > 0) await churnIdle;
       const closing = performance.now();
+      const framesBefore = { ...presenceFrames };
       await Promise.all(clients.map((client) => close(client.lifetimes[client.lifetimes.length - 1])));
       const opening = performance.now();
       // Clients wait for their upgrade as browsers do (no 15 s give-up): the storm takes as long as it takes.
@@ -309,14 +324,22 @@ async function main(): Promise<void> {
       for (const result of results) if (result.status === 'rejected') failures.push(`storm reconnect: ${(result.reason as Error).message}`);
       storm.active = false;
       finish();
-      // Presence after the storm settles (the last $disconnects and after-connect steps): everybody online.
-      await sleep(3000);
+      // Presence after the storm settles (the last $disconnects and after-connect steps, and the offline
+      // grace of the first closes, whose checks must find everybody back): everybody online.
+      await sleep(Math.max(3000, closing + OFFLINE_GRACE_MS + 3000 - performance.now()));
       const offline = await usersOffline(db, connectedUsers(clients));
-      storm.figures = { closeMs: opening - closing, reopenMs: opened - opening, reopened: results.length, offlineAfter: offline.length };
+      storm.figures = {
+        closeMs: opening - closing,
+        reopenMs: opened - opening,
+        reopened: results.length,
+        offlineAfter: offline.length,
+        presenceFrames: presenceFrames.total - framesBefore.total,
+        offlineFrames: presenceFrames.offline - framesBefore.offline,
+      };
       for (const id of offline.slice(0, 5)) failures.push(`user ${id} shown offline after the storm while connected`);
       console.log(
         `  storm: ${clients.length} closed in ${(opening - closing).toFixed(0)} ms, reopened in ${(opened - opening).toFixed(0)} ms; ` +
-          `${offline.length} users shown offline afterwards`,
+          `${offline.length} users shown offline afterwards; ${storm.figures.presenceFrames} user_changed frames received (${storm.figures.offlineFrames} offline), grace ${OFFLINE_GRACE_MS} ms`,
       );
     };
 
@@ -366,6 +389,7 @@ async function main(): Promise<void> {
           ['unexpected closes', verdict.unexpectedCloses],
           ['storm: close / reopen all', storm.figures ? `${storm.figures.closeMs.toFixed(0)} ms / ${storm.figures.reopenMs.toFixed(0)} ms (${storm.figures.reopened} connections)` : 'no storm'],
           ['users shown offline while connected (after the storm / at the end)', `${storm.figures?.offlineAfter ?? '-'} / ${offlineAtEnd.length}`],
+          ['storm: user_changed frames received (offline ones)', storm.figures ? `${storm.figures.presenceFrames} (${storm.figures.offlineFrames}), grace ${OFFLINE_GRACE_MS} ms` : '-'],
           ['failed requests', failures.length],
           ['runtime RSS at start (idle)', mib(rssAtStart.rss)],
           ['runtime RSS before load (connections open)', mib(rssBefore.rss)],

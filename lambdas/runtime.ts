@@ -7,12 +7,14 @@ import { SecretsManagerSecret } from './aws/secrets-manager';
 import { FolderFileStore } from './adapters/folder-file-store';
 import { HttpVoiceControl } from './adapters/http-voice-control';
 import { InMemoryEc2 } from './adapters/in-memory-ec2';
+import { InProcessOfflineGrace } from './adapters/in-process-offline-grace';
+import { SqsOfflineGrace } from './aws/sqs-offline-grace';
 import type { Settings } from './domain/config';
 import type { FanoutContext } from './domain/fanout';
 import { JsonLinesLogger, log, parseLogLevel, useLogger } from './domain/log';
 import { MediaNodeLifecycle } from './domain/media-node-lifecycle';
 import { type AfterConnect, type Clock, type ConnectionSender, type FileStore, type OpenedConnection, systemClock, type VoiceControl } from './domain/ports';
-import { confirmConnectionOpen } from './domain/presence';
+import { confirmConnectionOpen, goOfflineIfStillAway } from './domain/presence';
 import { installedContext } from './scope';
 import { type RuntimeSettings, runtimeSettingsFromEnv } from './settings';
 
@@ -59,6 +61,21 @@ class InProcessAfterConnect implements AfterConnect {
 export async function settleAfterConnect(context: AppContext): Promise<void> {
   const scheduler = context.afterConnect;
   if (scheduler instanceof InProcessAfterConnect) await Promise.all([...scheduler.pending]);
+}
+
+/** Waits until the in-process offline grace has no check pending (TestSystem.settle: after each grace). */
+export async function settleOfflineGrace(context: AppContext): Promise<void> {
+  if (context.offlineGrace instanceof InProcessOfflineGrace) await context.offlineGrace.settled();
+}
+
+/** Offline checks still waiting for their grace in this process. */
+export function pendingOfflineChecks(context: AppContext): number {
+  return context.offlineGrace instanceof InProcessOfflineGrace ? context.offlineGrace.pending : 0;
+}
+
+/** Runs the pending offline checks now (the local runtime's shutdown: its timers would be lost). */
+export async function flushOfflineGrace(context: AppContext): Promise<void> {
+  if (context.offlineGrace instanceof InProcessOfflineGrace) await context.offlineGrace.flush();
 }
 
 /** Adapters a composition root brings itself instead of the ones the settings choose. */
@@ -115,6 +132,13 @@ export function createAppContext(settings: RuntimeSettings, parts: ContextParts 
     clock: parts.clock ?? systemClock,
     afterConnect: opened ? new LambdaAfterConnect(opened, () => db.doc.config.credentials(), region) : new InProcessAfterConnect(() => context),
   };
+  // The offline grace: delayed by SQS on AWS, by a timer here; none (offline at once) when it is 0.
+  const { offlineGraceMs, offlineQueueUrl } = settings.presence;
+  if (offlineGraceMs > 0) {
+    context.offlineGrace = offlineQueueUrl
+      ? new SqsOfflineGrace(offlineQueueUrl, offlineGraceMs, () => db.doc.config.credentials(), region)
+      : new InProcessOfflineGrace(offlineGraceMs, (pending) => goOfflineIfStillAway(context, pending));
+  }
   return context;
 }
 
@@ -129,7 +153,13 @@ let lambdaContext: AppContext | undefined;
 export function appContext(): AppContext {
   const installed = installedContext();
   if (installed) return installed;
-  lambdaContext ??= createAppContext(runtimeSettingsFromEnv(process.env));
+  if (!lambdaContext) {
+    const settings = runtimeSettingsFromEnv(process.env);
+    // A Lambda is frozen between invocations, so a timer of its own may never fire: without the queue that
+    // delays the check, a user whose last connection went is announced offline at once.
+    if (!settings.presence.offlineQueueUrl) settings.presence = { offlineGraceMs: 0 };
+    lambdaContext = createAppContext(settings);
+  }
   return lambdaContext;
 }
 

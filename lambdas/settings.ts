@@ -46,11 +46,26 @@ export interface RuntimeSettings {
   /** CONNECTION_OPENED_FUNCTION: the Lambda that runs the work after `$connect`; in this process when unset. */
   connectionOpenedFunction?: string;
   /**
+   * The offline grace (docs/data-model.md, "Connections and presence"): PRESENCE_OFFLINE_GRACE_MS, how long a
+   * user whose last connection went stays shown with his status before he is announced offline (0: at once);
+   * PRESENCE_OFFLINE_QUEUE_URL (AWS): the SQS queue that delivers the check after the grace, in whole seconds;
+   * unset, a timer of this process does.
+   */
+  presence: { offlineGraceMs: number; offlineQueueUrl?: string };
+  /**
    * The on-demand media node: MEDIA_INSTANCE_ID (EC2 at EC2_ENDPOINT when set), or MEDIA_NODE_LIFECYCLE=memory
    * (an instance in memory, for tests); none: the node always runs. MEDIA_IDLE_MINUTES: idle time before a stop.
    */
   mediaNode?: { instanceId: string; ec2Endpoint?: string; idleMinutes: number } | { memory: true; idleMinutes: number };
 }
+
+/**
+ * The stock web client reloads the page 3 s after its socket closed, then reads REST and reconnects: a grace
+ * well above that keeps a reload, a network blip or a reconnect storm from being seen as a departure.
+ */
+export const DEFAULT_OFFLINE_GRACE_MS = 15_000;
+/** SQS delays a message by at most 15 minutes. */
+export const MAX_OFFLINE_GRACE_MS = 900_000;
 
 /** Every problem found in a process's settings, one line each, naming the variable. */
 export class SettingsError extends Error {
@@ -129,6 +144,13 @@ export function runtimeSettingsFromEnv(env: SettingsSource): RuntimeSettings {
   if (instanceId) mediaNode = { instanceId, ec2Endpoint: url('EC2_ENDPOINT'), idleMinutes };
   else if (lifecycle === 'memory') mediaNode = { memory: true, idleMinutes };
 
+  const rawGrace = value(env, 'PRESENCE_OFFLINE_GRACE_MS');
+  const offlineGraceMs = rawGrace === undefined ? DEFAULT_OFFLINE_GRACE_MS : Number(rawGrace);
+  if (!Number.isSafeInteger(offlineGraceMs) || offlineGraceMs < 0 || offlineGraceMs > MAX_OFFLINE_GRACE_MS) {
+    problems.push(`PRESENCE_OFFLINE_GRACE_MS must be a number of milliseconds from 0 to ${MAX_OFFLINE_GRACE_MS}, got '${rawGrace}'`);
+  }
+  const offlineQueueUrl = url('PRESENCE_OFFLINE_QUEUE_URL');
+
   if (problems.length > 0 || !app) throw new SettingsError(problems);
   return {
     app,
@@ -140,6 +162,7 @@ export function runtimeSettingsFromEnv(env: SettingsSource): RuntimeSettings {
     files,
     mediaControl,
     connectionOpenedFunction: value(env, 'CONNECTION_OPENED_FUNCTION'),
+    presence: { offlineGraceMs, offlineQueueUrl },
     mediaNode,
   };
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DEFAULT_PARAMS, PAY_PER_USE_MAX_VIDEO_BITRATE, type Params } from '../lambdas/domain/config';
+import { DEFAULT_OFFLINE_GRACE_MS, MAX_OFFLINE_GRACE_MS } from '../lambdas/settings';
 
 /**
  * Everything a deployment can choose, in one typed place. Values come from CDK context (`cdk.json`
@@ -43,6 +44,8 @@ export interface DeploymentConfig {
   mediaIdleMinutes: number;
   /** The limits GET /params reports (and the handlers enforce); defaults are upstream's shipped values. */
   params: Params;
+  /** PRESENCE_OFFLINE_GRACE_MS in whole seconds (SQS delays by seconds); 0 announces an offline at once. */
+  offlineGraceSeconds: number;
 }
 
 /**
@@ -110,6 +113,7 @@ export const DEFAULT_CONFIG: DeploymentConfig = {
   mediaOnDemand: true,
   mediaIdleMinutes: 15,
   params: { ...DEFAULT_PARAMS, max_video_bitrate: PAY_PER_USE_MAX_VIDEO_BITRATE },
+  offlineGraceSeconds: DEFAULT_OFFLINE_GRACE_MS / 1000,
 };
 
 /** Reads one context key; CLI `-c` values arrive as strings, cdk.json values keep their JSON type. */
@@ -302,6 +306,7 @@ export function configFromContext(read: ContextReader, environment: NodeJS.Proce
     // At least 2: the check runs every minute and the handlers trust "running" for 30 s.
     mediaIdleMinutes: pick('mediaIdleMinutes', (k, v) => asInteger(k, v, 2, 1440), defaults.mediaIdleMinutes),
     params: readParams(read, mediaNode.voicePort),
+    offlineGraceSeconds: pick('offlineGraceSeconds', (k, v) => asInteger(k, v, 0, MAX_OFFLINE_GRACE_MS / 1000), defaults.offlineGraceSeconds),
   };
 }
 

@@ -13,8 +13,10 @@ export const REPOSITORY_ROOT = path.resolve(__dirname, '..');
 /**
  * What a handler may touch; each grant is one scoped IAM statement group (see ZavodChatStack).
  * `rateCounters`: UpdateItem on the table only, for the socket handlers' frame budget.
+ * `offlineGrace`: SendMessage to the offline-grace queue (lib/offline-grace.ts), for every handler that may
+ * remove a user's last connection (a `$disconnect`, a 410 prune after any delivery, a logout).
  */
-export type HandlerGrant = 'table' | 'connections' | 'files' | 'rateCounters';
+export type HandlerGrant = 'table' | 'connections' | 'files' | 'rateCounters' | 'offlineGrace';
 
 export interface HandlerSpec {
   /** The handler's file, relative to the repository root; it exports `handler`. */
@@ -34,21 +36,29 @@ export const HANDLERS = {
   mainSocketConnect: {
     entry: 'lambdas/socket/connect.ts',
     description: 'Main socket $connect: authenticate, register the connection, announce presence',
-    grants: ['table', 'connections'],
+    grants: ['table', 'connections', 'offlineGrace'],
     timeoutSeconds: 25,
   },
   mainSocketDisconnect: {
     entry: 'lambdas/socket/disconnect.ts',
     description: 'Main socket $disconnect: drop the connection, announce presence',
-    grants: ['table', 'connections'],
+    grants: ['table', 'connections', 'offlineGrace'],
     timeoutSeconds: 25,
   },
   // Invoked asynchronously by $connect; retries its post for up to 30 s while API Gateway still refuses it.
   mainSocketOpened: {
     entry: 'lambdas/socket/opened.ts',
     description: 'Main socket after $connect: send the connection its own status, mark it open',
-    grants: ['table', 'connections'],
+    grants: ['table', 'connections', 'offlineGrace'],
     timeoutSeconds: 40,
+    asynchronous: true,
+  },
+  // Fed by the offline-grace queue (lib/offline-grace.ts): a user still away after the grace goes offline.
+  presenceOffline: {
+    entry: 'lambdas/schedule/offline-grace.ts',
+    description: 'Presence: announce offline a user still without a connection after the offline grace',
+    grants: ['table', 'connections', 'offlineGrace'],
+    timeoutSeconds: 30,
     asynchronous: true,
   },
   mainSocketDefault: {
@@ -61,7 +71,7 @@ export const HANDLERS = {
   rest: {
     entry: 'lambdas/rest/handler.ts',
     description: 'REST API (HTTP API payload 2.0)',
-    grants: ['table', 'connections', 'files'],
+    grants: ['table', 'connections', 'files', 'offlineGrace'],
     timeoutSeconds: 29,
   },
 } as const satisfies Record<string, HandlerSpec>;

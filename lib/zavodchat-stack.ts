@@ -11,6 +11,7 @@ import { CustomDomain } from './custom-domain';
 import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from './lambda-functions';
 import { MediaNode } from './media-node';
 import { MediaNodeLifecycle, voiceAddressCommands } from './media-node-lifecycle';
+import { OfflineGrace } from './offline-grace';
 import { SingleOrigin } from './single-origin';
 import { ChatTable, FilesBucket } from './storage';
 
@@ -93,6 +94,11 @@ export class ZavodChatStack extends Stack {
       functions[name] = fn;
     }
     this.functions = functions;
+    // The offline grace: a delay queue feeding the presence function (docs/data-model.md, "Connections and presence").
+    const grace = new OfflineGrace(this, 'OfflineGrace', { graceMs: config.offlineGraceSeconds * 1000, consumer: functions.presenceOffline });
+    for (const name of Object.keys(HANDLERS) as HandlerName[]) {
+      if ((HANDLERS[name] as HandlerSpec).grants.includes('offlineGrace')) grace.grantSchedule(functions[name]);
+    }
     // $connect hands the work after it to the `opened` function (docs/data-model.md, "Connections and presence").
     functions.mainSocketConnect.function.addEnvironment('CONNECTION_OPENED_FUNCTION', functions.mainSocketOpened.function.functionName);
     functions.mainSocketConnect.role.addToPolicy(

@@ -11,7 +11,7 @@ import { handler as defaultHandler } from '../lambdas/socket/default';
 import { handler as disconnectHandler } from '../lambdas/socket/disconnect';
 import { handler as pingHandler } from '../lambdas/socket/ping';
 import { ManagementApiSender } from '../lambdas/aws/management-api-sender';
-import { type AppContext, createAppContext, settleAfterConnect } from '../lambdas/runtime';
+import { type AppContext, createAppContext, flushOfflineGrace, settleAfterConnect } from '../lambdas/runtime';
 import { installAppContext } from '../lambdas/scope';
 import { runtimeSettingsFromEnv, type SettingsSource } from '../lambdas/settings';
 import { mediaSettingsFromEnv } from '../media-node/config';
@@ -212,6 +212,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await gateway.close();
       // Work after $connect still talks to the table, which stops after this.
       await settleAfterConnect(context);
+      // Users whose last connection just closed go offline now: the timers of their grace die with the process.
+      await flushOfflineGrace(context);
       await closeServer(wsServer);
     });
     // The port the main socket really listens on is what clients are told (`GET /params`).

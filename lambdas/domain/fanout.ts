@@ -6,7 +6,7 @@ import type { Db } from './db';
 import type { DomainEvent } from './events';
 import { relationsOf } from './friends';
 import { log } from './log';
-import type { ConnectionSender } from './ports';
+import type { ConnectionSender, OfflineGrace } from './ports';
 import { membersOfServer, serverIdsOfUser } from './servers';
 // A cycle with presence.ts, which announces through publish: both only call each other inside functions.
 import { closeConnections, connectionGone } from './presence';
@@ -23,6 +23,11 @@ export interface FanoutContext {
   senders?: Partial<Record<string, ConnectionSender>>;
   /** The socket protocols events are rendered for; PROTOCOLS (lambdas/protocols/registry.ts) when absent. */
   protocols?: ProtocolRegistry;
+  /**
+   * Delays the offline of a user whose last connection went (presence.ts); absent: he goes offline at once.
+   * Here because a prune after any delivery can be that last connection.
+   */
+  offlineGrace?: OfflineGrace;
 }
 
 /**

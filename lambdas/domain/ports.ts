@@ -68,3 +68,18 @@ export interface OpenedConnection extends Recipient {
 export interface AfterConnect {
   schedule(connection: OpenedConnection): Promise<void>;
 }
+
+/** A user whose last connection went, as presence saw him then: `epoch` is his `presenceEpoch` at that moment. */
+export interface PendingOffline {
+  userId: number;
+  epoch: number;
+}
+
+/**
+ * The offline grace (PRESENCE_OFFLINE_GRACE_MS): runs presence's `goOfflineIfStillAway` for a user once the
+ * grace has passed, so that a reconnect within it announces nothing. An SQS message with a delay on AWS, a
+ * timer of the same process locally; the domain knows neither how long nor how.
+ */
+export interface OfflineGrace {
+  schedule(pending: PendingOffline): Promise<void>;
+}

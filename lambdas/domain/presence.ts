@@ -14,6 +14,7 @@ import { attr, ex, exists, orIfRefused, queryPrefix } from './db';
 import { type Audience, audience, type FanoutContext, publish, publishTo, renderFor, resolveAudience, senderFor } from './fanout';
 import { log } from './log';
 import { events } from './events';
+import type { PendingOffline } from './ports';
 import { PROTOCOLS } from '../protocols/registry';
 import { serverIdsOfUser } from './servers';
 import { keys, partitions, prefixes, TTL_ATTRIBUTE } from './table';
@@ -28,10 +29,11 @@ export function parseStatus(raw: string): number | undefined {
 
 /*
  * Presence (docs/data-model.md, "Connections and presence"). A user is offline (status 0) exactly when he
- * has no live connection item. Nothing counts connections: whoever removes one asks the table whether any
- * is left (a consistent Query) and turns the user offline only if no connect began since it looked, which
- * `presenceEpoch` (raised by every connect, after its connection item is written) tells. So a connect
- * racing the last disconnect always keeps its user online, and items removed by TTL never leave a count off.
+ * has no live connection item, once the offline grace after his last one went has passed. Nothing counts
+ * connections: whoever removes one asks the table whether any is left (a consistent Query) and, after the
+ * grace, turns the user offline only if no connect began since it looked, which `presenceEpoch` (raised by
+ * every connect, after its connection item is written) tells. So a connect racing the last disconnect always
+ * keeps its user online, and items removed by TTL never leave a count off.
  */
 
 /** The user's presence fields, read consistently. */
@@ -140,32 +142,62 @@ export async function confirmConnectionOpen(context: FanoutContext, connection: 
 }
 
 /**
- * After one of the user's connections was removed: when it was his last one, he goes offline: `lastStatus`
- * keeps his status for the next connect and observers get `user_changed {status: 0}` (unless he was
- * already invisible). The epoch is read before looking for connections: a connect that raises it later has
- * written its connection before, so either the Query sees that connection or the update's condition fails.
+ * After one of the user's connections was removed: when it was his last one, he is about to go offline.
+ * `lastStatus` keeps his status for the next connect at once, but the status itself stays until the offline
+ * grace has passed (`goOfflineIfStillAway`): a reconnect within it (a page reload, a network blip, a
+ * reconnect storm) then changes nothing anybody can see and announces nothing. The epoch is read before
+ * looking for connections: a connect that raises it later has written its connection before, so either the
+ * Query sees that connection or the epoch differs and the user stays online.
  */
 async function leaveIfLast(context: FanoutContext, userId: number): Promise<void> {
   const { db } = context;
   const epochBefore = (await presenceOf(context, userId))?.epoch;
   if (epochBefore === undefined || (await connectionsOfUser(db, userId, Date.now(), true)).length > 0) return;
-  const old = await orIfRefused(
+  const kept = await orIfRefused(
     db.update(
       keys.user(userId),
-      { set: { lastStatus: ex`${attr('status')}`, status: STATUS.OFFLINE, offlineAt: Date.now() } },
-      {
-        // A connect since `epochBefore` was read has stored a connection this Query may have missed. And only
-        // the first removal after a connect goes offline (`offlineAt`, which a connect removes): a second one
-        // (two devices closing at once) would copy the offline status into lastStatus.
-        if: ex`attribute_exists(pk) AND attribute_not_exists(offlineAt) AND (presenceEpoch = ${epochBefore} OR (attribute_not_exists(presenceEpoch) AND ${epochBefore} = ${0}))`,
-        returning: 'UPDATED_OLD',
-      },
+      { set: { lastStatus: ex`${attr('status')}` } },
+      // A connect since `epochBefore` was read: he is online. Already offline (`offlineAt`): status is 0 and
+      // lastStatus holds what he had (a connection removed late, e.g. one whose $disconnect was lost).
+      { if: ex`attribute_exists(pk) AND attribute_not_exists(offlineAt) AND ${sameEpoch(epochBefore)}` },
+    ),
+    null,
+  );
+  if (kept === null) return;
+  const pending = { userId, epoch: epochBefore };
+  if (context.offlineGrace) {
+    try {
+      return await context.offlineGrace.schedule(pending);
+    } catch (error) {
+      // Better an offline announced early than a user left shown online with no connection.
+      log().error('offline grace: scheduling failed, offline at once', error, { userId });
+    }
+  }
+  await goOfflineIfStillAway(context, pending);
+}
+
+/** The condition that no connect began since `epoch` was read (a connect raises `presenceEpoch`). */
+const sameEpoch = (epoch: number) => ex`(presenceEpoch = ${epoch} OR (attribute_not_exists(presenceEpoch) AND ${epoch} = ${0}))`;
+
+/**
+ * The end of the offline grace: the user goes offline (status 0, `offlineAt`) and observers get
+ * `user_changed {status: 0}` (unless he was invisible already), if no connect began since his last
+ * connection went: every connect raises the epoch after writing its connection item, so an unchanged epoch
+ * means no connection can have appeared since the Query that found none. Idempotent: only the first run
+ * after a connect sets `offlineAt`, so a repeated delivery (SQS is at-least-once) announces nothing.
+ */
+export async function goOfflineIfStillAway(context: FanoutContext, pending: PendingOffline): Promise<void> {
+  const { userId, epoch } = pending;
+  const old = await orIfRefused(
+    context.db.update(
+      keys.user(userId),
+      { set: { status: STATUS.OFFLINE, offlineAt: Date.now() } },
+      { if: ex`attribute_exists(pk) AND attribute_not_exists(offlineAt) AND ${sameEpoch(epoch)}`, returning: 'UPDATED_OLD' },
     ),
     null,
   );
   if (old === null) return;
-  const previousStatus = Number(old?.status ?? 0);
-  if (previousStatus !== STATUS.OFFLINE) await announceStatus(context, userId, STATUS.OFFLINE, audience.observersOf(userId));
+  if (Number(old?.status ?? 0) !== STATUS.OFFLINE) await announceStatus(context, userId, STATUS.OFFLINE, audience.observersOf(userId));
 }
 
 /** The removal of a protocol that stores its connections itself (ProtocolAdapter.connections), if it does. */

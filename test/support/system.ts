@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { createDb, type DynamoDbStore } from '../../lambdas/aws/dynamodb-store';
-import { settleAfterConnect } from '../../lambdas/runtime';
+import { pendingOfflineChecks, settleAfterConnect, settleOfflineGrace } from '../../lambdas/runtime';
 import { type LocalRuntime, startLocalRuntime } from '../../local/runtime';
 import type { GatewayLimits } from '../../local/ws-gateway';
 
@@ -173,6 +173,12 @@ export const GENEROUS_RATE_LIMITS: Record<string, string> = {
   MAX_CONNECTIONS_PER_ADDRESS: '0',
 };
 
+/**
+ * The offline grace of every TestSystem unless a test sets its own: on, as in production, but short, since
+ * `settle` waits for it after a user's last socket closed (test/offline-grace.test.ts reconnects within a long one).
+ */
+export const TEST_OFFLINE_GRACE_MS = '50';
+
 /** The whole local runtime on ephemeral ports with its own table, plus client helpers. */
 export class TestSystem {
   private users = 0;
@@ -212,7 +218,7 @@ export class TestSystem {
       tableName,
       gatewayLimits: options.gatewayLimits,
       // Handler settings as environment variables (see local/runtime.ts); the rate limits generous by default.
-      env: { ...GENEROUS_RATE_LIMITS, ...options.env },
+      env: { ...GENEROUS_RATE_LIMITS, PRESENCE_OFFLINE_GRACE_MS: TEST_OFFLINE_GRACE_MS, ...options.env },
       // Failures inside the runtime (a handler, the media node) show up in the test output.
       log: (line) => console.error(line),
     });
@@ -232,11 +238,14 @@ export class TestSystem {
   /**
    * Waits until the system has no work in flight that could still post an event: no handler invocation in the
    * local gateway (`$connect`, frames, the `$disconnect` of a socket that closed), no server-side socket closing
-   * whose `$disconnect` has not begun, no in-process work after `$connect`, nor what `settleAlso` added. REST
-   * calls need nothing: a handler publishes before it answers. A condition wait, not a sleep; the barrier of
-   * SocketClient builds on it.
+   * whose `$disconnect` has not begun, no in-process work after `$connect`, no offline check waiting for its
+   * grace (PRESENCE_OFFLINE_GRACE_MS: settling takes that long after a user's last socket closed), nor what
+   * `settleAlso` added. `offlineGrace: false` leaves the grace running (a test that reconnects within it).
+   * REST calls need nothing: a handler publishes before it answers. A condition wait, not a sleep; the
+   * barrier of SocketClient builds on it.
    */
-  async settle(timeoutMs = 10_000): Promise<void> {
+  async settle(timeoutMs = 10_000, options: { offlineGrace?: boolean } = {}): Promise<void> {
+    const graceToo = options.offlineGrace ?? true;
     // The gateway keeps its in-flight invocations private; the tests read them (local/ws-gateway.ts, `track`).
     type Tracked = { pending: Set<Promise<unknown>>; connections: Map<string, { socket: WebSocket }> };
     // The desk socket's gateway too, when it runs: its handlers publish to every protocol.
@@ -261,9 +270,11 @@ export class TestSystem {
       const busy = [...gateway.pending];
       if (closing.length === 0 && busy.length === 0 && unread().length === 0) {
         await settleAfterConnect(this.runtime.context);
+        if (graceToo) await settleOfflineGrace(this.runtime.context);
         for (const work of this.alsoSettled) await work();
-        // Work may have started more (an after-connect task can prune a connection): look again.
-        if (gateway.pending.size === 0 && [...gateway.connections.values()].every((c) => c.socket.readyState === WebSocket.OPEN)) return;
+        // Work may have started more (an after-connect task can prune a connection, a pruned one start a grace): look again.
+        const graceIdle = !graceToo || pendingOfflineChecks(this.runtime.context) === 0;
+        if (graceIdle && gateway.pending.size === 0 && [...gateway.connections.values()].every((c) => c.socket.readyState === WebSocket.OPEN)) return;
         continue;
       }
       if (Date.now() > deadline) {
