@@ -6,15 +6,26 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { MainSocketRoute } from '../lambdas/socket/routes';
+import type { DefaultOnlySocketRoute } from './apis';
 import { LAMBDA_ARCHITECTURE, LAMBDA_BUNDLING, LAMBDA_RUNTIME, SOURCE_MAP_ENVIRONMENT } from './lambda-bundling';
 
 export const REPOSITORY_ROOT = path.resolve(__dirname, '..');
 
 /**
  * What a handler may touch; each grant is one scoped IAM statement group (see ZavodChatStack).
+ * `connections`: the main socket's Management API. `workspaceConnections`: the workspace socket's (posts and
+ * closes), with its endpoint WORKSPACE_MANAGEMENT_ENDPOINT: every function whose fan-out may reach a
+ * workspace connection (every publisher of domain events) has it.
  * `rateCounters`: UpdateItem on the table only, for the socket handlers' frame budget.
  */
-export type HandlerGrant = 'table' | 'connections' | 'files' | 'rateCounters';
+export type HandlerGrant = 'table' | 'connections' | 'workspaceConnections' | 'files' | 'rateCounters';
+
+/**
+ * Settings beyond the shared ones and those a grant brings. `workspaceEndpoint`: WORKSPACE_MANAGEMENT_ENDPOINT
+ * without the right to use it (the workspace `$connect` builds that socket's context but posts nothing).
+ * `deskOidc`: the DESK_* sign-in settings, when the deployment configures the desk.
+ */
+export type HandlerSetting = 'workspaceEndpoint' | 'deskOidc';
 
 export interface HandlerSpec {
   /** The handler's file, relative to the repository root; it exports `handler`. */
@@ -25,6 +36,7 @@ export interface HandlerSpec {
   timeoutSeconds?: number;
   /** Invoked asynchronously (not behind an API Gateway, so not bound by its 29 s). */
   asynchronous?: boolean;
+  settings?: readonly HandlerSetting[];
 }
 
 /** Every Lambda of the system. Adding a function is one entry here (plus its route or trigger). */
@@ -34,20 +46,20 @@ export const HANDLERS = {
   mainSocketConnect: {
     entry: 'lambdas/socket/connect.ts',
     description: 'Main socket $connect: authenticate, register the connection, announce presence',
-    grants: ['table', 'connections'],
+    grants: ['table', 'connections', 'workspaceConnections'],
     timeoutSeconds: 25,
   },
   mainSocketDisconnect: {
     entry: 'lambdas/socket/disconnect.ts',
     description: 'Main socket $disconnect: drop the connection, announce presence',
-    grants: ['table', 'connections'],
+    grants: ['table', 'connections', 'workspaceConnections'],
     timeoutSeconds: 25,
   },
   // Invoked asynchronously by $connect; retries its post for up to 30 s while API Gateway still refuses it.
   mainSocketOpened: {
     entry: 'lambdas/socket/opened.ts',
     description: 'Main socket after $connect: send the connection its own status, mark it open',
-    grants: ['table', 'connections'],
+    grants: ['table', 'connections', 'workspaceConnections'],
     timeoutSeconds: 40,
     asynchronous: true,
   },
@@ -61,8 +73,49 @@ export const HANDLERS = {
   rest: {
     entry: 'lambdas/rest/handler.ts',
     description: 'REST API (HTTP API payload 2.0)',
-    grants: ['table', 'connections', 'files'],
+    grants: ['table', 'connections', 'workspaceConnections', 'files'],
     timeoutSeconds: 29,
+    // The /desk/ routes verify the desk's OIDC access tokens.
+    settings: ['deskOidc'],
+  },
+  // The workspace socket (seed 003, socket.io; docs/workspace-protocol.md). `$connect` only checks the
+  // Engine.IO handshake and stores the session; the open packet goes out from `workspaceSocketOpened`.
+  workspaceSocketConnect: {
+    entry: 'lambdas/socket-workspace/connect.ts',
+    description: 'Workspace socket $connect: check the Engine.IO handshake, store the session, schedule the open packet',
+    grants: ['table'],
+    timeoutSeconds: 25,
+    settings: ['workspaceEndpoint'],
+  },
+  // Invoked asynchronously by $connect; retries its post for up to 30 s while API Gateway still refuses it.
+  workspaceSocketOpened: {
+    entry: 'lambdas/socket-workspace/opened.ts',
+    description: 'Workspace socket after $connect: send the Engine.IO open packet',
+    grants: ['table', 'connections', 'workspaceConnections'],
+    timeoutSeconds: 40,
+    asynchronous: true,
+  },
+  // `auth` binds the connection and announces its user's status on both protocols.
+  workspaceSocketDefault: {
+    entry: 'lambdas/socket-workspace/default.ts',
+    description: 'Workspace socket $default: one Engine.IO / Socket.IO packet (namespace connect, auth, pong)',
+    grants: ['table', 'connections', 'workspaceConnections'],
+    timeoutSeconds: 25,
+  },
+  workspaceSocketDisconnect: {
+    entry: 'lambdas/socket-workspace/disconnect.ts',
+    description: 'Workspace socket $disconnect: drop the session, announce presence',
+    grants: ['table', 'connections', 'workspaceConnections'],
+    timeoutSeconds: 25,
+  },
+  // EventBridge every minute (WORKSPACE_HEARTBEAT_RATE): the server-sent Engine.IO pings, and the close of
+  // connections that did not answer the last one. Under the rate, so that rounds do not pile up.
+  workspaceHeartbeat: {
+    entry: 'lambdas/socket-workspace/heartbeat.ts',
+    description: 'Workspace socket heartbeat: Engine.IO pings, ping timeouts',
+    grants: ['table', 'connections', 'workspaceConnections'],
+    timeoutSeconds: 50,
+    asynchronous: true,
   },
 } as const satisfies Record<string, HandlerSpec>;
 
@@ -113,6 +166,13 @@ export class ChatFunction extends Construct {
     ]);
   }
 }
+
+/** Which handler serves each workspace-socket route. */
+export const WORKSPACE_SOCKET_ROUTE_HANDLERS: Record<DefaultOnlySocketRoute, HandlerName> = {
+  $connect: 'workspaceSocketConnect',
+  $disconnect: 'workspaceSocketDisconnect',
+  $default: 'workspaceSocketDefault',
+};
 
 /** Which handler serves each main-socket route. */
 export const MAIN_SOCKET_ROUTE_HANDLERS: Record<MainSocketRoute, HandlerName> = {

@@ -265,6 +265,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       attachOrigin(originServer, {
         serveRest,
         gateway,
+        workspaceGateway,
         voice: () => (voicePort === undefined ? undefined : { host: host === '0.0.0.0' ? '127.0.0.1' : host, port: voicePort, tls: Boolean(tls) }),
         clientDir: options.clientDir,
         log,
