@@ -15,10 +15,11 @@ export const REPOSITORY_ROOT = path.resolve(__dirname, '..');
  * What a handler may touch; each grant is one scoped IAM statement group (see ZavodChatStack).
  * `connections`: the main socket's Management API. `workspaceConnections`: the workspace socket's (posts and
  * closes), with its endpoint WORKSPACE_MANAGEMENT_ENDPOINT: every function whose fan-out may reach a
- * workspace connection (every publisher of domain events) has it.
+ * workspace connection (every publisher of domain events) has it. `deskConnections`: the desk socket's, with
+ * DESK_MANAGEMENT_ENDPOINT: the desk socket's handlers and REST (the /desk/ routes publish the desk's events).
  * `rateCounters`: UpdateItem on the table only, for the socket handlers' frame budget.
  */
-export type HandlerGrant = 'table' | 'connections' | 'workspaceConnections' | 'files' | 'rateCounters';
+export type HandlerGrant = 'table' | 'connections' | 'workspaceConnections' | 'deskConnections' | 'files' | 'rateCounters';
 
 /**
  * Settings beyond the shared ones and those a grant brings. `workspaceEndpoint`: WORKSPACE_MANAGEMENT_ENDPOINT
@@ -73,7 +74,7 @@ export const HANDLERS = {
   rest: {
     entry: 'lambdas/rest/handler.ts',
     description: 'REST API (HTTP API payload 2.0)',
-    grants: ['table', 'connections', 'workspaceConnections', 'files'],
+    grants: ['table', 'connections', 'workspaceConnections', 'deskConnections', 'files'],
     timeoutSeconds: 29,
     // The /desk/ routes verify the desk's OIDC access tokens.
     settings: ['deskOidc'],
@@ -116,6 +117,27 @@ export const HANDLERS = {
     grants: ['table', 'connections', 'workspaceConnections'],
     timeoutSeconds: 50,
     asynchronous: true,
+  },
+  // The desk socket (seed 004; docs/desk.md): sign-in by an OIDC access token on the upgrade (`?token=`),
+  // `user_status` to curators on connect and disconnect; no client frame is defined (each gets an error).
+  deskSocketConnect: {
+    entry: 'lambdas/socket-desk/connect.ts',
+    description: 'Desk socket $connect: verify the OIDC token, register the connection, announce presence to curators',
+    grants: ['table', 'deskConnections'],
+    // One JWKS download (5 s timeout) and a few DynamoDB calls, within API Gateway's 29 s.
+    timeoutSeconds: 25,
+    settings: ['deskOidc'],
+  },
+  deskSocketDisconnect: {
+    entry: 'lambdas/socket-desk/disconnect.ts',
+    description: 'Desk socket $disconnect: drop the connection, announce presence to curators',
+    grants: ['table', 'deskConnections'],
+    timeoutSeconds: 25,
+  },
+  deskSocketDefault: {
+    entry: 'lambdas/socket-desk/default.ts',
+    description: 'Desk socket $default: answer client frames (seed 004 defines none) within the frame budget',
+    grants: ['deskConnections', 'rateCounters'],
   },
 } as const satisfies Record<string, HandlerSpec>;
 
@@ -172,6 +194,13 @@ export const WORKSPACE_SOCKET_ROUTE_HANDLERS: Record<DefaultOnlySocketRoute, Han
   $connect: 'workspaceSocketConnect',
   $disconnect: 'workspaceSocketDisconnect',
   $default: 'workspaceSocketDefault',
+};
+
+/** Which handler serves each desk-socket route. */
+export const DESK_SOCKET_ROUTE_HANDLERS: Record<DefaultOnlySocketRoute, HandlerName> = {
+  $connect: 'deskSocketConnect',
+  $disconnect: 'deskSocketDisconnect',
+  $default: 'deskSocketDefault',
 };
 
 /** Which handler serves each main-socket route. */

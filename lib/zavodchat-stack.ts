@@ -15,6 +15,7 @@ import {
   HANDLERS,
   type HandlerName,
   type HandlerSpec,
+  DESK_SOCKET_ROUTE_HANDLERS,
   MAIN_SOCKET_ROUTE_HANDLERS,
   WORKSPACE_SOCKET_ROUTE_HANDLERS,
 } from './lambda-functions';
@@ -29,6 +30,8 @@ export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE', 'GET'] as const;
 export const MEDIA_NODE_MANAGE_CONNECTIONS_METHODS = ['POST'] as const;
 /** On the workspace socket: post events and pings (POST), close connections (DELETE); no connection cap probes it. */
 export const WORKSPACE_MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
+/** On the desk socket: post events (POST), close connections whose token expired (DELETE). */
+export const DESK_MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
 
 /**
  * How often the workspace heartbeat runs (EventBridge). Each round pings every open workspace connection that
@@ -38,6 +41,9 @@ export const WORKSPACE_MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
  * minute is also traffic enough for API Gateway's 10-minute idle timeout.
  */
 export const WORKSPACE_HEARTBEAT_RATE = Duration.minutes(1);
+
+const AUTHORIZATION_IN_DESK_CONNECT =
+  "The desk socket's `$connect` verifies the OpenID Connect access token of `?token=` itself (signature against the issuer's JWKS, iss, aud, exp, nbf; lambdas/domain/desk/oidc.ts): a Lambda authorizer would be the same check in a second function, and its cached policy would outlive the token.";
 
 const AUTHORIZATION_IN_WORKSPACE_EVENTS =
   "The workspace socket authenticates in its first event (`auth` with a session token, seed 003), not in the upgrade: nothing but that event is served before it, and an API Gateway authorizer cannot read a socket.io event.";
@@ -91,9 +97,18 @@ export class ZavodChatStack extends Stack {
       description: 'ZavodChat workspace socket (socket.io, seed 003)',
       authorization: AUTHORIZATION_IN_WORKSPACE_EVENTS,
     });
+    // The desk socket (seed 004): `wss://<api>/<stage>?token=<access token>`, the seed's `/connect/?token=`.
+    const deskSocket = new DefaultOnlySocketApi(this, 'DeskSocket', {
+      ...stageSettings,
+      stageName: config.socketStageName,
+      accessLogs: config.apiGatewayCloudWatchRole !== 'none',
+      nameSuffix: 'desk-socket',
+      description: 'ZavodChat support desk socket (seed 004)',
+      authorization: AUTHORIZATION_IN_DESK_CONNECT,
+    });
     if (config.apiGatewayCloudWatchRole === 'create') {
       const logging = new ApiGatewayAccountLogging(this, 'ApiGatewayLogging');
-      for (const api of [socket, workspaceSocket]) api.stage.node.addDependency(logging);
+      for (const api of [socket, workspaceSocket, deskSocket]) api.stage.node.addDependency(logging);
     }
 
     // The single origin's own URL is an allowed origin too; known once the distribution exists (below).
@@ -108,6 +123,7 @@ export class ZavodChatStack extends Stack {
 
     const connectionArns = socket.connectionArns(MANAGE_CONNECTIONS_METHODS);
     const workspaceEndpoint = { WORKSPACE_MANAGEMENT_ENDPOINT: workspaceSocket.managementEndpoint };
+    const deskEndpoint = { DESK_MANAGEMENT_ENDPOINT: deskSocket.managementEndpoint };
     const functions = {} as Record<HandlerName, ChatFunction>;
     for (const name of Object.keys(HANDLERS) as HandlerName[]) {
       const spec: HandlerSpec = HANDLERS[name];
@@ -118,6 +134,7 @@ export class ZavodChatStack extends Stack {
           ...settings,
           ...(spec.grants.includes('files') ? { FILES_BUCKET: files.bucket.bucketName } : {}),
           ...(spec.grants.includes('workspaceConnections') || needs('workspaceEndpoint') ? workspaceEndpoint : {}),
+          ...(spec.grants.includes('deskConnections') ? deskEndpoint : {}),
           ...(needs('deskOidc') && config.desk ? deskEnvironment(config.desk) : {}),
         },
         logRetention: config.logRetention,
@@ -131,6 +148,9 @@ export class ZavodChatStack extends Stack {
           fn.role.addToPolicy(
             new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: workspaceSocket.connectionArns(WORKSPACE_MANAGE_CONNECTIONS_METHODS) }),
           );
+        }
+        if (grant === 'deskConnections') {
+          fn.role.addToPolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: deskSocket.connectionArns(DESK_MANAGE_CONNECTIONS_METHODS) }));
         }
         if (grant === 'files') files.grantObjectAccess(fn.role);
         if (grant === 'rateCounters') table.grantCounterUpdates(fn.role);
@@ -151,9 +171,14 @@ export class ZavodChatStack extends Stack {
       ping: functions[MAIN_SOCKET_ROUTE_HANDLERS.ping].function,
     });
     this.wireWorkspaceSocket(workspaceSocket, functions);
+    deskSocket.addRoutes({
+      $connect: functions[DESK_SOCKET_ROUTE_HANDLERS.$connect].function,
+      $disconnect: functions[DESK_SOCKET_ROUTE_HANDLERS.$disconnect].function,
+      $default: functions[DESK_SOCKET_ROUTE_HANDLERS.$default].function,
+    });
     const rest = new RestApi(this, 'Rest', { ...stageSettings, handler: functions.rest.function, domainName: domain?.restDomain });
     if (config.singleOrigin) {
-      origin = new SingleOrigin(this, 'Origin', { rest: rest.api, socket, workspaceSocket, clientBuildDir: config.clientBuildDir });
+      origin = new SingleOrigin(this, 'Origin', { rest: rest.api, socket, workspaceSocket, deskSocket, clientBuildDir: config.clientBuildDir });
       origin.addOutputs(this);
     }
 
@@ -242,6 +267,12 @@ export class ZavodChatStack extends Stack {
         : "Workspace socket (socket.io): io('<host>', { path: '/<stage>', addTrailingSlash: false, transports: ['websocket'] })",
       value: workspaceSocket.url,
     });
+    new CfnOutput(this, 'DeskSocketUrl', {
+      description: config.desk
+        ? "Desk socket (seed 004's /connect/): connect to <this>?token=<the OIDC access token>"
+        : "Desk socket (seed 004's /connect/), off until DESK_OIDC_ISSUER and DESK_OIDC_AUDIENCE are given (-c, docs/deploy.md): it answers 404",
+      value: deskSocket.url,
+    });
     new CfnOutput(this, 'TableName', { value: table.table.tableName });
     new CfnOutput(this, 'FilesBucketName', { value: files.bucket.bucketName });
   }
@@ -281,7 +312,7 @@ export class ZavodChatStack extends Stack {
         appliesTo: [
           { regex: '/^Resource::<.*LogsLogGroup.*\\.Arn>:\\*$/g' },
           // The partition is a literal (`arn:aws:`) with the partition-literals feature flag, a reference without.
-          { regex: '/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:[a-z0-9-]+:<AWS::AccountId>:<(MainSocket|WorkspaceSocket)Api[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE|GET)\\/@connections\\/\\*$/g' },
+          { regex: '/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:[a-z0-9-]+:<AWS::AccountId>:<(MainSocket|WorkspaceSocket|DeskSocket)Api[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE|GET)\\/@connections\\/\\*$/g' },
           { regex: '/^Resource::<FilesBucket.*\\.Arn>\\/\\*$/g' },
         ],
       },
