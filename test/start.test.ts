@@ -67,13 +67,14 @@ describe('npm start', () => {
 
   test('brings the system up, prints the URLs, keeps data across restarts and stops cleanly on Ctrl-C', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'zavodchat-data-'));
-    const [restPort, wsPort, vcPort, originPort, workspacePort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const [restPort, wsPort, vcPort, originPort, workspacePort, deskPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const env = {
       REST_PORT: String(restPort),
       WS_PORT: String(wsPort),
       VC_PORT: String(vcPort),
       ORIGIN_PORT: String(originPort),
       WORKSPACE_PORT: String(workspacePort),
+      DESK_PORT: String(deskPort),
       DATA_DIR: dataDir,
     };
 
@@ -83,6 +84,8 @@ describe('npm start', () => {
     expect(first.stdout()).toContain(`main socket  ws://localhost:${wsPort}`);
     expect(first.stdout()).toContain(`one origin   http://localhost:${originPort}  (/api/ REST, /socket main socket`);
     expect(first.stdout()).toContain(`workspace    ws://localhost:${workspacePort}  (socket.io, path /socket.io/`);
+    // No OpenID issuer set: the desk socket listens and says it is off.
+    expect(first.stdout()).toContain(`desk socket  ws://localhost:${deskPort}/connect/?token=<access token>  (off: set DESK_OIDC_ISSUER and DESK_OIDC_AUDIENCE)`);
     // Voice needs a mediasoup worker; where CI provides one (REQUIRE_MEDIASOUP=1) it must be up.
     // The same host name as REST's: the cookie REST sets belongs to that one host.
     const voice = process.env.REQUIRE_MEDIASOUP === '1' ? `ws://localhost:${vcPort}` : `(ws://localhost:${vcPort}|off: )`;
@@ -124,6 +127,7 @@ describe('npm start', () => {
         VC_PORT: String(await freePort()),
         ORIGIN_PORT: String(await freePort()),
         WORKSPACE_PORT: String(await freePort()),
+        DESK_PORT: String(await freePort()),
         DATA_DIR: dataDir,
       });
       expect(await started.exited).toBe(1);

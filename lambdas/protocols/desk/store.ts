@@ -1,4 +1,4 @@
-import { applied, type Db, ex, isConditionFailure } from '../../domain/db';
+import { applied, attr, type Db, ex, isConditionFailure } from '../../domain/db';
 import { CONNECT_WINDOW_MS, CONNECTION_TTL_SECONDS, type Recipient } from '../../domain/connections';
 import { padId, TTL_ATTRIBUTE } from '../../domain/table';
 import { epochSeconds } from '../../domain/time';
@@ -101,5 +101,5 @@ export async function presenceOf(db: Db, userId: number): Promise<{ online: bool
  * stored a connection the caller's Query may have missed). True for the one call that turned him offline.
  */
 export async function markOffline(db: Db, userId: number, epoch: number): Promise<boolean> {
-  return applied(db.update(presenceKey(userId), { set: { online: false } }, { if: ex`online = ${true} AND epoch = ${epoch}` }));
+  return applied(db.update(presenceKey(userId), { set: { online: false } }, { if: ex`${attr('online')} = ${true} AND ${attr('epoch')} = ${epoch}` }));
 }
