@@ -11,7 +11,7 @@ import { DEFAULT_PARAMS, type DeskOidcSettings, deskOidcFromEnv, PAY_PER_USE_MAX
 export interface DeploymentConfig {
   stackName: string;
   region: string;
-  /** The API Gateway stage of the main socket; part of its execute-api URL and management endpoint. */
+  /** The API Gateway stage of the WebSocket APIs (main, workspace, desk); part of their execute-api URLs and management endpoints. */
   socketStageName: string;
   /** Origins of the web client: credentialed CORS of REST and CORS of the files bucket. */
   clientOrigins: string[];
@@ -28,7 +28,7 @@ export interface DeploymentConfig {
   /** Keep the table and the files bucket when the stack is deleted. */
   retainData: boolean;
   logRetention: RetentionDays;
-  /** Stage-wide API Gateway throttling of both APIs: a ceiling on what abuse can cost. */
+  /** Stage-wide API Gateway throttling of every API, each on its own: a ceiling on what abuse can cost. */
   throttle: { ratePerSecond: number; burst: number };
   /** API Gateway's account-wide CloudWatch Logs role and the main socket's access logs: see ApiGatewayCloudWatchRole. */
   apiGatewayCloudWatchRole: ApiGatewayCloudWatchRole;
