@@ -57,28 +57,36 @@ function mapDomain(scope: Construct, api: apigwv2.IApi, stage: apigwv2.IStage, d
   new apigwv2.ApiMapping(scope, 'DomainMapping', { api, domainName, stage });
 }
 
-export interface MainSocketApiProps extends StageSettings {
+export interface SocketApiProps extends StageSettings {
   stageName: string;
   /** Access logs need API Gateway's account-wide CloudWatch role (lib/config.ts, ApiGatewayCloudWatchRole). */
   accessLogs: boolean;
   domainName?: apigwv2.IDomainName;
 }
 
+/** What tells one WebSocket API of the stack from another. */
+interface SocketApiIdentity {
+  /** Appended to the stack name: the API's name in the console. */
+  nameSuffix: string;
+  description: string;
+  routeSelectionExpression: string;
+}
+
 /**
- * The main socket: an API Gateway WebSocket API whose routes each invoke their own Lambda. The stage comes
- * first and the routes after, because the handlers need the stage's management endpoint in their settings.
+ * An API Gateway WebSocket API whose routes each invoke their own Lambda. The stage comes first and the
+ * routes after, because the handlers need the stage's management endpoint in their settings.
  */
-export class MainSocketApi extends Construct {
+abstract class LambdaSocketApi extends Construct {
   readonly api: apigwv2.WebSocketApi;
   readonly stage: apigwv2.WebSocketStage;
 
-  constructor(scope: Construct, id: string, props: MainSocketApiProps) {
+  protected constructor(scope: Construct, id: string, props: SocketApiProps & SocketApiIdentity) {
     super(scope, id);
     this.api = new apigwv2.WebSocketApi(this, 'Api', {
-      // Named after the stack, so two stacks' APIs (and the socket and REST of one) are told apart in the console.
-      apiName: `${Stack.of(this).stackName}-main-socket`,
-      description: 'ZavodChat main socket',
-      routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
+      // Named after the stack, so two stacks' APIs (and the sockets and REST of one) are told apart in the console.
+      apiName: `${Stack.of(this).stackName}-${props.nameSuffix}`,
+      description: props.description,
+      routeSelectionExpression: props.routeSelectionExpression,
     });
     this.stage = new apigwv2.WebSocketStage(this, 'Stage', {
       webSocketApi: this.api,
@@ -100,17 +108,19 @@ export class MainSocketApi extends Construct {
     }
   }
 
-  /** One route per entry of MAIN_SOCKET_ROUTES; the record type makes a route without a handler a compile error. */
-  addRoutes(handlers: Record<MainSocketRoute, IFunction>): void {
-    for (const route of MAIN_SOCKET_ROUTES) {
-      const added = this.api.addRoute(route, { integration: new WebSocketLambdaIntegration(`${route}Integration`, handlers[route]) });
-      NagSuppressions.addResourceSuppressions(added, [{ id: 'AwsSolutions-APIG4', reason: AUTHORIZATION_IN_HANDLERS }], true);
-    }
+  protected addLambdaRoute(route: string, handler: IFunction, authorization: string): void {
+    const added = this.api.addRoute(route, { integration: new WebSocketLambdaIntegration(`${route}Integration`, handler) });
+    NagSuppressions.addResourceSuppressions(added, [{ id: 'AwsSolutions-APIG4', reason: authorization }], true);
   }
 
   /** https://{apiId}.execute-api.{region}.amazonaws.com/{stage}: where events are posted to connections. */
   get managementEndpoint(): string {
     return this.stage.callbackUrl;
+  }
+
+  /** wss://{apiId}.execute-api.{region}.amazonaws.com/{stage}, as API Gateway reports it (emulators report their own host). */
+  get url(): string {
+    return `${this.api.apiEndpoint}/${this.stage.stageName}`;
   }
 
   /** `arn:...:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/@connections/*` for each Management API method. */
@@ -119,6 +129,46 @@ export class MainSocketApi extends Construct {
     return methods.map((method) =>
       stack.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/${method}/@connections/*` }),
     );
+  }
+}
+
+/** The main socket (ZavodChat protocol): routes on `$request.body.name`. */
+export class MainSocketApi extends LambdaSocketApi {
+  constructor(scope: Construct, id: string, props: SocketApiProps) {
+    super(scope, id, { ...props, nameSuffix: 'main-socket', description: 'ZavodChat main socket', routeSelectionExpression: ROUTE_SELECTION_EXPRESSION });
+  }
+
+  /** One route per entry of MAIN_SOCKET_ROUTES; the record type makes a route without a handler a compile error. */
+  addRoutes(handlers: Record<MainSocketRoute, IFunction>): void {
+    for (const route of MAIN_SOCKET_ROUTES) this.addLambdaRoute(route, handlers[route], AUTHORIZATION_IN_HANDLERS);
+  }
+}
+
+/** The routes of a socket whose every frame goes to one handler (the workspace and desk sockets). */
+export const DEFAULT_ONLY_SOCKET_ROUTES = ['$connect', '$disconnect', '$default'] as const;
+export type DefaultOnlySocketRoute = (typeof DEFAULT_ONLY_SOCKET_ROUTES)[number];
+
+/**
+ * Any expression would do: with no route but the three, every frame reaches `$default`, JSON or not
+ * (socket.io frames such as `42["auth",{...}]` are not JSON objects; a desk envelope names no route).
+ */
+export const DEFAULT_ONLY_ROUTE_SELECTION = '$request.body.action';
+
+/**
+ * A socket of another protocol (seed 003's socket.io workspace socket, seed 004's desk socket): its own API,
+ * so its own connections, URL and Management API, with `$connect`, `$disconnect` and `$default` only.
+ */
+export class DefaultOnlySocketApi extends LambdaSocketApi {
+  /** Why the routes have no API Gateway authorizer (cdk-nag AwsSolutions-APIG4). */
+  private readonly authorization: string;
+
+  constructor(scope: Construct, id: string, props: SocketApiProps & { nameSuffix: string; description: string; authorization: string }) {
+    super(scope, id, { ...props, routeSelectionExpression: DEFAULT_ONLY_ROUTE_SELECTION });
+    this.authorization = props.authorization;
+  }
+
+  addRoutes(handlers: Record<DefaultOnlySocketRoute, IFunction>): void {
+    for (const route of DEFAULT_ONLY_SOCKET_ROUTES) this.addLambdaRoute(route, handlers[route], this.authorization);
   }
 }
 

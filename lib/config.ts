@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { DEFAULT_PARAMS, PAY_PER_USE_MAX_VIDEO_BITRATE, type Params } from '../lambdas/domain/config';
+import { DEFAULT_PARAMS, type DeskOidcSettings, deskOidcFromEnv, PAY_PER_USE_MAX_VIDEO_BITRATE, type Params } from '../lambdas/domain/config';
 import { DEFAULT_OFFLINE_GRACE_MS, MAX_OFFLINE_GRACE_MS } from '../lambdas/settings';
 
 /**
@@ -12,7 +12,7 @@ import { DEFAULT_OFFLINE_GRACE_MS, MAX_OFFLINE_GRACE_MS } from '../lambdas/setti
 export interface DeploymentConfig {
   stackName: string;
   region: string;
-  /** The API Gateway stage of the main socket; part of its execute-api URL and management endpoint. */
+  /** The API Gateway stage of the WebSocket APIs (main, workspace, desk); part of their execute-api URLs and management endpoints. */
   socketStageName: string;
   /** Origins of the web client: credentialed CORS of REST and CORS of the files bucket. */
   clientOrigins: string[];
@@ -29,7 +29,7 @@ export interface DeploymentConfig {
   /** Keep the table and the files bucket when the stack is deleted. */
   retainData: boolean;
   logRetention: RetentionDays;
-  /** Stage-wide API Gateway throttling of both APIs: a ceiling on what abuse can cost. */
+  /** Stage-wide API Gateway throttling of every API, each on its own: a ceiling on what abuse can cost. */
   throttle: { ratePerSecond: number; burst: number };
   /** API Gateway's account-wide CloudWatch Logs role and the main socket's access logs: see ApiGatewayCloudWatchRole. */
   apiGatewayCloudWatchRole: ApiGatewayCloudWatchRole;
@@ -46,7 +46,19 @@ export interface DeploymentConfig {
   params: Params;
   /** PRESENCE_OFFLINE_GRACE_MS in whole seconds (SQS delays by seconds); 0 announces an offline at once. */
   offlineGraceSeconds: number;
+  /**
+   * The support desk's sign-in (issue 17): context keys named exactly as the variables the handlers read
+   * (DESK_OIDC_ISSUER, ...; see DESK_CONTEXT_KEYS). Unset: the desk is off (its routes answer 404).
+   */
+  desk?: DeskOidcSettings;
 }
+
+/**
+ * The desk's settings, read from context under the very names of the local runtime's variables. Not
+ * CloudFormation parameters: a parameter's name must be alphanumeric (no `_`), so the names could not be
+ * the same; and as context they are checked at synth by the handlers' own parser (deskOidcFromEnv).
+ */
+export const DESK_CONTEXT_KEYS = ['DESK_OIDC_ISSUER', 'DESK_OIDC_AUDIENCE', 'DESK_ROLES_CLAIM', 'DESK_CURATOR_ROLE', 'DESK_ADMIN_ROLE'] as const;
 
 /**
  * WebSocket stages accept access-log settings only once the region's account-wide API Gateway setting names
@@ -259,6 +271,35 @@ function readCloudWatchRole(read: ContextReader): ApiGatewayCloudWatchRole {
   return DEFAULT_CONFIG.apiGatewayCloudWatchRole;
 }
 
+function readDesk(read: ContextReader): DeskOidcSettings | undefined {
+  const env: Record<string, string> = {};
+  for (const key of DESK_CONTEXT_KEYS) {
+    const value = read(key);
+    if (value !== undefined) env[key] = asString(key, value);
+  }
+  let desk: DeskOidcSettings | undefined;
+  try {
+    desk = deskOidcFromEnv(env);
+  } catch (error) {
+    throw new Error(`context: ${(error as Error).message}`);
+  }
+  if (!desk && Object.keys(env).length > 0) throw new Error(`context '${Object.keys(env)[0]}' needs 'DESK_OIDC_ISSUER' (without it the desk is off)`);
+  // On AWS the issuer is reached over the internet: plain http would let anyone on the path swap its keys.
+  if (desk && !desk.issuer.startsWith('https://')) throw new Error(`context 'DESK_OIDC_ISSUER' must be an https URL on AWS, got '${desk.issuer}'`);
+  return desk;
+}
+
+/** The variables the handlers read (lambdas/domain/config.ts, deskOidcFromEnv), defaults filled in. */
+export function deskEnvironment(desk: DeskOidcSettings): Record<(typeof DESK_CONTEXT_KEYS)[number], string> {
+  return {
+    DESK_OIDC_ISSUER: desk.issuer,
+    DESK_OIDC_AUDIENCE: desk.audience,
+    DESK_ROLES_CLAIM: desk.rolesClaim,
+    DESK_CURATOR_ROLE: desk.curatorRole,
+    DESK_ADMIN_ROLE: desk.adminRole,
+  };
+}
+
 /**
  * The configuration from context; `environment` supplies the CDK CLI's CDK_DEFAULT_REGION (the region of
  * the user's AWS profile), used when the context names no region.
@@ -307,6 +348,7 @@ export function configFromContext(read: ContextReader, environment: NodeJS.Proce
     mediaIdleMinutes: pick('mediaIdleMinutes', (k, v) => asInteger(k, v, 2, 1440), defaults.mediaIdleMinutes),
     params: readParams(read, mediaNode.voicePort),
     offlineGraceSeconds: pick('offlineGraceSeconds', (k, v) => asInteger(k, v, 0, MAX_OFFLINE_GRACE_MS / 1000), defaults.offlineGraceSeconds),
+    desk: readDesk(read),
   };
 }
 

@@ -11,13 +11,18 @@ import { ORIGIN_PATHS, viewerRequestFunctionCode } from './origin-paths';
 export interface SingleOriginProps {
   rest: apigwv2.HttpApi;
   socket: { api: apigwv2.WebSocketApi; stage: apigwv2.WebSocketStage };
+  /** The workspace socket (socket.io), served at its clients' default path `/socket.io/`. */
+  workspaceSocket: { api: apigwv2.WebSocketApi; stage: apigwv2.WebSocketStage };
+  /** The desk socket, at the seed's `/connect/` (`?token=`). */
+  deskSocket: { api: apigwv2.WebSocketApi; stage: apigwv2.WebSocketStage };
   /** A web client build (a folder with index.html) uploaded at deploy time; without it the bucket stays empty. */
   clientBuildDir?: string;
 }
 
 /**
  * One HTTPS host for everything without a custom domain: a CloudFront distribution with `/api/*` to the HTTP
- * API, `/socket` to the WebSocket API and the rest to a private S3 bucket holding the web client. The session
+ * API, `/socket` to the main WebSocket API, `/socket.io/` to the workspace socket's, `/connect/` to the desk
+ * socket's and the rest to a private S3 bucket holding the web client. The session
  * cookie is host-only: issued by `/api/auth` on this host, the browser sends it on `/socket` of the same host,
  * which two execute-api hosts can never have (docs/deploy.md, "One origin").
  */
@@ -40,9 +45,11 @@ export class SingleOrigin extends Construct {
     });
 
     const pathMapping = new cloudfront.Function(this, 'PathMapping', {
-      comment: 'Single origin: /api/* -> REST without /api, /socket -> the WebSocket stage, client routes -> index.html',
+      comment: 'Single origin: /api/* -> REST without /api; /socket, /socket.io/, /connect/ -> their sockets; client routes -> index.html',
       runtime: cloudfront.FunctionRuntime.JS_2_0,
-      code: cloudfront.FunctionCode.fromInline(viewerRequestFunctionCode(`/${props.socket.stage.stageName}`)),
+      code: cloudfront.FunctionCode.fromInline(
+        viewerRequestFunctionCode(`/${props.socket.stage.stageName}`, `/${props.workspaceSocket.stage.stageName}`, `/${props.deskSocket.stage.stageName}`),
+      ),
     });
     const functionAssociations = [{ function: pathMapping, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }];
     // The APIs: nothing cached, every viewer header (Cookie, Origin, Sec-WebSocket-*), cookie and query string
@@ -57,7 +64,7 @@ export class SingleOrigin extends Construct {
     const https = { protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY, originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2] };
 
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
-      comment: `${stack.stackName}: web client, REST (/api/) and main socket (/socket) on one host`,
+      comment: `${stack.stackName}: web client, REST, main and workspace sockets on one host`,
       defaultBehavior: {
         origin: origins.S3BucketOrigin.withOriginAccessControl(this.clientBucket),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
@@ -67,6 +74,11 @@ export class SingleOrigin extends Construct {
       additionalBehaviors: {
         [`${ORIGIN_PATHS.rest}*`]: { origin: new origins.HttpOrigin(executeApiHost(props.rest.apiId), https), ...api },
         [ORIGIN_PATHS.mainSocket]: { origin: new origins.HttpOrigin(executeApiHost(props.socket.api.apiId), https), ...api },
+        // `/socket.io/*`: socket.io clients ask for `/socket.io/?EIO=4&transport=websocket`; the function maps
+        // exactly `/socket.io/` to the stage, and any deeper path reaches API Gateway as is and is refused.
+        [`${ORIGIN_PATHS.workspaceSocket}*`]: { origin: new origins.HttpOrigin(executeApiHost(props.workspaceSocket.api.apiId), https), ...api },
+        // The same for the desk's `/connect/?token=`.
+        [`${ORIGIN_PATHS.deskSocket}*`]: { origin: new origins.HttpOrigin(executeApiHost(props.deskSocket.api.apiId), https), ...api },
       },
       // North America and Europe edges: the lowest price per GB; viewers elsewhere are served from those.
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
@@ -135,6 +147,14 @@ export class SingleOrigin extends Construct {
     new CfnOutput(scope, 'PublicBaseSocket', {
       description: `PUBLIC_BASE_SOCKET of the web client (or just ${ORIGIN_PATHS.mainSocket} when it is served from SiteUrl)`,
       value: `wss://${this.distribution.distributionDomainName}${ORIGIN_PATHS.mainSocket}`,
+    });
+    new CfnOutput(scope, 'PublicWorkspaceSocket', {
+      description: `The workspace socket (socket.io) on the single origin: io(<this>, { transports: ['websocket'] }), at socket.io's default path ${ORIGIN_PATHS.workspaceSocket}`,
+      value: this.url,
+    });
+    new CfnOutput(scope, 'PublicDeskSocket', {
+      description: 'The desk socket on the single origin (seed 004): <this>?token=<the OIDC access token>',
+      value: `wss://${this.distribution.distributionDomainName}${ORIGIN_PATHS.deskSocket}`,
     });
     new CfnOutput(scope, 'ClientBucketName', { description: 'Where the web client build goes (aws s3 sync build/ s3://<this>/)', value: this.clientBucket.bucketName });
   }

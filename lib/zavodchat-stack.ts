@@ -1,14 +1,24 @@
-import { CfnOutput, Lazy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Lazy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import type { Params } from '../lambdas/domain/config';
 import { ApiGatewayAccountLogging } from './api-gateway-account';
-import { MainSocketApi, RestApi } from './apis';
-import { type DeploymentConfig, domainNames } from './config';
+import { DefaultOnlySocketApi, MainSocketApi, RestApi } from './apis';
+import { type DeploymentConfig, deskEnvironment, domainNames } from './config';
 import { CustomDomain } from './custom-domain';
-import { ChatFunction, HANDLERS, type HandlerName, type HandlerSpec, MAIN_SOCKET_ROUTE_HANDLERS } from './lambda-functions';
+import {
+  ChatFunction,
+  HANDLERS,
+  type HandlerName,
+  type HandlerSpec,
+  DESK_SOCKET_ROUTE_HANDLERS,
+  MAIN_SOCKET_ROUTE_HANDLERS,
+  WORKSPACE_SOCKET_ROUTE_HANDLERS,
+} from './lambda-functions';
 import { MediaNode } from './media-node';
 import { MediaNodeLifecycle, voiceAddressCommands } from './media-node-lifecycle';
 import { OfflineGrace } from './offline-grace';
@@ -17,8 +27,27 @@ import { ChatTable, FilesBucket } from './storage';
 
 /** Management API calls the handlers make: post events (POST), close connections (DELETE) and probe them at a connection cap (GET). */
 export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE', 'GET'] as const;
-/** The media node only posts voice events to main-socket connections. */
+/** The media node only posts voice events (to main-socket and workspace-socket connections). */
 export const MEDIA_NODE_MANAGE_CONNECTIONS_METHODS = ['POST'] as const;
+/** On the workspace socket: post events and pings (POST), close connections (DELETE); no connection cap probes it. */
+export const WORKSPACE_MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
+/** On the desk socket: post events (POST), close connections whose token expired (DELETE). */
+export const DESK_MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE'] as const;
+
+/**
+ * How often the workspace heartbeat runs (EventBridge). Each round pings every open workspace connection that
+ * answered the last ping and closes those that did not within pingTimeout; the open packet announces
+ * pingInterval 60 s and pingTimeout 60 s (lambdas/protocols/workspace/context.ts), so a client waits
+ * 2 minutes for a ping: one round may come late by almost a minute and the connection still stays. A ping a
+ * minute is also traffic enough for API Gateway's 10-minute idle timeout.
+ */
+export const WORKSPACE_HEARTBEAT_RATE = Duration.minutes(1);
+
+const AUTHORIZATION_IN_DESK_CONNECT =
+  "The desk socket's `$connect` verifies the OpenID Connect access token of `?token=` itself (signature against the issuer's JWKS, iss, aud, exp, nbf; lambdas/domain/desk/oidc.ts): a Lambda authorizer would be the same check in a second function, and its cached policy would outlive the token.";
+
+const AUTHORIZATION_IN_WORKSPACE_EVENTS =
+  "The workspace socket authenticates in its first event (`auth` with a session token, seed 003), not in the upgrade: nothing but that event is served before it, and an API Gateway authorizer cannot read a socket.io event.";
 
 /** GET /params limits as the upper-case variables `settingsFromEnv` reads (MAX_GET_COUNT, ...). */
 export function paramsEnvironment(params: Params): Record<string, string> {
@@ -60,8 +89,27 @@ export class ZavodChatStack extends Stack {
       accessLogs: config.apiGatewayCloudWatchRole !== 'none',
       domainName: domain?.socketDomain,
     });
+    // The workspace socket (seed 003, socket.io): an API of its own, so its connections, URL and Management API are its own.
+    const workspaceSocket = new DefaultOnlySocketApi(this, 'WorkspaceSocket', {
+      ...stageSettings,
+      stageName: config.socketStageName,
+      accessLogs: config.apiGatewayCloudWatchRole !== 'none',
+      nameSuffix: 'workspace-socket',
+      description: 'ZavodChat workspace socket (socket.io, seed 003)',
+      authorization: AUTHORIZATION_IN_WORKSPACE_EVENTS,
+    });
+    // The desk socket (seed 004): `wss://<api>/<stage>?token=<access token>`, the seed's `/connect/?token=`.
+    const deskSocket = new DefaultOnlySocketApi(this, 'DeskSocket', {
+      ...stageSettings,
+      stageName: config.socketStageName,
+      accessLogs: config.apiGatewayCloudWatchRole !== 'none',
+      nameSuffix: 'desk-socket',
+      description: 'ZavodChat support desk socket (seed 004)',
+      authorization: AUTHORIZATION_IN_DESK_CONNECT,
+    });
     if (config.apiGatewayCloudWatchRole === 'create') {
-      socket.stage.node.addDependency(new ApiGatewayAccountLogging(this, 'ApiGatewayLogging'));
+      const logging = new ApiGatewayAccountLogging(this, 'ApiGatewayLogging');
+      for (const api of [socket, workspaceSocket, deskSocket]) api.stage.node.addDependency(logging);
     }
 
     // The single origin's own URL is an allowed origin too; known once the distribution exists (below).
@@ -75,18 +123,35 @@ export class ZavodChatStack extends Stack {
     };
 
     const connectionArns = socket.connectionArns(MANAGE_CONNECTIONS_METHODS);
+    const workspaceEndpoint = { WORKSPACE_MANAGEMENT_ENDPOINT: workspaceSocket.managementEndpoint };
+    const deskEndpoint = { DESK_MANAGEMENT_ENDPOINT: deskSocket.managementEndpoint };
     const functions = {} as Record<HandlerName, ChatFunction>;
     for (const name of Object.keys(HANDLERS) as HandlerName[]) {
       const spec: HandlerSpec = HANDLERS[name];
+      const needs = (setting: NonNullable<HandlerSpec['settings']>[number]) => spec.settings?.includes(setting) ?? false;
       const fn = new ChatFunction(this, name, {
         spec,
-        environment: { ...settings, ...(spec.grants.includes('files') ? { FILES_BUCKET: files.bucket.bucketName } : {}) },
+        environment: {
+          ...settings,
+          ...(spec.grants.includes('files') ? { FILES_BUCKET: files.bucket.bucketName } : {}),
+          ...(spec.grants.includes('workspaceConnections') || needs('workspaceEndpoint') ? workspaceEndpoint : {}),
+          ...(spec.grants.includes('deskConnections') ? deskEndpoint : {}),
+          ...(needs('deskOidc') && config.desk ? deskEnvironment(config.desk) : {}),
+        },
         logRetention: config.logRetention,
       });
       for (const grant of spec.grants) {
         if (grant === 'table') table.grantDataAccess(fn.role);
         if (grant === 'connections') {
           fn.role.addToPolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
+        }
+        if (grant === 'workspaceConnections') {
+          fn.role.addToPolicy(
+            new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: workspaceSocket.connectionArns(WORKSPACE_MANAGE_CONNECTIONS_METHODS) }),
+          );
+        }
+        if (grant === 'deskConnections') {
+          fn.role.addToPolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: deskSocket.connectionArns(DESK_MANAGE_CONNECTIONS_METHODS) }));
         }
         if (grant === 'files') files.grantObjectAccess(fn.role);
         if (grant === 'rateCounters') table.grantCounterUpdates(fn.role);
@@ -111,9 +176,15 @@ export class ZavodChatStack extends Stack {
       $default: functions[MAIN_SOCKET_ROUTE_HANDLERS.$default].function,
       ping: functions[MAIN_SOCKET_ROUTE_HANDLERS.ping].function,
     });
+    this.wireWorkspaceSocket(workspaceSocket, functions);
+    deskSocket.addRoutes({
+      $connect: functions[DESK_SOCKET_ROUTE_HANDLERS.$connect].function,
+      $disconnect: functions[DESK_SOCKET_ROUTE_HANDLERS.$disconnect].function,
+      $default: functions[DESK_SOCKET_ROUTE_HANDLERS.$default].function,
+    });
     const rest = new RestApi(this, 'Rest', { ...stageSettings, handler: functions.rest.function, domainName: domain?.restDomain });
     if (config.singleOrigin) {
-      origin = new SingleOrigin(this, 'Origin', { rest: rest.api, socket, clientBuildDir: config.clientBuildDir });
+      origin = new SingleOrigin(this, 'Origin', { rest: rest.api, socket, workspaceSocket, deskSocket, clientBuildDir: config.clientBuildDir });
       origin.addOutputs(this);
     }
 
@@ -134,7 +205,8 @@ export class ZavodChatStack extends Stack {
       const zone = config.mediaOnDemand && names ? domain?.zone : undefined;
       const media = new MediaNode(this, 'Media', {
         config: config.mediaNode,
-        environment: settings,
+        // Its voice events reach workspace connections too (user-selected-channel, media-state-updated, speaking).
+        environment: { ...settings, ...workspaceEndpoint },
         voiceHost: names?.voice,
         hostedZoneId: config.domain?.hostedZone?.id,
         controlSecret,
@@ -146,7 +218,7 @@ export class ZavodChatStack extends Stack {
       media.role.addToPolicy(
         new iam.PolicyStatement({
           actions: ['execute-api:ManageConnections'],
-          resources: socket.connectionArns(MEDIA_NODE_MANAGE_CONNECTIONS_METHODS),
+          resources: [...socket.connectionArns(MEDIA_NODE_MANAGE_CONNECTIONS_METHODS), ...workspaceSocket.connectionArns(MEDIA_NODE_MANAGE_CONNECTIONS_METHODS)],
         }),
       );
       if (!zone) domain?.pointVoiceHostAt(media.address);
@@ -195,8 +267,43 @@ export class ZavodChatStack extends Stack {
       // The endpoint as API Gateway reports it (same as stage.url on AWS; emulators report their own host).
       value: names ? `wss://${names.mainSocket}/` : `${socket.api.apiEndpoint}/${socket.stage.stageName}`,
     });
+    new CfnOutput(this, 'WorkspaceSocketUrl', {
+      description: origin
+        ? "Workspace socket (socket.io) at its execute-api host: io('<host>', { path: '/<stage>', addTrailingSlash: false, transports: ['websocket'] }); on the single origin it is PublicWorkspaceSocket"
+        : "Workspace socket (socket.io): io('<host>', { path: '/<stage>', addTrailingSlash: false, transports: ['websocket'] })",
+      value: workspaceSocket.url,
+    });
+    new CfnOutput(this, 'DeskSocketUrl', {
+      description: config.desk
+        ? "Desk socket (seed 004's /connect/): connect to <this>?token=<the OIDC access token>"
+        : "Desk socket (seed 004's /connect/), off until DESK_OIDC_ISSUER and DESK_OIDC_AUDIENCE are given (-c, docs/deploy.md): it answers 404",
+      value: deskSocket.url,
+    });
     new CfnOutput(this, 'TableName', { value: table.table.tableName });
     new CfnOutput(this, 'FilesBucketName', { value: files.bucket.bucketName });
+  }
+
+  /**
+   * The workspace socket's routes, its after-connect step (as the main socket's: $connect invokes the
+   * `opened` function asynchronously, which posts the Engine.IO open packet once API Gateway accepts posts)
+   * and its heartbeat, an EventBridge schedule (WORKSPACE_HEARTBEAT_RATE).
+   */
+  private wireWorkspaceSocket(api: DefaultOnlySocketApi, functions: Record<HandlerName, ChatFunction>): void {
+    api.addRoutes({
+      $connect: functions[WORKSPACE_SOCKET_ROUTE_HANDLERS.$connect].function,
+      $disconnect: functions[WORKSPACE_SOCKET_ROUTE_HANDLERS.$disconnect].function,
+      $default: functions[WORKSPACE_SOCKET_ROUTE_HANDLERS.$default].function,
+    });
+    const connect = functions[WORKSPACE_SOCKET_ROUTE_HANDLERS.$connect];
+    const opened = functions.workspaceSocketOpened;
+    connect.function.addEnvironment('WORKSPACE_OPENED_FUNCTION', opened.function.functionName);
+    connect.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [opened.function.functionArn] }));
+    new events.Rule(this, 'WorkspaceHeartbeat', {
+      description: 'Workspace socket: server-sent Engine.IO pings and ping timeouts',
+      schedule: events.Schedule.rate(WORKSPACE_HEARTBEAT_RATE),
+      // A failed round is not retried: the next one comes a minute later and pings everyone anyway.
+      targets: [new eventTargets.LambdaFunction(functions.workspaceHeartbeat.function, { retryAttempts: 0 })],
+    });
   }
 
   /**
@@ -207,11 +314,11 @@ export class ZavodChatStack extends Stack {
     NagSuppressions.addStackSuppressions(this, [
       {
         id: 'AwsSolutions-IAM5',
-        reason: 'Wildcards only at the end of scoped ARNs: log streams of one log group, connections of this socket stage, objects of the files bucket.',
+        reason: "Wildcards only at the end of scoped ARNs: log streams of one log group, connections of one of this stack's socket stages, objects of the files bucket.",
         appliesTo: [
           { regex: '/^Resource::<.*LogsLogGroup.*\\.Arn>:\\*$/g' },
           // The partition is a literal (`arn:aws:`) with the partition-literals feature flag, a reference without.
-          { regex: '/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:[a-z0-9-]+:<AWS::AccountId>:<MainSocketApi[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE|GET)\\/@connections\\/\\*$/g' },
+          { regex: '/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:[a-z0-9-]+:<AWS::AccountId>:<(MainSocket|WorkspaceSocket|DeskSocket)Api[A-Z0-9]+>\\/[^/]+\\/(POST|DELETE|GET)\\/@connections\\/\\*$/g' },
           { regex: '/^Resource::<FilesBucket.*\\.Arn>\\/\\*$/g' },
         ],
       },

@@ -39,6 +39,10 @@ export interface OriginOptions {
   serveRest: (request: IncomingMessage, response: ServerResponse) => void;
   /** The main socket's gateway: it gets `/socket` upgrades as if they had come to its own port. */
   gateway: WebSocketGateway;
+  /** The workspace socket's gateway (when it runs): `/socket.io/` upgrades, as on AWS. */
+  workspaceGateway?: WebSocketGateway;
+  /** The desk socket's gateway (when it runs): `/connect/` upgrades, as on AWS. */
+  deskGateway?: WebSocketGateway;
   /** The voice socket's loopback port and whether it speaks TLS; `/voice` upgrades are piped to it. */
   voice?: () => { host: string; port: number; tls: boolean } | undefined;
   /** A client build (a folder with index.html) served at `/`; without one `/` answers 404 with a hint. */
@@ -57,7 +61,8 @@ function refuseUpgrade(socket: Duplex, status: number, text: string): void {
 
 /**
  * One port with the cloud's single-origin layout (lib/origin-paths.ts): `/api/*` to REST, `/socket` to the
- * main socket, `/voice` to the voice socket, anything else to the client build. It dispatches to the very
+ * main socket, `/socket.io/` to the workspace socket, `/connect/` to the desk socket, `/voice` to the voice
+ * socket, anything else to the client build. It dispatches to the very
  * objects that serve the separate ports (the REST listener, the gateway, the voice service): nothing is run
  * twice, and a session cookie set by `/api/auth` is the host's, so the browser sends it on `/socket` too.
  */
@@ -68,7 +73,7 @@ export function attachOrigin(server: Server, options: OriginOptions): void {
     if (route.service === 'rest') {
       request.url = route.path + query;
       options.serveRest(request, response);
-    } else if (route.service === 'mainSocket' || path === ORIGIN_PATHS.voice) {
+    } else if (route.service === 'mainSocket' || route.service === 'workspaceSocket' || route.service === 'deskSocket' || path === ORIGIN_PATHS.voice) {
       response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' }).end('Upgrade Required');
     } else {
       serveClientFile(options.clientDir, route.path, request, response).catch((error) => {
@@ -84,6 +89,11 @@ export function attachOrigin(server: Server, options: OriginOptions): void {
     if (path === ORIGIN_PATHS.mainSocket) {
       request.url = `/${query}`;
       options.gateway.handleUpgrade(request, socket, head);
+      return;
+    }
+    const protocolGateway = path === ORIGIN_PATHS.workspaceSocket ? options.workspaceGateway : path === ORIGIN_PATHS.deskSocket ? options.deskGateway : undefined;
+    if (protocolGateway) {
+      protocolGateway.handleUpgrade(request, socket, head);
       return;
     }
     const voice = path === ORIGIN_PATHS.voice ? options.voice?.() : undefined;

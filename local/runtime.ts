@@ -314,6 +314,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       attachOrigin(originServer, {
         serveRest,
         gateway,
+        workspaceGateway,
+        deskGateway,
         voice: () => (voicePort === undefined ? undefined : { host: host === '0.0.0.0' ? '127.0.0.1' : host, port: voicePort, tls: Boolean(tls) }),
         clientDir: options.clientDir,
         log,

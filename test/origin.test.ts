@@ -4,7 +4,9 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { io } from 'socket.io-client';
 import WebSocket from 'ws';
+import { DESK_SOCKET_TEXT } from '../lambdas/protocols/desk/session';
 import { type LocalRuntime, startLocalRuntime } from '../local/runtime';
 import { GENEROUS_RATE_LIMITS } from './support/system';
 
@@ -87,6 +89,8 @@ describe('one origin (ORIGIN_PORT): the cloud layout on one local port', () => {
       restPort: 0,
       wsPort: 0,
       vcPort: false,
+      workspacePort: 0,
+      deskPort: 0,
       originPort: 0,
       clientDir,
       dynamoDbEndpoint: endpoint,
@@ -166,5 +170,35 @@ describe('one origin (ORIGIN_PORT): the cloud layout on one local port', () => {
     }
     expect((await fetch(`${origin}/app.js`, { method: 'POST' })).status).toBe(405);
     expect((await fetch(`${origin}/socket`)).status).toBe(426);
+    expect((await fetch(`${origin}/socket.io/`)).status).toBe(426);
+  });
+
+  test('/connect/ is the desk socket: its own $connect answers (here: the desk is not configured, 404 with its text)', async () => {
+    const refusal = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const socket = new WebSocket(`${origin.replace('http', 'ws')}/connect/?token=x`);
+      socket.once('unexpected-response', (_request, response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      socket.once('open', () => reject(new Error('opened without a configured desk')));
+      socket.once('error', reject);
+    });
+    expect(refusal).toEqual({ status: 404, body: DESK_SOCKET_TEXT.notConfigured });
+  });
+
+  test('/socket.io/ is the workspace socket: the unmodified socket.io client connects at its default path and is answered', async () => {
+    const socket = io(origin, { transports: ['websocket'], reconnection: false, timeout: 5000 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', reject);
+      });
+      const error = new Promise((resolve) => socket.once('socket-api-error', resolve));
+      socket.emit('auth', { token: 'not-a-session', workspaceId: '1' });
+      expect(await error).toEqual({ event: 'auth', message: expect.any(String) });
+    } finally {
+      socket.close();
+    }
   });
 });

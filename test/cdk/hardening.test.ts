@@ -154,11 +154,11 @@ describe('polish', () => {
     expect(actions).not.toContain('dynamodb:TransactWriteItems');
   });
 
-  test('the two APIs have distinct names that carry the stack name', () => {
+  test('the four APIs have distinct names that carry the stack name', () => {
     for (const stackName of ['ZavodChat', 'ZavodChatStaging']) {
       const s = synth({ stackName });
       const names = Object.values(resourcesOfType(s.template, 'AWS::ApiGatewayV2::Api')).map((api) => `${api.Properties.ProtocolType} ${api.Properties.Name}`);
-      expect(names.sort()).toEqual([`HTTP ${stackName}-rest`, `WEBSOCKET ${stackName}-main-socket`]);
+      expect(names.sort()).toEqual([`HTTP ${stackName}-rest`, `WEBSOCKET ${stackName}-desk-socket`, `WEBSOCKET ${stackName}-main-socket`, `WEBSOCKET ${stackName}-workspace-socket`]);
     }
   });
 

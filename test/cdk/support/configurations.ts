@@ -18,6 +18,12 @@ export const SUPPORTED_CONFIGURATIONS: Record<string, Record<string, unknown>> =
   'no media node': { deployMediaNode: 'false' },
   'second stack name': { stackName: 'ZavodChatStaging' },
   'API Gateway logging role created': { apiGatewayCloudWatchRole: 'create' },
+  // The support desk signed in by a Cognito user pool (docs/deploy.md, "Pointing the desk at Keycloak or Cognito").
+  'desk on Cognito': {
+    DESK_OIDC_ISSUER: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE',
+    DESK_OIDC_AUDIENCE: '1example23456789abcdefghij',
+    DESK_ROLES_CLAIM: 'cognito:groups',
+  },
 };
 
 /** Context that skips Lambda bundling: the template is the same apart from asset hashes, and synth takes a second. */
