@@ -53,7 +53,20 @@ test('the presence function consumes it with partial batch responses', () => {
 });
 
 test('only the functions that remove connections may send, SendMessage only, to this queue only; they know the queue and the grace', () => {
-  expect(senders.sort()).toEqual(['mainSocketConnect', 'mainSocketDisconnect', 'mainSocketOpened', 'presenceOffline', 'rest']);
+  expect(senders.sort()).toEqual(
+    [
+      'mainSocketConnect',
+      'mainSocketDisconnect',
+      'mainSocketOpened',
+      'presenceOffline',
+      'rest',
+      // The workspace socket shares presence: its disconnects, heartbeat closes and 410 prunes remove connections too.
+      'workspaceHeartbeat',
+      'workspaceSocketDefault',
+      'workspaceSocketDisconnect',
+      'workspaceSocketOpened',
+    ].sort(),
+  );
   const functions = resourcesOfType(synthesized.template, 'AWS::Lambda::Function');
   const sqsStatements = policyStatements(synthesized.template).filter(({ statement }) => actionsOf(statement).some((a) => a.startsWith('sqs:')));
   for (const name of Object.keys(HANDLERS) as HandlerName[]) {

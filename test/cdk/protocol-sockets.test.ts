@@ -139,7 +139,7 @@ describe('who may post to which socket (least privilege)', () => {
     }
   });
 
-  test('every publisher of domain events reaches workspace connections: REST, the main and workspace socket handlers, the heartbeat', () => {
+  test('every publisher of domain events reaches workspace connections: REST, the main and workspace socket handlers, the heartbeat, the offline check', () => {
     const workspace = handlerNames.filter((name) => (spec(name).grants as readonly string[]).includes('workspaceConnections'));
     expect(workspace.sort()).toEqual(
       [
@@ -151,6 +151,8 @@ describe('who may post to which socket (least privilege)', () => {
         'workspaceSocketDefault',
         'workspaceSocketDisconnect',
         'workspaceHeartbeat',
+        // Announces the offline of a user whose grace ran out, on both protocols.
+        'presenceOffline',
       ].sort(),
     );
     const desk = handlerNames.filter((name) => (spec(name).grants as readonly string[]).includes('deskConnections'));
