@@ -1,7 +1,8 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { connectionsOfUser, markConnectionOpen, registerConnection, subscribe } from '../lambdas/domain/connections';
 import { voiceChanged, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
+import { type WorkspaceClient, workspaceClient as connectWorkspace } from './support/workspace-client';
 
 /*
  * The workspace socket as a protocol adapter (docs/workspace-protocol.md, "Mapping"): domain changes made over
@@ -18,54 +19,7 @@ let serverId: number;
 let otherServerId: number;
 const clients: Socket[] = [];
 
-/** A socket.io client recording every event, authenticated to `workspaceId` as `user`. */
-interface WorkspaceClient {
-  socket: Socket;
-  events: Array<{ name: string; data: unknown }>;
-  /** The next event named `name` not yet consumed (consumes it and every event before it). */
-  next(name: string, timeoutMs?: number): Promise<{ data: any; before: Array<{ name: string; data: unknown }> }>;
-}
-
-async function workspaceClient(user: TestUser, workspaceId: number): Promise<WorkspaceClient> {
-  const socket = io(system.runtime.workspaceUrl!, { transports: ['websocket'], reconnection: false, timeout: 5000 });
-  clients.push(socket);
-  const events: Array<{ name: string; data: unknown }> = [];
-  let wake: (() => void) | undefined;
-  socket.onAny((name: string, data: unknown) => {
-    events.push({ name, data });
-    wake?.();
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  const client: WorkspaceClient = {
-    socket,
-    events,
-    async next(name, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const index = events.findIndex((e) => e.name === name);
-        if (index >= 0) {
-          const before = events.splice(0, index + 1);
-          return { data: before.pop()!.data, before };
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no '${name}' within ${timeoutMs} ms; got ${JSON.stringify(events)}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-    },
-  };
-  socket.emit('auth', { token: user.token, workspaceId: String(workspaceId) });
-  expect((await client.next('auth-success')).data).toEqual({ userId: String(user.id) });
-  return client;
-}
+const workspaceClient = (user: TestUser, workspaceId: number): Promise<WorkspaceClient> => connectWorkspace(system, user, workspaceId, clients);
 
 /** The status `GET /servers/{sid}/users` shows for a user. */
 async function listedStatus(userId: number): Promise<number> {

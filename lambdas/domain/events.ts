@@ -72,7 +72,17 @@ export type DomainEvent =
       changes: { mute?: number; deaf?: number; video?: number };
       /** The whole state after the change, for protocols that send it whole (the workspace socket); not on the main socket. */
       state?: Pick<VoiceStateFields, 'mute' | 'deaf' | 'video'>;
-    };
+    }
+  /**
+   * The participant started or stopped speaking (the media node's audio-level observer, debounced), with his
+   * whole state. Not on the main socket (ZavodChat has no such event): the workspace socket's `speaking`.
+   */
+  | { type: 'user_speaking'; participant: VoiceParticipantRef; speaking: boolean; state: Pick<VoiceStateFields, 'mute' | 'deaf' | 'video'> }
+  /**
+   * The user's voice connection was replaced by one he opened elsewhere (another device) while in a call.
+   * Not on the main socket: the workspace socket's `user-changed-device`.
+   */
+  | { type: 'user_changed_device'; userId: number };
 
 export type DomainEventType = DomainEvent['type'];
 export type DomainEventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
@@ -108,6 +118,8 @@ const TYPES: { [T in DomainEventType]: true } = {
   user_joined_vc: true,
   user_left_vc: true,
   user_changed_vc_state: true,
+  user_speaking: true,
+  user_changed_device: true,
 };
 export const DOMAIN_EVENT_TYPES = Object.keys(TYPES) as DomainEventType[];
 
@@ -161,4 +173,11 @@ export const events = {
     changes,
     ...(state !== undefined ? { state } : {}),
   }),
+  userSpeaking: (participant: VoiceParticipantRef, speaking: boolean, state: DomainEventOf<'user_speaking'>['state']): DomainEvent => ({
+    type: 'user_speaking',
+    participant,
+    speaking,
+    state,
+  }),
+  userChangedDevice: (userId: number): DomainEvent => ({ type: 'user_changed_device', userId }),
 };

@@ -43,6 +43,13 @@ function counterpart(event: DomainEvent): { serverId?: number; event: WorkspaceE
       return event.participant.serverId === undefined || event.state === undefined
         ? undefined
         : { serverId: event.participant.serverId, event: workspaceEvents.mediaStateUpdated(event.participant.userId, event.state) };
+    case 'user_speaking':
+      return event.participant.serverId === undefined
+        ? undefined
+        : { serverId: event.participant.serverId, event: workspaceEvents.mediaStateUpdated(event.participant.userId, event.state, event.speaking) };
+    case 'user_changed_device':
+      // The audience is the user himself: all of his workspace connections, whatever their workspace.
+      return { event: workspaceEvents.userChangedDevice() };
     default:
       // No seed-003 counterpart (messages, roles, emojis...), or not enough data in the event to render one
       //.

@@ -5,7 +5,10 @@ import { renderFrame } from './render';
 /** The ZavodChat main socket (docs/protocol.md): every connection without a `protocol` attribute speaks it. */
 export const zavodchat: ProtocolAdapter = {
   name: 'zavodchat',
-  render: (event, recipients) => [{ frame: renderFrame(event), recipients }],
+  render: (event, recipients) => {
+    const frame = renderFrame(event);
+    return frame === undefined ? [] : [{ frame, recipients }];
+  },
   decode,
   errorFrame,
 };
