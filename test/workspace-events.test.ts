@@ -162,3 +162,83 @@ test('a workspace connection whose post answers 410 from the workspace API is pr
   await memberClient.next('channel-created');
   expect(await connectionsOfUser(db, ghost.id, Date.now(), true)).toEqual([]);
 });
+
+/** A new user, member of `servers`, through invites of the owner. */
+async function memberOf(name: string, servers: number[]): Promise<TestUser> {
+  const user = await system.user(name);
+  for (const sid of servers) {
+    const invite = await system.rest('POST', `/servers/${sid}/invites?expires=never`, { as: owner });
+    expect((await system.rest('POST', `/server_invites/${invite.text}`, { as: user })).status).toBe(200);
+  }
+  return user;
+}
+
+/** The next `name` event about `userId` matching `data` (others are consumed and skipped). */
+async function nextAbout(client: WorkspaceClient, name: string, userId: number, data: Record<string, unknown> = {}): Promise<unknown> {
+  for (;;) {
+    const next = (await client.next(name)).data as Record<string, unknown>;
+    if (next.userId === String(userId) && Object.entries(data).every(([key, value]) => next[key] === value)) return next;
+  }
+}
+
+/** Resolves with the disconnect reason once the server closed the client's socket. */
+function closedByServer(client: WorkspaceClient): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the workspace socket was not closed within 5 s')), 5000);
+    client.socket.once('disconnect', (reason) => {
+      clearTimeout(timer);
+      resolve(reason);
+    });
+  });
+}
+
+test('audience: a member who blocked the actor gets nothing; the actor\'s second device gets what his main socket gets', async () => {
+  const blocker = await memberOf('Blocker', [serverId]);
+  const blockerClient = await workspaceClient(blocker, serverId);
+  expect((await system.rest('POST', `/blocked_users/${owner.id}`, { as: blocker })).status).toBe(200);
+  // (Opening them sets the owner's status to online, the default `onlineStatus`, if it was not.)
+  const [ownerPhone, ownerLaptop] = [await workspaceClient(owner, serverId), await workspaceClient(owner, serverId)];
+  await main.barrier();
+  expect((await system.rest('PUT', '/user_status?status=2', { as: owner })).status).toBe(200);
+  const idle = { userId: String(owner.id), onlineStatus: 'idle' };
+  expect(await nextAbout(memberClient, 'online-status-updated', owner.id, idle)).toEqual(idle);
+  // The actor's own devices: his main socket (user_changed, the ZavodChat counterpart) and both workspace ones.
+  expect(await main.next('user_changed', (data) => data.id === owner.id && data.status === 2)).toEqual({ id: owner.id, status: 2 });
+  expect(await nextAbout(ownerPhone, 'online-status-updated', owner.id, idle)).toEqual(idle);
+  expect(await nextAbout(ownerLaptop, 'online-status-updated', owner.id, idle)).toEqual(idle);
+  // Marker: a change of the workspace after the status change; nothing of the blocked actor came before it.
+  const marker = await createChannel(serverId, { name: 'after-block', type: 0 });
+  const { data, before } = await blockerClient.next('channel-created');
+  expect(data).toEqual({ channelId: String(marker) });
+  expect(before).toEqual([]);
+  expect((await system.rest('PUT', '/user_status?status=1', { as: owner })).status).toBe(200);
+  await nextAbout(memberClient, 'online-status-updated', owner.id, { onlineStatus: 'online' });
+});
+
+test('a ban: user-leaved-workspace to the workspace and to the banned user, user_banned on the main socket, then his connections of that workspace are closed (his others stay)', async () => {
+  const victim = await memberOf('Victim', [serverId, otherServerId]);
+  const victimClient = await workspaceClient(victim, serverId);
+  const victimElsewhere = await workspaceClient(victim, otherServerId);
+  const closed = closedByServer(victimClient);
+  const banned = await system.rest('POST', `/servers/${serverId}/bans/${victim.id}?expires=never`, { as: owner });
+  expect(banned).toMatchObject({ status: 200, text: 'Banned' });
+  const left = { userId: String(victim.id) };
+  expect((await memberClient.next('user-leaved-workspace')).data).toEqual(left);
+  expect(await main.next('user_banned', (data) => data.user?.id === victim.id)).toMatchObject({ server_id: serverId, user: { id: victim.id } });
+  expect((await victimClient.next('user-leaved-workspace')).data).toEqual(left);
+  expect(await closed).toBe('transport close');
+  // His connection of the other workspace is untouched and still served.
+  const marker = await createChannel(otherServerId, { name: 'after-ban', type: 0 });
+  expect((await victimElsewhere.next('channel-created')).data).toEqual({ channelId: String(marker) });
+  expect(victimElsewhere.socket.connected).toBe(true);
+});
+
+test('leaving (a self-kick): user-leaved-workspace, then the leaver\'s connection of that workspace is closed', async () => {
+  const leaver = await memberOf('Quitter', [serverId]);
+  const leaverClient = await workspaceClient(leaver, serverId);
+  const closed = closedByServer(leaverClient);
+  expect((await system.rest('DELETE', `/servers/${serverId}/users/${leaver.id}`, { as: leaver })).status).toBe(200);
+  expect((await memberClient.next('user-leaved-workspace')).data).toEqual({ userId: String(leaver.id) });
+  expect((await leaverClient.next('user-leaved-workspace')).data).toEqual({ userId: String(leaver.id) });
+  expect(await closed).toBe('transport close');
+});
