@@ -242,3 +242,29 @@ test('leaving (a self-kick): user-leaved-workspace, then the leaver\'s connectio
   expect((await leaverClient.next('user-leaved-workspace')).data).toEqual({ userId: String(leaver.id) });
   expect(await closed).toBe('transport close');
 });
+
+test('a user\'s status and profile reach workspace connections of his own workspaces only: not a friend\'s in another workspace, nor a co-member\'s of another workspace', async () => {
+  const subject = await memberOf('Subject', [serverId]);
+  const friend = await memberOf('Friend', [otherServerId]);
+  const both = await memberOf('Both', [serverId, otherServerId]);
+  expect((await system.rest('POST', `/friends/${friend.id}`, { as: subject })).status).toBe(200);
+  expect((await system.rest('POST', `/friends/${subject.id}`, { as: friend })).status).toBe(200);
+  const friendMain = await system.connect(friend);
+  const friendClient = await workspaceClient(friend, otherServerId);
+  const bothElsewhere = await workspaceClient(both, otherServerId);
+  const bothHere = await workspaceClient(both, serverId);
+  await system.connect(subject);
+  expect((await system.rest('PUT', '/user_status?status=2', { as: subject })).status).toBe(200);
+  expect((await system.rest('PUT', '/register', { as: subject, form: { displayname: 'Renamed' } })).status).toBe(200);
+  // The ZavodChat protocol tells the friend (friendship observers), and the shared workspace tells its members.
+  expect(await friendMain.next('user_changed', (data) => data.id === subject.id && data.status === 2)).toEqual({ id: subject.id, status: 2 });
+  expect(await nextAbout(bothHere, 'online-status-updated', subject.id, { onlineStatus: 'idle' })).toEqual({ userId: String(subject.id), onlineStatus: 'idle' });
+  expect((await bothHere.next('user-updated')).data).toMatchObject({ user: { id: String(subject.id), name: 'Renamed' } });
+  // Marker: a change of the other workspace, after all of the above; nothing of the subject came before it.
+  const marker = await createChannel(otherServerId, { name: 'after-status', type: 0 });
+  for (const client of [friendClient, bothElsewhere]) {
+    const { data, before } = await client.next('channel-created');
+    expect(data).toEqual({ channelId: String(marker) });
+    expect(before.filter((e) => JSON.stringify(e.data).includes(`"${subject.id}"`))).toEqual([]);
+  }
+});
