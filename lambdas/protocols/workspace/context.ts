@@ -7,6 +7,7 @@ import type { FanoutContext } from '../../domain/fanout';
 import { log } from '../../domain/log';
 import { appContext } from '../../runtime';
 import type { EngineSettings } from './engineio';
+import type { WorkspaceFrameLimit } from './frame-limit';
 
 /** API Gateway's frame limit: what the open packet announces as `maxPayload`. */
 export const WORKSPACE_MAX_PAYLOAD = 32 * 1024;
@@ -15,7 +16,7 @@ export const WORKSPACE_MAX_PAYLOAD = 32 * 1024;
  * The defaults suit the cloud's heartbeat: a scheduled function pings every minute, so the client must
  * tolerate a gap of a minute plus the schedule's jitter (pingInterval + pingTimeout = 2 minutes).
  */
-export const DEFAULT_WORKSPACE_SETTINGS: EngineSettings = { pingIntervalMs: 60_000, pingTimeoutMs: 60_000, maxPayload: WORKSPACE_MAX_PAYLOAD };
+export const DEFAULT_WORKSPACE_SETTINGS: EngineSettings = { pingIntervalMs: 60_000, pingTimeoutMs: 60_000, maxPayload: WORKSPACE_MAX_PAYLOAD, authTimeoutMs: 30_000 };
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -25,12 +26,13 @@ function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): n
   return value;
 }
 
-/** WORKSPACE_PING_INTERVAL_MS and WORKSPACE_PING_TIMEOUT_MS (README, "Configuration"). */
+/** WORKSPACE_PING_INTERVAL_MS, WORKSPACE_PING_TIMEOUT_MS and WORKSPACE_AUTH_TIMEOUT_MS (README, "Configuration"). */
 export function workspaceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): EngineSettings {
   return {
     pingIntervalMs: milliseconds(env, 'WORKSPACE_PING_INTERVAL_MS', DEFAULT_WORKSPACE_SETTINGS.pingIntervalMs),
     pingTimeoutMs: milliseconds(env, 'WORKSPACE_PING_TIMEOUT_MS', DEFAULT_WORKSPACE_SETTINGS.pingTimeoutMs),
     maxPayload: WORKSPACE_MAX_PAYLOAD,
+    authTimeoutMs: milliseconds(env, 'WORKSPACE_AUTH_TIMEOUT_MS', DEFAULT_WORKSPACE_SETTINGS.authTimeoutMs),
   };
 }
 
@@ -52,6 +54,8 @@ export interface WorkspaceContext {
   /** Posts to this socket's connections: its own API (WORKSPACE_MANAGEMENT_ENDPOINT). */
   sender: ConnectionSender & { close(connectionId: string): Promise<void> };
   settings: EngineSettings;
+  /** The main socket's frame budget, applied per workspace connection (frame-limit.ts). */
+  frameLimit: WorkspaceFrameLimit;
   afterConnect: WorkspaceAfterConnect;
   /**
    * The fan-out and presence of the whole deployment (the main handlers' context), with `sender` above as the
@@ -104,7 +108,7 @@ export function installWorkspaceSettings(env: NodeJS.ProcessEnv, sender?: Worksp
  */
 export function workspaceContext(deliverOpen: (context: WorkspaceContext, opened: WorkspaceOpened) => Promise<unknown>): WorkspaceContext {
   const env = installedEnv ?? process.env;
-  const key = [env.WORKSPACE_MANAGEMENT_ENDPOINT, env.WORKSPACE_PING_INTERVAL_MS, env.WORKSPACE_PING_TIMEOUT_MS, env.WORKSPACE_OPENED_FUNCTION, env.TABLE_NAME, env.DYNAMODB_ENDPOINT].join('|');
+  const key = [env.WORKSPACE_MANAGEMENT_ENDPOINT, env.WORKSPACE_PING_INTERVAL_MS, env.WORKSPACE_PING_TIMEOUT_MS, env.WORKSPACE_AUTH_TIMEOUT_MS, env.WORKSPACE_OPENED_FUNCTION, env.TABLE_NAME, env.DYNAMODB_ENDPOINT].join('|');
   if (cached?.key !== key) {
     const endpoint = env.WORKSPACE_MANAGEMENT_ENDPOINT;
     if (!endpoint) throw new Error('environment variable WORKSPACE_MANAGEMENT_ENDPOINT is not set');
@@ -117,6 +121,7 @@ export function workspaceContext(deliverOpen: (context: WorkspaceContext, opened
       sender,
       fanout: { ...app, senders: { ...app.senders, workspace: sender } },
       settings: workspaceSettingsFromEnv(env),
+      frameLimit: { limit: app.settings.rateLimits.socketFrames, freeFrames: app.settings.rateLimits.socketFreeFrames },
       afterConnect: openedFunction
         ? {
             // The same asynchronous invoke as the main socket's; the payload is this socket's (opened.ts reads it).

@@ -32,6 +32,8 @@ export interface EngineSettings {
   pingTimeoutMs: number;
   /** The largest frame the client may send: API Gateway's 32 KB frame limit. */
   maxPayload: number;
+  /** Not announced: a connection without `auth` this long after its open packet is closed by the heartbeat. */
+  authTimeoutMs: number;
 }
 
 function engine(packet: EnginePacket): string {
