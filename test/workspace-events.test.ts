@@ -5,7 +5,7 @@ import { type SocketClient, TestSystem, type TestUser } from './support/system';
 import { type WorkspaceClient, workspaceClient as connectWorkspace } from './support/workspace-client';
 
 /*
- * The workspace socket as a protocol adapter (docs/workspace-protocol.md, "Mapping"): domain changes made over
+ * The workspace socket as a protocol adapter (docs/protocol.md, the workspace protocol, "Mapping"): domain changes made over
  * REST reach socket.io clients of the workspace as seed-003 events, with the audience the fan-out resolved
  * (the ZavodChat main socket gets its own counterpart of the same change), and a workspace connection counts
  * for the shared presence. The real socket.io-client, the local runtime and DynamoDB Local.

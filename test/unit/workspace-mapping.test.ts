@@ -3,7 +3,7 @@ import { ackPacket, connectErrorPacket, eventPacket, openPacket, parseFrame, val
 import { onlineStatusOf, renderWorkspaceEvent, statusOfOnlineStatus, userMediaState, workspaceEvents, workspaceUser } from '../../lambdas/protocols/workspace/mapping';
 import { transactionOf } from '../../lambdas/protocols/workspace/auth';
 
-/** Seed 003's data model from ours (docs/workspace-protocol.md, "Mapping"): pure functions. */
+/** Seed 003's data model from ours (docs/protocol.md, the workspace protocol, "Mapping"): pure functions. */
 describe('workspace mapping', () => {
   test('status <-> onlineStatus: do not disturb shows online, invisible and offline show offline', () => {
     expect([0, 1, 2, 3].map(onlineStatusOf)).toEqual(['offline', 'online', 'idle', 'online']);

@@ -4,7 +4,7 @@ import type { ProtocolAdapter, Rendering } from '../adapter';
 import { renderWorkspaceEvent, type WorkspaceEvent, workspaceEvents } from './mapping';
 
 /*
- * The workspace socket (seed 003, docs/workspace-protocol.md "Mapping") as a protocol adapter: the fan-out
+ * The workspace socket (seed 003, docs/protocol.md, the workspace protocol "Mapping") as a protocol adapter: the fan-out
  * hands it the workspace connections of an event's audience, each with its workspace id as `scope`.
  * A workspace connection is subscribed to all of its user's servers (presence's openConnection), so the
  * events of a server reach it; only those of its own workspace are rendered for it.

@@ -16,7 +16,7 @@ import {
 } from './store';
 
 /*
- * The workspace socket's life cycle over API Gateway events (docs/workspace-protocol.md): `$connect` checks
+ * The workspace socket's life cycle over API Gateway events (docs/protocol.md, the workspace protocol): `$connect` checks
  * the handshake and stores the session, the after-connect step sends the open packet, `$default` handles one
  * Engine.IO packet per frame, a scheduled heartbeat pings, `$disconnect` forgets.
  */
