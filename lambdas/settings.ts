@@ -29,7 +29,7 @@ export interface RuntimeSettings {
   /** WS_MANAGEMENT_ENDPOINT (required): the Management API of the main socket. */
   managementEndpoint: string;
   /**
-   * WORKSPACE_MANAGEMENT_ENDPOINT: the Management API of the workspace socket (docs/workspace-protocol.md).
+   * WORKSPACE_MANAGEMENT_ENDPOINT: the Management API of the workspace socket (docs/protocol.md, the workspace protocol).
    * Unset: events are not delivered to workspace connections from this process.
    */
   workspaceManagementEndpoint?: string;

@@ -89,7 +89,7 @@ export const HANDLERS = {
     // The /desk/ routes verify the desk's OIDC access tokens.
     settings: ['deskOidc'],
   },
-  // The workspace socket (seed 003, socket.io; docs/workspace-protocol.md). `$connect` only checks the
+  // The workspace socket (seed 003, socket.io; docs/protocol.md, "The workspace protocol"). `$connect` only checks the
   // Engine.IO handshake and stores the session; the open packet goes out from `workspaceSocketOpened`.
   workspaceSocketConnect: {
     entry: 'lambdas/socket-workspace/connect.ts',

@@ -42,7 +42,7 @@ export interface LocalRuntimeOptions {
    */
   originPort?: number | false;
   /**
-   * The workspace socket (socket.io clients of seed 003, docs/workspace-protocol.md) on its own gateway;
+   * The workspace socket (socket.io clients of seed 003, docs/protocol.md, the workspace protocol) on its own gateway;
    * off when unset or `false`. `npm start` turns it on (WORKSPACE_PORT).
    */
   workspacePort?: number | false;

@@ -1,7 +1,7 @@
 import { badRequest } from '../lambdas/domain/errors';
 import type { FanoutContext } from '../lambdas/domain/fanout';
-import { admitToVoice, voiceChanged, voiceHeartbeat, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
-import { type AdmissionRequest, type JoinedAnswer, type AdmissionResult, parseFlagParam, type VoiceAdmission, type VoiceJoin, type VoiceParticipant, type VoicePresence, type VoiceStateChange } from './ports';
+import { admitToVoice, voiceChanged, voiceHeartbeat, voiceJoined, voiceLeft, voiceSpeaking } from '../lambdas/domain/voice';
+import { type AdmissionRequest, type JoinedAnswer, type AdmissionResult, parseFlagParam, type VoiceAdmission, type VoiceJoin, type VoiceDeparture, type VoiceParticipant, type VoicePresence, type VoiceSpeaking, type VoiceStateChange } from './ports';
 
 /** Admission from the shared domain code: sessions, channels, friendships, permissions and admin mute/deafen in DynamoDB. */
 export class DynamoDbVoiceAdmission implements VoiceAdmission {
@@ -31,12 +31,17 @@ export class DynamoDbVoicePresence implements VoicePresence {
     return voiceJoined(this.context, this.node(), state);
   }
 
-  left(who: VoiceParticipant): Promise<void> {
-    return voiceLeft(this.context, who);
+  left(who: VoiceParticipant, departure?: VoiceDeparture): Promise<void> {
+    return voiceLeft(this.context, who, departure);
   }
 
   changed(delta: VoiceStateChange): Promise<void> {
     return voiceChanged(this.context, delta);
+  }
+
+  /** Published, not stored (lambdas/domain/voice.ts, voiceSpeaking). */
+  speaking(change: VoiceSpeaking): Promise<void> {
+    return voiceSpeaking(this.context, change);
   }
 
   heartbeat(participants: VoiceParticipant[]): Promise<void> {

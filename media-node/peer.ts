@@ -96,6 +96,8 @@ export class Peer {
 
   private queue: Promise<void> = Promise.resolve();
   private isClosed = false;
+  /** The reason it was closed for, once closed (its room tells presence whether it was replaced). */
+  closedFor?: string;
   private readonly budget: FrameBudget;
 
   constructor(
@@ -228,6 +230,7 @@ export class Peer {
   close(reason: string, code = CLOSE_NORMAL): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.closedFor = reason;
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
       this.socket.close(code, reason);
     }

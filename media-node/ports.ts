@@ -82,6 +82,12 @@ export interface VoiceSpeaking extends VoiceParticipant {
   speaking: boolean;
 }
 
+/** Why a voice connection ended, as far as presence cares. */
+export interface VoiceDeparture {
+  /** Another voice socket of the same user replaced it (CLOSE_REASONS.otherChannel). */
+  replaced?: boolean;
+}
+
 export interface VoicePresence {
   /**
    * The user's WebRTC transport connected: `user_joined_vc`. An implementation that keeps administrator
@@ -92,8 +98,10 @@ export interface VoicePresence {
   /**
    * The voice socket of an admitted user closed, for any reason: `user_left_vc`. Also called when the
    * transport never connected (so `joined` was never called): the socket itself is the membership.
+   * `departure.replaced`: the user opened a voice socket elsewhere, which took this one's place (the
+   * one-channel-per-user rule): the workspace protocol's `user-changed-device`.
    */
-  left(who: VoiceParticipant): Promise<void>;
+  left(who: VoiceParticipant, departure?: VoiceDeparture): Promise<void>;
   /** `user_changed_vc_state`; only for users `joined` was called for. */
   changed(delta: VoiceStateChange): Promise<void>;
   /** Every heartbeat interval: the users whose transport is connected on this node (e.g. to refresh TTLs). */

@@ -1,9 +1,9 @@
-import type { JoinedAnswer, VoiceJoin, VoiceParticipant, VoicePresence, VoiceSpeaking, VoiceStateChange } from './ports';
+import type { JoinedAnswer, VoiceDeparture, VoiceJoin, VoiceParticipant, VoicePresence, VoiceSpeaking, VoiceStateChange } from './ports';
 
 type Operation =
   | { kind: 'joined'; state: VoiceJoin; apply: (answer: JoinedAnswer) => void }
   | { kind: 'changed'; delta: VoiceStateChange }
-  | { kind: 'left'; who: VoiceParticipant }
+  | { kind: 'left'; who: VoiceParticipant; departure?: VoiceDeparture }
   | { kind: 'speaking'; change: VoiceSpeaking };
 
 interface UserQueue {
@@ -39,17 +39,22 @@ export class PresenceQueue {
     this.add(state.userId, { kind: 'joined', state, apply });
   }
 
-  left(who: VoiceParticipant): void {
+  left(who: VoiceParticipant, departure?: VoiceDeparture): void {
     const queue = this.queues.get(who.userId);
     if (queue) {
       const joined = queue.pending.findIndex((op) => op.kind === 'joined' && sameConnection(op.state, who));
       if (joined >= 0) queue.pending.splice(joined);
     }
-    this.add(who.userId, { kind: 'left', who });
+    this.add(who.userId, { kind: 'left', who, ...(departure ? { departure } : {}) });
   }
 
   changed(delta: VoiceStateChange): void {
-    const last = this.queues.get(delta.userId)?.pending.at(-1);
+    // A waiting speaking change does not keep a later state change from merging (room.ts re-reports
+    // speaking after every state change; it moves to the end of the queue, so this stays bounded).
+    const pending = this.queues.get(delta.userId)?.pending ?? [];
+    let at = pending.length - 1;
+    while (at >= 0 && pending[at].kind === 'speaking') at--;
+    const last = pending[at];
     if (last?.kind === 'changed' && sameConnection(last.delta, delta)) {
       Object.assign(last.delta, delta);
       return;
@@ -115,7 +120,7 @@ export class PresenceQueue {
       case 'changed':
         return this.presence.changed(operation.delta);
       case 'left':
-        return this.presence.left(operation.who);
+        return operation.departure ? this.presence.left(operation.who, operation.departure) : this.presence.left(operation.who);
       case 'speaking':
         return this.presence.speaking?.(operation.change);
     }

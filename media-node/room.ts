@@ -170,13 +170,17 @@ export class Room implements PeerRoom {
 
   stateChanged(peer: Peer, delta: { mute?: 0 | 1 | 2; deaf?: 0 | 1 | 2; video?: 0 | 1 }): void {
     this.host.presence.changed({ ...peer.participant, ...delta });
+    // The workspace socket's `media-state-updated` of this change says `speaking` false (the port's change
+    // carries none): a participant who still speaks is reported again after it (a mute ends it by itself).
+    if (this.speakers.get(peer.userId)?.peer === peer && delta.mute === undefined) this.host.presence.speaking({ ...peer.participant, speaking: true });
   }
 
   departed(peer: Peer): void {
     if (this.peers.get(peer.userId) !== peer) return;
     this.peers.delete(peer.userId);
     this.forgetSpeaker(peer);
-    this.host.presence.left(peer.participant);
+    // Closed for the user's new voice socket elsewhere: his other devices learn it (user-changed-device).
+    this.host.presence.left(peer.participant, peer.closedFor === CLOSE_REASONS.otherChannel ? { replaced: true } : undefined);
     this.host.peerDeparted(peer);
     if (this.peers.size === 0) this.close();
     else if (this.isDirectMessage && this.closingReason === undefined && this.peers.size < 2) this.closeAll(CLOSE_REASONS.callEnded);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DOMAIN_EVENT_TYPES } from '../lambdas/domain/events';
+import { workspaceEvents } from '../lambdas/protocols/workspace/mapping';
 
 /** The event names the "Audiences" table of docs/protocol.md documents: backticked names in its first column. */
 function documentedEvents(markdown: string): Set<string> {
@@ -33,5 +34,30 @@ describe('the event catalog and docs/protocol.md', () => {
       .filter((line) => !line.startsWith('| `user_kicked`'))
       .join('\n');
     expect(undocumented(withoutKicks)).toEqual(['user_kicked']);
+  });
+});
+
+describe('the workspace protocol in docs/protocol.md', () => {
+  const written = readFileSync(join(__dirname, '..', 'docs', 'protocol.md'), 'utf8');
+  const section = written.split(/^## The workspace protocol/m)[1] ?? '';
+
+  test('is a section of the one protocol document, and names every server event the adapter renders', () => {
+    expect(section).not.toBe('');
+    const state = { mute: 0, deaf: 0, video: 0 };
+    const user = { id: 1, name: 'a', status: 1 };
+    const names = [
+      workspaceEvents.channelCreated(1),
+      workspaceEvents.channelDeleted(1),
+      workspaceEvents.userJoined(user),
+      workspaceEvents.userLeavedWorkspace(1),
+      workspaceEvents.userUpdated(user),
+      workspaceEvents.onlineStatusUpdated(1, 1),
+      workspaceEvents.userSelectedChannel(1, 1, state),
+      workspaceEvents.userUnselectedChannel(1, 1),
+      workspaceEvents.mediaStateUpdated(1, state),
+      workspaceEvents.userChangedDevice(),
+    ].map((event) => event.name);
+    expect(Object.keys(workspaceEvents)).toHaveLength(names.length);
+    expect(names.filter((name) => !section.includes(`\`${name}\``))).toEqual([]);
   });
 });

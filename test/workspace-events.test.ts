@@ -1,10 +1,11 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { connectionsOfUser, markConnectionOpen, registerConnection, subscribe } from '../lambdas/domain/connections';
 import { voiceChanged, voiceJoined, voiceLeft } from '../lambdas/domain/voice';
 import { type SocketClient, TestSystem, type TestUser } from './support/system';
+import { type WorkspaceClient, workspaceClient as connectWorkspace } from './support/workspace-client';
 
 /*
- * The workspace socket as a protocol adapter (docs/workspace-protocol.md, "Mapping"): domain changes made over
+ * The workspace socket as a protocol adapter (docs/protocol.md, the workspace protocol, "Mapping"): domain changes made over
  * REST reach socket.io clients of the workspace as seed-003 events, with the audience the fan-out resolved
  * (the ZavodChat main socket gets its own counterpart of the same change), and a workspace connection counts
  * for the shared presence. The real socket.io-client, the local runtime and DynamoDB Local.
@@ -18,54 +19,7 @@ let serverId: number;
 let otherServerId: number;
 const clients: Socket[] = [];
 
-/** A socket.io client recording every event, authenticated to `workspaceId` as `user`. */
-interface WorkspaceClient {
-  socket: Socket;
-  events: Array<{ name: string; data: unknown }>;
-  /** The next event named `name` not yet consumed (consumes it and every event before it). */
-  next(name: string, timeoutMs?: number): Promise<{ data: any; before: Array<{ name: string; data: unknown }> }>;
-}
-
-async function workspaceClient(user: TestUser, workspaceId: number): Promise<WorkspaceClient> {
-  const socket = io(system.runtime.workspaceUrl!, { transports: ['websocket'], reconnection: false, timeout: 5000 });
-  clients.push(socket);
-  const events: Array<{ name: string; data: unknown }> = [];
-  let wake: (() => void) | undefined;
-  socket.onAny((name: string, data: unknown) => {
-    events.push({ name, data });
-    wake?.();
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  const client: WorkspaceClient = {
-    socket,
-    events,
-    async next(name, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const index = events.findIndex((e) => e.name === name);
-        if (index >= 0) {
-          const before = events.splice(0, index + 1);
-          return { data: before.pop()!.data, before };
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no '${name}' within ${timeoutMs} ms; got ${JSON.stringify(events)}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-    },
-  };
-  socket.emit('auth', { token: user.token, workspaceId: String(workspaceId) });
-  expect((await client.next('auth-success')).data).toEqual({ userId: String(user.id) });
-  return client;
-}
+const workspaceClient = (user: TestUser, workspaceId: number): Promise<WorkspaceClient> => connectWorkspace(system, user, workspaceId, clients);
 
 /** The status `GET /servers/{sid}/users` shows for a user. */
 async function listedStatus(userId: number): Promise<number> {
@@ -207,4 +161,110 @@ test('a workspace connection whose post answers 410 from the workspace API is pr
   await createChannel(serverId, { name: 'prune', type: 0 });
   await memberClient.next('channel-created');
   expect(await connectionsOfUser(db, ghost.id, Date.now(), true)).toEqual([]);
+});
+
+/** A new user, member of `servers`, through invites of the owner. */
+async function memberOf(name: string, servers: number[]): Promise<TestUser> {
+  const user = await system.user(name);
+  for (const sid of servers) {
+    const invite = await system.rest('POST', `/servers/${sid}/invites?expires=never`, { as: owner });
+    expect((await system.rest('POST', `/server_invites/${invite.text}`, { as: user })).status).toBe(200);
+  }
+  return user;
+}
+
+/** The next `name` event about `userId` matching `data` (others are consumed and skipped). */
+async function nextAbout(client: WorkspaceClient, name: string, userId: number, data: Record<string, unknown> = {}): Promise<unknown> {
+  for (;;) {
+    const next = (await client.next(name)).data as Record<string, unknown>;
+    if (next.userId === String(userId) && Object.entries(data).every(([key, value]) => next[key] === value)) return next;
+  }
+}
+
+/** Resolves with the disconnect reason once the server closed the client's socket. */
+function closedByServer(client: WorkspaceClient): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the workspace socket was not closed within 5 s')), 5000);
+    client.socket.once('disconnect', (reason) => {
+      clearTimeout(timer);
+      resolve(reason);
+    });
+  });
+}
+
+test('audience: a member who blocked the actor gets nothing; the actor\'s second device gets what his main socket gets', async () => {
+  const blocker = await memberOf('Blocker', [serverId]);
+  const blockerClient = await workspaceClient(blocker, serverId);
+  expect((await system.rest('POST', `/blocked_users/${owner.id}`, { as: blocker })).status).toBe(200);
+  // (Opening them sets the owner's status to online, the default `onlineStatus`, if it was not.)
+  const [ownerPhone, ownerLaptop] = [await workspaceClient(owner, serverId), await workspaceClient(owner, serverId)];
+  await main.barrier();
+  expect((await system.rest('PUT', '/user_status?status=2', { as: owner })).status).toBe(200);
+  const idle = { userId: String(owner.id), onlineStatus: 'idle' };
+  expect(await nextAbout(memberClient, 'online-status-updated', owner.id, idle)).toEqual(idle);
+  // The actor's own devices: his main socket (user_changed, the ZavodChat counterpart) and both workspace ones.
+  expect(await main.next('user_changed', (data) => data.id === owner.id && data.status === 2)).toEqual({ id: owner.id, status: 2 });
+  expect(await nextAbout(ownerPhone, 'online-status-updated', owner.id, idle)).toEqual(idle);
+  expect(await nextAbout(ownerLaptop, 'online-status-updated', owner.id, idle)).toEqual(idle);
+  // Marker: a change of the workspace after the status change; nothing of the blocked actor came before it.
+  const marker = await createChannel(serverId, { name: 'after-block', type: 0 });
+  const { data, before } = await blockerClient.next('channel-created');
+  expect(data).toEqual({ channelId: String(marker) });
+  expect(before).toEqual([]);
+  expect((await system.rest('PUT', '/user_status?status=1', { as: owner })).status).toBe(200);
+  await nextAbout(memberClient, 'online-status-updated', owner.id, { onlineStatus: 'online' });
+});
+
+test('a ban: user-leaved-workspace to the workspace and to the banned user, user_banned on the main socket, then his connections of that workspace are closed (his others stay)', async () => {
+  const victim = await memberOf('Victim', [serverId, otherServerId]);
+  const victimClient = await workspaceClient(victim, serverId);
+  const victimElsewhere = await workspaceClient(victim, otherServerId);
+  const closed = closedByServer(victimClient);
+  const banned = await system.rest('POST', `/servers/${serverId}/bans/${victim.id}?expires=never`, { as: owner });
+  expect(banned).toMatchObject({ status: 200, text: 'Banned' });
+  const left = { userId: String(victim.id) };
+  expect((await memberClient.next('user-leaved-workspace')).data).toEqual(left);
+  expect(await main.next('user_banned', (data) => data.user?.id === victim.id)).toMatchObject({ server_id: serverId, user: { id: victim.id } });
+  expect((await victimClient.next('user-leaved-workspace')).data).toEqual(left);
+  expect(await closed).toBe('transport close');
+  // His connection of the other workspace is untouched and still served.
+  const marker = await createChannel(otherServerId, { name: 'after-ban', type: 0 });
+  expect((await victimElsewhere.next('channel-created')).data).toEqual({ channelId: String(marker) });
+  expect(victimElsewhere.socket.connected).toBe(true);
+});
+
+test('leaving (a self-kick): user-leaved-workspace, then the leaver\'s connection of that workspace is closed', async () => {
+  const leaver = await memberOf('Quitter', [serverId]);
+  const leaverClient = await workspaceClient(leaver, serverId);
+  const closed = closedByServer(leaverClient);
+  expect((await system.rest('DELETE', `/servers/${serverId}/users/${leaver.id}`, { as: leaver })).status).toBe(200);
+  expect((await memberClient.next('user-leaved-workspace')).data).toEqual({ userId: String(leaver.id) });
+  expect((await leaverClient.next('user-leaved-workspace')).data).toEqual({ userId: String(leaver.id) });
+  expect(await closed).toBe('transport close');
+});
+
+test('a user\'s status and profile reach workspace connections of his own workspaces only: not a friend\'s in another workspace, nor a co-member\'s of another workspace', async () => {
+  const subject = await memberOf('Subject', [serverId]);
+  const friend = await memberOf('Friend', [otherServerId]);
+  const both = await memberOf('Both', [serverId, otherServerId]);
+  expect((await system.rest('POST', `/friends/${friend.id}`, { as: subject })).status).toBe(200);
+  expect((await system.rest('POST', `/friends/${subject.id}`, { as: friend })).status).toBe(200);
+  const friendMain = await system.connect(friend);
+  const friendClient = await workspaceClient(friend, otherServerId);
+  const bothElsewhere = await workspaceClient(both, otherServerId);
+  const bothHere = await workspaceClient(both, serverId);
+  await system.connect(subject);
+  expect((await system.rest('PUT', '/user_status?status=2', { as: subject })).status).toBe(200);
+  expect((await system.rest('PUT', '/register', { as: subject, form: { displayname: 'Renamed' } })).status).toBe(200);
+  // The ZavodChat protocol tells the friend (friendship observers), and the shared workspace tells its members.
+  expect(await friendMain.next('user_changed', (data) => data.id === subject.id && data.status === 2)).toEqual({ id: subject.id, status: 2 });
+  expect(await nextAbout(bothHere, 'online-status-updated', subject.id, { onlineStatus: 'idle' })).toEqual({ userId: String(subject.id), onlineStatus: 'idle' });
+  expect((await bothHere.next('user-updated')).data).toMatchObject({ user: { id: String(subject.id), name: 'Renamed' } });
+  // Marker: a change of the other workspace, after all of the above; nothing of the subject came before it.
+  const marker = await createChannel(otherServerId, { name: 'after-status', type: 0 });
+  for (const client of [friendClient, bothElsewhere]) {
+    const { data, before } = await client.next('channel-created');
+    expect(data).toEqual({ channelId: String(marker) });
+    expect(before.filter((e) => JSON.stringify(e.data).includes(`"${subject.id}"`))).toEqual([]);
+  }
 });

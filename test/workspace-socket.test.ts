@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { type TestSystem as System, TestSystem, type TestUser } from './support/system';
 
 /*
- * The workspace socket of seed 003 (docs/workspace-protocol.md) through the local gateway and DynamoDB Local:
+ * The workspace socket of seed 003 (docs/protocol.md, the workspace protocol) through the local gateway and DynamoDB Local:
  * the real socket.io-client, unmodified, with transports ['websocket'], and raw WebSocket frames for the
  * Engine.IO v4 / Socket.IO v5 behaviour the protocols' documents and test suites specify.
  */
@@ -311,7 +311,7 @@ describe('Engine.IO v4 / Socket.IO v5 conformance over WebSocket (raw frames)', 
     expect((await large.raw.closed).code).toBe(1009);
   });
 
-  test('latency from the upgrade request to the open packet (docs/workspace-protocol.md)', async () => {
+  test('latency from the upgrade request to the open packet (docs/protocol.md, the workspace protocol)', async () => {
     const samples: number[] = [];
     for (let i = 0; i < 20; i++) {
       const started = performance.now();

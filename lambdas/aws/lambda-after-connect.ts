@@ -6,8 +6,9 @@ import { SigV4Signer, type SigningCredentials } from './sigv4';
  * Hands the work after `$connect` to the `opened` function with an asynchronous invoke (`Event`: Lambda
  * queues it and answers 202 at once, so `$connect` is not held up). Signed here instead of through
  * `@aws-sdk/client-lambda`, which the runtime bundle would otherwise have to carry for this one call.
+ * `Payload` is what the function takes: the main socket's OpenedConnection, or another socket's (the workspace one's).
  */
-export class LambdaAfterConnect implements AfterConnect {
+export class LambdaAfterConnect<Payload = OpenedConnection> implements AfterConnect<Payload> {
   private readonly signer: SigV4Signer;
   private readonly host: string;
 
@@ -21,8 +22,8 @@ export class LambdaAfterConnect implements AfterConnect {
     this.host = `lambda.${region}.amazonaws.com`;
   }
 
-  async schedule(connection: OpenedConnection): Promise<void> {
-    const body = Buffer.from(JSON.stringify(connection));
+  async schedule(payload: Payload): Promise<void> {
+    const body = Buffer.from(JSON.stringify(payload));
     const path = `/2015-03-31/functions/${encodeURIComponent(this.functionName)}/invocations`;
     const headers = this.signer.sign({ method: 'POST', host: this.host, path, body, headers: { 'x-amz-invocation-type': 'Event' } }, await this.credentials());
     return new Promise((resolve, reject) => {

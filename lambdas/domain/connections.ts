@@ -56,7 +56,11 @@ export interface Recipient {
   sessionExpiresAt?: number;
   /** The socket protocol it speaks (lambdas/protocols/registry.ts); absent means DEFAULT_PROTOCOL. */
   protocol?: string;
-  /** What the connection is bound to within its protocol (e.g. a workspace id); its adapter reads it. */
+  /**
+   * The server the connection is bound to within its protocol (a workspace socket's workspace id); its adapter
+   * reads it. The fan-out reaches a scoped connection through that server only (observers, `resolveAudience`),
+   * and presence closes it when its user's membership of that server ends (`closeConnectionsScopedTo`).
+   */
   scope?: string;
 }
 

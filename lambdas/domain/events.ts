@@ -75,7 +75,17 @@ export type DomainEvent =
       state?: Pick<VoiceStateFields, 'mute' | 'deaf' | 'video'>;
     }
   /** One of the support desk's events (seed 004, lambdas/domain/desk/events.ts): only the desk socket renders it. */
-  | { type: 'desk_event'; event: DeskEvent };
+  | { type: 'desk_event'; event: DeskEvent }
+  /**
+   * The participant started or stopped speaking (the media node's audio-level observer, debounced), with his
+   * whole state. Not on the main socket (ZavodChat has no such event): the workspace socket's `speaking`.
+   */
+  | { type: 'user_speaking'; participant: VoiceParticipantRef; speaking: boolean; state: Pick<VoiceStateFields, 'mute' | 'deaf' | 'video'> }
+  /**
+   * The user's voice connection was replaced by one he opened elsewhere (another device) while in a call.
+   * Not on the main socket: the workspace socket's `user-changed-device`.
+   */
+  | { type: 'user_changed_device'; userId: number };
 
 export type DomainEventType = DomainEvent['type'];
 export type DomainEventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
@@ -112,6 +122,8 @@ const TYPES: { [T in DomainEventType]: true } = {
   user_left_vc: true,
   user_changed_vc_state: true,
   desk_event: true,
+  user_speaking: true,
+  user_changed_device: true,
 };
 export const DOMAIN_EVENT_TYPES = Object.keys(TYPES) as DomainEventType[];
 
@@ -166,4 +178,11 @@ export const events = {
     ...(state !== undefined ? { state } : {}),
   }),
   desk: (event: DeskEvent): DomainEvent => ({ type: 'desk_event', event }),
+  userSpeaking: (participant: VoiceParticipantRef, speaking: boolean, state: DomainEventOf<'user_speaking'>['state']): DomainEvent => ({
+    type: 'user_speaking',
+    participant,
+    speaking,
+    state,
+  }),
+  userChangedDevice: (userId: number): DomainEvent => ({ type: 'user_changed_device', userId }),
 };

@@ -37,7 +37,8 @@ export interface FanoutContext {
  * - `server`: every connection of the members (AUD-SERVER), optionally dropping members who blocked
  *   `actor` and keeping only members the `include` filter accepts (channel visibility);
  * - `observersOf`: every connection of every user sharing a server with the subject or having a friendship
- *   or a pending request with him, minus users who blocked the subject (AUD-OBS).
+ *   or a pending request with him, minus users who blocked the subject (AUD-OBS); a connection with a
+ *   `scope` (bound to one server) only when its server is one the subject is in.
  */
 export type Audience =
   | { kind: 'user'; userId: number }
@@ -102,9 +103,11 @@ export async function resolveAudience(db: Db, target: Audience): Promise<Recipie
         relationsOf(db, target.userId),
       ]);
       const counterparts = relations.map((r) => r.userId).filter((id) => !blockers.has(id));
+      // A connection scoped to one server (a workspace socket's) observes only that server's members: it is
+      // reached through its own server, never through another shared one or a friendship.
       const [perServer, perCounterpart] = await Promise.all([
-        Promise.all(serverIds.map((id) => serverRecipients(db, id, { blockers }))),
-        Promise.all(counterparts.map((id) => connectionsOfUser(db, id))),
+        Promise.all(serverIds.map(async (id) => (await serverRecipients(db, id, { blockers })).filter((r) => r.scope === undefined || r.scope === String(id)))),
+        Promise.all(counterparts.map(async (id) => (await connectionsOfUser(db, id)).filter((r) => r.scope === undefined))),
       ]);
       recipients = [...perServer.flat(), ...perCounterpart.flat()];
       break;

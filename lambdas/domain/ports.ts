@@ -65,8 +65,8 @@ export interface OpenedConnection extends Recipient {
  * to a connection before that, and a `$connect` handler cannot outlive its own answer, so the work is handed
  * to another invocation: an asynchronous Lambda invoke on AWS, a task of the same process locally.
  */
-export interface AfterConnect {
-  schedule(connection: OpenedConnection): Promise<void>;
+export interface AfterConnect<Payload = OpenedConnection> {
+  schedule(connection: Payload): Promise<void>;
 }
 
 /** A user whose last connection went, as presence saw him then: `epoch` is his `presenceEpoch` at that moment. */

@@ -232,6 +232,15 @@ export async function closeConnections(context: FanoutContext, connections: Read
 }
 
 /**
+ * A membership ended (kick, leave, ban): the user's connections bound to that server (`scope`, e.g. a
+ * workspace socket's) have nothing left to serve and are closed. Called after the event that tells them.
+ */
+export async function closeConnectionsScopedTo(context: FanoutContext, userId: number, serverId: number): Promise<void> {
+  const bound = (await connectionsOfUser(context.db, userId)).filter((connection) => connection.scope === String(serverId));
+  if (bound.length > 0) await closeConnections(context, bound);
+}
+
+/**
  * A post sent at `postedAt` answered 410 Gone. That proves the connection dead only if it was known to be
  * open before then (or older than any `$connect` can be): a connection still inside its `$connect` answers
  * 410 too, and pruning it would silently cut it off and show its user offline (a reconnect storm did exactly

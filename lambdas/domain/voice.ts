@@ -3,7 +3,7 @@ import { CHANNEL_TYPE, canSeeChannel, type Channel, findChannel, overridesOf } f
 import { applied, attr, type Db, ex, exists, type Item, queryPrefix } from './db';
 import { badRequest, DomainError, forbidden, notFound, TEXT } from './errors';
 import { events } from './events';
-import { type FanoutContext, publish } from './fanout';
+import { audience, type FanoutContext, publish } from './fanout';
 import { readPair } from './friends';
 import { hasPermission, Perm } from './permissions';
 import { loadServerContext, type ServerContext, subjectOf } from './servers';
@@ -145,11 +145,31 @@ export async function voiceJoined(
   return { admin };
 }
 
-/** The user's voice socket closed: forget his state and announce `user_left_vc` (only if he had joined). */
-export async function voiceLeft(context: FanoutContext, participant: VoiceParticipant): Promise<void> {
+/**
+ * The user's voice socket closed: forget his state and announce `user_left_vc` (only if he had joined).
+ * `replaced`: a voice socket he opened elsewhere took its place (the one-channel-per-user rule): his own
+ * connections are then told `user_changed_device`, after the departure.
+ */
+export async function voiceLeft(context: FanoutContext, participant: VoiceParticipant, departure: { replaced?: boolean } = {}): Promise<void> {
   if (!(await forgetVoiceState(context.db, participant))) return;
   const target = await audienceOf(context.db, participant);
   if (target) await publish(context, events.userLeftVc(participant), target);
+  if (departure.replaced) await publish(context, events.userChangedDevice(participant.userId), audience.user(participant.userId));
+}
+
+/**
+ * The participant started or stopped speaking (the node reports changes only, debounced): announced with his
+ * whole stored state, to the channel's audience, without a write. Speaking is not stored: it changes at the
+ * pace of speech, nothing reads it back (REST's `vc_users` has no such field), and it is stale as soon as
+ * stored. A participant whose state is gone (he left meanwhile) is not announced.
+ */
+export async function voiceSpeaking(context: FanoutContext, change: VoiceParticipant & { speaking: boolean }): Promise<void> {
+  const [item, target] = await Promise.all([context.db.get(stateKey(change.channelId, change.userId), { consistent: true }), audienceOf(context.db, change)]);
+  if (!item || !target) return;
+  const { userId, channelId, serverId } = change;
+  const participant = { userId, channelId, ...(serverId !== undefined ? { serverId } : {}) };
+  const state = { mute: Number(item.mute ?? 0), deaf: Number(item.deaf ?? 0), video: Number(item.video ?? 0) };
+  await publish(context, events.userSpeaking(participant, change.speaking, state), target);
 }
 
 /** Deletes the user's state in the channel and his location if it is that channel; false when there was none. */

@@ -8,7 +8,7 @@ import { context } from './context';
 /**
  * `$connect` of the workspace socket (socket.io, seed 003): only the Engine.IO handshake is checked here
  * (`EIO=4`, `transport=websocket`, else 400); credentials come later in the `auth` event, so no cookie or
- * origin matters (docs/workspace-protocol.md).
+ * origin matters (docs/protocol.md, the workspace protocol).
  */
 export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   try {

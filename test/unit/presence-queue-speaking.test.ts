@@ -1,9 +1,10 @@
 /**
  * `VoicePresence.speaking` through the media node's presence queue (issue 16): in order behind `joined`, a
  * waiting change replaced by a later one, withdrawn with its connection's `joined` by `left`, and skipped
- * entirely for a port that does not implement it (the ZavodChat DynamoDB port).
+ * entirely for a port that does not implement it; state changes still merge behind a waiting speaking change
+ * (the room re-reports speaking after each state change), and `left` passes on why the connection ended.
  */
-import type { VoiceJoin, VoiceParticipant, VoicePresence, VoiceSpeaking } from '../../media-node/ports';
+import type { VoiceDeparture, VoiceJoin, VoiceParticipant, VoicePresence, VoiceSpeaking } from '../../media-node/ports';
 import { PresenceQueue } from '../../media-node/presence-queue';
 
 class GatedPresence implements VoicePresence {
@@ -20,8 +21,8 @@ class GatedPresence implements VoicePresence {
     await this.gate();
     return undefined;
   }
-  async left(who: VoiceParticipant) {
-    this.calls.push(`left ${who.channelId}`);
+  async left(who: VoiceParticipant, departure?: VoiceDeparture) {
+    this.calls.push(`left ${who.channelId}${departure?.replaced ? ' replaced' : ''}`);
     await this.gate();
   }
   async changed() {
@@ -79,4 +80,27 @@ test('a port without speaking gets no call and no queue entry', async () => {
   expect(queue.waiting(1)).toBe(0);
   await queue.flush();
   expect(calls).toEqual([]);
+});
+
+test('state changes merge across a waiting speaking change, which moves behind them: a burst stays bounded', async () => {
+  const port = new GatedPresence();
+  const queue = new PresenceQueue(port, () => undefined);
+  queue.joined(join(5), () => undefined);
+  for (let i = 0; i < 50; i++) {
+    // What room.ts does for a participant who speaks while toggling his video.
+    queue.changed({ userId: 1, channelId: 5, video: (i % 2) as 0 | 1 });
+    queue.speaking({ userId: 1, channelId: 5, speaking: true });
+  }
+  expect(queue.waiting(1)).toBe(3);
+  await settle(queue, port);
+  expect(port.calls).toEqual(['joined 5', 'changed', 'speaking true']);
+});
+
+test('left passes on that its connection was replaced by another of the user (user-changed-device)', async () => {
+  const port = new GatedPresence();
+  const queue = new PresenceQueue(port, () => undefined);
+  queue.left({ userId: 1, channelId: 4 }, { replaced: true });
+  queue.left({ userId: 1, channelId: 5 });
+  await settle(queue, port);
+  expect(port.calls).toEqual(['left 4 replaced', 'left 5']);
 });

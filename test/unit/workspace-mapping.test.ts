@@ -3,7 +3,7 @@ import { ackPacket, connectErrorPacket, eventPacket, openPacket, parseFrame, val
 import { onlineStatusOf, renderWorkspaceEvent, statusOfOnlineStatus, userMediaState, workspaceEvents, workspaceUser } from '../../lambdas/protocols/workspace/mapping';
 import { transactionOf } from '../../lambdas/protocols/workspace/auth';
 
-/** Seed 003's data model from ours (docs/workspace-protocol.md, "Mapping"): pure functions. */
+/** Seed 003's data model from ours (docs/protocol.md, the workspace protocol, "Mapping"): pure functions. */
 describe('workspace mapping', () => {
   test('status <-> onlineStatus: do not disturb shows online, invisible and offline show offline', () => {
     expect([0, 1, 2, 3].map(onlineStatusOf)).toEqual(['offline', 'online', 'idle', 'online']);
@@ -53,7 +53,7 @@ describe('Engine.IO / Socket.IO framing', () => {
   });
 
   test('packets the server writes', () => {
-    expect(openPacket('abc', { pingIntervalMs: 1, pingTimeoutMs: 2, maxPayload: 3 })).toBe('0{"sid":"abc","upgrades":[],"pingInterval":1,"pingTimeout":2,"maxPayload":3}');
+    expect(openPacket('abc', { pingIntervalMs: 1, pingTimeoutMs: 2, maxPayload: 3, authTimeoutMs: 4 })).toBe('0{"sid":"abc","upgrades":[],"pingInterval":1,"pingTimeout":2,"maxPayload":3}');
     expect(connectErrorPacket('/x', 'Invalid namespace')).toBe('44/x,{"message":"Invalid namespace"}');
     expect(eventPacket('a', { b: 1 })).toBe('42["a",{"b":1}]');
     expect(ackPacket(12, [{ ok: 1 }])).toBe('4312[{"ok":1}]');

@@ -6,7 +6,7 @@ import { readSession } from '../../domain/sessions';
 import { statusOfOnlineStatus } from './mapping';
 import type { WorkspaceBinding } from './store';
 
-/** The `socket-api-error` messages of this socket (docs/workspace-protocol.md, "Errors"). */
+/** The `socket-api-error` messages of this socket (docs/protocol.md, the workspace protocol, "Errors"). */
 export const WORKSPACE_ERRORS = {
   notAuthenticated: 'Not authenticated: send auth first',
   alreadyAuthenticated: 'Already authenticated: one connection serves one workspace',

@@ -1,12 +1,12 @@
 import type { DynamoDbStore } from '../../aws/dynamodb-store';
 import { LambdaAfterConnect } from '../../aws/lambda-after-connect';
-import { ManagementApiSender } from '../../aws/management-api-sender';
-import type { ConnectionSender, OpenedConnection } from '../../domain/ports';
+import type { AfterConnect, ConnectionSender } from '../../domain/ports';
 import type { Db } from '../../domain/db';
 import type { FanoutContext } from '../../domain/fanout';
 import { log } from '../../domain/log';
-import { appContext } from '../../runtime';
+import { type AppContext, appContext } from '../../runtime';
 import type { EngineSettings } from './engineio';
+import type { WorkspaceFrameLimit } from './frame-limit';
 
 /** API Gateway's frame limit: what the open packet announces as `maxPayload`. */
 export const WORKSPACE_MAX_PAYLOAD = 32 * 1024;
@@ -15,7 +15,7 @@ export const WORKSPACE_MAX_PAYLOAD = 32 * 1024;
  * The defaults suit the cloud's heartbeat: a scheduled function pings every minute, so the client must
  * tolerate a gap of a minute plus the schedule's jitter (pingInterval + pingTimeout = 2 minutes).
  */
-export const DEFAULT_WORKSPACE_SETTINGS: EngineSettings = { pingIntervalMs: 60_000, pingTimeoutMs: 60_000, maxPayload: WORKSPACE_MAX_PAYLOAD };
+export const DEFAULT_WORKSPACE_SETTINGS: EngineSettings = { pingIntervalMs: 60_000, pingTimeoutMs: 60_000, maxPayload: WORKSPACE_MAX_PAYLOAD, authTimeoutMs: 30_000 };
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -25,12 +25,13 @@ function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): n
   return value;
 }
 
-/** WORKSPACE_PING_INTERVAL_MS and WORKSPACE_PING_TIMEOUT_MS (README, "Configuration"). */
+/** WORKSPACE_PING_INTERVAL_MS, WORKSPACE_PING_TIMEOUT_MS and WORKSPACE_AUTH_TIMEOUT_MS (README, "Configuration"). */
 export function workspaceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): EngineSettings {
   return {
     pingIntervalMs: milliseconds(env, 'WORKSPACE_PING_INTERVAL_MS', DEFAULT_WORKSPACE_SETTINGS.pingIntervalMs),
     pingTimeoutMs: milliseconds(env, 'WORKSPACE_PING_TIMEOUT_MS', DEFAULT_WORKSPACE_SETTINGS.pingTimeoutMs),
     maxPayload: WORKSPACE_MAX_PAYLOAD,
+    authTimeoutMs: milliseconds(env, 'WORKSPACE_AUTH_TIMEOUT_MS', DEFAULT_WORKSPACE_SETTINGS.authTimeoutMs),
   };
 }
 
@@ -42,16 +43,16 @@ export interface WorkspaceOpened {
   sid?: string;
 }
 
-/** The after-connect step of the workspace socket (as AfterConnect in lambdas/domain/ports.ts for the main one). */
-export interface WorkspaceAfterConnect {
-  schedule(opened: WorkspaceOpened): Promise<void>;
-}
+/** The after-connect step of the workspace socket: AfterConnect (lambdas/domain/ports.ts) with this socket's payload. */
+export type WorkspaceAfterConnect = AfterConnect<WorkspaceOpened>;
 
 export interface WorkspaceContext {
   db: Db;
   /** Posts to this socket's connections: its own API (WORKSPACE_MANAGEMENT_ENDPOINT). */
   sender: ConnectionSender & { close(connectionId: string): Promise<void> };
   settings: EngineSettings;
+  /** The main socket's frame budget, applied per workspace connection (frame-limit.ts). */
+  frameLimit: WorkspaceFrameLimit;
   afterConnect: WorkspaceAfterConnect;
   /**
    * The fan-out and presence of the whole deployment (the main handlers' context), with `sender` above as the
@@ -73,7 +74,7 @@ class InProcessOpen implements WorkspaceAfterConnect {
   }
 }
 
-let cached: { key: string; context: WorkspaceContext } | undefined;
+let cached: { key: string; app: AppContext; context: WorkspaceContext } | undefined;
 
 /**
  * The settings a process that hosts these handlers installed (the local runtime, which never writes
@@ -99,32 +100,32 @@ export function installWorkspaceSettings(env: NodeJS.ProcessEnv, sender?: Worksp
 }
 
 /**
- * Built once per process from the environment, sharing the table client of the main handlers.
+ * Built once per process from the handlers' context (appContext(): the composition root, lambdas/runtime.ts),
+ * whose table client, fan-out, settings and sender of protocol `workspace` (WORKSPACE_MANAGEMENT_ENDPOINT, or
+ * the local runtime's) it shares; only this socket's own settings come from the environment.
  * `deliverOpen` is the open packet's delivery (session.ts), passed in to keep this module free of it.
  */
 export function workspaceContext(deliverOpen: (context: WorkspaceContext, opened: WorkspaceOpened) => Promise<unknown>): WorkspaceContext {
   const env = installedEnv ?? process.env;
-  const key = [env.WORKSPACE_MANAGEMENT_ENDPOINT, env.WORKSPACE_PING_INTERVAL_MS, env.WORKSPACE_PING_TIMEOUT_MS, env.WORKSPACE_OPENED_FUNCTION, env.TABLE_NAME, env.DYNAMODB_ENDPOINT].join('|');
-  if (cached?.key !== key) {
-    const endpoint = env.WORKSPACE_MANAGEMENT_ENDPOINT;
-    if (!endpoint) throw new Error('environment variable WORKSPACE_MANAGEMENT_ENDPOINT is not set');
-    const app = appContext();
+  const app = appContext();
+  const key = [env.WORKSPACE_PING_INTERVAL_MS, env.WORKSPACE_PING_TIMEOUT_MS, env.WORKSPACE_AUTH_TIMEOUT_MS, env.WORKSPACE_OPENED_FUNCTION].join('|');
+  if (cached?.key !== key || cached.app !== app) {
+    const sender = installedSender ?? app.senders.workspace;
+    if (!sender) throw new Error('environment variable WORKSPACE_MANAGEMENT_ENDPOINT is not set');
     const { db } = app;
     const openedFunction = env.WORKSPACE_OPENED_FUNCTION;
-    const sender = installedSender ?? new ManagementApiSender(endpoint);
     const context: WorkspaceContext = {
       db,
       sender,
       fanout: { ...app, senders: { ...app.senders, workspace: sender } },
       settings: workspaceSettingsFromEnv(env),
+      frameLimit: { limit: app.settings.rateLimits.socketFrames, freeFrames: app.settings.rateLimits.socketFreeFrames },
       afterConnect: openedFunction
-        ? {
-            // The same asynchronous invoke as the main socket's; the payload is this socket's (opened.ts reads it).
-            schedule: (opened) => new LambdaAfterConnect(openedFunction, () => (db as DynamoDbStore).doc.config.credentials()).schedule(opened as unknown as OpenedConnection),
-          }
+        ? // The same asynchronous invoke as the main socket's; the payload is this socket's (opened.ts reads it).
+          new LambdaAfterConnect<WorkspaceOpened>(openedFunction, () => (db as DynamoDbStore).doc.config.credentials())
         : new InProcessOpen((opened) => deliverOpen(context, opened)),
     };
-    cached = { key, context };
+    cached = { key, app, context };
   }
   return cached.context;
 }

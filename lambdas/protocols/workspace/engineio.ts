@@ -2,7 +2,7 @@ import { decodePacket, encodePacket, type Packet as EnginePacket } from 'engine.
 import { Decoder, Encoder, type Packet as SocketPacket, PacketType } from 'socket.io-parser';
 
 /*
- * Engine.IO v4 / Socket.IO v5 over API Gateway WebSocket events (docs/workspace-protocol.md): one WebSocket
+ * Engine.IO v4 / Socket.IO v5 over API Gateway WebSocket events (docs/protocol.md, the workspace protocol): one WebSocket
  * text frame is one Engine.IO packet; no HTTP long-polling, no upgrade, no binary attachments. Everything
  * here is pure: the handlers hold the state in the table and do the I/O.
  */
@@ -32,6 +32,8 @@ export interface EngineSettings {
   pingTimeoutMs: number;
   /** The largest frame the client may send: API Gateway's 32 KB frame limit. */
   maxPayload: number;
+  /** Not announced: a connection without `auth` this long after its open packet is closed by the heartbeat. */
+  authTimeoutMs: number;
 }
 
 function engine(packet: EnginePacket): string {

@@ -4,7 +4,7 @@ import type { ProtocolAdapter, Rendering } from '../adapter';
 import { renderWorkspaceEvent, type WorkspaceEvent, workspaceEvents } from './mapping';
 
 /*
- * The workspace socket (seed 003, docs/workspace-protocol.md "Mapping") as a protocol adapter: the fan-out
+ * The workspace socket (seed 003, docs/protocol.md, the workspace protocol "Mapping") as a protocol adapter: the fan-out
  * hands it the workspace connections of an event's audience, each with its workspace id as `scope`.
  * A workspace connection is subscribed to all of its user's servers (presence's openConnection), so the
  * events of a server reach it; only those of its own workspace are rendered for it.
@@ -43,6 +43,13 @@ function counterpart(event: DomainEvent): { serverId?: number; event: WorkspaceE
       return event.participant.serverId === undefined || event.state === undefined
         ? undefined
         : { serverId: event.participant.serverId, event: workspaceEvents.mediaStateUpdated(event.participant.userId, event.state) };
+    case 'user_speaking':
+      return event.participant.serverId === undefined
+        ? undefined
+        : { serverId: event.participant.serverId, event: workspaceEvents.mediaStateUpdated(event.participant.userId, event.state, event.speaking) };
+    case 'user_changed_device':
+      // The audience is the user himself: all of his workspace connections, whatever their workspace.
+      return { event: workspaceEvents.userChangedDevice() };
     default:
       // No seed-003 counterpart (messages, roles, emojis...), or not enough data in the event to render one
       //.

@@ -2,7 +2,7 @@ import type { VoiceState } from '../../domain/voice';
 import { eventPacket } from './engineio';
 
 /*
- * Seed 003's data model from ours (docs/workspace-protocol.md, "Mapping"). Ids are strings on this protocol.
+ * Seed 003's data model from ours (docs/protocol.md, the workspace protocol, "Mapping"). Ids are strings on this protocol.
  * Pure: the adapter renders each domain event through these once per protocol.
  */
 

@@ -3,6 +3,7 @@ import { CONNECT_WINDOW_MS } from '../../domain/connections';
 import { log } from '../../domain/log';
 import { authenticateWorkspace, transactionOf, WORKSPACE_ERRORS, WorkspaceError } from './auth';
 import type { WorkspaceContext, WorkspaceOpened } from './context';
+import { admitWorkspaceFrame } from './frame-limit';
 import { ackPacket, connectErrorPacket, connectPacket, eventPacket, MAIN_NAMESPACE, openPacket, parseFrame, PING_PACKET, validateHandshake } from './engineio';
 import {
   bindWorkspaceConnection,
@@ -15,7 +16,7 @@ import {
 } from './store';
 
 /*
- * The workspace socket's life cycle over API Gateway events (docs/workspace-protocol.md): `$connect` checks
+ * The workspace socket's life cycle over API Gateway events (docs/protocol.md, the workspace protocol): `$connect` checks
  * the handshake and stores the session, the after-connect step sends the open packet, `$default` handles one
  * Engine.IO packet per frame, a scheduled heartbeat pings, `$disconnect` forgets.
  */
@@ -106,10 +107,12 @@ async function handleEvent(context: WorkspaceContext, session: EngineSession, na
 /** `$default`: one Engine.IO packet. Invalid packets and client closes end the connection. */
 export async function handleWorkspaceFrame(context: WorkspaceContext, connectionId: string, body: string | null | undefined): Promise<void> {
   const { db, sender } = context;
+  const incoming = parseFrame(body);
+  // Counted before anything is read: a flood costs what the main socket's does.
+  if (!(await admitWorkspaceFrame(context, connectionId, incoming.kind === 'event' ? shownName(incoming.name) : undefined))) return;
   const session = await readEngineSession(db, connectionId);
   // No session: it was closed for a ping timeout (the close may have failed), or never stored.
   if (!session) return sender.close(connectionId);
-  const incoming = parseFrame(body);
   switch (incoming.kind) {
     case 'pong':
       if (session.pingSentAt !== undefined) await updateEngineSession(db, connectionId, { pongAt: Date.now() });
@@ -162,6 +165,13 @@ export async function workspaceHeartbeat(context: WorkspaceContext, now = Date.n
   const beat = async (session: EngineSession) => {
     // The open packet is not out yet: its delivery is still trying (a post now would meet the same 410).
     if (session.openedAt === undefined) return;
+    // Never authenticated within the auth timeout: closed (as a ping timeout), whatever it answers.
+    if (!session.binding && now - session.openedAt >= settings.authTimeoutMs) {
+      closed++;
+      await unbindWorkspaceConnection(context.fanout, session.connectionId);
+      await sender.close(session.connectionId);
+      return;
+    }
     const outstanding = session.pingSentAt !== undefined && (session.pongAt ?? 0) < session.pingSentAt;
     if (outstanding) {
       if (now - session.pingSentAt! < settings.pingTimeoutMs) return;

@@ -7,7 +7,7 @@ import { keys, padId, TTL_ATTRIBUTE } from '../../domain/table';
 import { epochSeconds } from '../../domain/time';
 
 /*
- * The state of one workspace-socket connection between invocations (docs/workspace-protocol.md, "Items"):
+ * The state of one workspace-socket connection between invocations (docs/protocol.md, the workspace protocol, "Items"):
  * `EIO#<connectionId>` / `SESSION`, indexed under `EIOSESSIONS` by expiry so the heartbeat finds every open
  * one in one Query. Once `auth` bound it, the connection also has the `CONN#` items of every connection
  * (protocol `workspace`), through which the fan-out and presence know it (bindWorkspaceConnection).

@@ -27,8 +27,16 @@ function voiceIds(participant: VoiceParticipantRef) {
   return { id: participant.userId, channel_id: participant.channelId, ...(participant.serverId !== undefined ? { server_id: participant.serverId } : {}) };
 }
 
+/** Events only other protocols render (the workspace socket's `speaking` and device hand-off). */
+type WithoutCounterpart = 'user_speaking' | 'user_changed_device';
+
+/** Whether the main socket has a counterpart of the event. */
+export function hasCounterpart(event: DomainEvent): event is Exclude<DomainEvent, { type: WithoutCounterpart }> {
+  return event.type !== 'user_speaking' && event.type !== 'user_changed_device';
+}
+
 /** The `data` of the event on the main socket. */
-export function eventData(event: DomainEvent): unknown {
+export function eventData(event: Exclude<DomainEvent, { type: WithoutCounterpart }>): unknown {
   switch (event.type) {
     case 'user_changed':
       return { id: event.userId, ...event.changes };
@@ -86,7 +94,7 @@ export function eventData(event: DomainEvent): unknown {
   }
 }
 
-/** The whole frame: every ZavodChat event has a counterpart on the main socket. */
-export function renderFrame(event: DomainEvent): string {
-  return JSON.stringify({ name: event.type, data: eventData(event) });
+/** The whole frame; undefined for an event the main socket does not carry. */
+export function renderFrame(event: DomainEvent): string | undefined {
+  return hasCounterpart(event) ? JSON.stringify({ name: event.type, data: eventData(event) }) : undefined;
 }

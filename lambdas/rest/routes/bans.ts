@@ -4,6 +4,7 @@ import { forbidden, notFound, TEXT } from '../../domain/errors';
 import { events } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { Perm } from '../../domain/permissions';
+import { closeConnectionsScopedTo } from '../../domain/presence';
 import { requireUserBelow } from '../../domain/roles';
 import { loadServerContext, requirePermission, subjectOf } from '../../domain/servers';
 import { getUser } from '../../domain/users';
@@ -44,6 +45,8 @@ export function banRoutes(app: Hono<RestEnv>): void {
     const user = await getUser(context.db, targetId);
     const banned = events.userBanned(serverId, ban.id, user, ban.expires);
     await publish(context, banned, [audience.server(serverId), audience.user(targetId)]);
+    // After the event: his workspace connections of this server hear `user-leaved-workspace` first.
+    await closeConnectionsScopedTo(context, targetId, serverId);
     return c.text('Banned');
   });
 

@@ -4,6 +4,7 @@ import { events } from '../../domain/events';
 import { audience, publish } from '../../domain/fanout';
 import { removeMember } from '../../domain/members';
 import { Perm } from '../../domain/permissions';
+import { closeConnectionsScopedTo } from '../../domain/presence';
 import { requireUserBelow } from '../../domain/roles';
 import { loadServerContext, requireMember, requirePermission, subjectOf } from '../../domain/servers';
 import { revokeVoiceAccess } from '../../domain/voice-access';
@@ -34,6 +35,8 @@ export function memberRoutes(app: Hono<RestEnv>): void {
     await revokeVoiceAccess(context, context.voice, { serverId, userId: targetId }, VOICE_REASONS.removedFromServer);
     const kicked = events.userKicked(serverId, targetId);
     await publish(context, kicked, [audience.server(serverId, { actor: targetId }), audience.user(targetId)]);
+    // After the event: his workspace connections of this server hear `user-leaved-workspace` first.
+    await closeConnectionsScopedTo(context, targetId, serverId);
     return c.text('Kicked');
   });
 }

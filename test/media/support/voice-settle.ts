@@ -9,8 +9,8 @@ import { PresenceQueue } from '../../../media-node/presence-queue';
  */
 export function presenceQueuesSettled(): () => Promise<void> {
   const queues = new Set<PresenceQueue>();
-  const prototype = PresenceQueue.prototype as unknown as Record<'joined' | 'left' | 'changed', (...args: unknown[]) => void>;
-  for (const method of ['joined', 'left', 'changed'] as const) {
+  const prototype = PresenceQueue.prototype as unknown as Record<'joined' | 'left' | 'changed' | 'speaking', (...args: unknown[]) => void>;
+  for (const method of ['joined', 'left', 'changed', 'speaking'] as const) {
     const original = prototype[method];
     prototype[method] = function (this: PresenceQueue, ...args: unknown[]) {
       queues.add(this);
