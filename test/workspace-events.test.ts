@@ -268,3 +268,17 @@ test('a user\'s status and profile reach workspace connections of his own worksp
     expect(before.filter((e) => JSON.stringify(e.data).includes(`"${subject.id}"`))).toEqual([]);
   }
 });
+
+test('deleting a server closes the workspace connections bound to it; those bound to another server stay and are served', async () => {
+  const doomed = await system.server(owner, [], 'doomed');
+  const survivor = await memberOf('Survivor', [doomed, otherServerId]);
+  const inDoomed = await workspaceClient(survivor, doomed);
+  const ownerInDoomed = await workspaceClient(owner, doomed);
+  const elsewhere = await workspaceClient(survivor, otherServerId);
+  const closed = [closedByServer(inDoomed), closedByServer(ownerInDoomed)];
+  expect(await system.rest('DELETE', `/servers/${doomed}`, { as: owner })).toMatchObject({ status: 200, text: 'Deleted' });
+  expect(await Promise.all(closed)).toEqual(['transport close', 'transport close']);
+  const marker = await createChannel(otherServerId, { name: 'after-delete', type: 0 });
+  expect((await elsewhere.next('channel-created')).data).toEqual({ channelId: String(marker) });
+  expect(elsewhere.socket.connected).toBe(true);
+});

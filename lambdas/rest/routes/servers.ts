@@ -5,6 +5,7 @@ import { badRequest, forbidden, notFound, TEXT } from '../../domain/errors';
 import { events } from '../../domain/events';
 import { audience, publish, publishTo, resolveAudience } from '../../domain/fanout';
 import { withServerNotifications } from '../../domain/notifications';
+import { closeConnections } from '../../domain/presence';
 import { fileKeys, storeImage } from '../../domain/files';
 import { Perm } from '../../domain/permissions';
 import {
@@ -96,6 +97,8 @@ export function serverRoutes(app: Hono<RestEnv>): void {
     await revokeVoiceAccess(context, context.voice, { serverId: server.id, deleting: true }, VOICE_REASONS.serverDeleted);
     await deleteServer(context.db, server);
     await publishTo(context, events.serverDeleted(server.id), recipients);
+    // Connections bound to this server (a workspace socket's workspace) have nothing left to serve.
+    await closeConnections(context, recipients.filter((recipient) => recipient.scope === String(server.id)));
     return c.text('Deleted');
   });
 
