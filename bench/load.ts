@@ -88,6 +88,8 @@ interface StormFigures {
   closeMs: number;
   reopenMs: number;
   reopened: number;
+  /** Upgrades that failed and were tried again (the stock client's reload after 3 s). */
+  retries: number;
   offlineAfter: number;
   /** `user_changed` frames the clients received from the storm's start until its check: total, and offline ones. */
   presenceFrames: number;
@@ -115,8 +117,28 @@ async function usersOffline(db: Db, userIds: number[]): Promise<number[]> {
   return offline;
 }
 
-/** How long a client of the storm waits for its upgrade. */
+/** How long a client of the storm keeps trying to get its socket back. */
 const STORM_OPEN_TIMEOUT_MS = 300_000;
+/**
+ * The stock web client reloads 3 s after its socket failed or closed and opens a new one: a storm client
+ * whose upgrade was refused (504 once `$connect` outlasted 29 s, a reset) tries again after 3 s plus jitter.
+ */
+const STOCK_CLIENT_RETRY_MS = 3000;
+const RETRY_JITTER_MS = 2000;
+
+/** Opens as the stock client does in a storm: again after each failure, until `deadline`. Resolves with the failed attempts. */
+async function openAsStockClient(runtime: ServerProcess, client: Client, deadline: number): Promise<number> {
+  for (let failed = 0; ; failed++) {
+    try {
+      await open(runtime, client, Math.max(1000, deadline - performance.now()));
+      return failed;
+    } catch (error) {
+      const retryAt = performance.now() + STOCK_CLIENT_RETRY_MS + Math.random() * RETRY_JITTER_MS;
+      if (retryAt >= deadline) throw error;
+      await sleep(retryAt - performance.now());
+    }
+  }
+}
 
 async function open(runtime: ServerProcess, client: Client, timeoutMs?: number): Promise<void> {
   const lifetime = new Lifetime(client.serverIndex);
@@ -318,10 +340,12 @@ async function main(): Promise<void> {
       const framesBefore = { ...presenceFrames };
       await Promise.all(clients.map((client) => close(client.lifetimes[client.lifetimes.length - 1])));
       const opening = performance.now();
-      // Clients wait for their upgrade as browsers do (no 15 s give-up): the storm takes as long as it takes.
-      const results = await Promise.allSettled(clients.map((client) => open(runtime!, client, STORM_OPEN_TIMEOUT_MS)));
+      // Clients wait for their upgrade as browsers do (no 15 s give-up), and try again as the stock client does.
+      const deadline = opening + STORM_OPEN_TIMEOUT_MS;
+      const results = await Promise.allSettled(clients.map((client) => openAsStockClient(runtime!, client, deadline)));
       const opened = performance.now();
       for (const result of results) if (result.status === 'rejected') failures.push(`storm reconnect: ${(result.reason as Error).message}`);
+      const retries = results.reduce((n, result) => n + (result.status === 'fulfilled' ? result.value : 0), 0);
       storm.active = false;
       finish();
       // Presence after the storm settles (the last $disconnects and after-connect steps, and the offline
@@ -331,7 +355,8 @@ async function main(): Promise<void> {
       storm.figures = {
         closeMs: opening - closing,
         reopenMs: opened - opening,
-        reopened: results.length,
+        reopened: results.filter((result) => result.status === 'fulfilled').length,
+        retries,
         offlineAfter: offline.length,
         presenceFrames: presenceFrames.total - framesBefore.total,
         offlineFrames: presenceFrames.offline - framesBefore.offline,
@@ -387,7 +412,7 @@ async function main(): Promise<void> {
           ['duplicated', verdict.duplicated],
           ['out of order', verdict.outOfOrder],
           ['unexpected closes', verdict.unexpectedCloses],
-          ['storm: close / reopen all', storm.figures ? `${storm.figures.closeMs.toFixed(0)} ms / ${storm.figures.reopenMs.toFixed(0)} ms (${storm.figures.reopened} connections)` : 'no storm'],
+          ['storm: close / reopen all', storm.figures ? `${storm.figures.closeMs.toFixed(0)} ms / ${storm.figures.reopenMs.toFixed(0)} ms (${storm.figures.reopened} connections, ${storm.figures.retries} retried upgrades)` : 'no storm'],
           ['users shown offline while connected (after the storm / at the end)', `${storm.figures?.offlineAfter ?? '-'} / ${offlineAtEnd.length}`],
           ['storm: user_changed frames received (offline ones)', storm.figures ? `${storm.figures.presenceFrames} (${storm.figures.offlineFrames}), grace ${OFFLINE_GRACE_MS} ms` : '-'],
           ['failed requests', failures.length],
