@@ -104,10 +104,11 @@ function openWorkspace(baseUrl: string, token: string, serverId: number, onFrame
 }
 
 async function openRecipients(server: ServerProcess, seeded: SeededServer, mix: Mix, onFrame: (frame: string) => void): Promise<WebSocket[]> {
-  return mapBounded(seeded.members, 16, async (member, index) => {
+  // Generous timeouts: on the shared machine an opening may queue behind everybody else's.
+  return mapBounded(seeded.members, 8, async (member, index) => {
     const workspace = mix === 'workspace' || (mix === 'mixed' && index % 2 === 1);
-    if (workspace) return openWorkspace(server.workspaceUrl!, member.token, seeded.serverId, onFrame);
-    const socket = await openSocket(`${server.wsUrl}/?token=${member.token}`);
+    if (workspace) return openWorkspace(server.workspaceUrl!, member.token, seeded.serverId, onFrame, 60_000);
+    const socket = await openSocket(`${server.wsUrl}/?token=${member.token}`, 60_000);
     socket.on('message', (data: Buffer) => onFrame(data.toString('utf8')));
     socket.on('error', () => undefined);
     return socket;
@@ -142,7 +143,7 @@ async function measureMix(server: ServerProcess, seeded: SeededServer, mix: Mix,
   const sockets = await openRecipients(server, seeded, mix, tracker.onFrame);
   // A status is announced only while its user is connected (lambdas/domain/presence.ts): the actor's own
   // main socket, not a recipient (its frames are not counted).
-  const actor = await openSocket(`${server.wsUrl}/?token=${seeded.owner.token}`);
+  const actor = await openSocket(`${server.wsUrl}/?token=${seeded.owner.token}`, 60_000);
   actor.on('error', () => undefined);
   sockets.push(actor);
   try {
