@@ -354,8 +354,10 @@ test(
           }
           statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
           const where = `${route.method} ${route.path}`;
-          // A suffix may make it another path: the statuses of an unserved path (404) are allowed there too.
-          const allowed = [...route.statuses, ...GLOBAL_STATUSES, ...(c.suffix && c.suffix !== '?' && c.suffix !== '#x' ? [404] : [])];
+          // A suffix may make it another path: the statuses of an unserved path (404) are allowed there too. A dot
+          // segment as a parameter (`..`, `%2e%2e`: the URL parser resolves both) makes it another route's path.
+          const dotted = Object.values(params).some((v) => /^(\.|%2e){1,2}$/i.test(v));
+          const allowed = [...(dotted ? ROUTES.flatMap((r) => r.statuses) : route.statuses), ...GLOBAL_STATUSES, ...(dotted || (c.suffix && c.suffix !== '?' && c.suffix !== '#x') ? [404] : [])];
           if (answer.status >= 500) findings.add(`${answer.status} from ${where}`, `${label} -> ${preview(answer.text)}`);
           else if (!allowed.includes(answer.status)) findings.add(`undocumented ${answer.status} from ${where}`, `${label} -> ${preview(answer.text)}`);
           if (answer.status >= 400 && (answer.text.length === 0 || !answer.contentType.startsWith('text/plain'))) findings.add(`${answer.status} not as non-empty text/plain from ${where}`, `${label} -> '${answer.contentType}' ${preview(answer.text)}`);
