@@ -107,6 +107,7 @@ export function createAppContext(settings: RuntimeSettings, parts: ContextParts 
     senders: {
       ...(parts.senders ?? {}),
       ...(!parts.senders?.workspace && settings.workspaceManagementEndpoint ? { workspace: new ManagementApiSender(settings.workspaceManagementEndpoint, { region }) } : {}),
+      ...(!parts.senders?.desk && settings.deskManagementEndpoint ? { desk: new ManagementApiSender(settings.deskManagementEndpoint, { region }) } : {}),
     },
     settings: settings.app,
     files,

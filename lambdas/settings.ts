@@ -33,6 +33,8 @@ export interface RuntimeSettings {
    * Unset: events are not delivered to workspace connections from this process.
    */
   workspaceManagementEndpoint?: string;
+  /** DESK_MANAGEMENT_ENDPOINT: the Management API of the desk socket (docs/desk.md); unset: desk events are not delivered from this process. */
+  deskManagementEndpoint?: string;
   /** FILES_BUCKET (S3, at S3_ENDPOINT when set), else FILES_DIR (a folder; a temporary one when unset). */
   files: { bucket: string; endpoint?: string } | { dir: string };
   /**
@@ -105,6 +107,7 @@ export function runtimeSettingsFromEnv(env: SettingsSource): RuntimeSettings {
   const managementEndpoint = required('WS_MANAGEMENT_ENDPOINT');
   if (managementEndpoint && !URL.canParse(managementEndpoint)) problems.push(`WS_MANAGEMENT_ENDPOINT must be a URL, got '${managementEndpoint}'`);
   const workspaceManagementEndpoint = url('WORKSPACE_MANAGEMENT_ENDPOINT');
+  const deskManagementEndpoint = url('DESK_MANAGEMENT_ENDPOINT');
 
   const bucket = value(env, 'FILES_BUCKET');
   // Functions that never touch files (the socket ones) get neither: a temporary folder is harmless there.
@@ -133,6 +136,7 @@ export function runtimeSettingsFromEnv(env: SettingsSource): RuntimeSettings {
     table,
     managementEndpoint,
     workspaceManagementEndpoint,
+    deskManagementEndpoint,
     files,
     mediaControl,
     connectionOpenedFunction: value(env, 'CONNECTION_OPENED_FUNCTION'),

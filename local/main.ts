@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     controlPort: port('MEDIA_CONTROL_PORT', 0),
     originPort: port('ORIGIN_PORT', 446),
     workspacePort: port('WORKSPACE_PORT', 447),
+    deskPort: port('DESK_PORT', 448),
     clientDir,
     dataDir,
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
   // The cloud's layout on one port: a client built with the relative bases /api/ and /socket works here and there.
   console.log(`  one origin   ${runtime.originUrl}  (/api/ REST, /socket main socket, /voice voice, / ${clientDir ? `client from ${clientDir}` : 'no client: CLIENT_BUILD_DIR'})`);
   console.log(`  workspace    ${runtime.workspaceUrl}  (socket.io, path /socket.io/, transports ['websocket'])`);
+  // The desk answers 404 until an OpenID issuer is set (README, "Trying the support desk").
+  console.log(`  desk socket  ${runtime.deskUrl}?token=<access token>${runtime.context.settings.desk ? '' : '  (off: set DESK_OIDC_ISSUER and DESK_OIDC_AUDIENCE)'}`);
   console.log('url' in runtime.voice ? `  voice socket ${runtime.voice.url}` : `  voice socket off: ${runtime.voice.disabled}`);
   if (!certFile) {
     // The session cookie is Secure: browsers keep it over plain HTTP only for localhost and 127.0.0.1.

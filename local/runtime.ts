@@ -21,6 +21,9 @@ import { handler as workspaceDefaultHandler } from '../lambdas/socket-workspace/
 import { handler as workspaceDisconnectHandler } from '../lambdas/socket-workspace/disconnect';
 import { handler as workspaceHeartbeatHandler } from '../lambdas/socket-workspace/heartbeat';
 import { installWorkspaceSettings, settleWorkspaceOpen, workspaceSettingsFromEnv } from '../lambdas/protocols/workspace/context';
+import { handler as deskConnectHandler } from '../lambdas/socket-desk/connect';
+import { handler as deskDefaultHandler } from '../lambdas/socket-desk/default';
+import { handler as deskDisconnectHandler } from '../lambdas/socket-desk/disconnect';
 import { type DynamoDbLocal, ensureTable, installationAccessKey, type LocalDbAccess, randomAccessKeyId, startDynamoDbLocal } from './dynamodb';
 import { guarded, keepServing } from './guard';
 import { type HttpApiHandler, serveHttpApi } from './http-api';
@@ -43,6 +46,11 @@ export interface LocalRuntimeOptions {
    * off when unset or `false`. `npm start` turns it on (WORKSPACE_PORT).
    */
   workspacePort?: number | false;
+  /**
+   * The support desk's socket (seed 004, docs/desk.md "Socket") at `/connect/` on its own gateway; off when
+   * unset or `false`. `npm start` turns it on (DESK_PORT).
+   */
+  deskPort?: number | false;
   /** A web client build served at `/` of the origin port. */
   clientDir?: string;
   /** The media node's signed control endpoint (REST -> node); 0 picks a free port. */
@@ -80,6 +88,10 @@ export interface LocalRuntime {
   workspaceUrl?: string;
   /** Its gateway, when it runs. */
   workspaceGateway?: WebSocketGateway;
+  /** The desk socket's URL, its path included (`ws://host:port/connect/`): add `?token=<access token>`. */
+  deskUrl?: string;
+  /** Its gateway, when it runs. */
+  deskGateway?: WebSocketGateway;
   /** The voice socket (and the media node's control endpoint), or why voice is off (no mediasoup worker, say). */
   voice: { url: string; control: { address: string; port: number } } | { disabled: string };
   managementEndpoint: string;
@@ -250,6 +262,41 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       workspaceUrl = `ws${tls ? 's' : ''}://${host === '0.0.0.0' ? 'localhost' : host}:${port}`;
     }
 
+    let deskUrl: string | undefined;
+    let deskGateway: WebSocketGateway | undefined;
+    if (options.deskPort !== undefined && options.deskPort !== false) {
+      // Its own API as on AWS (its connection ids mean nothing to the others), with the three routes.
+      const gateway = new WebSocketGateway({
+        routes: { $connect: deskConnectHandler, $disconnect: deskDisconnectHandler, $default: deskDefaultHandler },
+        limits: options.gatewayLimits,
+        log,
+      });
+      deskGateway = gateway;
+      const deskManagement = createHttpServer(guarded('Desk Management API', log, (request, response) => gateway.handleManagementRequest(request, response)));
+      const deskManagementPort = await listen(deskManagement, 0, '127.0.0.1', 'Desk Management API', 'DESK_PORT', log);
+      started.push(() => closeServer(deskManagement));
+      // Every handler's fan-out reaches desk connections through their own gateway's Management API.
+      context.senders.desk = new ManagementApiSender(`http://127.0.0.1:${deskManagementPort}/local`, { region, credentials: async () => LOCAL_CREDENTIALS });
+      started.push(async () => {
+        delete context.senders.desk;
+      });
+      const server = makeServer((_request, response) => {
+        response.writeHead(426, { 'content-type': 'text/plain' }).end('Upgrade Required');
+      });
+      // Seed 004's path only, as the cloud's custom-domain mapping serves it: any other is not the desk socket.
+      server.on('upgrade', (request: IncomingMessage, socket, head) => {
+        const path = (request.url ?? '/').split('?')[0];
+        if (path === '/connect/' || path === '/connect') return gateway.handleUpgrade(request, socket, head);
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nNot Found');
+      });
+      const port = await listen(server, options.deskPort, host, 'Desk socket', 'DESK_PORT', log);
+      started.push(async () => {
+        await gateway.close();
+        await closeServer(server);
+      });
+      deskUrl = `ws${tls ? 's' : ''}://${host === '0.0.0.0' ? 'localhost' : host}:${port}/connect/`;
+    }
+
     const serveRest = guarded('rest', log, (request, response) => serveHttpApi(restHandler as unknown as HttpApiHandler, request, response));
     const restServer = makeServer(serveRest);
     const restPort = await listen(restServer, options.restPort ?? 443, host, 'REST', 'REST_PORT', log);
@@ -314,6 +361,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       originUrl,
       workspaceUrl,
       workspaceGateway,
+      deskUrl,
+      deskGateway,
       voice,
       managementEndpoint,
       dynamoDbEndpoint,

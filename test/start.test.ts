@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { freePort } from '../local/dynamodb';
 
 const ROOT = join(__dirname, '..');
@@ -67,13 +68,14 @@ describe('npm start', () => {
 
   test('brings the system up, prints the URLs, keeps data across restarts and stops cleanly on Ctrl-C', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'zavodchat-data-'));
-    const [restPort, wsPort, vcPort, originPort, workspacePort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const [restPort, wsPort, vcPort, originPort, workspacePort, deskPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const env = {
       REST_PORT: String(restPort),
       WS_PORT: String(wsPort),
       VC_PORT: String(vcPort),
       ORIGIN_PORT: String(originPort),
       WORKSPACE_PORT: String(workspacePort),
+      DESK_PORT: String(deskPort),
       DATA_DIR: dataDir,
     };
 
@@ -83,6 +85,19 @@ describe('npm start', () => {
     expect(first.stdout()).toContain(`main socket  ws://localhost:${wsPort}`);
     expect(first.stdout()).toContain(`one origin   http://localhost:${originPort}  (/api/ REST, /socket main socket`);
     expect(first.stdout()).toContain(`workspace    ws://localhost:${workspacePort}  (socket.io, path /socket.io/`);
+    // No OpenID issuer set: the desk socket listens and says it is off.
+    expect(first.stdout()).toContain(`desk socket  ws://localhost:${deskPort}/connect/?token=<access token>  (off: set DESK_OIDC_ISSUER and DESK_OIDC_AUDIENCE)`);
+    const deskRefusal = await new Promise<string>((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${deskPort}/connect/?token=x`);
+      socket.once('open', () => reject(new Error('the desk upgrade was accepted')));
+      socket.once('error', () => undefined);
+      socket.once('unexpected-response', (_request, response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve(`${response.statusCode} ${body}`));
+      });
+    });
+    expect(deskRefusal).toBe('404 The support desk is not configured');
     // Voice needs a mediasoup worker; where CI provides one (REQUIRE_MEDIASOUP=1) it must be up.
     // The same host name as REST's: the cookie REST sets belongs to that one host.
     const voice = process.env.REQUIRE_MEDIASOUP === '1' ? `ws://localhost:${vcPort}` : `(ws://localhost:${vcPort}|off: )`;
@@ -124,6 +139,7 @@ describe('npm start', () => {
         VC_PORT: String(await freePort()),
         ORIGIN_PORT: String(await freePort()),
         WORKSPACE_PORT: String(await freePort()),
+        DESK_PORT: String(await freePort()),
         DATA_DIR: dataDir,
       });
       expect(await started.exited).toBe(1);

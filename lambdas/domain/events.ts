@@ -1,4 +1,5 @@
 import type { Channel } from './channels';
+import type { DeskEvent } from './desk/events';
 import type { Emoji } from './emojis';
 import type { StoredMessage } from './messages';
 import type { Role } from './permissions';
@@ -72,7 +73,9 @@ export type DomainEvent =
       changes: { mute?: number; deaf?: number; video?: number };
       /** The whole state after the change, for protocols that send it whole (the workspace socket); not on the main socket. */
       state?: Pick<VoiceStateFields, 'mute' | 'deaf' | 'video'>;
-    };
+    }
+  /** One of the support desk's events (seed 004, lambdas/domain/desk/events.ts): only the desk socket renders it. */
+  | { type: 'desk_event'; event: DeskEvent };
 
 export type DomainEventType = DomainEvent['type'];
 export type DomainEventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
@@ -108,6 +111,7 @@ const TYPES: { [T in DomainEventType]: true } = {
   user_joined_vc: true,
   user_left_vc: true,
   user_changed_vc_state: true,
+  desk_event: true,
 };
 export const DOMAIN_EVENT_TYPES = Object.keys(TYPES) as DomainEventType[];
 
@@ -161,4 +165,5 @@ export const events = {
     changes,
     ...(state !== undefined ? { state } : {}),
   }),
+  desk: (event: DeskEvent): DomainEvent => ({ type: 'desk_event', event }),
 };

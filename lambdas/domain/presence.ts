@@ -168,6 +168,11 @@ async function leaveIfLast(context: FanoutContext, userId: number): Promise<void
   if (previousStatus !== STATUS.OFFLINE) await announceStatus(context, userId, STATUS.OFFLINE, audience.observersOf(userId));
 }
 
+/** The removal of a protocol that stores its connections itself (ProtocolAdapter.connections), if it does. */
+function lifecycleOf(context: FanoutContext, recipient: Recipient) {
+  return (context.protocols ?? PROTOCOLS).get(protocolOf(recipient))?.connections;
+}
+
 /** `$disconnect`: the connection is closed for sure. */
 export async function closeConnection(context: FanoutContext, connectionId: string): Promise<void> {
   const userId = await removeConnection(context.db, connectionId);
@@ -183,7 +188,8 @@ export async function closeConnections(context: FanoutContext, connections: Read
     connections.map(async (connection) => {
       // A bare id is a main-socket connection; a recipient is closed through its protocol's API.
       const connectionId = typeof connection === 'string' ? connection : connection.connectionId;
-      await closeConnection(context, connectionId);
+      const own = typeof connection === 'string' ? undefined : lifecycleOf(context, connection);
+      await (own ? own.close(context, connectionId) : closeConnection(context, connectionId));
       try {
         await senderFor(context, typeof connection === 'string' ? DEFAULT_PROTOCOL : protocolOf(connection))?.close?.(connectionId);
       } catch (error) {
@@ -200,6 +206,8 @@ export async function closeConnections(context: FanoutContext, connections: Read
  * that).
  */
 export async function connectionGone(context: FanoutContext, recipient: Recipient, postedAt: number): Promise<void> {
+  const own = lifecycleOf(context, recipient);
+  if (own) return own.gone(context, recipient, postedAt);
   const userId = await removeConnection(context.db, recipient.connectionId, { kind: 'gone', userId: recipient.userId, postedAt });
   if (typeof userId === 'number') await leaveIfLast(context, userId);
 }

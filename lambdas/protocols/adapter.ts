@@ -1,11 +1,22 @@
 import type { InboundCommand } from '../domain/commands';
 import type { Recipient } from '../domain/connections';
 import type { DomainEvent } from '../domain/events';
+import type { FanoutContext } from '../domain/fanout';
 
 /** One frame and the connections it goes to. */
 export interface Rendering {
   frame: string;
   recipients: readonly Recipient[];
+}
+
+/**
+ * How the fan-out removes connections of a protocol that stores them itself, apart from the ZavodChat users'
+ * (the desk: users of its own, presence of its own): one that answered 410 (`gone`, a proof only when it
+ * was open before `postedAt`) and one closed from the server's side (`close`: its session expired).
+ */
+export interface ConnectionLifecycle {
+  gone(context: FanoutContext, recipient: Recipient, postedAt: number): Promise<void>;
+  close(context: FanoutContext, connectionId: string): Promise<void>;
 }
 
 /**
@@ -26,6 +37,8 @@ export interface ProtocolAdapter {
   decode?(frame: string): InboundCommand;
   /** The frame that tells a client its input was refused (`InboundCommand` 'invalid', a frame limit). */
   errorFrame?(text: string): string;
+  /** Connections stored by the protocol itself (absent: presence.ts stores them under their ZavodChat user). */
+  connections?: ConnectionLifecycle;
 }
 
 /** The adapters by protocol name. */

@@ -1,4 +1,5 @@
 import { ProtocolRegistry } from './adapter';
+import { desk } from './desk';
 import { workspace } from './workspace';
 import { zavodchat } from './zavodchat';
 
@@ -9,4 +10,5 @@ import { zavodchat } from './zavodchat';
 export const PROTOCOLS = new ProtocolRegistry([
   zavodchat,
   workspace,
+  desk,
 ]);

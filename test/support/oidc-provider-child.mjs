@@ -14,7 +14,8 @@ const OTHER = 'https://other.test/api';
 const accounts = new Map();
 
 const server = createServer();
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+// OIDC_PORT: a fixed port for trying the desk by hand (local/desk-provider.ts); any free one for the tests.
+await new Promise((resolve) => server.listen(Number(process.env.OIDC_PORT ?? 0), '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const jwk = (alg, kid) => {

@@ -189,10 +189,10 @@ export class TestSystem {
   /**
    * `dynamoDbEndpoint`: a DynamoDB Local of the test's own (fault tests stop it); the shared one otherwise.
    * `env`: handler settings (e.g. `RATE_LIMIT_REST: '5/2'`) over GENEROUS_RATE_LIMITS. `workspace`: start the
-   * workspace (socket.io) socket too, at `runtime.workspaceUrl`.
+   * workspace (socket.io) socket too, at `runtime.workspaceUrl`. `desk`: the desk socket, at `runtime.deskUrl`.
    */
   static async start(
-    options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean; workspace?: boolean; dynamoDbEndpoint?: string; env?: Record<string, string> } = {},
+    options: { gatewayLimits?: Partial<GatewayLimits>; voice?: boolean; workspace?: boolean; desk?: boolean; dynamoDbEndpoint?: string; env?: Record<string, string> } = {},
   ): Promise<TestSystem> {
     const endpoint = options.dynamoDbEndpoint ?? process.env.TEST_DYNAMODB_ENDPOINT;
     if (!endpoint) throw new Error('TEST_DYNAMODB_ENDPOINT is not set: run through jest (global setup starts DynamoDB Local)');
@@ -205,6 +205,8 @@ export class TestSystem {
       vcPort: options.voice ? 0 : false,
       // The socket.io socket of seed 003 (test/workspace-*.test.ts) on its own ephemeral port.
       workspacePort: options.workspace ? 0 : false,
+      // The desk socket of seed 004 (test/desk-socket.test.ts) on its own ephemeral port.
+      deskPort: options.desk ? 0 : false,
       dynamoDbEndpoint: endpoint,
       dynamoDbAccessKeyId: accessKeyId,
       tableName,
@@ -236,7 +238,17 @@ export class TestSystem {
    */
   async settle(timeoutMs = 10_000): Promise<void> {
     // The gateway keeps its in-flight invocations private; the tests read them (local/ws-gateway.ts, `track`).
-    const gateway = this.runtime.gateway as unknown as { pending: Set<Promise<unknown>>; connections: Map<string, { socket: WebSocket }> };
+    type Tracked = { pending: Set<Promise<unknown>>; connections: Map<string, { socket: WebSocket }> };
+    // The desk socket's gateway too, when it runs: its handlers publish to every protocol.
+    const gateways = [this.runtime.gateway, ...(this.runtime.deskGateway ? [this.runtime.deskGateway] : [])] as unknown as Tracked[];
+    const gateway = {
+      get pending() {
+        return new Set(gateways.flatMap((g) => [...g.pending]));
+      },
+      get connections() {
+        return new Map(gateways.flatMap((g) => [...g.connections]));
+      },
+    };
     const deadline = Date.now() + timeoutMs;
     // A frame sent is handled only once the gateway has read it: until then it is in flight too.
     const unread = () =>

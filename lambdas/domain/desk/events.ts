@@ -1,5 +1,14 @@
 import type { Chat, DeskContext, DeskMessage, DeskUser, ReadMarker } from './model';
 
+/** A desk event in domain terms, as the fan-out carries it (DomainEvent `desk_event`); `name` is its seed-004 `event_type`. */
+export type DeskEvent =
+  | { name: 'user_status'; user: DeskUser; status: 'online' | 'offline' }
+  | { name: 'new_chat'; chat: Chat }
+  | { name: 'new_message' | 'update_message' | 'delete_message'; chat: Chat; message: DeskMessage }
+  | { name: 'assign_curator'; chat: Chat; curatorId: number }
+  | { name: 'update_chat_status'; chat: Chat }
+  | { name: 'read_chat_message'; chat: Chat; marker: ReadMarker };
+
 /**
  * THE seam between desk changes and the desk socket (issue 17 deliver 3): one method per socket event of
  * seed 004, called by the desk's operations right after the change is stored. Today it sends nothing: the

@@ -80,6 +80,9 @@ export function eventData(event: DomainEvent): unknown {
       return voiceIds(event.participant);
     case 'user_changed_vc_state':
       return { ...voiceIds(event.participant), ...event.changes };
+    case 'desk_event':
+      // Never rendered for the main socket (zavodchat/index.ts leaves it out).
+      return null;
   }
 }
 
