@@ -14,7 +14,8 @@ import { type ServerProcess, startServerProcess } from './support/server-process
  * ZavodChat main-socket connections, all workspace (socket.io) connections, or half of each. The main socket
  * receives `user_changed`, the workspace socket `online-status-updated`: the fan-out resolves the audience once
  * and renders each protocol's frame. Per event: REST call to the last delivery, time per delivery, bytes per
- * delivery and DynamoDB requests, each also as a ratio to the ZavodChat-only fan-out of the same run.
+ * delivery and DynamoDB requests, each also as a ratio to the ZavodChat-only fan-out of the same run. The
+ * three audiences are connected at once and get their events in turn (see measureSize).
  *
  * BENCH_PROTOCOL_SIZES (default 100,500) and BENCH_PROTOCOL_EVENTS (default 40, per mix and size).
  */
@@ -129,62 +130,92 @@ async function waitForDisconnects(db: Db, serverId: number, timeoutMs = 120_000)
   console.warn(`  (subscriptions of server ${serverId} still present after ${timeoutMs} ms)`);
 }
 
-let status = 1;
+/** Each actor's status, toggled between away (2) and online (1). */
+const statuses = new Map<string, number>();
 async function changeStatus(server: ServerProcess, token: string): Promise<void> {
-  status = status === 1 ? 2 : 1;
+  const status = statuses.get(token) === 2 ? 1 : 2;
+  statuses.set(token, status);
   const response = await fetch(`${server.restUrl}/user_status?status=${status}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` } });
   const text = await response.text();
   if (response.status !== 200) throw new Error(`PUT /user_status: ${response.status} ${text}`);
 }
 
-async function measureMix(server: ServerProcess, seeded: SeededServer, mix: Mix, events: number): Promise<Omit<ProtocolFanoutRow, 'timeRatio' | 'bytesRatio'>> {
-  const recipients = seeded.members.length;
-  const tracker = new Tracker(recipients);
-  const sockets = await openRecipients(server, seeded, mix, tracker.onFrame);
-  // A status is announced only while its user is connected (lambdas/domain/presence.ts): the actor's own
-  // main socket, not a recipient (its frames are not counted).
-  const actor = await openSocket(`${server.wsUrl}/?token=${seeded.owner.token}`, 60_000);
-  actor.on('error', () => undefined);
-  sockets.push(actor);
+interface Audience {
+  mix: Mix;
+  seeded: SeededServer;
+  tracker: Tracker;
+  sockets: WebSocket[];
+  latencies: number[];
+  bytes: number;
+  deliveries: number;
+  missing: number;
+  dynamoDbRequests: number;
+}
+
+/** One event to one audience, waited for at every recipient. */
+async function oneEvent(server: ServerProcess, audience: Audience, record: boolean): Promise<void> {
+  const { tracker, seeded } = audience;
+  tracker.reset();
+  if (record) await server.dynamoDbTime();
+  const started = performance.now();
+  await changeStatus(server, seeded.owner.token);
+  const arrival = await tracker.wait(10_000);
+  if (!record) {
+    if (arrival.count === 0) throw new Error(`${audience.mix}: a status change reached none of the ${tracker.recipients} recipients`);
+    return;
+  }
+  audience.dynamoDbRequests += Object.values(await server.dynamoDbTime()).reduce((n, c) => n + c.requests, 0);
+  audience.missing += Math.max(0, tracker.recipients - arrival.count);
+  audience.bytes += arrival.bytes;
+  audience.deliveries += arrival.count;
+  if (arrival.count >= tracker.recipients) audience.latencies.push(arrival.last - started);
+}
+
+/**
+ * The three audiences are three servers of N seeded members each, all connected at once; the events go to
+ * them in turn (the order rotating every round), so load and warm-up drift on the shared machine fall on all
+ * three alike instead of on whichever ran first.
+ */
+async function measureSize(server: ServerProcess, db: Db, size: number, events: number): Promise<ProtocolFanoutRow[]> {
+  const audiences: Audience[] = [];
   try {
-    // Warm-up: JIT, keep-alive pools, DynamoDB Local's caches (ten events: the first mix of a size pays for them).
-    for (let i = 0; i < 10; i++) {
-      tracker.reset();
-      await changeStatus(server, seeded.owner.token);
-      const warm = await tracker.wait(10_000);
-      if (warm.count === 0) throw new Error(`${mix}: a status change reached none of the ${recipients} recipients`);
+    for (const mix of MIXES) {
+      const seeded = await seedServer(db, size);
+      const tracker = new Tracker(size);
+      const audience: Audience = { mix, seeded, tracker, sockets: [], latencies: [], bytes: 0, deliveries: 0, missing: 0, dynamoDbRequests: 0 };
+      audiences.push(audience);
+      console.log(`  N=${size}: connecting the ${mix} audience...`);
+      audience.sockets = await openRecipients(server, seeded, mix, tracker.onFrame);
+      // A status is announced only while its user is connected (lambdas/domain/presence.ts): the actor's own
+      // main socket, not a recipient (its frames are not counted).
+      const actor = await openSocket(`${server.wsUrl}/?token=${seeded.owner.token}`, 60_000);
+      actor.on('error', () => undefined);
+      audience.sockets.push(actor);
     }
-    await server.dynamoDbTime();
-    const latencies: number[] = [];
-    let bytes = 0;
-    let deliveries = 0;
-    let missing = 0;
-    for (let i = 0; i < events; i++) {
-      tracker.reset();
-      const started = performance.now();
-      await changeStatus(server, seeded.owner.token);
-      const arrival = await tracker.wait(10_000);
-      missing += Math.max(0, recipients - arrival.count);
-      bytes += arrival.bytes;
-      deliveries += arrival.count;
-      if (arrival.count >= recipients) latencies.push(arrival.last - started);
+    // Warm-up: JIT, keep-alive pools, DynamoDB Local's caches.
+    for (let round = 0; round < 5; round++) for (const audience of audiences) await oneEvent(server, audience, false);
+    for (let round = 0; round < events; round++) {
+      for (let i = 0; i < audiences.length; i++) await oneEvent(server, audiences[(round + i) % audiences.length], true);
     }
-    const dynamo = Object.values(await server.dynamoDbTime()).reduce((n, c) => n + c.requests, 0);
-    const p50 = quantile(latencies, 0.5);
+  } finally {
+    for (const audience of audiences) await closeAll(audience.sockets);
+    for (const audience of audiences) await waitForDisconnects(db, audience.seeded.serverId);
+  }
+  const rows = audiences.map((a) => {
+    const p50 = quantile(a.latencies, 0.5);
     return {
-      recipients,
-      mix,
+      recipients: size,
+      mix: a.mix,
       events,
       p50,
-      p95: quantile(latencies, 0.95),
-      usPerDelivery: (p50 * 1000) / recipients,
-      bytesPerDelivery: bytes / Math.max(1, deliveries),
-      dynamoDbRequestsPerEvent: dynamo / events,
-      missing,
+      p95: quantile(a.latencies, 0.95),
+      usPerDelivery: (p50 * 1000) / size,
+      bytesPerDelivery: a.bytes / Math.max(1, a.deliveries),
+      dynamoDbRequestsPerEvent: a.dynamoDbRequests / events,
+      missing: a.missing,
     };
-  } finally {
-    await closeAll(sockets);
-  }
+  });
+  return rows.map((row) => ({ ...row, timeRatio: row.p50 / rows[0].p50, bytesRatio: row.bytesPerDelivery / rows[0].bytesPerDelivery }));
 }
 
 export async function runProtocolFanoutBench(sizes: number[], events: number): Promise<ProtocolFanoutRow[]> {
@@ -198,15 +229,7 @@ export async function runProtocolFanoutBench(sizes: number[], events: number): P
     await ensureTable(dynamo.endpoint, tableName);
     server = await startServerProcess({ kind: 'runtime', dynamoDbEndpoint: dynamo.endpoint, tableName, workspace: true });
     for (const size of sizes) {
-      const seeded = await seedServer(db, size);
-      const measured: Array<Omit<ProtocolFanoutRow, 'timeRatio' | 'bytesRatio'>> = [];
-      for (const mix of MIXES) {
-        console.log(`  N=${size}: ${mix}...`);
-        measured.push(await measureMix(server, seeded, mix, events));
-        await waitForDisconnects(db, seeded.serverId);
-      }
-      const base = measured[0];
-      const sized = measured.map((row) => ({ ...row, timeRatio: row.p50 / base.p50, bytesRatio: row.bytesPerDelivery / base.bytesPerDelivery }));
+      const sized = await measureSize(server, db, size, events);
       rows.push(...sized);
       const table = protocolFanoutTable(sized);
       console.log(formatTable(table.headers, table.rows));
