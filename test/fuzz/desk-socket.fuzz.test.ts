@@ -17,8 +17,8 @@ import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFa
  */
 
 const MAX_FRAME_BYTES = 32 * 1024;
-/** About 0.3 s a case on the shared 2-core machine: `npm test` runs 100, `npm run fuzz` its FUZZ_CASES. */
-const CASES = process.env.FUZZ_CASES !== undefined ? FUZZ_CASES : 100;
+/** About 0.3 s a case on the shared 2-core machine: `npm test` runs 60, `npm run fuzz` its FUZZ_CASES. */
+const CASES = process.env.FUZZ_CASES !== undefined ? FUZZ_CASES : 60;
 
 let provider: RealProvider;
 let system: TestSystem;
