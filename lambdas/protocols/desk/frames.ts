@@ -37,9 +37,13 @@ export function deskErrorFrame(text: string): string {
   return JSON.stringify({ event_type: 'error', data: { message: text } });
 }
 
+/** The answer to a keepalive: API Gateway closes a connection idle for 10 minutes, and seed 004's clients only listen. */
+export const DESK_PONG = JSON.stringify({ event_type: 'pong', data: {} });
+
 /**
- * A client frame to a command. Seed 004 has no client -> server frames: a JSON `{"event_type"}` is told its
- * event is unknown, anything else how it is malformed. The connection stays open (docs/desk.md).
+ * A client frame to a command. Seed 004 has no client -> server frames: `{"event_type": "ping"}` is our
+ * keepalive; any other `{"event_type"}` is told its event is unknown, anything else how it is malformed. The
+ * connection stays open (docs/desk.md).
  */
 export function decodeDeskFrame(frame: string | null | undefined): InboundCommand {
   let parsed: unknown;
@@ -51,5 +55,6 @@ export function decodeDeskFrame(frame: string | null | undefined): InboundComman
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { type: 'invalid', reason: 'invalid event: expected {"event_type", "data"}' };
   const name = (parsed as { event_type?: unknown }).event_type;
   if (typeof name !== 'string') return { type: 'invalid', reason: 'invalid event: "event_type" should be a string' };
+  if (name === 'ping') return { type: 'ping' };
   return { type: 'invalid', reason: `unknown event '${name.length > 64 ? `${name.slice(0, 64)}...` : name}': the desk socket takes no events from clients` };
 }

@@ -4,6 +4,7 @@ import type { Chat, DeskContext, DeskUser } from '../../domain/desk/model';
 import { curatorIds, getUser, resolveChatAudience } from '../../domain/desk/store';
 import { events } from '../../domain/events';
 import { type FanoutContext, publishTo } from '../../domain/fanout';
+import { log } from '../../domain/log';
 import type { ConnectionLifecycle } from '../adapter';
 import { deskConnectionsOf, deskConnectionsOfUser, markOffline, markOnline, presenceOf, registerDeskConnection, removeDeskConnection } from './store';
 
@@ -72,7 +73,9 @@ export const deskSink: DeskEventSink = {
 export async function openDeskConnection(context: FanoutContext, user: DeskUser, recipient: Recipient, now = Date.now()): Promise<void> {
   await registerDeskConnection(context.db, recipient, now);
   // After the connection item: a disconnect that read the epoch before this sees the connection or fails its condition.
-  if (await markOnline(context.db, user.id)) await announceTransition(context, user, 'online', recipient.connectionId);
+  if (!(await markOnline(context.db, user.id))) return;
+  // The connection is stored and counts: a failed announcement must not refuse it (it would stay stored, its user online).
+  await announceTransition(context, user, 'online', recipient.connectionId).catch((error) => log().error('desk user_status online', error));
 }
 
 /**

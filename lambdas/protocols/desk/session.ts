@@ -8,7 +8,7 @@ import type { ConnectionSender } from '../../domain/ports';
 import { countRequest } from '../../domain/rate-counters';
 import { FrameGate, frameLimitText } from '../../domain/rate-limits';
 import type { AppContext } from '../../runtime';
-import { decodeDeskFrame, deskErrorFrame } from './frames';
+import { decodeDeskFrame, DESK_PONG, deskErrorFrame } from './frames';
 import { closeDeskConnection, openDeskConnection } from './presence';
 import { DESK_PROTOCOL, deskRecipient } from './store';
 
@@ -72,7 +72,13 @@ export async function connectDesk(context: AppContext, upgrade: DeskUpgrade): Pr
   appendLogFields({ deskUserId: user.id });
   // Verified above: `exp` is there (a required claim).
   const expiresAt = Number(decodeJwt(token).exp) * 1000;
-  await openDeskConnection(context, user, deskRecipient(user.id, upgrade.connectionId, expiresAt));
+  try {
+    await openDeskConnection(context, user, deskRecipient(user.id, upgrade.connectionId, expiresAt));
+  } catch (error) {
+    // The upgrade is refused, so no `$disconnect` will come: undo what was stored (best effort; the TTL does the rest).
+    await closeDeskConnection(context, upgrade.connectionId).catch(() => undefined);
+    throw error;
+  }
   return { statusCode: 200 };
 }
 
@@ -85,8 +91,8 @@ export async function disconnectDesk(context: AppContext, connectionId: string):
 const gate = new FrameGate();
 
 /**
- * `$default`: every client frame. Seed 004 defines none, so each gets an `error` event (its connection stays
- * open), within the socket frame budget (RATE_LIMIT_SOCKET): over it frames are dropped, the window's first
+ * `$default`: every client frame. Seed 004 defines none: a keepalive `{"event_type": "ping"}` is answered
+ * with `{"event_type": "pong"}`, any other frame with an `error` event (its connection stays open), within the socket frame budget (RATE_LIMIT_SOCKET): over it frames are dropped, the window's first
  * refusal is told, twice the budget closes the connection.
  */
 export async function handleDeskFrame(context: AppContext, connectionId: string, body: string | null | undefined): Promise<void> {
@@ -104,5 +110,6 @@ export async function handleDeskFrame(context: AppContext, connectionId: string,
   if (decision === 'close') await sender.close(connectionId);
   if (decision !== 'handle') return;
   const command = decodeDeskFrame(body);
+  if (command.type === 'ping') await sender.post(connectionId, DESK_PONG);
   if (command.type === 'invalid') await sender.post(connectionId, deskErrorFrame(command.reason));
 }
