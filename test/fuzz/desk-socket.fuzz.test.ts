@@ -11,8 +11,8 @@ import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFa
  * The desk socket of seed 004 (docs/desk.md, "Socket"), fuzzed: random upgrades (tokens of a real OpenID
  * provider and bad ones, in `?token=` or `Authorization`, on `/connect/` and other paths) must open or be
  * refused with the documented status and text, never a 5xx; random frames on an open connection (the socket
- * takes no client events) must each be answered with exactly one `{"event_type": "error", "data": {"message"}}`
- * and leave the connection open, or be closed as the gateway documents (binary 1003, above 32 KB 1009, not
+ * takes no client events but our keepalive `{"event_type": "ping"}`, answered with one pong) must each be
+ * answered with exactly one `{"event_type": "error", "data": {"message"}}` and leave the connection open, or be closed as the gateway documents (binary 1003, above 32 KB 1009, not
  * UTF-8 1007). Observers (a curator and another customer) receive nothing but curators' `user_status`.
  */
 
@@ -128,6 +128,16 @@ async function answers(raw: Raw): Promise<Array<{ event_type: string; data: any 
   return raw.frames.splice(0);
 }
 
+/** A JSON object whose `event_type` is `ping`. */
+function isPing(text: string): boolean {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { event_type?: unknown }).event_type === 'ping';
+  } catch {
+    return false;
+  }
+}
+
 type Frame = { kind: 'text'; text: string; why: string } | { kind: 'binary'; bytes: Buffer } | { kind: 'invalid-utf8'; bytes: Buffer };
 
 const anyJson = fc.jsonValue({ maxDepth: 3 });
@@ -182,8 +192,13 @@ test(
             const got = await answers(raw);
             if (!got) findings.add(`closed (${raw.closeCode}) or no marker answer after a text frame`, label);
             else {
-              const errors = got.filter((f) => f.event_type === 'error' && typeof f.data?.message === 'string' && Object.keys(f.data).length === 1);
-              if (errors.length !== 1 || got.length !== 1) findings.add(`${got.length} frames (${errors.length} errors) instead of one error`, `${label} -> ${preview(got, 200)}`);
+              if (isPing(frame.text)) {
+                // Our keepalive (docs/desk.md, "Frames"): `{"event_type": "ping"}` is answered with a pong.
+                if (got.length !== 1 || got[0].event_type !== 'pong' || JSON.stringify(got[0].data) !== '{}') findings.add('no single pong for a ping', `${label} -> ${preview(got, 200)}`);
+              } else {
+                const errors = got.filter((f) => f.event_type === 'error' && typeof f.data?.message === 'string' && Object.keys(f.data).length === 1);
+                if (errors.length !== 1 || got.length !== 1) findings.add(`${got.length} frames (${errors.length} errors) instead of one error`, `${label} -> ${preview(got, 200)}`);
+              }
             }
           }
           if (raw.closeCode !== undefined || raw.socket.readyState !== WebSocket.OPEN) {
