@@ -192,7 +192,7 @@ test(
             const got = await answers(raw);
             if (!got) findings.add(`closed (${raw.closeCode}) or no marker answer after a text frame`, label);
             else {
-              if (isPing(frame.text)) {
+              if (frame.kind === 'text' && isPing(frame.text)) {
                 // Our keepalive (docs/desk.md, "Frames"): `{"event_type": "ping"}` is answered with a pong.
                 if (got.length !== 1 || got[0].event_type !== 'pong' || JSON.stringify(got[0].data) !== '{}') findings.add('no single pong for a ping', `${label} -> ${preview(got, 200)}`);
               } else {
