@@ -23,6 +23,8 @@ export interface ServerProcessOptions {
   tableName?: string;
   /** Write a V8 CPU profile of the server into this folder when it stops. */
   cpuProfileDir?: string;
+  /** Also serve the workspace (socket.io) socket of seed 003 (bench/protocol-fanout.ts). */
+  workspace?: boolean;
 }
 
 type ChildRequest = { type: 'memory'; id: number; collectGarbage?: boolean } | { type: 'dynamoDbTime'; id: number } | { type: 'stop' };
@@ -30,7 +32,7 @@ type ChildRequest = { type: 'memory'; id: number; collectGarbage?: boolean } | {
 /** Time spent waiting for DynamoDB, by command, in the runtime child since the previous reading. */
 export type DynamoDbTime = Record<string, { requests: number; totalMs: number }>;
 type ChildReply =
-  | { type: 'ready'; restUrl: string; wsUrl: string }
+  | { type: 'ready'; restUrl: string; wsUrl: string; workspaceUrl?: string }
   | { type: 'memory'; id: number; rss: number; heapUsed: number }
   | { type: 'dynamoDbTime'; id: number; time: DynamoDbTime }
   | { type: 'failed'; error: string };
@@ -38,6 +40,8 @@ type ChildReply =
 export interface ServerProcess {
   restUrl: string;
   wsUrl: string;
+  /** The workspace socket's base URL (socket.io's path `/socket.io/` goes after it), when `workspace` was asked for. */
+  workspaceUrl?: string;
   pid: number;
   /** The child's memory; `collectGarbage` runs a full GC first (the child runs with --expose-gc). */
   memory(collectGarbage?: boolean): Promise<{ rss: number; heapUsed: number }>;
@@ -95,6 +99,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   return {
     restUrl: ready.restUrl,
     wsUrl: ready.wsUrl,
+    workspaceUrl: ready.workspaceUrl,
     pid: child.pid!,
     memory(collectGarbage = false) {
       return ask<{ rss: number; heapUsed: number }>({ type: 'memory', id: ++nextId, collectGarbage }, (reply) =>
@@ -196,14 +201,19 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
         wsPort: 0,
         // No voice: the fan-out does not use it, and two runtimes (ours and the what-if) run side by side.
         vcPort: false,
+        workspacePort: options.workspace ? 0 : false,
         dynamoDbEndpoint: options.dynamoDbEndpoint,
         tableName: options.tableName,
         // The benchmarks post as fast as they can from few users: per-user rate limits would measure themselves.
         // Thousands of connections from one address and few users: the connection caps are off too.
+        // The workspace heartbeat at its slowest (a round every 10 minutes, after the measurement's few minutes):
+        // its writes would land in whichever event's DynamoDB count its round coincides with.
         env: {
           RATE_LIMITS: 'off',
           MAX_CONNECTIONS_PER_USER: '0',
           MAX_CONNECTIONS_PER_ADDRESS: '0',
+          WORKSPACE_PING_INTERVAL_MS: '600000',
+          WORKSPACE_PING_TIMEOUT_MS: '600000',
           // The default grace unless the bench's environment names one (bench/load.ts waits for it).
           ...(process.env.PRESENCE_OFFLINE_GRACE_MS ? { PRESENCE_OFFLINE_GRACE_MS: process.env.PRESENCE_OFFLINE_GRACE_MS } : {}),
         },
@@ -229,7 +239,7 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
         // Every handler of the runtime runs in this context: swapping its sender reroutes every post.
         Object.assign(runtime.context, { sender: directSender(runtime.gateway) });
       }
-      send({ type: 'ready', restUrl: runtime.restUrl, wsUrl: runtime.wsUrl });
+      send({ type: 'ready', restUrl: runtime.restUrl, wsUrl: runtime.wsUrl, workspaceUrl: runtime.workspaceUrl });
     }
   } catch (error) {
     send({ type: 'failed', error: String((error as Error).stack ?? error) });
