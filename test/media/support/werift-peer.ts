@@ -152,6 +152,8 @@ export class WeriftVoicePeer {
 
   /** The audio level the microphone's packets carry (ssrc-audio-level: 0 is loudest, 127 silence). */
   micLevel = 127;
+  /** When the last microphone packet was actually written (a busy event loop delays the 20 ms timer). */
+  lastMicPacketAt = 0;
   private micTimer?: NodeJS.Timeout;
 
   /** Starts a 50 packets/s Opus stream on `my_voice`, at `level` (-dBov, default silence). */
@@ -170,6 +172,7 @@ export class WeriftVoicePeer {
         });
         timestamp = (timestamp + 960) >>> 0;
         this.mic.writeRtp(new RtpPacket(header, OPUS_PAYLOAD));
+        this.lastMicPacketAt = Date.now();
       }, OPUS_FRAME_MS)),
     );
   }
