@@ -51,7 +51,7 @@ interface Step {
 interface World {
   users: Array<{ curator: boolean; connections: number }>;
   grants: Array<[number, number]>;
-  /** `assigned`: a curator assigned to the chat, which gives him nothing the reference does not (he must still may see it). */
+  /** `assigned`: a user assigned to the chat; that alone gives him nothing (he receives only while he may see the chat). */
   chats: Array<{ customer: number; topic: number; assigned: number | null }>;
   first: ChatEvent;
   steps: Step[];
