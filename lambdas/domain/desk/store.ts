@@ -1,8 +1,8 @@
-import { absent, applied, attr, type Db, ex, exists, isConditionFailure, type Item, nextId, orIfRefused, queryPrefix } from '../db';
-import { padId } from '../table';
+import { absent, applied, attr, collectPage, type Db, ex, exists, isConditionFailure, type Item, nextId, orIfRefused, queryPrefix } from '../db';
+import { idRange, MAX_PADDED_ID } from '../table';
 import { isoNow } from '../time';
 import type { DeskIdentity } from './oidc';
-import { DESK_COUNTERS, deskKeys } from './keys';
+import { DESK_COUNTERS, deskKeys, deskPartitions, deskPrefixes } from './keys';
 import type { Chat, DeskFile, DeskMessage, DeskUser, ReadMarker, Topic } from './model';
 import { chatAudience, type ChatStatus, type ChatType, type MessageType } from './rules';
 
@@ -96,7 +96,7 @@ async function createUser(db: Db, identity: DeskIdentity, now: number): Promise<
 
 /** Users holding the curator role when last seen. */
 export async function curatorIds(db: Db): Promise<number[]> {
-  return (await queryPrefix(db, deskKeys.curatorsPartition(), 'USER#')).map((item) => Number(item.userId));
+  return (await queryPrefix(db, deskKeys.curatorsPartition(), deskPrefixes.curator)).map((item) => Number(item.userId));
 }
 
 export async function getUsers(db: Db, ids: number[]): Promise<DeskUser[]> {
@@ -123,7 +123,7 @@ export async function getTopic(db: Db, topicId: number): Promise<Topic | undefin
 }
 
 export async function listTopics(db: Db): Promise<Topic[]> {
-  return (await queryPrefix(db, deskKeys.topicsPartition(), 'TOPIC#')).map(topicOf);
+  return (await queryPrefix(db, deskKeys.topicsPartition(), deskPrefixes.topic)).map(topicOf);
 }
 
 /** Renames a topic; false when it does not exist. */
@@ -148,11 +148,11 @@ export async function revokeTopic(db: Db, topicId: number, userId: number): Prom
 }
 
 export async function topicCuratorIds(db: Db, topicId: number): Promise<number[]> {
-  return (await queryPrefix(db, `DESKTOPIC#${topicId}`, 'CURATOR#')).map((item) => Number(item.userId));
+  return (await queryPrefix(db, deskPartitions.topic(topicId), deskPrefixes.topicCurator)).map((item) => Number(item.userId));
 }
 
 export async function topicsOfCurator(db: Db, userId: number): Promise<number[]> {
-  return (await queryPrefix(db, `DESKUSER#${userId}`, 'TOPIC#')).map((item) => Number(item.topicId));
+  return (await queryPrefix(db, deskPartitions.user(userId), deskPrefixes.curatorTopic)).map((item) => Number(item.topicId));
 }
 
 export async function isTopicCurator(db: Db, topicId: number, userId: number): Promise<boolean> {
@@ -201,22 +201,34 @@ export async function getChat(db: Db, chatId: number, consistent = false): Promi
   return item ? chatOf(item) : undefined;
 }
 
+/**
+ * One page of a partition whose sort keys are `<prefix><padded id>`, from `startId` on (newest first, or oldest
+ * first with `order` 1): one Query of `count` items. A full page says where the next one starts.
+ */
+async function pageById<T>(
+  db: Db,
+  query: { partition: string; prefix: string; attributes?: string[] },
+  page: DeskPage,
+  take: (items: Item[]) => T[],
+  idOf: (result: T) => number,
+): Promise<Paged<T>> {
+  const startId = page.startId ?? (page.order === 1 ? 0 : Number(MAX_PADDED_ID));
+  const { items, next } = await collectPage(
+    db,
+    { partition: query.partition, ...idRange(query.prefix, startId, page.order), ...(query.attributes ? { attributes: query.attributes } : {}) },
+    page.count,
+    take,
+    { limit: (scanned) => page.count - scanned },
+  );
+  const last = items[items.length - 1];
+  const more = last !== undefined && (items.length >= page.count || next !== undefined);
+  return { items, ...(more ? { nextStartId: page.order === 1 ? idOf(last) + 1 : idOf(last) - 1 } : {}) };
+}
+
 /** One page of ids from a partition whose sort keys are `<prefix><padded id>`. */
-async function pageOfIds(db: Db, pk: string, prefix: string, page: DeskPage): Promise<Paged<number>> {
-  const from = page.startId === undefined ? (page.order === 1 ? `${prefix}0000000000` : `${prefix}9999999999`) : `${prefix}${padId(page.startId)}`;
-  const to = page.order === 1 ? `${prefix}9999999999` : `${prefix}0000000000`;
-  const result = await db.queryPage({
-    partition: pk,
-    from: page.order === 1 ? from : to,
-    to: page.order === 1 ? to : from,
-    descending: page.order !== 1,
-    limit: page.count,
-    attributes: ['sk'],
-  });
-  const ids = result.items.map((item) => Number(String(item.sk).slice(prefix.length)));
-  const last = ids[ids.length - 1];
-  const more = result.next !== undefined && last !== undefined;
-  return { items: ids, ...(more ? { nextStartId: page.order === 1 ? last + 1 : last - 1 } : {}) };
+function pageOfIds(db: Db, partition: string, prefix: string, page: DeskPage): Promise<Paged<number>> {
+  const idsOf = (items: Item[]) => items.map((item) => Number(String(item.sk).slice(prefix.length)));
+  return pageById(db, { partition, prefix, attributes: ['sk'] }, page, idsOf, (id) => id);
 }
 
 async function chatsByIds(db: Db, ids: number[]): Promise<Chat[]> {
@@ -228,13 +240,13 @@ async function chatsByIds(db: Db, ids: number[]): Promise<Chat[]> {
 
 /** A customer's chats, a page at a time (one Query and one BatchGet). */
 export async function chatsOfCustomer(db: Db, userId: number, page: DeskPage): Promise<Paged<Chat>> {
-  const ids = await pageOfIds(db, `DESKUSER#${userId}`, 'CHAT#', page);
+  const ids = await pageOfIds(db, deskPartitions.user(userId), deskPrefixes.chat, page);
   return { ...ids, items: await chatsByIds(db, ids.items) };
 }
 
 /** A topic's chats, a page at a time. */
 export async function chatsOfTopic(db: Db, topicId: number, page: DeskPage): Promise<Paged<Chat>> {
-  const ids = await pageOfIds(db, `DESKTOPIC#${topicId}`, 'CHAT#', page);
+  const ids = await pageOfIds(db, deskPartitions.topic(topicId), deskPrefixes.chat, page);
   return { ...ids, items: await chatsByIds(db, ids.items) };
 }
 
@@ -310,20 +322,8 @@ export async function getMessage(db: Db, chatId: number, messageId: number): Pro
   return item ? messageOf(item) : undefined;
 }
 
-export async function listMessages(db: Db, chatId: number, page: DeskPage): Promise<Paged<DeskMessage>> {
-  const from = page.startId === undefined ? (page.order === 1 ? 'MSG#0000000000' : 'MSG#9999999999') : `MSG#${padId(page.startId)}`;
-  const to = page.order === 1 ? 'MSG#9999999999' : 'MSG#0000000000';
-  const result = await db.queryPage({
-    partition: deskKeys.chat(chatId).pk,
-    from: page.order === 1 ? from : to,
-    to: page.order === 1 ? to : from,
-    descending: page.order !== 1,
-    limit: page.count,
-  });
-  const items = result.items.map(messageOf);
-  const last = items[items.length - 1];
-  const more = result.next !== undefined && last !== undefined;
-  return { items, ...(more ? { nextStartId: page.order === 1 ? last.id + 1 : last.id - 1 } : {}) };
+export function listMessages(db: Db, chatId: number, page: DeskPage): Promise<Paged<DeskMessage>> {
+  return pageById(db, { partition: deskPartitions.chat(chatId), prefix: deskPrefixes.message }, page, (items) => items.map(messageOf), (message) => message.id);
 }
 
 /** New text of a message that still exists; undefined when it was deleted meanwhile. */
@@ -354,7 +354,7 @@ export async function markRead(db: Db, marker: ReadMarker): Promise<boolean> {
 }
 
 export async function readMarkers(db: Db, chatId: number): Promise<ReadMarker[]> {
-  return (await queryPrefix(db, deskKeys.chat(chatId).pk, 'READ#')).map((item) => ({
+  return (await queryPrefix(db, deskPartitions.chat(chatId), deskPrefixes.readMarker)).map((item) => ({
     chatId: Number(item.chatId),
     userId: Number(item.userId),
     lastMessageId: Number(item.lastMessageId),
