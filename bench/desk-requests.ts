@@ -6,6 +6,7 @@ import { ensureTable, startDynamoDbLocal } from '../local/dynamodb';
 import { type LocalRuntime, startLocalRuntime } from '../local/runtime';
 import { TestIssuer } from '../test/support/oidc-issuer';
 import { formatTable, section, sleep } from './support/report';
+import { commandSummary } from './requests';
 
 /**
  * A desk message's DynamoDB requests (issue 17): counted with dynamoDbRequestCounter around each operation
@@ -159,9 +160,7 @@ export function deskRequestTable(rows: DeskRequestCount[], sizes: number[]) {
     rows: rows.map((row) => [
       row.operation,
       ...sizes.map((s) => row.counts[s]),
-      Object.entries(row.byCommand[sizes[sizes.length - 1]] ?? {})
-        .map(([command, n]) => `${command.replace(/Command$/, '')} ${n}`)
-        .join(', '),
+      commandSummary(row.byCommand[sizes[sizes.length - 1]]),
       row.grows ? 'GROWS' : '',
     ]),
   };

@@ -1,11 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPOSITORY_ROOT } from '../lib/lambda-functions';
 import { buildMediaNodeBundle, MEDIA_NODE_BUNDLE_FILE } from '../lib/media-node-bundle';
+import { freePort } from '../local/dynamodb';
 import { mediasoupWorkerBinary } from './media';
 import { formatTable, median, section } from './support/report';
 
@@ -57,17 +57,6 @@ const OFFLINE_AWS = {
   TABLE_NAME: 'offline',
   WS_MANAGEMENT_ENDPOINT: 'https://offline.invalid/live',
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function healthStatus(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {

@@ -322,15 +322,20 @@ export async function runRequestCountBench(sizes = [10, 1000]): Promise<RequestC
   return rows;
 }
 
+/** `Query 2, GetItem 1`: the DynamoDB commands of one measurement, for the tables. */
+export function commandSummary(byCommand: Record<string, number> | undefined): string {
+  return Object.entries(byCommand ?? {})
+    .map(([command, n]) => `${command.replace(/Command$/, '')} ${n}`)
+    .join(', ');
+}
+
 export function requestCountTable(rows: RequestCount[], sizes: number[]) {
   return {
     headers: ['operation', ...sizes.map((s) => `@${s}`), 'by command (largest)', 'flag'],
     rows: rows.map((row) => [
       row.operation,
       ...sizes.map((s) => row.counts[s]),
-      Object.entries(row.byCommand[sizes[sizes.length - 1]] ?? {})
-        .map(([command, n]) => `${command.replace(/Command$/, '')} ${n}`)
-        .join(', '),
+      commandSummary(row.byCommand[sizes[sizes.length - 1]]),
       row.grows ? `${row.inherent ? 'grows (inherent)' : 'GROWS'}${row.note ? `: ${row.note}` : ''}` : '',
     ]),
   };
