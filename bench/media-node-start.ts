@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { REPOSITORY_ROOT } from '../lib/lambda-functions';
 import { buildMediaNodeBundle, MEDIA_NODE_BUNDLE_FILE } from '../lib/media-node-bundle';
 import { freePort } from '../local/dynamodb';
+import { OFFLINE_AWS_ENVIRONMENT as OFFLINE_AWS } from '../test/media/support/offline-aws';
 import { mediasoupWorkerBinary } from './media';
 import { formatTable, median, section } from './support/report';
 
@@ -47,16 +48,6 @@ https.createServer({ cert: fs.readFileSync(process.env.TLS_CERT), key: fs.readFi
 }).listen(Number(process.env.VC_PORT), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
 `;
-
-/** Not AWS: the node's DynamoDB calls (its sweeper) fail fast against a closed port; nothing is looked up. */
-const OFFLINE_AWS = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'offline',
-  AWS_SECRET_ACCESS_KEY: 'offline',
-  DYNAMODB_ENDPOINT: 'http://127.0.0.1:9',
-  TABLE_NAME: 'offline',
-  WS_MANAGEMENT_ENDPOINT: 'https://offline.invalid/live',
-};
 
 function healthStatus(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {

@@ -5,7 +5,7 @@ import { CLOSE } from '../../local/ws-gateway';
 import { unsignedToken } from '../support/oidc-issuer';
 import { RealProvider } from '../support/oidc-provider';
 import { TestSystem, type TestUser } from '../support/system';
-import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFailures } from './support';
+import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, settleThenStopWatching, watchProcessFailures } from './support';
 
 /**
  * The desk socket of seed 004 (docs/desk.md, "Socket"), fuzzed: random upgrades (tokens of a real OpenID
@@ -220,9 +220,7 @@ test(
       }
     } finally {
       for (const connection of opened.splice(0)) connection.socket.terminate();
-      await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
-      await new Promise((resolve) => setImmediate(resolve));
-      watcher.stop();
+      await settleThenStopWatching(system, watcher);
     }
     console.log(`desk socket fuzz: ${cases} cases, ${closes} closes, ${findings.size} finding(s)${findings.report().map((line) => `\n  ${line}`).join('')}`);
     expect(watcher.failures).toEqual([]);
@@ -297,9 +295,7 @@ test(
         { numRuns: Math.max(50, Math.round(CASES / 3)), seed: FUZZ_SEED, endOnFailure: true },
       );
     } finally {
-      await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
-      await new Promise((resolve) => setImmediate(resolve));
-      watcher.stop();
+      await settleThenStopWatching(system, watcher);
     }
     console.log(`desk upgrade fuzz: ${findings.size} finding(s)${findings.report().map((line) => `\n  ${line}`).join('')}`);
     expect(watcher.failures).toEqual([]);

@@ -7,7 +7,7 @@ import { load } from 'js-yaml';
 import { unsignedToken } from '../support/oidc-issuer';
 import { RealProvider } from '../support/oidc-provider';
 import { TestSystem, type TestUser } from '../support/system';
-import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFailures } from './support';
+import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, settleThenStopWatching, watchProcessFailures } from './support';
 
 /**
  * Random requests to the support desk's REST routes (`/desk/`, every route of docs/desk.openapi.yaml), signed
@@ -406,9 +406,7 @@ test(
       const me = await call('GET', '/desk/me', users.customerA.token);
       if (me.status !== 200) findings.add('valid request refused after fuzzing', `${me.status} ${me.text}`);
     } finally {
-      await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
-      await new Promise((resolve) => setImmediate(resolve));
-      watcher.stop();
+      await settleThenStopWatching(system, watcher);
     }
     const summary = [...statuses].sort((a, b) => a[0] - b[0]).map(([status, n]) => `${status}×${n}`).join(' ');
     console.log(

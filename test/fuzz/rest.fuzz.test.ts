@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { PERM1_DEFAULT } from '../../lambdas/domain/permissions';
 import { createApp } from '../../lambdas/rest/app';
 import { TestSystem, type TestUser } from '../support/system';
-import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFailures } from './support';
+import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, settleThenStopWatching, watchProcessFailures } from './support';
 
 /**
  * Random REST requests against every route of the Hono app (enumerated from `app.routes`): path params
@@ -423,9 +423,7 @@ test(
     } finally {
       // Until the work still in flight (handlers, `$disconnect`s) is done, and one turn more for a rejection it
       // left unhandled to be reported; a settle that never comes is a finding too.
-      await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
-      await new Promise((resolve) => setImmediate(resolve));
-      watcher.stop();
+      await settleThenStopWatching(system, watcher);
     }
     const summary = [...statuses].sort((a, b) => a[0] - b[0]).map(([status, n]) => `${status}×${n}`).join(' ');
     console.log(

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { CLOSE } from '../../local/ws-gateway';
 import { type SocketClient, TestSystem, type TestUser } from '../support/system';
-import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFailures } from './support';
+import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, settleThenStopWatching, watchProcessFailures } from './support';
 
 /**
  * Random and malformed frames on the main socket. The oracle is docs/protocol.md ("Client input on the main
@@ -212,9 +212,7 @@ test(
       client.socket.terminate();
       // Until the work still in flight (handlers, `$disconnect`s) is done, and one turn more for a rejection it
       // left unhandled to be reported; a settle that never comes is a finding too.
-      await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
-      await new Promise((resolve) => setImmediate(resolve));
-      watcher.stop();
+      await settleThenStopWatching(system, watcher);
     }
     console.log(`socket fuzz: ${cases} cases, ${reconnects} reconnects, ${findings.size} finding(s)${findings.report().map((line) => `\n  ${line}`).join('')}`);
     expect(watcher.failures).toEqual([]);
@@ -292,9 +290,7 @@ test(
     } finally {
       // Until the work still in flight (handlers, `$disconnect`s) is done, and one turn more for a rejection it
       // left unhandled to be reported; a settle that never comes is a finding too.
-      await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
-      await new Promise((resolve) => setImmediate(resolve));
-      watcher.stop();
+      await settleThenStopWatching(system, watcher);
     }
     console.log(`upgrade fuzz: ${findings.size} finding(s)${findings.report().map((line) => `\n  ${line}`).join('')}`);
     expect(watcher.failures).toEqual([]);

@@ -30,6 +30,16 @@ export function watchProcessFailures(): { failures: string[]; stop: () => string
   };
 }
 
+/**
+ * The end of a fuzz run: waits until the runtime has nothing in flight (a failure to settle is a finding),
+ * lets stray rejections of the last turn surface, then stops watching for them.
+ */
+export async function settleThenStopWatching(system: { settle(): Promise<unknown> }, watcher: { failures: string[]; stop: () => string[] }): Promise<void> {
+  await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
+  await new Promise((resolve) => setImmediate(resolve));
+  watcher.stop();
+}
+
 /** Keeps the first `limit` distinct findings by key, counting the rest, so a report stays readable. */
 export class Findings {
   private readonly byKey = new Map<string, { example: string; count: number }>();

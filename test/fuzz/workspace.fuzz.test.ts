@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { CLOSE } from '../../local/ws-gateway';
 import { TestSystem, type TestUser } from '../support/system';
-import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, watchProcessFailures } from './support';
+import { Findings, FUZZ_CASES, FUZZ_SEED, fuzzTimeoutMs, preview, settleThenStopWatching, watchProcessFailures } from './support';
 
 /**
  * Random, mutated and malformed frames on the workspace (socket.io) socket of seed 003. The oracle is
@@ -498,9 +498,7 @@ test(
       await connect(member);
     } finally {
       for (const connection of open.splice(0)) connection.socket.terminate();
-      await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
-      await new Promise((resolve) => setImmediate(resolve));
-      watcher.stop();
+      await settleThenStopWatching(system, watcher);
     }
     console.log(`workspace fuzz: ${cases} cases, ${closes} closes, ${findings.size} finding(s)${findings.report().map((line) => `\n  ${line}`).join('')}`);
     expect(watcher.failures).toEqual([]);
@@ -553,9 +551,7 @@ test(
         { numRuns: Math.max(50, Math.round(CASES / 5)), seed: FUZZ_SEED, endOnFailure: true },
       );
     } finally {
-      await system.settle().catch((error: Error) => watcher.failures.push(`settle: ${error.message}`));
-      await new Promise((resolve) => setImmediate(resolve));
-      watcher.stop();
+      await settleThenStopWatching(system, watcher);
     }
     console.log(`workspace handshake fuzz: ${findings.size} finding(s)${findings.report().map((line) => `\n  ${line}`).join('')}`);
     expect(watcher.failures).toEqual([]);

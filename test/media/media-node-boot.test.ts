@@ -11,6 +11,7 @@ import { REPOSITORY_ROOT } from '../../lib/lambda-functions';
 import { buildMediaNodeBundle, MEDIA_NODE_BUNDLE_FILE } from '../../lib/media-node-bundle';
 import { MEDIA_NODE_PATHS, MEDIA_SERVICE, mediaNodeUserData } from '../../lib/media-node-user-data';
 import { describeMedia } from './support/mediasoup-check';
+import { OFFLINE_AWS_ENVIRONMENT } from './support/offline-aws';
 
 /**
  * The media node as the instance gets it: its bundle plus what `npm ci` of the bundle's lockfile installs
@@ -90,15 +91,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 
 const mediasoupPackage = fs.realpathSync(path.join(REPOSITORY_ROOT, 'node_modules', 'mediasoup'));
 const workerEnvironment = process.env.MEDIASOUP_WORKER_BIN ? { MEDIASOUP_WORKER_BIN: process.env.MEDIASOUP_WORKER_BIN } : {};
-/** Not AWS: DynamoDB calls (the sweeper) fail fast against a closed port, with credentials that need no lookup. */
-const offlineAws = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'offline',
-  AWS_SECRET_ACCESS_KEY: 'offline',
-  DYNAMODB_ENDPOINT: 'http://127.0.0.1:9',
-  TABLE_NAME: 'offline',
-  WS_MANAGEMENT_ENDPOINT: 'https://offline.invalid/live',
-};
+const offlineAws = OFFLINE_AWS_ENVIRONMENT;
 
 let work: string;
 let bundleDir: string;
