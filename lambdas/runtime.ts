@@ -7,6 +7,7 @@ import { SecretsManagerSecret } from './aws/secrets-manager';
 import { FolderFileStore } from './adapters/folder-file-store';
 import { HttpVoiceControl } from './adapters/http-voice-control';
 import { InMemoryEc2 } from './adapters/in-memory-ec2';
+import { ConcurrencyLimit, IN_PROCESS_FUNCTION_CONCURRENCY } from './adapters/concurrency-limit';
 import { InProcessOfflineGrace } from './adapters/in-process-offline-grace';
 import { SqsOfflineGrace } from './aws/sqs-offline-grace';
 import type { Settings } from './domain/config';
@@ -47,10 +48,12 @@ export interface AppContext extends FanoutContext {
  */
 class InProcessAfterConnect implements AfterConnect {
   readonly pending = new Set<Promise<unknown>>();
+  // As many at once as one function would run (a storm's thousands wait their turn instead).
+  private readonly limit = new ConcurrencyLimit(IN_PROCESS_FUNCTION_CONCURRENCY);
   constructor(private readonly context: () => AppContext) {}
   async schedule(connection: OpenedConnection): Promise<void> {
     const task = new Promise((resolve) => setImmediate(resolve))
-      .then(() => confirmConnectionOpen(this.context(), connection, connection.connectedAt))
+      .then(() => this.limit.run(() => confirmConnectionOpen(this.context(), connection, connection.connectedAt)))
       .catch((error) => log().error('connection opened', error))
       .finally(() => this.pending.delete(task));
     this.pending.add(task);

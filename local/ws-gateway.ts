@@ -3,6 +3,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { ConcurrencyLimit, IN_PROCESS_FUNCTION_CONCURRENCY, SlotWaitAbandoned } from '../lambdas/adapters/concurrency-limit';
 import type { WebSocketEvent, WebSocketResult } from '../lambdas/socket/types';
 import { FrameSizeGuard } from './frame-guard';
 
@@ -44,6 +45,12 @@ export interface GatewayOptions {
   limits?: Partial<GatewayLimits>;
   stage?: string;
   domainName?: string;
+  /**
+   * Invocations of one route run at once, at most (each route is its own function on AWS); the others wait
+   * in order. A `$connect` still waiting when its client leaves or its integration timeout passes never runs.
+   * Default IN_PROCESS_FUNCTION_CONCURRENCY (lambdas/adapters/concurrency-limit.ts says why).
+   */
+  concurrency?: number;
   /** Log a line per failed handler invocation. */
   log?: (line: string) => void;
 }
@@ -75,6 +82,7 @@ export class WebSocketGateway {
   private readonly limits: GatewayLimits;
   private readonly stage: string;
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly functions = new Map<string, ConcurrencyLimit>();
 
   constructor(private readonly options: GatewayOptions) {
     this.limits = { ...API_GATEWAY_LIMITS, ...options.limits };
@@ -118,14 +126,29 @@ export class WebSocketGateway {
     };
   }
 
-  private async invoke(routeKey: string, event: WebSocketEvent): Promise<WebSocketResult> {
+  /** The route's function: its own bound on concurrent invocations. */
+  private functionOf(routeKey: string): ConcurrencyLimit {
+    let limit = this.functions.get(routeKey);
+    if (!limit) this.functions.set(routeKey, (limit = new ConcurrencyLimit(this.options.concurrency ?? IN_PROCESS_FUNCTION_CONCURRENCY)));
+    return limit;
+  }
+
+  /** Invocations running and waiting, per route (what a storm has queued). */
+  get invocations(): Record<string, { running: number; queued: number }> {
+    return Object.fromEntries([...this.functions].map(([route, limit]) => [route, { running: limit.running, queued: limit.queued }]));
+  }
+
+  /** Rejects with SlotWaitAbandoned only when `signal` aborted before the handler started. */
+  private async invoke(routeKey: string, event: WebSocketEvent, signal?: AbortSignal): Promise<WebSocketResult> {
     const handler = this.options.routes[routeKey];
-    try {
-      return (await handler(event)) ?? { statusCode: 200 };
-    } catch (error) {
-      this.options.log?.(`gateway: ${routeKey} handler failed: ${(error as Error).message}`);
-      return { statusCode: 500, body: 'Internal server error' };
-    }
+    return this.functionOf(routeKey).run(async () => {
+      try {
+        return (await handler(event)) ?? { statusCode: 200 };
+      } catch (error) {
+        this.options.log?.(`gateway: ${routeKey} handler failed: ${(error as Error).message}`);
+        return { statusCode: 500, body: 'Internal server error' };
+      }
+    }, signal);
   }
 
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -136,19 +159,34 @@ export class WebSocketGateway {
     const headers = singleHeaders(request);
     const identity = { sourceIp: request.socket.remoteAddress ?? '127.0.0.1', userAgent: request.headers['user-agent'] ?? '' };
     // As API Gateway, give up on a $connect that outlasts the integration timeout (the handler runs on): a
-    // connection is thus never open more than CONNECT_WINDOW_MS after its $connect began.
+    // connection is thus never open more than CONNECT_WINDOW_MS after its $connect began. The wait for a free
+    // invocation counts; a $connect that has not started when the timeout passes or its client leaves never runs.
+    const giveUp = new AbortController();
+    const clientLeft = () => giveUp.abort();
+    socket.once('close', clientLeft);
     let timer: NodeJS.Timeout | undefined;
+    const timedOut: WebSocketResult = { statusCode: 504, body: 'Endpoint request timed out' };
     const result = await Promise.race([
-      this.invoke('$connect', {
-        ...this.baseEvent('$connect', 'CONNECT', connectionId, identity),
-        headers,
-        multiValueHeaders: multiHeaders(request),
-        queryStringParameters: Object.keys(query).length > 0 ? query : undefined,
-      } as WebSocketEvent),
-      new Promise<WebSocketResult>((resolve) => {
-        timer = setTimeout(() => resolve({ statusCode: 504, body: 'Endpoint request timed out' }), this.limits.connectTimeoutMs);
+      this.invoke(
+        '$connect',
+        {
+          ...this.baseEvent('$connect', 'CONNECT', connectionId, identity),
+          headers,
+          multiValueHeaders: multiHeaders(request),
+          queryStringParameters: Object.keys(query).length > 0 ? query : undefined,
+        } as WebSocketEvent,
+        giveUp.signal,
+      ).catch((error: unknown) => {
+        if (error instanceof SlotWaitAbandoned) return timedOut;
+        throw error;
       }),
-    ]).finally(() => clearTimeout(timer));
+      new Promise<WebSocketResult>((resolve) => {
+        timer = setTimeout(() => (giveUp.abort(), resolve(timedOut)), this.limits.connectTimeoutMs);
+      }),
+    ]).finally(() => {
+      clearTimeout(timer);
+      socket.off('close', clientLeft);
+    });
     if (result.statusCode < 200 || result.statusCode > 299) {
       const body = result.body ?? '';
       socket.end(

@@ -151,3 +151,112 @@ describe('integration timeout', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 });
+
+describe('function concurrency (each route as a Lambda function of its own)', () => {
+  /** A gateway whose `$connect` waits for `release`; records how many ran at once and which connections ran. */
+  async function gatedGateway(options: { concurrency: number; connectTimeoutMs?: number }) {
+    const { createServer } = await import('node:http');
+    const { WebSocketGateway } = await import('../local/ws-gateway');
+    const started: string[] = [];
+    let running = 0;
+    let mostAtOnce = 0;
+    const gates: Array<() => void> = [];
+    const gateway = new WebSocketGateway({
+      routes: {
+        $connect: async (event) => {
+          started.push(event.queryStringParameters?.name ?? '?');
+          mostAtOnce = Math.max(mostAtOnce, ++running);
+          await new Promise<void>((resolve) => gates.push(resolve));
+          running--;
+          return { statusCode: 200 };
+        },
+        $disconnect: async () => ({ statusCode: 200 }),
+        $default: async () => ({ statusCode: 200 }),
+      },
+      concurrency: options.concurrency,
+      limits: options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {},
+    });
+    const server = createServer();
+    gateway.attach(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as { port: number };
+    const stop = async () => {
+      while (gates.length > 0) gates.shift()!();
+      await gateway.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    };
+    const connectFunction = () => gateway.invocations.$connect ?? { running: 0, queued: 0 };
+    return { gateway, port, started, gates, mostAtOnce: () => mostAtOnce, connectFunction, stop };
+  }
+
+  /** Resolves with 'open' or the refused upgrade's status. */
+  async function upgrade(port: number, name: string): Promise<{ outcome: 'open' | number; socket: import('ws').WebSocket }> {
+    const { default: WebSocket } = await import('ws');
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/?name=${name}`);
+    return new Promise((resolve, reject) => {
+      socket.once('unexpected-response', (_request, response) => resolve({ outcome: response.statusCode ?? 0, socket }));
+      socket.once('open', () => resolve({ outcome: 'open', socket }));
+      socket.once('error', reject);
+    });
+  }
+
+  const until = async (condition: () => boolean) => {
+    while (!condition()) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  test('a storm of upgrades runs at most `concurrency` $connects at once, the others in the order they came; all open', async () => {
+    const g = await gatedGateway({ concurrency: 3 });
+    try {
+      const names = Array.from({ length: 12 }, (_, i) => `c${i}`);
+      const upgrades = [];
+      // One after the other reaches the gateway, so the order they came in is known.
+      for (const name of names) {
+        upgrades.push(upgrade(g.port, name));
+        await until(() => g.started.length + g.connectFunction().queued >= upgrades.length);
+      }
+      await until(() => g.started.length === 3);
+      expect(g.connectFunction()).toEqual({ running: 3, queued: 9 });
+      while (g.started.length < names.length || g.gates.length > 0) {
+        await until(() => g.gates.length > 0);
+        g.gates.shift()!();
+      }
+      const results = await Promise.all(upgrades);
+      expect(results.map((r) => r.outcome)).toEqual(names.map(() => 'open'));
+      expect(g.started).toEqual(names);
+      expect(g.mostAtOnce()).toBe(3);
+      for (const { socket } of results) socket.terminate();
+    } finally {
+      await g.stop();
+    }
+  });
+
+  test('a $connect still waiting when the integration timeout passes, or when its client leaves, never runs', async () => {
+    const g = await gatedGateway({ concurrency: 1, connectTimeoutMs: 300 });
+    try {
+      const holder = upgrade(g.port, 'holder');
+      await until(() => g.started.length === 1);
+      const timedOut = upgrade(g.port, 'timed-out');
+      const { default: WebSocket } = await import('ws');
+      const leaver = new WebSocket(`ws://127.0.0.1:${g.port}/?name=leaver`);
+      leaver.on('error', () => undefined);
+      await until(() => g.connectFunction().queued === 2);
+      leaver.terminate();
+      expect((await timedOut).outcome).toBe(504);
+      // The holder's $connect outlasted the timeout too: refused, but it ran (API Gateway cannot stop a Lambda).
+      g.gates.shift()!();
+      expect((await holder).outcome).toBe(504);
+      await until(() => g.connectFunction().running === 0);
+      // Nothing was left waiting, and neither waiting $connect ran.
+      expect(g.connectFunction()).toEqual({ running: 0, queued: 0 });
+      expect(g.started).toEqual(['holder']);
+      const after = upgrade(g.port, 'after');
+      await until(() => g.gates.length === 1);
+      g.gates.shift()!();
+      expect((await after).outcome).toBe('open');
+      (await after).socket.terminate();
+    } finally {
+      await g.stop();
+    }
+  });
+});

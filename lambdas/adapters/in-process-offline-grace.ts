@@ -1,4 +1,5 @@
 import { log } from '../domain/log';
+import { ConcurrencyLimit, IN_PROCESS_FUNCTION_CONCURRENCY } from './concurrency-limit';
 import type { OfflineGrace, PendingOffline } from '../domain/ports';
 
 /**
@@ -8,6 +9,8 @@ import type { OfflineGrace, PendingOffline } from '../domain/ports';
  */
 export class InProcessOfflineGrace implements OfflineGrace {
   private readonly tasks = new Map<Promise<void>, { timer: NodeJS.Timeout; fire: () => void }>();
+  // Checks due at once (a storm's departures) run as many at a time as the queue's function would.
+  private readonly limit = new ConcurrencyLimit(IN_PROCESS_FUNCTION_CONCURRENCY);
 
   constructor(
     readonly graceMs: number,
@@ -19,7 +22,7 @@ export class InProcessOfflineGrace implements OfflineGrace {
     const due = new Promise<void>((resolve) => (fire = resolve));
     const timer = setTimeout(fire, this.graceMs);
     const task: Promise<void> = due
-      .then(() => this.run(pending))
+      .then(() => this.limit.run(() => this.run(pending)))
       .catch((error) => log().error('offline grace', error, { userId: pending.userId }))
       .finally(() => this.tasks.delete(task));
     this.tasks.set(task, { timer, fire });
