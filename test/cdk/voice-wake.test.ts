@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import type { SynthesisMessage } from 'aws-cdk-lib/cx-api';
 import { configFromContext } from '../../lib/config';
 import { MAIN_SOCKET_ROUTE_HANDLERS } from '../../lib/lambda-functions';
 import { SKIP_BUNDLING, SUPPORTED_CONFIGURATIONS } from './support/configurations';
@@ -130,7 +131,7 @@ describe('the voice wake (mediaStartOn=voice)', () => {
     const actions = policyStatements(wake.template)
       .filter(({ roles }) => roles.includes(`"${wakeRoleId(wake)}"`))
       .flatMap(({ statement }) => actionsOf(statement));
-    expect(actions.filter((a) => !a.startsWith('dynamodb:'))).toEqual(expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents', 'ec2:StartInstances']));
+    expect(actions.some((a) => a.startsWith('dynamodb:'))).toBe(true);
     expect(actions.filter((a) => !a.startsWith('dynamodb:')).sort()).toEqual(['ec2:StartInstances', 'logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
@@ -176,7 +177,7 @@ describe('the voice wake (mediaStartOn=voice)', () => {
 
   test('cdk-nag AwsSolutions: no unsuppressed error or warning', () => {
     const annotations = Annotations.fromStack(wake.stack);
-    const summary = (found: Array<{ id: string; entry: { data: unknown } }>) => found.map(({ id, entry }) => `${id}: ${String(entry.data).split('\n')[0]}`);
+    const summary = (found: SynthesisMessage[]) => found.map(({ id, entry }) => `${id}: ${String(entry.data).split('\n')[0]}`);
     expect(summary(annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')))).toEqual([]);
     expect(summary(annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')))).toEqual([]);
   });
