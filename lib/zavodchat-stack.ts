@@ -216,6 +216,14 @@ export class ZavodChatStack extends Stack {
             })
           : undefined;
       if (wake && logging) wake.socket.stage.node.addDependency(logging);
+      if (wake) {
+        // For a record left behind by a shutdown that could not park it (docs/deploy.md, "Media node on demand").
+        new CfnOutput(this, 'VoiceWakeAliasTarget', {
+          description: `Where ${names?.voice} points while the media node is stopped (an alias A record; its zone id is VoiceWakeAliasZoneId)`,
+          value: wake.parkTarget.dnsName,
+        });
+        new CfnOutput(this, 'VoiceWakeAliasZoneId', { description: 'Hosted zone id of VoiceWakeAliasTarget (API Gateway, regional)', value: wake.parkTarget.hostedZoneId });
+      }
       const media = new MediaNode(this, 'Media', {
         config: config.mediaNode,
         // Its voice events reach workspace connections too (user-selected-channel, media-state-updated, speaking).

@@ -105,6 +105,10 @@ describe('the voice wake (mediaStartOn=voice)', () => {
     // The record itself stays the node's (no CloudFormation record for voice.).
     const names = Object.values(resourcesOfType(template, 'AWS::Route53::RecordSet')).map((r) => r.Properties.Name);
     expect(names).not.toContain('voice.chat.example.com.');
+    // What a hand-made park needs, should a shutdown fail to park the record.
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.VoiceWakeAliasTarget.Value).toEqual({ 'Fn::GetAtt': [wakeDomainId(wake), 'RegionalDomainName'] });
+    expect(outputs.VoiceWakeAliasZoneId.Value).toEqual({ 'Fn::GetAtt': [wakeDomainId(wake), 'RegionalHostedZoneId'] });
   });
 
   test('only the wake and the idle check may touch EC2, each on the node instance alone; the main $connect may not', () => {
