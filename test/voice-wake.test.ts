@@ -126,11 +126,15 @@ describe('mediaStartOn=voice', () => {
       attempt(`?channel=${textChannel}`, { token: owner.token }),
       attempt('?channel=abc', { token: owner.token }),
       attempt(`?channel=${voiceChannel}`, { token: owner.token, origin: 'https://evil.example' }),
+      attempt(`?channel=${voiceChannel}&mute=2`, { token: owner.token }),
+      attempt(`?channel=${voiceChannel}&deaf=yes`, { token: owner.token }),
     ]);
-    expect(refusals.map(({ status }) => status)).toEqual([401, 401, 401, 404, 404, 400, 403]);
+    expect(refusals.map(({ status }) => status)).toEqual([401, 401, 401, 404, 404, 400, 403, 400, 400]);
     expect(refusals[3].body).toBe('Channel does not exist');
     expect(refusals[4].body).toBe('User has no access to the channel or it does not exist');
     expect(refusals[6].body).toBe('Origin not allowed');
+    expect(refusals[7].body).toBe("Invalid mute state '2'");
+    expect(refusals[8].body).toBe("Invalid deaf state 'yes'");
     expect(instance.calls).toEqual(calls);
     expect(await state()).toBe('stopped');
   });

@@ -1,4 +1,4 @@
-import type { DomainError } from './errors';
+import { badRequest, type DomainError } from './errors';
 import { type Availability, type LifecycleContext, requestMediaNode } from './media-node-lifecycle';
 import { admitToVoice } from './voice';
 
@@ -23,12 +23,23 @@ export interface WakeAttempt {
   token: string | undefined;
   /** The raw `?channel=` value, parsed by the admission as the node parses it. */
   channel: string;
+  /** The raw `?mute=` and `?deaf=` values: absent, `0` or `1`, as the node accepts them. */
+  mute?: string;
+  deaf?: string;
+}
+
+/** The node's rule for `mute`/`deaf` (media-node/ports.ts, parseFlagParam), with its refusal text. */
+function flagRefusal(name: 'mute' | 'deaf', raw: string | undefined): DomainError | undefined {
+  return raw === undefined || raw === '0' || raw === '1' ? undefined : badRequest(`Invalid ${name} state '${raw.slice(0, 32)}'`);
 }
 
 /** One voice join attempt at the wake. Throws only what the table throws (the handler answers 503/500). */
 export async function wakeForVoice(context: LifecycleContext, attempt: WakeAttempt, now = Date.now()): Promise<WakeOutcome> {
   const admission = await admitToVoice(context.db, attempt.token, attempt.channel);
   if (!admission.ok) return { admitted: false, error: admission.error };
+  // In the node's order: admission first, then the flags.
+  const flag = flagRefusal('mute', attempt.mute) ?? flagRefusal('deaf', attempt.deaf);
+  if (flag) return { admitted: false, error: flag };
   const availability = await requestMediaNode(context, now, 'voice join attempted');
   return { admitted: true, userId: admission.userId, channelId: admission.channel.id, availability };
 }

@@ -30,7 +30,7 @@ export const handler = logScoped(async function voiceWakeConnect(event: WebSocke
     }
     // The voice socket's credentials, in its order: cookie, Bearer, ?token=.
     const token = extractToken({ cookie: header(event, 'cookie'), authorization: header(event, 'authorization'), queryToken: query.token });
-    const outcome = await wakeForVoice(context, { token, channel: query.channel ?? '' }, context.clock.now());
+    const outcome = await wakeForVoice(context, { token, channel: query.channel ?? '', mute: query.mute, deaf: query.deaf }, context.clock.now());
     if (!outcome.admitted) return { statusCode: upgradeStatus(outcome.error), body: outcome.error.text };
     log().info('voice wake', { userId: outcome.userId, channelId: outcome.channelId, node: outcome.availability.state });
     return { statusCode: 503, body: VOICE_STARTING };
