@@ -18,6 +18,8 @@ import { header, logScoped, type WebSocketEvent, type WebSocketResult } from '..
  */
 export const handler = logScoped(async function voiceWakeConnect(event: WebSocketEvent): Promise<WebSocketResult> {
   const context = appContext();
+  // The stack sets it with the wake; without it the wake could only ever say "starting" (as the check, lambdas/schedule).
+  if (!context.mediaNode) throw new Error('MEDIA_INSTANCE_ID is not set: the voice wake has no node to start');
   // As the node itself: a page of another origin must not use the victim's cookie (docs/security.md).
   if (judgeOrigin({ origin: header(event, 'origin') }, context.settings.corsOrigins) === 'foreign') return { statusCode: 403, body: TEXT.originNotAllowed };
   const query = event.queryStringParameters ?? {};
