@@ -116,7 +116,7 @@ export function createAppContext(settings: RuntimeSettings, parts: ContextParts 
       'instanceId' in node
         ? new Ec2InstanceClient(node.instanceId, () => db.doc.config.credentials(), { region: region ?? 'us-east-1', endpoint: node.ec2Endpoint })
         : new InMemoryEc2({ clock: parts.clock });
-    mediaNode = new MediaNodeLifecycle({ ec2, idleMs: node.idleMinutes * 60_000 });
+    mediaNode = new MediaNodeLifecycle({ ec2, idleMs: node.idleMinutes * 60_000, startOn: node.startOn });
   }
   const opened = settings.connectionOpenedFunction;
   const context: AppContext = {

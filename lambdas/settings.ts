@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Settings, settingsFromEnv } from './domain/config';
-import { MEDIA_NODE_IDLE_MINUTES } from './domain/media-node-lifecycle';
+import { MEDIA_NODE_IDLE_MINUTES, MEDIA_START_ON, type MediaStartOn } from './domain/media-node-lifecycle';
 
 /** Settings as a process receives them: environment variables, or the local runtime's `env` option. */
 export type SettingsSource = Readonly<Record<string, string | undefined>>;
@@ -55,8 +55,9 @@ export interface RuntimeSettings {
   /**
    * The on-demand media node: MEDIA_INSTANCE_ID (EC2 at EC2_ENDPOINT when set), or MEDIA_NODE_LIFECYCLE=memory
    * (an instance in memory, for tests); none: the node always runs. MEDIA_IDLE_MINUTES: idle time before a stop.
+   * MEDIA_START_ON: `online` (default) or `voice` (only a voice join attempt starts the node; media-node-lifecycle.ts).
    */
-  mediaNode?: { instanceId: string; ec2Endpoint?: string; idleMinutes: number } | { memory: true; idleMinutes: number };
+  mediaNode?: ({ instanceId: string; ec2Endpoint?: string } | { memory: true }) & { idleMinutes: number; startOn: MediaStartOn };
 }
 
 /**
@@ -141,8 +142,10 @@ export function runtimeSettingsFromEnv(env: SettingsSource): RuntimeSettings {
   const instanceId = value(env, 'MEDIA_INSTANCE_ID');
   const lifecycle = value(env, 'MEDIA_NODE_LIFECYCLE');
   if (lifecycle !== undefined && lifecycle !== 'memory') problems.push(`MEDIA_NODE_LIFECYCLE must be 'memory' or unset, got '${lifecycle}'`);
-  if (instanceId) mediaNode = { instanceId, ec2Endpoint: url('EC2_ENDPOINT'), idleMinutes };
-  else if (lifecycle === 'memory') mediaNode = { memory: true, idleMinutes };
+  const startOn = (value(env, 'MEDIA_START_ON') ?? 'online') as MediaStartOn;
+  if (!MEDIA_START_ON.includes(startOn)) problems.push(`MEDIA_START_ON must be ${MEDIA_START_ON.join(' or ')}, got '${startOn}'`);
+  if (instanceId) mediaNode = { instanceId, ec2Endpoint: url('EC2_ENDPOINT'), idleMinutes, startOn };
+  else if (lifecycle === 'memory') mediaNode = { memory: true, idleMinutes, startOn };
 
   const rawGrace = value(env, 'PRESENCE_OFFLINE_GRACE_MS');
   const offlineGraceMs = rawGrace === undefined ? DEFAULT_OFFLINE_GRACE_MS : Number(rawGrace);

@@ -172,6 +172,20 @@ export class DefaultOnlySocketApi extends LambdaSocketApi {
   }
 }
 
+/**
+ * A socket whose every upgrade is answered by `$connect` alone and refused (the voice wake, lib/voice-wake.ts):
+ * no connection ever opens, so no other route could run.
+ */
+export class ConnectOnlySocketApi extends LambdaSocketApi {
+  constructor(scope: Construct, id: string, props: SocketApiProps & { nameSuffix: string; description: string }) {
+    super(scope, id, { ...props, routeSelectionExpression: DEFAULT_ONLY_ROUTE_SELECTION });
+  }
+
+  addConnectRoute(handler: IFunction, authorization: string): void {
+    this.addLambdaRoute('$connect', handler, authorization);
+  }
+}
+
 export interface RestApiProps extends StageSettings {
   handler: IFunction;
   domainName?: apigwv2.IDomainName;

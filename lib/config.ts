@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { MEDIA_START_ON, type MediaStartOn } from '../lambdas/domain/media-node-lifecycle';
 import { DEFAULT_PARAMS, type DeskOidcSettings, deskOidcFromEnv, PAY_PER_USE_MAX_VIDEO_BITRATE, type Params } from '../lambdas/domain/config';
 import { DEFAULT_OFFLINE_GRACE_MS, MAX_OFFLINE_GRACE_MS } from '../lambdas/settings';
 
@@ -41,6 +42,13 @@ export interface DeploymentConfig {
    * `mediaIdleMinutes` with nobody online and nobody in voice (lib/media-node-lifecycle.ts). False: always on.
    */
   mediaOnDemand: boolean;
+  /**
+   * What starts the on-demand node (lambdas/domain/media-node-lifecycle.ts, MediaStartOn): `online`, the main
+   * socket's `$connect`; `voice`, a voice join attempt at the voice wake (lib/voice-wake.ts), which answers
+   * `voice.<domain>` while the node is stopped. `voice` needs on-demand, a Route 53 zone and voice on port 443;
+   * it is the default wherever those hold (the only way to the $8 reference total, docs/deploy.md).
+   */
+  mediaStartOn: MediaStartOn;
   mediaIdleMinutes: number;
   /** The limits GET /params reports (and the handlers enforce); defaults are upstream's shipped values. */
   params: Params;
@@ -123,6 +131,8 @@ export const DEFAULT_CONFIG: DeploymentConfig = {
   // The smallest type that holds the reference community with headroom (docs/voice.md, "Capacity").
   mediaNode: { instanceType: 't4g.micro', voicePort: 443, rtcFirstPort: 40000, rtcPortCount: 10 },
   mediaOnDemand: true,
+  // Without a Route 53 zone; with one (and voice on 443) configFromContext picks `voice` (readMediaStartOn).
+  mediaStartOn: 'online',
   mediaIdleMinutes: 15,
   params: { ...DEFAULT_PARAMS, max_video_bitrate: PAY_PER_USE_MAX_VIDEO_BITRATE },
   offlineGraceSeconds: DEFAULT_OFFLINE_GRACE_MS / 1000,
@@ -289,6 +299,32 @@ function readDesk(read: ContextReader): DeskOidcSettings | undefined {
   return desk;
 }
 
+/**
+ * `mediaStartOn`. `voice` needs what the wake stands on: a node that stops (on demand), a Route 53 zone
+ * (the node parks `voice.<domain>` at the wake's API Gateway domain, an alias only Route 53 can hold) and
+ * voice on 443 (API Gateway serves 443 only, and the client has one voice URL). Unset: `voice` where all
+ * of that holds, else `online`.
+ */
+function readMediaStartOn(
+  read: ContextReader,
+  setup: { deployMediaNode: boolean; mediaOnDemand: boolean; domain: CustomDomainConfig | undefined; voicePort: number },
+): MediaStartOn {
+  const missing = [
+    ...(setup.deployMediaNode ? [] : ["a media node ('deployMediaNode' is false)"]),
+    ...(setup.mediaOnDemand ? [] : ["'mediaOnDemand=true'"]),
+    ...(setup.domain?.hostedZone ? [] : ["a Route 53 zone ('domain' with 'hostedZoneId')"]),
+    ...(setup.voicePort === 443 ? [] : [`'voicePort' 443 (got ${setup.voicePort}; API Gateway serves 443 only)`]),
+  ];
+  const value = read('mediaStartOn');
+  if (value === undefined) return missing.length === 0 ? 'voice' : 'online';
+  const mode = asString('mediaStartOn', value) as MediaStartOn;
+  if (!MEDIA_START_ON.includes(mode)) throw new Error(`context 'mediaStartOn' must be one of ${MEDIA_START_ON.join(', ')}, got '${mode}'`);
+  if (mode === 'voice' && missing.length > 0) {
+    throw new Error(`context 'mediaStartOn=voice' (start the media node on a voice join attempt) needs ${missing.join(', ')}; use 'mediaStartOn=online' otherwise`);
+  }
+  return mode;
+}
+
 /** The variables the handlers read (lambdas/domain/config.ts, deskOidcFromEnv), defaults filled in. */
 export function deskEnvironment(desk: DeskOidcSettings): Record<(typeof DESK_CONTEXT_KEYS)[number], string> {
   return {
@@ -326,6 +362,8 @@ export function configFromContext(read: ContextReader, environment: NodeJS.Proce
   const stageName = pick('socketStageName', asString, defaults.socketStageName);
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(stageName)) throw new Error(`context 'socketStageName' must be letters, digits, '-' or '_'`);
   const domain = readDomain(read);
+  const deployMediaNode = pick('deployMediaNode', asBoolean, defaults.deployMediaNode);
+  const mediaOnDemand = pick('mediaOnDemand', asBoolean, defaults.mediaOnDemand);
   return {
     stackName: pick('stackName', asString, defaults.stackName),
     region,
@@ -341,9 +379,10 @@ export function configFromContext(read: ContextReader, environment: NodeJS.Proce
       burst: pick('throttleBurst', (k, v) => asInteger(k, v, 1, 100_000), defaults.throttle.burst),
     },
     apiGatewayCloudWatchRole: readCloudWatchRole(read),
-    deployMediaNode: pick('deployMediaNode', asBoolean, defaults.deployMediaNode),
+    deployMediaNode,
     mediaNode,
-    mediaOnDemand: pick('mediaOnDemand', asBoolean, defaults.mediaOnDemand),
+    mediaOnDemand,
+    mediaStartOn: readMediaStartOn(read, { deployMediaNode, mediaOnDemand, domain, voicePort: mediaNode.voicePort }),
     // At least 2: the check runs every minute and the handlers trust "running" for 30 s.
     mediaIdleMinutes: pick('mediaIdleMinutes', (k, v) => asInteger(k, v, 2, 1440), defaults.mediaIdleMinutes),
     params: readParams(read, mediaNode.voicePort),

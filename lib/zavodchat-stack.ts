@@ -24,6 +24,7 @@ import { MediaNodeLifecycle, voiceAddressCommands } from './media-node-lifecycle
 import { OfflineGrace } from './offline-grace';
 import { SingleOrigin } from './single-origin';
 import { ChatTable, FilesBucket } from './storage';
+import { VoiceWake } from './voice-wake';
 
 /** Management API calls the handlers make: post events (POST), close connections (DELETE) and probe them at a connection cap (GET). */
 export const MANAGE_CONNECTIONS_METHODS = ['POST', 'DELETE', 'GET'] as const;
@@ -107,10 +108,8 @@ export class ZavodChatStack extends Stack {
       description: 'ZavodChat support desk socket (seed 004)',
       authorization: AUTHORIZATION_IN_DESK_CONNECT,
     });
-    if (config.apiGatewayCloudWatchRole === 'create') {
-      const logging = new ApiGatewayAccountLogging(this, 'ApiGatewayLogging');
-      for (const api of [socket, workspaceSocket, deskSocket]) api.stage.node.addDependency(logging);
-    }
+    const logging = config.apiGatewayCloudWatchRole === 'create' ? new ApiGatewayAccountLogging(this, 'ApiGatewayLogging') : undefined;
+    if (logging) for (const api of [socket, workspaceSocket, deskSocket]) api.stage.node.addDependency(logging);
 
     // The single origin's own URL is an allowed origin too; known once the distribution exists (below).
     let origin: SingleOrigin | undefined;
@@ -203,6 +202,28 @@ export class ZavodChatStack extends Stack {
       functions.rest.role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [controlSecret.secretArn] }));
       // On demand with a Route 53 zone the node publishes its own address at each boot: no Elastic IP (docs/deploy.md).
       const zone = config.mediaOnDemand && names ? domain?.zone : undefined;
+      // mediaStartOn=voice (lib/config.ts guarantees the zone): voice.<domain> answers with the wake while the node is stopped.
+      const wake =
+        config.mediaStartOn === 'voice' && zone && names
+          ? new VoiceWake(this, 'VoiceWake', {
+              ...stageSettings,
+              zone,
+              hostName: names.voice,
+              stageName: config.socketStageName,
+              accessLogs: config.apiGatewayCloudWatchRole !== 'none',
+              table,
+              environment: settings,
+            })
+          : undefined;
+      if (wake && logging) wake.socket.stage.node.addDependency(logging);
+      if (wake) {
+        // For a record left behind by a shutdown that could not park it (docs/deploy.md, "Media node on demand").
+        new CfnOutput(this, 'VoiceWakeAliasTarget', {
+          description: `Where ${names?.voice} points while the media node is stopped (an alias A record; its zone id is VoiceWakeAliasZoneId)`,
+          value: wake.parkTarget.dnsName,
+        });
+        new CfnOutput(this, 'VoiceWakeAliasZoneId', { description: 'Hosted zone id of VoiceWakeAliasTarget (API Gateway, regional)', value: wake.parkTarget.hostedZoneId });
+      }
       const media = new MediaNode(this, 'Media', {
         config: config.mediaNode,
         // Its voice events reach workspace connections too (user-selected-channel, media-state-updated, speaking).
@@ -211,7 +232,7 @@ export class ZavodChatStack extends Stack {
         hostedZoneId: config.domain?.hostedZone?.id,
         controlSecret,
         stableAddress: zone === undefined,
-        bootCommands: zone && names ? voiceAddressCommands(zone.hostedZoneId, names.voice) : undefined,
+        bootCommands: zone && names ? voiceAddressCommands(zone.hostedZoneId, names.voice, wake?.parkTarget) : undefined,
       });
       controlSecret.grantRead(media.role);
       table.grantDataAccess(media.role);
@@ -225,7 +246,8 @@ export class ZavodChatStack extends Stack {
       if (config.mediaOnDemand) {
         const lifecycle = new MediaNodeLifecycle(this, 'MediaLifecycle', {
           instance: media.instance,
-          connectFunction: functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect],
+          startOn: wake ? 'voice' : 'online',
+          starter: wake ? wake.connect : functions[MAIN_SOCKET_ROUTE_HANDLERS.$connect],
           table,
           environment: settings,
           idleMinutes: config.mediaIdleMinutes,

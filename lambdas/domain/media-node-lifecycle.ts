@@ -6,9 +6,10 @@ import { liveVoiceStateCount } from './voice';
 
 /**
  * Pay-per-use voice: the media node (one EC2 instance) runs only while someone may talk. It is started when
- * a member comes online (the main socket's `$connect`) and stopped by a scheduled check once nobody has been
- * online or in voice for an idle time. docs/deploy.md ("Media node on demand") has the costs, docs/voice.md
- * the start-up window.
+ * a member comes online (the main socket's `$connect`, `startOn: 'online'`) or, with `startOn: 'voice'`, only
+ * when a voice join is attempted (the voice wake, voice-wake.ts), and stopped by a scheduled check once
+ * nobody has been active for an idle time: nobody online and nobody in voice, or with `voice` nobody in
+ * voice. docs/deploy.md ("Media node on demand") has the costs, docs/voice.md the start-up window.
  *
  * The truth about the node is one item (`keys.mediaNodeLifecycle()`), changed only by conditional writes:
  * a storm of `$connect`s all read "stopped" and race for stopped -> starting, exactly one wins and calls EC2.
@@ -38,6 +39,14 @@ export class IncorrectInstanceStateError extends Error {
 
 export type NodeState = 'stopped' | 'starting' | 'running' | 'stopping';
 
+/**
+ * What starts the node and what keeps it up. `online`: a member coming online starts it, and anyone online
+ * or in voice keeps it. `voice`: only a voice join attempt starts it (the voice wake answers `voice.<domain>`
+ * while the node is stopped), and only voice participants keep it: being online costs nothing.
+ */
+export type MediaStartOn = 'online' | 'voice';
+export const MEDIA_START_ON: readonly MediaStartOn[] = ['online', 'voice'];
+
 /** Defaults: stop after 15 idle minutes; a Lambda instance trusts "running" for 30 s without reading. */
 export const MEDIA_NODE_IDLE_MINUTES = 15;
 export const RUNNING_CACHE_MS = 30_000;
@@ -48,6 +57,8 @@ export interface MediaNodeLifecycleOptions {
   ec2: Ec2Port;
   idleMs?: number;
   cacheMs?: number;
+  /** Default `online`. */
+  startOn?: MediaStartOn;
   /** One JSON line per transition (log + CloudWatch Embedded Metric Format); console.log by default. */
   log?: (line: string) => void;
 }
@@ -60,6 +71,7 @@ export class MediaNodeLifecycle {
   readonly ec2: Ec2Port;
   readonly idleMs: number;
   readonly cacheMs: number;
+  readonly startOn: MediaStartOn;
   readonly log: (line: string) => void;
   /** Until when this process takes "running" for granted (0: ask the table). */
   knownRunningUntil = 0;
@@ -68,6 +80,7 @@ export class MediaNodeLifecycle {
     this.ec2 = options.ec2;
     this.idleMs = options.idleMs ?? MEDIA_NODE_IDLE_MINUTES * 60_000;
     this.cacheMs = options.cacheMs ?? RUNNING_CACHE_MS;
+    this.startOn = options.startOn ?? 'online';
     // A cached "running" older than the idle time could hide a stop decided meanwhile (see checkMediaNode).
     if (this.cacheMs >= this.idleMs) throw new Error('the running cache must be shorter than the idle time');
     this.log = options.log ?? ((line) => console.log(line));
@@ -161,7 +174,11 @@ function report(lifecycle: MediaNodeLifecycle, from: NodeState | 'unknown', to: 
   );
 }
 
-export type Availability = { state: 'running' } | { state: 'starting' | 'stopped' | 'stopping' | 'unknown'; retryAfterSeconds: number };
+export type Availability =
+  | { state: 'running' }
+  | { state: 'starting' | 'stopped' | 'stopping' | 'unknown'; retryAfterSeconds: number }
+  /** `startOn: 'voice'`: a member coming online does not start the node (nothing was read or written). */
+  | { state: 'waits-for-voice' };
 
 function notYet(state: 'starting' | 'stopped' | 'stopping' | 'unknown', since: number | undefined, now: number): Availability {
   const elapsed = since === undefined ? 0 : Math.max(0, (now - since) / 1000);
@@ -217,10 +234,21 @@ async function ensure(db: Db, lifecycle: MediaNodeLifecycle, reason: string, now
 }
 
 /**
- * Called by `$connect` once the connection is open (and by anything else that means "someone may talk
- * soon"). Never throws: a failure to start the node is logged and must not refuse the main socket.
+ * Called by the main socket's `$connect` once the connection is open: a member came online. Starts the node
+ * only where that is the trigger (`startOn: 'online'`); with `voice` it does nothing at all.
+ * Never throws: a failure to start the node is logged and must not refuse the main socket.
  */
 export async function ensureMediaNodeRunning(context: LifecycleContext, now = Date.now(), reason = 'member online'): Promise<Availability> {
+  if (context.mediaNode?.startOn === 'voice') return { state: 'waits-for-voice' };
+  return requestMediaNode(context, now, reason);
+}
+
+/**
+ * Somebody needs the node now (a voice join attempt: voice-wake.ts), whatever `startOn` says: starts it if
+ * it is stopped, cancels an idle countdown if it runs. Idempotent under concurrency (one conditional write
+ * claims the start). Never throws: a failure is logged and reported as `unknown`.
+ */
+export async function requestMediaNode(context: LifecycleContext, now = Date.now(), reason = 'voice join attempted'): Promise<Availability> {
   const lifecycle = context.mediaNode;
   if (!lifecycle) return { state: 'running' };
   try {
@@ -237,12 +265,14 @@ export async function onlineUserCount(db: Db, now = Date.now()): Promise<number>
 }
 
 export interface Activity {
-  /** 1 when somebody is online (the count stops at the first one found). */
+  /** 1 when somebody is online (the count stops at the first one found); always 0 with `startOn: 'voice'`. */
   online: number;
   inVoice: number;
 }
 
-export async function mediaNodeActivity(db: Db, now: number): Promise<Activity> {
+/** What keeps the node up: with `startOn: 'voice'` the voice participants alone (the online count is not even read). */
+export async function mediaNodeActivity(db: Db, now: number, startOn: MediaStartOn = 'online'): Promise<Activity> {
+  if (startOn === 'voice') return { online: 0, inVoice: await liveVoiceStateCount(db, now) };
   const [online, inVoice] = await Promise.all([onlineUserCount(db, now), liveVoiceStateCount(db, now)]);
   return { online, inVoice };
 }
@@ -262,10 +292,10 @@ export type CheckOutcome =
   | 'nothing';
 /**
  * The scheduled check (every minute): completes transitions EC2 finishes on its own (starting -> running,
- * stopping -> stopped), retries a start EC2 refused, starts a stopped node someone is online for, and stops
- * a running node after `idleMs` with nobody online and nobody in voice. Never stops while either count is
- * above zero: the countdown is one conditional attribute, cancelled by the check itself or by any
- * `$connect`, and the stop is claimed only if the countdown it saw is still the one in the table; activity
+ * stopping -> stopped), retries a start EC2 refused, starts a stopped node someone is active for, and stops
+ * a running node after `idleMs` with nobody active (mediaNodeActivity: with `startOn: 'voice'` only voice
+ * participants count). Never stops while a count is above zero: the countdown is one conditional attribute,
+ * cancelled by the check itself or by any start request (`$connect`, the voice wake), and the stop is claimed only if the countdown it saw is still the one in the table; activity
  * is counted once more after the claim, before EC2 is asked to stop.
  *
  * It learns EC2's state from StartInstances and StopInstances themselves (both answer the current state and
@@ -314,14 +344,14 @@ export async function checkMediaNode(context: LifecycleContext, now = Date.now()
       return 'waiting';
     }
     case 'stopped': {
-      // Normally `$connect` starts it; this catches a start that failed there.
-      const activity = await mediaNodeActivity(db, now);
+      // Normally `$connect` (or the voice wake) starts it; this catches a start that failed there.
+      const activity = await mediaNodeActivity(db, now, lifecycle.startOn);
       if (!active(activity)) return 'nothing';
-      await ensure(db, lifecycle, 'check: someone online while stopped', now);
+      await ensure(db, lifecycle, 'check: someone active while stopped', now);
       return 'started';
     }
     case 'running': {
-      const activity = await mediaNodeActivity(db, now);
+      const activity = await mediaNodeActivity(db, now, lifecycle.startOn);
       if (active(activity)) {
         if (record.idleSince === undefined) return 'running';
         await conditionalUpdate(db, { set: { lastActiveAt: now }, remove: true, condition: ex`${STATE} = ${'running'}` });
@@ -341,7 +371,7 @@ export async function checkMediaNode(context: LifecycleContext, now = Date.now()
       if (!claimed) return 'idle-cancelled';
       // Someone who came online between the count and the claim wrote his connection before reading the
       // state; the index may show him a moment late, so count again before asking EC2.
-      const again = await mediaNodeActivity(db, now);
+      const again = await mediaNodeActivity(db, now, lifecycle.startOn);
       if (active(again)) {
         // Back to running, unless a `$connect` already moved it to starting (the next check completes that).
         await transition(db, ec2.instanceId, 'stopping', 'running', now);

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { HANDLERS, type HandlerName, REPOSITORY_ROOT } from '../../lib/lambda-functions';
 import { LAMBDA_BUNDLING, MAX_BUNDLE_BYTES, RUNTIME_PROVIDED_MODULES } from '../../lib/lambda-bundling';
 import type { IConstruct } from 'constructs';
+import { SUPPORTED_CONFIGURATIONS } from './support/configurations';
 import { logicalId, removeOutput, resourcesOfType, type Synthesized, synthesize } from './support/synth';
 
 /**
@@ -37,17 +38,23 @@ process.exit(0);
 let synthesized: Synthesized;
 
 beforeAll(() => {
-  synthesized = synthesize();
+  // With a Route 53 zone: every function of the default configuration, plus the voice wake's (mediaStartOn=voice).
+  synthesized = synthesize(SUPPORTED_CONFIGURATIONS['hosted zone']);
 }, 120_000);
 
 afterAll(() => removeOutput(synthesized));
 
-/** Every handler, and the media node's idle check (lib/media-node-lifecycle.ts), which is not in HANDLERS. */
+/**
+ * Every handler, the media node's idle check (lib/media-node-lifecycle.ts) and the voice wake's `$connect`
+ * (lib/voice-wake.ts), which are not in HANDLERS.
+ */
 const MEDIA_NODE_CHECK = 'mediaNodeCheck';
-type BundledFunction = HandlerName | typeof MEDIA_NODE_CHECK;
+const VOICE_WAKE_CONNECT = 'voiceWakeConnect';
+type BundledFunction = HandlerName | typeof MEDIA_NODE_CHECK | typeof VOICE_WAKE_CONNECT;
 
 function functionConstruct(name: BundledFunction): IConstruct {
   if (name === MEDIA_NODE_CHECK) return synthesized.stack.node.findChild('MediaLifecycle').node.findChild('Check').node.findChild('Function');
+  if (name === VOICE_WAKE_CONNECT) return synthesized.stack.node.findChild('VoiceWake').node.findChild('Connect').node.findChild('Function');
   return synthesized.stack.functions[name].function;
 }
 
@@ -58,7 +65,7 @@ function bundleOf(name: BundledFunction): string {
   return path.join(synthesized.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`, 'index.js');
 }
 
-describe.each([...(Object.keys(HANDLERS) as HandlerName[]), MEDIA_NODE_CHECK] as BundledFunction[])('bundle of %s', (name) => {
+describe.each([...(Object.keys(HANDLERS) as HandlerName[]), MEDIA_NODE_CHECK, VOICE_WAKE_CONNECT] as BundledFunction[])('bundle of %s', (name) => {
   test(`is minified and at most ${MAX_BUNDLE_BYTES / 1024} KB, with a source map`, () => {
     const bundle = bundleOf(name);
     const { size } = fs.statSync(bundle);

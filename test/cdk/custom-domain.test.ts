@@ -23,11 +23,14 @@ describe('custom domain with a hosted zone', () => {
     });
   });
 
-  test('maps both APIs to their custom domains and writes their records; the on-demand node writes voice. itself', () => {
+  test('maps both APIs (and the voice wake) to their custom domains and writes their records; the on-demand node writes voice. itself', () => {
     const { template } = synthesized;
     template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'api.chat.example.com' });
     template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'ws.chat.example.com' });
-    template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 2);
+    // With a zone the media node starts on a voice join attempt (mediaStartOn=voice): the wake answers voice. while it is stopped (test/cdk/voice-wake.test.ts).
+    template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'voice.chat.example.com' });
+    template.resourceCountIs('AWS::ApiGatewayV2::DomainName', 3);
+    template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 3);
     const records = Object.values(resourcesOfType(template, 'AWS::Route53::RecordSet')).map((r) => r.Properties.Name);
     expect(records.sort()).toEqual(['api.chat.example.com.', 'ws.chat.example.com.']);
     // No Elastic IP (billed while stopped): the node publishes the address of each boot (test/cdk/media-node-lifecycle.test.ts).

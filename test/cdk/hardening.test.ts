@@ -165,7 +165,8 @@ describe('polish', () => {
   test('API mappings have plain logical ids and map each API at the root of its domain', () => {
     const s = synth(SUPPORTED_CONFIGURATIONS['hosted zone']);
     const mappings = resourcesOfType(s.template, 'AWS::ApiGatewayV2::ApiMapping');
-    expect(Object.keys(mappings)).toHaveLength(2);
+    // REST, the main socket and the voice wake (mediaStartOn=voice, the default with a zone).
+    expect(Object.keys(mappings)).toHaveLength(3);
     for (const [id, mapping] of Object.entries(mappings)) {
       expect(id).not.toMatch(/undefined/i);
       expect(mapping.Properties).not.toHaveProperty('ApiMappingKey');

@@ -23,7 +23,8 @@ let withZone: Synthesized;
 beforeAll(() => {
   onDemand = synthesize();
   alwaysOn = synthesize({ mediaOnDemand: 'false' });
-  withZone = synthesize({ domain: 'chat.example.com', hostedZoneId: 'Z0123456789EXAMPLE', hostedZoneName: 'example.com' });
+  // Started when someone comes online: the record is parked at 127.0.0.1 (mediaStartOn=voice: test/cdk/voice-wake.test.ts).
+  withZone = synthesize({ domain: 'chat.example.com', hostedZoneId: 'Z0123456789EXAMPLE', hostedZoneName: 'example.com', mediaStartOn: 'online' });
 }, 300_000);
 afterAll(() => {
   removeOutput(onDemand);
@@ -117,7 +118,7 @@ describe('mediaOnDemand=false (always on)', () => {
   });
 });
 
-describe('on demand with a Route 53 zone: the node publishes its own address', () => {
+describe('on demand with a Route 53 zone (mediaStartOn=online): the node publishes its own address', () => {
   const mediaRoleId = () => logicalId(withZone.stack.node.findChild('Media').node.findChild('Role'));
 
   test('no Elastic IP, and the voice record is not a CloudFormation resource', () => {

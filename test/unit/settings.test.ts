@@ -44,12 +44,13 @@ describe('runtime settings', () => {
       SECRETS_MANAGER_ENDPOINT: 'http://127.0.0.1:4566',
       MEDIA_INSTANCE_ID: 'i-0123456789abcdef0',
       MEDIA_IDLE_MINUTES: '20',
+      MEDIA_START_ON: 'voice',
       CONNECTION_OPENED_FUNCTION: 'opened',
     });
     expect(settings).toMatchObject({
       files: { bucket: 'files', endpoint: 'http://127.0.0.1:9000' },
       mediaControl: { secretArn: 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:control', endpoint: 'http://127.0.0.1:4566' },
-      mediaNode: { instanceId: 'i-0123456789abcdef0', idleMinutes: 20 },
+      mediaNode: { instanceId: 'i-0123456789abcdef0', idleMinutes: 20, startOn: 'voice' },
       connectionOpenedFunction: 'opened',
     });
     expect(createAppContext(settings).files).toBeInstanceOf(S3FileStore);
@@ -63,6 +64,9 @@ describe('runtime settings', () => {
     const ec2 = context.mediaNode!.ec2 as InMemoryEc2;
     expect(ec2).toBeInstanceOf(InMemoryEc2);
     expect(context.mediaNode!.idleMs).toBe(15 * 60_000);
+    // Started when a member comes online unless MEDIA_START_ON=voice says a voice join attempt.
+    expect(context.mediaNode!.startOn).toBe('online');
+    expect(createAppContext(runtimeSettingsFromEnv({ ...BASE, MEDIA_NODE_LIFECYCLE: 'memory', MEDIA_START_ON: 'voice' })).mediaNode!.startOn).toBe('voice');
   });
 
   test('every problem is named at once, with the value it got', () => {
@@ -73,6 +77,7 @@ describe('runtime settings', () => {
         DYNAMODB_REQUEST_TIMEOUT_MS: '-5',
         MEDIA_IDLE_MINUTES: '0',
         MEDIA_NODE_LIFECYCLE: 'ec2',
+        MEDIA_START_ON: 'always',
         S3_ENDPOINT: 'somewhere',
         FILES_BUCKET: 'files',
       }),
@@ -84,6 +89,7 @@ describe('runtime settings', () => {
       "S3_ENDPOINT must be a URL, got 'somewhere'",
       "MEDIA_IDLE_MINUTES must be a number of minutes, at least 1, got '0'",
       "MEDIA_NODE_LIFECYCLE must be 'memory' or unset, got 'ec2'",
+      "MEDIA_START_ON must be online or voice, got 'always'",
     ]);
   });
 

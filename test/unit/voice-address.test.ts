@@ -12,17 +12,25 @@ import { VOICE_ADDRESS_PATHS, voiceAddressCommands } from '../../lib/media-node-
 const RECORD = 'voice.chat.example.com';
 const ZONE = 'Z0123456789EXAMPLE';
 
+/** The voice wake's custom domain (mediaStartOn=voice): where the record is parked while the node is stopped. */
+const WAKE = { dnsName: 'd-abcdef1234.execute-api.us-east-1.amazonaws.com', hostedZoneId: 'Z1UJRXOUMOOFQ8' };
+
 let folder: string;
 let script: string;
 
-beforeEach(() => {
-  folder = mkdtempSync(join(tmpdir(), 'zavodchat-address-'));
-  const commands = voiceAddressCommands(ZONE, RECORD).join('\n');
-  const body = new RegExp(`cat > ${VOICE_ADDRESS_PATHS.script} <<'ZAVODCHAT_EOF'\\n([\\s\\S]*?)\\nZAVODCHAT_EOF`).exec(commands)?.[1];
+/** Writes the address script of these first-boot commands into the folder. */
+function install(commands: string[]): void {
+  const text = commands.join('\n');
+  const body = new RegExp(`cat > ${VOICE_ADDRESS_PATHS.script} <<'ZAVODCHAT_EOF'\\n([\\s\\S]*?)\\nZAVODCHAT_EOF`).exec(text)?.[1];
   if (!body) throw new Error('the address script is not in the first-boot commands');
   script = join(folder, 'voice-address.sh');
   writeFileSync(script, body.replaceAll(VOICE_ADDRESS_PATHS.environmentFile, join(folder, 'address.env')));
   chmodSync(script, 0o755);
+}
+
+beforeEach(() => {
+  folder = mkdtempSync(join(tmpdir(), 'zavodchat-address-'));
+  install(voiceAddressCommands(ZONE, RECORD));
   const stub = (name: string, text: string) => {
     writeFileSync(join(folder, name), `#!/bin/bash\n${text}\n`);
     chmodSync(join(folder, name), 0o755);
@@ -57,6 +65,41 @@ test('park: the record points at 127.0.0.1, the environment file is left alone',
   expect(run('park').status).toBe(0);
   expect(JSON.parse(calls()[5]).Changes[0].ResourceRecordSet.ResourceRecords).toEqual([{ Value: '127.0.0.1' }]);
   expect(() => readFileSync(join(folder, 'address.env'))).toThrow();
+});
+
+describe('mediaStartOn=voice: parked at the voice wake', () => {
+  beforeEach(() => install(voiceAddressCommands(ZONE, RECORD, WAKE)));
+
+  test('is valid bash', () => {
+    execFileSync('bash', ['-n', script]);
+  });
+
+  test('park: the record becomes an alias A record of the wake domain (UPSERT, the same one action)', () => {
+    expect(run('park').status).toBe(0);
+    const args = calls();
+    expect(args.slice(0, 5)).toEqual(['route53', 'change-resource-record-sets', '--hosted-zone-id', ZONE, '--change-batch']);
+    expect(JSON.parse(args[5])).toEqual({
+      Changes: [
+        {
+          Action: 'UPSERT',
+          ResourceRecordSet: { Name: RECORD, Type: 'A', AliasTarget: { HostedZoneId: WAKE.hostedZoneId, DNSName: WAKE.dnsName, EvaluateTargetHealth: false } },
+        },
+      ],
+    });
+    expect(() => readFileSync(join(folder, 'address.env'))).toThrow();
+  });
+
+  test('publish: still the address of this boot, TTL 60', () => {
+    expect(run('publish').status).toBe(0);
+    expect(JSON.parse(calls()[5]).Changes[0].ResourceRecordSet).toEqual({ Name: RECORD, Type: 'A', TTL: 60, ResourceRecords: [{ Value: '203.0.113.9' }] });
+  });
+
+  test('Route 53 refusing five times fails the park with the reason', () => {
+    writeFileSync(join(folder, 'aws-fails'), '');
+    const result = run('park');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`could not point ${RECORD} at the voice wake`);
+  });
 });
 
 test('Route 53 refusing five times fails the unit (so systemd retries it and the media service waits)', () => {

@@ -4,11 +4,19 @@
  */
 export const SUPPORTED_CONFIGURATIONS: Record<string, Record<string, unknown>> = {
   'no context': {},
+  // With a zone the media node starts on a voice join attempt by default (mediaStartOn=voice: the voice wake).
   'hosted zone': {
     domain: 'chat.example.com',
     hostedZoneId: 'Z0123456789EXAMPLE',
     hostedZoneName: 'example.com',
     clientOrigins: 'https://chat.example.com',
+  },
+  'hosted zone, media node started when someone is online': {
+    domain: 'chat.example.com',
+    hostedZoneId: 'Z0123456789EXAMPLE',
+    hostedZoneName: 'example.com',
+    clientOrigins: 'https://chat.example.com',
+    mediaStartOn: 'online',
   },
   certificate: {
     domain: 'chat.example.com',
