@@ -94,6 +94,10 @@ interface StormFigures {
   /** `user_changed` frames the clients received from the storm's start until its check: total, and offline ones. */
   presenceFrames: number;
   offlineFrames: number;
+  /** REST posts started while the storm reopened: how many, and their answer times (ms). */
+  postsDuring: number;
+  postMedianMs: number;
+  postMaxMs: number;
 }
 
 /** Every `user_changed` with a status any client received (the storm's cost in presence announcements). */
@@ -352,7 +356,16 @@ async function main(): Promise<void> {
       // grace of the first closes, whose checks must find everybody back): everybody online.
       await sleep(Math.max(3000, closing + OFFLINE_GRACE_MS + 3000 - performance.now()));
       const offline = await usersOffline(db, connectedUsers(clients));
+      // REST must stay responsive while thousands of $connects queue (docs/performance.md, "Reconnect storm").
+      const during = posted
+        .flat()
+        .filter((post) => post.startedAt >= closing && post.startedAt <= opened)
+        .map((post) => post.answeredAt - post.startedAt)
+        .sort((a, b) => a - b);
       storm.figures = {
+        postsDuring: during.length,
+        postMedianMs: during.length > 0 ? during[Math.floor(during.length / 2)] : 0,
+        postMaxMs: during.length > 0 ? during[during.length - 1] : 0,
         closeMs: opening - closing,
         reopenMs: opened - opening,
         reopened: results.filter((result) => result.status === 'fulfilled').length,
@@ -375,7 +388,11 @@ async function main(): Promise<void> {
         const second = Math.round((performance.now() - started) / 1000);
         const messages = posted.reduce((n, p) => n + p.length, 0);
         samples.push({ second, ...memory, messages, reconnects });
-        console.log(`  ${String(second).padStart(4)} s: RSS ${(memory.rss / 2 ** 20).toFixed(0)} MiB, ${messages} messages, ${reconnects} reconnects`);
+        const waiting = Object.entries(memory.invocations ?? {})
+          .filter(([, f]) => f.running + f.queued > 0)
+          .map(([route, f]) => `${route} ${f.running}+${f.queued}`)
+          .join(', ');
+        console.log(`  ${String(second).padStart(4)} s: RSS ${(memory.rss / 2 ** 20).toFixed(0)} MiB, ${messages} messages, ${reconnects} reconnects${waiting ? `; running+waiting: ${waiting}` : ''}`);
       }
     };
 
@@ -414,6 +431,7 @@ async function main(): Promise<void> {
           ['unexpected closes', verdict.unexpectedCloses],
           ['storm: close / reopen all', storm.figures ? `${storm.figures.closeMs.toFixed(0)} ms / ${storm.figures.reopenMs.toFixed(0)} ms (${storm.figures.reopened} connections, ${storm.figures.retries} retried upgrades)` : 'no storm'],
           ['users shown offline while connected (after the storm / at the end)', `${storm.figures?.offlineAfter ?? '-'} / ${offlineAtEnd.length}`],
+          ['storm: REST posts while reopening, answer time median / max', storm.figures ? `${storm.figures.postsDuring} posts, ${storm.figures.postMedianMs.toFixed(0)} ms / ${storm.figures.postMaxMs.toFixed(0)} ms` : '-'],
           ['storm: user_changed frames received (offline ones)', storm.figures ? `${storm.figures.presenceFrames} (${storm.figures.offlineFrames}), grace ${OFFLINE_GRACE_MS} ms` : '-'],
           ['failed requests', failures.length],
           ['runtime RSS at start (idle)', mib(rssAtStart.rss)],

@@ -33,7 +33,7 @@ type ChildRequest = { type: 'memory'; id: number; collectGarbage?: boolean } | {
 export type DynamoDbTime = Record<string, { requests: number; totalMs: number }>;
 type ChildReply =
   | { type: 'ready'; restUrl: string; wsUrl: string; workspaceUrl?: string }
-  | { type: 'memory'; id: number; rss: number; heapUsed: number }
+  | { type: 'memory'; id: number; rss: number; heapUsed: number; invocations?: Invocations }
   | { type: 'dynamoDbTime'; id: number; time: DynamoDbTime }
   | { type: 'failed'; error: string };
 
@@ -44,7 +44,7 @@ export interface ServerProcess {
   workspaceUrl?: string;
   pid: number;
   /** The child's memory; `collectGarbage` runs a full GC first (the child runs with --expose-gc). */
-  memory(collectGarbage?: boolean): Promise<{ rss: number; heapUsed: number }>;
+  memory(collectGarbage?: boolean): Promise<{ rss: number; heapUsed: number; invocations?: Invocations }>;
   /** DynamoDB request time of the runtime child since the last call (empty for the baseline). */
   dynamoDbTime(): Promise<DynamoDbTime>;
   stop(): Promise<void>;
@@ -102,8 +102,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     workspaceUrl: ready.workspaceUrl,
     pid: child.pid!,
     memory(collectGarbage = false) {
-      return ask<{ rss: number; heapUsed: number }>({ type: 'memory', id: ++nextId, collectGarbage }, (reply) =>
-        reply.type === 'memory' ? { rss: reply.rss, heapUsed: reply.heapUsed } : undefined,
+      return ask<{ rss: number; heapUsed: number; invocations?: Invocations }>({ type: 'memory', id: ++nextId, collectGarbage }, (reply) =>
+        reply.type === 'memory' ? { rss: reply.rss, heapUsed: reply.heapUsed, invocations: reply.invocations } : undefined,
       );
     },
     dynamoDbTime() {
@@ -185,6 +185,9 @@ function directSender(gateway: WebSocketGateway): ConnectionSender {
 }
 
 let dynamoDbTime: DynamoDbTime = {};
+/** The main socket's invocations per route, running and waiting (the runtime child's gateway; none for the baseline). */
+export type Invocations = Record<string, { running: number; queued: number }>;
+let invocationsNow: () => Invocations | undefined = () => undefined;
 
 async function childMain(options: ServerProcessOptions): Promise<void> {
   const send = (message: ChildReply) => process.send?.(message);
@@ -220,6 +223,7 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
         log: (line) => console.error(`[runtime] ${line}`),
       });
       stop = runtime.stop;
+      invocationsNow = () => runtime.gateway.invocations;
       // Bench-only instrumentation: how long the handlers wait for DynamoDB, by command.
       (runtime.context.db as DynamoDbStore).doc.middlewareStack.add(
         (next, context) => async (args) => {
@@ -257,7 +261,7 @@ async function childMain(options: ServerProcessOptions): Promise<void> {
     if (message.type === 'memory') {
       if (message.collectGarbage) (globalThis as { gc?: () => void }).gc?.();
       const usage = process.memoryUsage();
-      send({ type: 'memory', id: message.id, rss: usage.rss, heapUsed: usage.heapUsed });
+      send({ type: 'memory', id: message.id, rss: usage.rss, heapUsed: usage.heapUsed, invocations: invocationsNow() });
     } else if (message.type === 'dynamoDbTime') {
       send({ type: 'dynamoDbTime', id: message.id, time: dynamoDbTime });
       dynamoDbTime = {};

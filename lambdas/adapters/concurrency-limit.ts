@@ -25,6 +25,7 @@ export class ConcurrencyLimit {
   // A queue with a moving head: `shift()` on a long array is linear, and a storm queues thousands.
   private waiting: Waiter[] = [];
   private head = 0;
+  private live = 0;
 
   constructor(readonly limit: number) {
     if (!Number.isInteger(limit) || limit < 1) throw new Error(`a concurrency limit must be a positive integer, not ${limit}`);
@@ -35,9 +36,9 @@ export class ConcurrencyLimit {
     return this.active;
   }
 
-  /** Tasks waiting for a slot (abandoned waits are not counted once passed over). */
+  /** Tasks waiting for a slot (given-up waits not counted). */
   get queued(): number {
-    return this.waiting.length - this.head;
+    return this.live;
   }
 
   /**
@@ -65,15 +66,18 @@ export class ConcurrencyLimit {
         abandoned: false,
         grant: () => {
           signal?.removeEventListener('abort', abandon);
+          this.live--;
           resolve();
         },
       };
       const abandon = () => {
         waiter.abandoned = true;
+        this.live--;
         reject(new SlotWaitAbandoned());
       };
       signal?.addEventListener('abort', abandon, { once: true });
       this.waiting.push(waiter);
+      this.live++;
     });
   }
 

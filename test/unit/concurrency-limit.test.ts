@@ -48,8 +48,10 @@ describe('ConcurrencyLimit', () => {
     const waiting = limit.run(abandoned.run, giveUp.signal);
     const next = limit.run(last.run);
     await tick();
+    expect(limit.queued).toBe(2);
     giveUp.abort();
     await expect(waiting).rejects.toBeInstanceOf(SlotWaitAbandoned);
+    expect(limit.queued).toBe(1);
     first.finish();
     await tick();
     expect(started).toEqual(['first', 'last']);
