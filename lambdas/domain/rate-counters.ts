@@ -39,6 +39,17 @@ export async function countRequest(
   };
 }
 
+/**
+ * One upgrade attempt against the connect budget of its source (`RATE_LIMIT_CONNECT`), counted before
+ * anything else so that a flood costs one UpdateItem per attempt, refused ones too. True when it may go on:
+ * also when there is no budget or no known source. `subject` names the budget (`ip:<address>`: the main and
+ * desk sockets share one; the voice wake has its own).
+ */
+export async function connectAttemptAllowed(db: Db, limit: RateLimit | undefined, subject: string | undefined): Promise<boolean> {
+  if (!limit || !subject) return true;
+  return (await countRequest(db, 'connect', subject, limit)).allowed;
+}
+
 /** Takes back one counted request (a login that turned out to be right does not count as a failure). */
 export async function uncountRequest(db: Db, bucket: RateBucket, subject: string, verdict: Verdict): Promise<void> {
   await db.update(keys.rateWindow(bucket, subject, verdict.window.start), { add: { count: -1 } });

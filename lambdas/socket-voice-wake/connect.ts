@@ -1,7 +1,7 @@
 import { TEXT } from '../domain/errors';
 import { log } from '../domain/log';
 import { judgeOrigin } from '../domain/origins';
-import { countRequest } from '../domain/rate-counters';
+import { connectAttemptAllowed } from '../domain/rate-counters';
 import { extractToken } from '../domain/sessions';
 import { isStoreUnavailable } from '../domain/store-errors';
 import { VOICE_STARTING, wakeForVoice } from '../domain/voice-wake';
@@ -25,10 +25,8 @@ export const handler = logScoped(async function voiceWakeConnect(event: WebSocke
   const query = event.queryStringParameters ?? {};
   const sourceIp = event.requestContext.identity?.sourceIp || undefined;
   try {
-    const connectLimit = context.settings.rateLimits.connects;
-    if (connectLimit && sourceIp) {
-      const verdict = await countRequest(context.db, 'connect', `wake:${sourceIp}`, connectLimit);
-      if (!verdict.allowed) return { statusCode: 429, body: TEXT.tooManyRequests };
+    if (!(await connectAttemptAllowed(context.db, context.settings.rateLimits.connects, sourceIp && `wake:${sourceIp}`))) {
+      return { statusCode: 429, body: TEXT.tooManyRequests };
     }
     // The voice socket's credentials, in its order: cookie, Bearer, ?token=.
     const token = extractToken({ cookie: header(event, 'cookie'), authorization: header(event, 'authorization'), queryToken: query.token });

@@ -3,7 +3,7 @@ import { DomainError, TEXT } from '../domain/errors';
 import { ensureMediaNodeRunning } from '../domain/media-node-lifecycle';
 import { judgeOrigin } from '../domain/origins';
 import { closeConnection, openConnection, parseStatus } from '../domain/presence';
-import { countRequest } from '../domain/rate-counters';
+import { connectAttemptAllowed } from '../domain/rate-counters';
 import { extractToken, readSession } from '../domain/sessions';
 import { isStoreUnavailable } from '../domain/store-errors';
 import { STORE_UNAVAILABLE, upgradeStatus } from '../http-errors';
@@ -63,10 +63,8 @@ export const handler = logScoped(async function connect(event: WebSocketEvent): 
   let claims: SlotClaim[] | undefined;
   try {
     // Before anything else: every attempt counts, refused ones too, so a flood costs one UpdateItem each.
-    const connectLimit = context.settings.rateLimits.connects;
-    if (connectLimit && sourceIp) {
-      const verdict = await countRequest(context.db, 'connect', `ip:${sourceIp}`, connectLimit);
-      if (!verdict.allowed) return { statusCode: 429, body: TEXT.tooManyRequests };
+    if (!(await connectAttemptAllowed(context.db, context.settings.rateLimits.connects, sourceIp && `ip:${sourceIp}`))) {
+      return { statusCode: 429, body: TEXT.tooManyRequests };
     }
     const session = await readSession(context.db, token);
     appendLogFields({ userId: session.userId });

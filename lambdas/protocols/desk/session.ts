@@ -5,7 +5,7 @@ import { TEXT } from '../../domain/errors';
 import { senderFor } from '../../domain/fanout';
 import { appendLogFields, log } from '../../domain/log';
 import type { ConnectionSender } from '../../domain/ports';
-import { countRequest } from '../../domain/rate-counters';
+import { connectAttemptAllowed, countRequest } from '../../domain/rate-counters';
 import { FrameGate, frameLimitText } from '../../domain/rate-limits';
 import type { AppContext } from '../../runtime';
 import { decodeDeskFrame, DESK_PONG, deskErrorFrame } from './frames';
@@ -49,10 +49,8 @@ export async function connectDesk(context: AppContext, upgrade: DeskUpgrade): Pr
   const oidc = context.settings.desk;
   if (!oidc) return { statusCode: 404, body: DESK_SOCKET_TEXT.notConfigured };
   deskSender(context);
-  const connectLimit = context.settings.rateLimits.connects;
-  if (connectLimit && upgrade.sourceIp) {
-    const verdict = await countRequest(context.db, 'connect', `ip:${upgrade.sourceIp}`, connectLimit);
-    if (!verdict.allowed) return { statusCode: 429, body: TEXT.tooManyRequests };
+  if (!(await connectAttemptAllowed(context.db, context.settings.rateLimits.connects, upgrade.sourceIp && `ip:${upgrade.sourceIp}`))) {
+    return { statusCode: 429, body: TEXT.tooManyRequests };
   }
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(upgrade.authorization ?? '')?.[1];
   const token = upgrade.query?.token || bearer;
