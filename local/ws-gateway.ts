@@ -161,8 +161,15 @@ export class WebSocketGateway {
     // As API Gateway, give up on a $connect that outlasts the integration timeout (the handler runs on): a
     // connection is thus never open more than CONNECT_WINDOW_MS after its $connect began. The wait for a free
     // invocation counts; a $connect that has not started when the timeout passes or its client leaves never runs.
+    // The client has left when its side ends: the upgraded socket is half-open (no automatic close on the
+    // peer's FIN), and 'end' comes only while data flows, so read during the wait and keep what arrives for
+    // the WebSocket (a client may pipeline its first frames behind the request).
     const giveUp = new AbortController();
     const clientLeft = () => giveUp.abort();
+    const early: Buffer[] = [];
+    const keepEarly = (chunk: Buffer) => early.push(chunk);
+    socket.on('data', keepEarly);
+    socket.once('end', clientLeft);
     socket.once('close', clientLeft);
     let timer: NodeJS.Timeout | undefined;
     const timedOut: WebSocketResult = { statusCode: 504, body: 'Endpoint request timed out' };
@@ -185,14 +192,21 @@ export class WebSocketGateway {
       }),
     ]).finally(() => {
       clearTimeout(timer);
+      socket.off('data', keepEarly);
+      socket.off('end', clientLeft);
       socket.off('close', clientLeft);
+      // Removing a 'data' listener does not pause the socket; nothing must flow until ws takes it over.
+      socket.pause();
     });
+    if (early.length > 0) head = Buffer.concat([head, ...early]);
     if (result.statusCode < 200 || result.statusCode > 299) {
       const body = result.body ?? '';
       socket.end(
         `HTTP/1.1 ${result.statusCode} ${STATUS_CODES[result.statusCode] ?? 'Error'}\r\n` +
           `Connection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
+      // Read on to the client's end, so the half-open socket closes.
+      socket.resume();
       return;
     }
     let tooLarge = false;
@@ -200,8 +214,8 @@ export class WebSocketGateway {
       tooLarge = true;
       this.connections.get(connectionId)?.socket.close(CLOSE.MESSAGE_TOO_BIG, 'Frame size exceeds the limit');
     });
+    // ws puts `head` back in front of the socket's data, so the guard sees it once, in order, with the rest.
     socket.on('data', (chunk: Buffer) => guard.push(chunk));
-    guard.push(head);
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const connection: LiveConnection = { socket: ws, connectedAt: Date.now(), lastActiveAt: Date.now(), ...identity, headers, timers: [] };
       this.connections.set(connectionId, connection);
@@ -231,6 +245,7 @@ export class WebSocketGateway {
         );
       });
     });
+    socket.resume();
   }
 
   /** Route selection on `$request.body.name`, falling back to `$default` as API Gateway does. */

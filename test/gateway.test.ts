@@ -161,6 +161,7 @@ describe('function concurrency (each route as a Lambda function of its own)', ()
     let running = 0;
     let mostAtOnce = 0;
     const gates: Array<() => void> = [];
+    const messages: string[] = [];
     const gateway = new WebSocketGateway({
       routes: {
         $connect: async (event) => {
@@ -171,7 +172,10 @@ describe('function concurrency (each route as a Lambda function of its own)', ()
           return { statusCode: 200 };
         },
         $disconnect: async () => ({ statusCode: 200 }),
-        $default: async () => ({ statusCode: 200 }),
+        $default: async (event) => {
+          messages.push(event.body ?? '');
+          return { statusCode: 200 };
+        },
       },
       concurrency: options.concurrency,
       limits: options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {},
@@ -187,7 +191,7 @@ describe('function concurrency (each route as a Lambda function of its own)', ()
       await new Promise((resolve) => server.close(resolve));
     };
     const connectFunction = () => gateway.invocations.$connect ?? { running: 0, queued: 0 };
-    return { gateway, port, started, gates, mostAtOnce: () => mostAtOnce, connectFunction, stop };
+    return { gateway, port, started, gates, messages, mostAtOnce: () => mostAtOnce, connectFunction, stop };
   }
 
   /** Resolves with 'open' or the refused upgrade's status. */
@@ -231,23 +235,79 @@ describe('function concurrency (each route as a Lambda function of its own)', ()
     }
   });
 
-  test('a $connect still waiting when the integration timeout passes, or when its client leaves, never runs', async () => {
+  test('a $connect still waiting when its client leaves never runs, and its turn passes on', async () => {
+    // A timeout far beyond the test's: the wait can only end because the client left.
+    const g = await gatedGateway({ concurrency: 1, connectTimeoutMs: 120_000 });
+    try {
+      const holder = upgrade(g.port, 'holder');
+      await until(() => g.started.length === 1);
+      const { default: WebSocket } = await import('ws');
+      const leaver = new WebSocket(`ws://127.0.0.1:${g.port}/?name=leaver`);
+      leaver.on('error', () => undefined);
+      await until(() => g.connectFunction().queued === 1);
+      leaver.terminate();
+      await until(() => g.connectFunction().queued === 0);
+      const next = upgrade(g.port, 'next');
+      await until(() => g.connectFunction().queued === 1);
+      g.gates.shift()!();
+      expect((await holder).outcome).toBe('open');
+      await until(() => g.gates.length === 1);
+      g.gates.shift()!();
+      expect((await next).outcome).toBe('open');
+      expect(g.started).toEqual(['holder', 'next']);
+      (await holder).socket.terminate();
+      (await next).socket.terminate();
+    } finally {
+      await g.stop();
+    }
+  });
+
+  test('frames a client sends right behind its upgrade request, while its $connect waits, reach the routes in order', async () => {
+    const g = await gatedGateway({ concurrency: 1 });
+    const { connect } = await import('node:net');
+    const client = connect(g.port, '127.0.0.1');
+    const connected = new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    try {
+      const holder = upgrade(g.port, 'holder');
+      await until(() => g.started.length === 1);
+      const frame = (text: string) => {
+        const payload = Buffer.from(text);
+        const mask = Buffer.from([1, 2, 3, 4]);
+        const masked = payload.map((byte, i) => byte ^ mask[i % 4]);
+        return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+      };
+      await connected;
+      client.write(
+        'GET /?name=pipelined HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      await until(() => g.connectFunction().queued === 1);
+      client.write(Buffer.concat([frame('first'), frame('second')]));
+      await new Promise((r) => setTimeout(r, 50));
+      g.gates.shift()!();
+      await until(() => g.gates.length === 1);
+      g.gates.shift()!();
+      await until(() => g.messages.length === 2);
+      expect(g.messages).toEqual(['first', 'second']);
+      (await holder).socket.terminate();
+    } finally {
+      client.destroy();
+      await g.stop();
+    }
+  });
+
+  test('a $connect still waiting when the integration timeout passes never runs', async () => {
     const g = await gatedGateway({ concurrency: 1, connectTimeoutMs: 300 });
     try {
       const holder = upgrade(g.port, 'holder');
       await until(() => g.started.length === 1);
+      // The holder keeps the only slot until released, so this one waits past its timeout whatever the timing.
       const timedOut = upgrade(g.port, 'timed-out');
-      const { default: WebSocket } = await import('ws');
-      const leaver = new WebSocket(`ws://127.0.0.1:${g.port}/?name=leaver`);
-      leaver.on('error', () => undefined);
-      await until(() => g.connectFunction().queued === 2);
-      leaver.terminate();
       expect((await timedOut).outcome).toBe(504);
       // The holder's $connect outlasted the timeout too: refused, but it ran (API Gateway cannot stop a Lambda).
       g.gates.shift()!();
       expect((await holder).outcome).toBe(504);
       await until(() => g.connectFunction().running === 0);
-      // Nothing was left waiting, and neither waiting $connect ran.
       expect(g.connectFunction()).toEqual({ running: 0, queued: 0 });
       expect(g.started).toEqual(['holder']);
       const after = upgrade(g.port, 'after');
