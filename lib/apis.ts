@@ -49,19 +49,25 @@ function accessLogGroup(scope: Construct, logRetention: logs.RetentionDays): log
   return new logs.LogGroup(scope, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
 }
 
+/** Where an API's stage is served on a custom domain: at its root, or at `/<path>` (one level, no slashes). */
+export interface DomainMapping {
+  domainName: apigwv2.IDomainName;
+  path?: string;
+}
+
 /**
- * The stage at the root of the custom domain. Mapped here rather than with the stage's `domainMapping`,
- * whose mapping gets a logical id built from the domain's token and the absent mapping key (`...undefined`).
+ * Maps the stage on its custom domain. Mapped here rather than with the stage's `domainMapping`, whose
+ * mapping gets a logical id built from the domain's token and the absent mapping key (`...undefined`).
  */
-function mapDomain(scope: Construct, api: apigwv2.IApi, stage: apigwv2.IStage, domainName: apigwv2.IDomainName): void {
-  new apigwv2.ApiMapping(scope, 'DomainMapping', { api, domainName, stage });
+function mapDomain(scope: Construct, api: apigwv2.IApi, stage: apigwv2.IStage, mapping: DomainMapping): void {
+  new apigwv2.ApiMapping(scope, 'DomainMapping', { api, domainName: mapping.domainName, stage, apiMappingKey: mapping.path });
 }
 
 export interface SocketApiProps extends StageSettings {
   stageName: string;
   /** Access logs need API Gateway's account-wide CloudWatch role (lib/config.ts, ApiGatewayCloudWatchRole). */
   accessLogs: boolean;
-  domainName?: apigwv2.IDomainName;
+  domainMapping?: DomainMapping;
 }
 
 /** What tells one WebSocket API of the stack from another. */
@@ -97,7 +103,7 @@ abstract class LambdaSocketApi extends Construct {
         ? { destination: new apigwv2.LogGroupLogDestination(accessLogGroup(this, props.logRetention)), format: SOCKET_ACCESS_LOG }
         : undefined,
     });
-    if (props.domainName) mapDomain(this, this.api, this.stage, props.domainName);
+    if (props.domainMapping) mapDomain(this, this.api, this.stage, props.domainMapping);
     if (!props.accessLogs) {
       NagSuppressions.addResourceSuppressions(this.stage, [
         {
@@ -216,7 +222,7 @@ export class RestApi extends Construct {
         format: REST_ACCESS_LOG,
       },
     });
-    if (props.domainName) mapDomain(this, this.api, this.stage, props.domainName);
+    if (props.domainName) mapDomain(this, this.api, this.stage, { domainName: props.domainName });
     NagSuppressions.addResourceSuppressions(this.api, [{ id: 'AwsSolutions-APIG4', reason: AUTHORIZATION_IN_HANDLERS }], true);
   }
 

@@ -4,6 +4,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { MEDIA_START_ON, type MediaStartOn } from '../lambdas/domain/media-node-lifecycle';
 import { DEFAULT_PARAMS, type DeskOidcSettings, deskOidcFromEnv, PAY_PER_USE_MAX_VIDEO_BITRATE, type Params } from '../lambdas/domain/config';
 import { DEFAULT_OFFLINE_GRACE_MS, MAX_OFFLINE_GRACE_MS } from '../lambdas/settings';
+import { ORIGIN_PATHS } from './origin-paths';
 
 /**
  * Everything a deployment can choose, in one typed place. Values come from CDK context (`cdk.json`
@@ -391,12 +392,32 @@ export function configFromContext(read: ContextReader, environment: NodeJS.Proce
   };
 }
 
-/** The host names and cookie domain of a custom-domain deployment. */
-export function domainNames(domain: CustomDomainConfig): { rest: string; mainSocket: string; voice: string; cookieDomain: string } {
+/**
+ * Where the workspace and desk sockets are on the main socket's host of a custom domain (`wss://ws.<parent>/<path>`):
+ * API mappings with one-level paths, the same names as on the single origin (ORIGIN_PATHS) without their slashes.
+ * API Gateway matches a mapping's path exactly, so the clients ask for it without a trailing slash.
+ */
+export const SOCKET_HOST_PATHS = {
+  workspaceSocket: ORIGIN_PATHS.workspaceSocket.replaceAll('/', ''),
+  deskSocket: ORIGIN_PATHS.deskSocket.replaceAll('/', ''),
+};
+
+/** The host names, socket URLs and cookie domain of a custom-domain deployment. */
+export function domainNames(domain: CustomDomainConfig): {
+  rest: string;
+  mainSocket: string;
+  voice: string;
+  cookieDomain: string;
+  workspaceSocketUrl: string;
+  deskSocketUrl: string;
+} {
+  const mainSocket = `${HOSTS.mainSocket}.${domain.parentDomain}`;
   return {
     rest: `${HOSTS.rest}.${domain.parentDomain}`,
-    mainSocket: `${HOSTS.mainSocket}.${domain.parentDomain}`,
+    mainSocket,
     voice: `${HOSTS.voice}.${domain.parentDomain}`,
     cookieDomain: domain.parentDomain,
+    workspaceSocketUrl: `wss://${mainSocket}/${SOCKET_HOST_PATHS.workspaceSocket}`,
+    deskSocketUrl: `wss://${mainSocket}/${SOCKET_HOST_PATHS.deskSocket}`,
   };
 }

@@ -7,8 +7,9 @@ import { Construct } from 'constructs';
 import { type CustomDomainConfig, domainNames } from './config';
 
 /**
- * api.<parent> (REST) and ws.<parent> (main socket) as API Gateway regional custom domains, so one cookie
- * with Domain=<parent> reaches REST and both sockets. With a hosted zone the stack issues the certificate
+ * api.<parent> (REST) and ws.<parent> (the main socket at its root, the workspace and desk sockets at
+ * `/socket.io` and `/connect`: SOCKET_HOST_PATHS) as API Gateway regional custom domains, so one cookie with
+ * Domain=<parent> reaches REST and every socket. With a hosted zone the stack issues the certificate
  * and writes the records; with a certificate ARN the records are printed as outputs to create by hand.
  */
 export class CustomDomain extends Construct {

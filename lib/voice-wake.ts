@@ -54,7 +54,7 @@ export class VoiceWake extends Construct {
       throttle: props.throttle,
       logRetention: props.logRetention,
       accessLogs: props.accessLogs,
-      domainName: this.domainName,
+      domainMapping: { domainName: this.domainName },
       nameSuffix: 'voice-wake',
       description: `ZavodChat voice wake: answers ${props.hostName} while the media node is stopped`,
     });

@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import type { Params } from '../lambdas/domain/config';
 import { ApiGatewayAccountLogging } from './api-gateway-account';
 import { DefaultOnlySocketApi, MainSocketApi, RestApi } from './apis';
-import { type DeploymentConfig, deskEnvironment, domainNames } from './config';
+import { type DeploymentConfig, deskEnvironment, domainNames, SOCKET_HOST_PATHS } from './config';
 import { CustomDomain } from './custom-domain';
 import {
   ChatFunction,
@@ -88,13 +88,14 @@ export class ZavodChatStack extends Stack {
       ...stageSettings,
       stageName: config.socketStageName,
       accessLogs: config.apiGatewayCloudWatchRole !== 'none',
-      domainName: domain?.socketDomain,
+      domainMapping: domain ? { domainName: domain.socketDomain } : undefined,
     });
     // The workspace socket (seed 003, socket.io): an API of its own, so its connections, URL and Management API are its own.
     const workspaceSocket = new DefaultOnlySocketApi(this, 'WorkspaceSocket', {
       ...stageSettings,
       stageName: config.socketStageName,
       accessLogs: config.apiGatewayCloudWatchRole !== 'none',
+      domainMapping: domain ? { domainName: domain.socketDomain, path: SOCKET_HOST_PATHS.workspaceSocket } : undefined,
       nameSuffix: 'workspace-socket',
       description: 'ZavodChat workspace socket (socket.io, seed 003)',
       authorization: AUTHORIZATION_IN_WORKSPACE_EVENTS,
@@ -104,6 +105,7 @@ export class ZavodChatStack extends Stack {
       ...stageSettings,
       stageName: config.socketStageName,
       accessLogs: config.apiGatewayCloudWatchRole !== 'none',
+      domainMapping: domain ? { domainName: domain.socketDomain, path: SOCKET_HOST_PATHS.deskSocket } : undefined,
       nameSuffix: 'desk-socket',
       description: 'ZavodChat support desk socket (seed 004)',
       authorization: AUTHORIZATION_IN_DESK_CONNECT,
@@ -290,16 +292,18 @@ export class ZavodChatStack extends Stack {
       value: names ? `wss://${names.mainSocket}/` : `${socket.api.apiEndpoint}/${socket.stage.stageName}`,
     });
     new CfnOutput(this, 'WorkspaceSocketUrl', {
-      description: origin
-        ? "Workspace socket (socket.io) at its execute-api host: io('<host>', { path: '/<stage>', addTrailingSlash: false, transports: ['websocket'] }); on the single origin it is PublicWorkspaceSocket"
-        : "Workspace socket (socket.io): io('<host>', { path: '/<stage>', addTrailingSlash: false, transports: ['websocket'] })",
-      value: workspaceSocket.url,
+      description: names
+        ? `Workspace socket (socket.io) on the main socket's host: io('https://${names.mainSocket}', { path: '/${SOCKET_HOST_PATHS.workspaceSocket}', addTrailingSlash: false, transports: ['websocket'] })`
+        : origin
+          ? "Workspace socket (socket.io) at its execute-api host: io('<host>', { path: '/<stage>', addTrailingSlash: false, transports: ['websocket'] }); on the single origin it is PublicWorkspaceSocket"
+          : "Workspace socket (socket.io): io('<host>', { path: '/<stage>', addTrailingSlash: false, transports: ['websocket'] })",
+      value: names ? names.workspaceSocketUrl : workspaceSocket.url,
     });
     new CfnOutput(this, 'DeskSocketUrl', {
       description: config.desk
         ? "Desk socket (seed 004's /connect/): connect to <this>?token=<the OIDC access token>"
         : "Desk socket (seed 004's /connect/), off until DESK_OIDC_ISSUER and DESK_OIDC_AUDIENCE are given (-c, docs/deploy.md): it answers 404",
-      value: deskSocket.url,
+      value: names ? names.deskSocketUrl : deskSocket.url,
     });
     new CfnOutput(this, 'TableName', { value: table.table.tableName });
     new CfnOutput(this, 'FilesBucketName', { value: files.bucket.bucketName });

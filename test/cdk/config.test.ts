@@ -75,12 +75,15 @@ describe('configFromContext', () => {
     expect(() => from({ domain: 'not a domain', hostedZoneId: 'Z1' })).toThrow(/DNS name/);
   });
 
-  test('host names and cookie domain of a parent domain', () => {
+  test('host names, socket URLs and cookie domain of a parent domain', () => {
     expect(domainNames({ parentDomain: 'chat.example.com' })).toEqual({
       rest: 'api.chat.example.com',
       mainSocket: 'ws.chat.example.com',
       voice: 'voice.chat.example.com',
       cookieDomain: 'chat.example.com',
+      // The single origin's socket paths, on the main socket's host.
+      workspaceSocketUrl: 'wss://ws.chat.example.com/socket.io',
+      deskSocketUrl: 'wss://ws.chat.example.com/connect',
     });
   });
 

@@ -30,12 +30,41 @@ describe('custom domain with a hosted zone', () => {
     // With a zone the media node starts on a voice join attempt (mediaStartOn=voice): the wake answers voice. while it is stopped (test/cdk/voice-wake.test.ts).
     template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'voice.chat.example.com' });
     template.resourceCountIs('AWS::ApiGatewayV2::DomainName', 3);
-    template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 3);
+    // REST, the main socket, the workspace and desk sockets (below) and the voice wake.
+    template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 5);
     const records = Object.values(resourcesOfType(template, 'AWS::Route53::RecordSet')).map((r) => r.Properties.Name);
     expect(records.sort()).toEqual(['api.chat.example.com.', 'ws.chat.example.com.']);
     // No Elastic IP (billed while stopped): the node publishes the address of each boot (test/cdk/media-node-lifecycle.test.ts).
     template.resourceCountIs('AWS::EC2::EIP', 0);
     expect(userDataText(template)).toContain('"Name":"voice.chat.example.com","Type":"A","TTL":60');
+  });
+
+  test('one domain for the three protocols: the workspace and desk sockets are mapped at /socket.io and /connect of ws., the main socket at its root', () => {
+    const { template } = synthesized;
+    const idOf = (type: string, test: (properties: Record<string, unknown>) => boolean) => {
+      const ids = Object.entries(resourcesOfType(template, type))
+        .filter(([, resource]) => test(resource.Properties))
+        .map(([id]) => id);
+      expect(ids).toHaveLength(1);
+      return ids[0];
+    };
+    const api = (suffix: string) => idOf('AWS::ApiGatewayV2::Api', (p) => p.Name === `ZavodChat-${suffix}`);
+    const wsDomain = idOf('AWS::ApiGatewayV2::DomainName', (p) => p.DomainName === 'ws.chat.example.com');
+    const onWs = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::ApiMapping'))
+      .filter((m) => JSON.stringify(m.Properties.DomainName) === JSON.stringify({ Ref: wsDomain }))
+      .map((m) => ({ api: (m.Properties.ApiId as { Ref: string }).Ref, path: m.Properties.ApiMappingKey }));
+    expect(onWs).toEqual(
+      expect.arrayContaining([
+        { api: api('main-socket'), path: undefined },
+        { api: api('workspace-socket'), path: 'socket.io' },
+        { api: api('desk-socket'), path: 'connect' },
+      ]),
+    );
+    expect(onWs).toHaveLength(3);
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown; Description: string }>;
+    expect(outputs.WorkspaceSocketUrl.Value).toBe('wss://ws.chat.example.com/socket.io');
+    expect(outputs.WorkspaceSocketUrl.Description).toContain("io('https://ws.chat.example.com', { path: '/socket.io', addTrailingSlash: false");
+    expect(outputs.DeskSocketUrl.Value).toBe('wss://ws.chat.example.com/connect');
   });
 
   test('one cookie: every function gets COOKIE_DOMAIN=<parent> and the client origin for CORS', () => {

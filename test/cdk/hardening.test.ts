@@ -162,15 +162,14 @@ describe('polish', () => {
     }
   });
 
-  test('API mappings have plain logical ids and map each API at the root of its domain', () => {
+  test('API mappings have plain logical ids; each API at the root of its domain but the workspace and desk sockets, at their paths', () => {
     const s = synth(SUPPORTED_CONFIGURATIONS['hosted zone']);
     const mappings = resourcesOfType(s.template, 'AWS::ApiGatewayV2::ApiMapping');
-    // REST, the main socket and the voice wake (mediaStartOn=voice, the default with a zone).
-    expect(Object.keys(mappings)).toHaveLength(3);
-    for (const [id, mapping] of Object.entries(mappings)) {
-      expect(id).not.toMatch(/undefined/i);
-      expect(mapping.Properties).not.toHaveProperty('ApiMappingKey');
-    }
+    // REST, the main socket, the voice wake (mediaStartOn=voice, the default with a zone), the workspace and desk sockets.
+    expect(Object.keys(mappings)).toHaveLength(5);
+    for (const id of Object.keys(mappings)) expect(id).not.toMatch(/undefined/i);
+    const keys = Object.values(mappings).map((mapping) => mapping.Properties.ApiMappingKey ?? '(root)');
+    expect(keys.sort()).toEqual(['(root)', '(root)', '(root)', 'connect', 'socket.io']);
   });
 
   test('the files bucket allows cross-origin reads only (uploads go through REST)', () => {
