@@ -233,16 +233,24 @@ async function waitForDisconnects(db: Db, serverId: number, timeoutMs = 120_000)
 export async function runFanoutBench(options: FanoutOptions): Promise<FanoutRow[]> {
   section('fan-out: REST post -> message_created on every member connection, vs a plain ws broadcast');
   const dynamo = await startDynamoDbLocal();
+  // Each runtime its own table, as two deployments would have: sharing one, each would take the other's
+  // connections for dead (its own gateway answers 410 for them) and prune them, e.g. when its offline grace
+  // announces the users of the previous fleet offline while the next fleet is connected.
   const tableName = `bench${randomUUID().slice(0, 8)}`;
+  const directTableName = `${tableName}direct`;
   let ours: ServerProcess | undefined;
   let direct: ServerProcess | undefined;
   let baseline: ServerProcess | undefined;
   const db = createDb({ table: tableName, endpoint: dynamo.endpoint });
+  const directDb = createDb({ table: directTableName, endpoint: dynamo.endpoint });
   try {
     await ensureTable(dynamo.endpoint, tableName);
     ours = await startServerProcess({ kind: 'runtime', dynamoDbEndpoint: dynamo.endpoint, tableName, cpuProfileDir: options.cpuProfileDir });
     baseline = await startServerProcess({ kind: 'baseline' });
-    if (options.whatIfDirect) direct = await startServerProcess({ kind: 'runtime-direct', dynamoDbEndpoint: dynamo.endpoint, tableName });
+    if (options.whatIfDirect) {
+      await ensureTable(dynamo.endpoint, directTableName);
+      direct = await startServerProcess({ kind: 'runtime-direct', dynamoDbEndpoint: dynamo.endpoint, tableName: directTableName });
+    }
     const rows: FanoutRow[] = [];
     for (const members of options.sizes) {
       const seeded = await seedServer(db, members);
@@ -257,15 +265,16 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutRow[
       await waitForDisconnects(db, seeded.serverId);
       let directResult: SystemResult | undefined;
       if (direct) {
+        const seededDirect = await seedServer(directDb, members);
         console.log(`  N=${members}: measuring the what-if runtime with in-process delivery...`);
         directResult = await measure(
           'runtime-direct',
           direct,
-          seeded.members.map((m) => `${direct!.wsUrl}/?token=${m.token}`),
-          { postUrl: `${direct.restUrl}/channels/${seeded.channelId}/messages`, headers: { authorization: `Bearer ${seeded.owner.token}` } },
+          seededDirect.members.map((m) => `${direct!.wsUrl}/?token=${m.token}`),
+          { postUrl: `${direct.restUrl}/channels/${seededDirect.channelId}/messages`, headers: { authorization: `Bearer ${seededDirect.owner.token}` } },
           options,
         );
-        await waitForDisconnects(db, seeded.serverId);
+        await waitForDisconnects(directDb, seededDirect.serverId);
       }
       console.log(`  N=${members}: measuring the plain ws baseline...`);
       const baselineResult = await measure(
@@ -289,6 +298,7 @@ export async function runFanoutBench(options: FanoutOptions): Promise<FanoutRow[
     return rows;
   } finally {
     db.doc.destroy();
+    directDb.doc.destroy();
     await ours?.stop();
     await direct?.stop();
     await baseline?.stop();
