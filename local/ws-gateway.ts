@@ -166,8 +166,14 @@ export class WebSocketGateway {
     // the WebSocket (a client may pipeline its first frames behind the request).
     const giveUp = new AbortController();
     const clientLeft = () => giveUp.abort();
+    // Bounded: more than a whole message before the answer is no client of ours, and it is dropped.
     const early: Buffer[] = [];
-    const keepEarly = (chunk: Buffer) => early.push(chunk);
+    let earlyBytes = 0;
+    const keepEarly = (chunk: Buffer) => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes > this.limits.maxMessageBytes) socket.destroy();
+    };
     socket.on('data', keepEarly);
     socket.once('end', clientLeft);
     socket.once('close', clientLeft);

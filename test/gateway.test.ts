@@ -296,6 +296,35 @@ describe('function concurrency (each route as a Lambda function of its own)', ()
     }
   });
 
+  test('a client that sends more than a message while its $connect waits is dropped, and its $connect never runs', async () => {
+    const g = await gatedGateway({ concurrency: 1, connectTimeoutMs: 120_000 });
+    const { connect } = await import('node:net');
+    const client = connect(g.port, '127.0.0.1');
+    const connected = new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.on('error', () => undefined);
+    try {
+      const holder = upgrade(g.port, 'holder');
+      await until(() => g.started.length === 1);
+      await connected;
+      client.write(
+        'GET /?name=flooder HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      await until(() => g.connectFunction().queued === 1);
+      client.write(Buffer.alloc(129 * 1024, 0x81));
+      await closed;
+      expect(g.connectFunction().queued).toBe(0);
+      g.gates.shift()!();
+      expect((await holder).outcome).toBe('open');
+      expect(g.started).toEqual(['holder']);
+      (await holder).socket.terminate();
+    } finally {
+      client.destroy();
+      await g.stop();
+    }
+  });
+
   test('a $connect still waiting when the integration timeout passes never runs', async () => {
     const g = await gatedGateway({ concurrency: 1, connectTimeoutMs: 300 });
     try {
